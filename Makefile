@@ -1,0 +1,36 @@
+# k0rdent.kof — developer entry points. Every target does its own setup.
+#   make demo   run the full KOF rollout against kofsim (the embedded local target) and print the report
+#   make test   every test: kofsim, unit, integration, molecule, ansible-lint, ansible-test sanity
+#   make bench  fleet-scale benchmark (BENCH_N="10 100 1000" by default)
+SHELL := /bin/bash
+ROOT := $(CURDIR)
+VENV := $(ROOT)/.venv
+export PATH := $(ROOT)/.tools/bin:$(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
+PYTEST_ARGS ?=
+BENCH_N ?= 10 100 1000
+
+.PHONY: setup test demo bench lint sanity unit build clean
+setup:
+	@bash scripts/setup.sh
+
+test: setup
+	@$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+unit: setup
+	@$(VENV)/bin/python -m pytest tests/unit $(PYTEST_ARGS)
+
+lint: setup
+	@$(VENV)/bin/python -m pytest tests/static $(PYTEST_ARGS)
+
+demo: setup
+	@bash scripts/demo.sh
+
+bench: setup
+	@$(VENV)/bin/python benchmarks/run.py $(BENCH_N)
+
+build: setup
+	@mkdir -p build && $(VENV)/bin/ansible-galaxy collection build --force --output-path build .
+
+clean:
+	rm -rf build .pytest_cache tests/output
