@@ -1,2 +1,147 @@
-def main():
-    raise SystemExit("kofsim: not built yet")
+"""kofsim command line: `up` (background), `down`, `serve` (foreground)."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from aiohttp import web
+
+from .server import Simulator, make_app
+from .tls import kubeconfig, make_ca_and_server
+
+
+def _common(p):
+    p.add_argument("--dir", required=True, help="state directory: kubeconfig, token, pid, port, certificates, log")
+    p.add_argument("--port", type=int, default=0, help="HTTPS port on 127.0.0.1 (0: any free port)")
+    p.add_argument("--latency-ms", type=int, default=0, help="added to every API request")
+    p.add_argument("--fault-rate", type=float, default=0.0, help="fraction of API requests answered with a fault")
+    p.add_argument("--ready-after", type=float, default=0.0,
+                   help="seconds before a ClusterDeployment reports Ready (k0rdent mode)")
+    p.add_argument("--bare", action="store_true", help="a plain Kubernetes cluster: no k0rdent, no Sveltos")
+    p.add_argument("--k8s-version", default="v1.36.1", help="version reported by /version")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="kofsim", description="Kubernetes API emulator with a simulated k0rdent "
+                                 "management cluster, for testing k0rdent.kof")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    _common(sub.add_parser("serve", help="run in the foreground"))
+    _common(sub.add_parser("up", help="start in the background and return when it answers"))
+    down = sub.add_parser("down", help="stop a server started with `up`")
+    down.add_argument("--dir", required=True)
+    args = ap.parse_args(argv)
+    if args.cmd == "serve":
+        return serve(args)
+    if args.cmd == "up":
+        return up(args)
+    return stop(Path(args.dir))
+
+
+def serve(args) -> int:
+    d = Path(args.dir)
+    d.mkdir(parents=True, exist_ok=True)
+    for stale in ("port", "kubeconfig", "ready"):
+        (d / stale).unlink(missing_ok=True)
+    ca, crt, key = make_ca_and_server(d)
+    sim = Simulator(latency_ms=args.latency_ms, fault_rate=args.fault_rate, ready_after=args.ready_after,
+                    k0rdent=not args.bare, k8s_version=args.k8s_version)
+    sim.ca_pem = ca.read_bytes()
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(crt, key)
+
+    async def run():
+        app = make_app(sim)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", args.port, ssl_context=ctx, backlog=1024)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        sim.base_url = f"https://127.0.0.1:{port}"
+        (d / "token").write_text(sim.token + "\n")
+        os.chmod(d / "token", 0o600)
+        kc = d / "kubeconfig"
+        kc.write_text(kubeconfig(sim.base_url, sim.ca_pem, sim.token, "kofsim-mgmt"))
+        os.chmod(kc, 0o600)
+        (d / "port").write_text(f"{port}\n")
+        (d / "pid").write_text(f"{os.getpid()}\n")
+        print(f"kofsim serving on {sim.base_url} (kubeconfig {kc})", flush=True)
+        stop_ev = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for s in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(s, stop_ev.set)
+        await stop_ev.wait()
+        await runner.cleanup()
+
+    asyncio.run(run())
+    return 0
+
+
+def up(args) -> int:
+    d = Path(args.dir)
+    d.mkdir(parents=True, exist_ok=True)
+    stop(d, quiet=True)
+    (d / "port").unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "kofsim.cli", "serve", "--dir", str(d), "--port", str(args.port),
+           "--latency-ms", str(args.latency_ms), "--fault-rate", str(args.fault_rate),
+           "--ready-after", str(args.ready_after), "--k8s-version", args.k8s_version]
+    if args.bare:
+        cmd.append("--bare")
+    log = open(d / "log", "ab")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+    (d / "pid").write_text(f"{proc.pid}\n")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.stderr.write(f"kofsim exited early ({proc.returncode}); see {d / 'log'}\n")
+            sys.stderr.write((d / "log").read_text()[-3000:])
+            return 1
+        port_file = d / "port"
+        if port_file.exists() and port_file.read_text().strip():
+            port = int(port_file.read_text())
+            try:
+                ctx = ssl.create_default_context(cafile=str(d / "ca.crt"))
+                req = urllib.request.Request(f"https://127.0.0.1:{port}/kofsim/healthz",
+                                             headers={"Authorization": "Bearer " + (d / "token").read_text().strip()})
+                with urllib.request.urlopen(req, context=ctx, timeout=2) as r:
+                    if r.status == 200:
+                        print(str(d / "kubeconfig"))
+                        return 0
+            except OSError:
+                pass
+        time.sleep(0.05)
+    sys.stderr.write("kofsim did not answer within 30s\n")
+    stop(d, quiet=True)
+    return 1
+
+
+def stop(d: Path, quiet=False) -> int:
+    pid_file = d / "pid"
+    if not pid_file.exists():
+        if not quiet:
+            print("kofsim: not running")
+        return 0
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(100):
+            time.sleep(0.05)
+            os.kill(pid, 0)
+        os.kill(pid, signal.SIGKILL)
+    except (ProcessLookupError, ValueError):
+        pass
+    pid_file.unlink(missing_ok=True)
+    (d / "port").unlink(missing_ok=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,879 @@
+"""kofsim's HTTPS front end: routing, discovery, OpenAPI, CRUD/patch/watch handlers, tables, the request
+log, fault injection, and the control API under /kofsim/.
+
+The management cluster is served at the root; virtual clusters (the k0rdent layer creates one per
+ClusterDeployment) at /clusters/<namespace>/<name>, each with its own objects and bearer token.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import json
+import random
+import re
+import secrets
+import time
+import urllib.parse
+
+import yaml
+from aiohttp import web
+
+from . import errors as E
+from . import protobuf
+from .controllers import Controllers
+from .patch import ListTypes, json_merge_patch, json_patch, server_side_apply, strategic_merge_patch
+from .registry import ResourceType
+from .selectors import parse_field_selector, parse_label_selector
+from .store import Cluster, now
+from .tables import to_table
+
+JSON = "application/json"
+
+
+class Watch:
+    def __init__(self, key, namespace, label_reqs, field_reqs):
+        self.key, self.namespace = key, namespace
+        self.label_reqs, self.field_reqs = label_reqs, field_reqs
+        self.queue: asyncio.Queue = asyncio.Queue()
+
+    def offer(self, ev):
+        from .selectors import match_fields, match_labels
+        if ev.key != self.key or (self.namespace and ev.namespace != self.namespace):
+            return
+        if self.label_reqs and not match_labels(self.label_reqs, ev.obj["metadata"].get("labels")):
+            return
+        if self.field_reqs and not match_fields(self.field_reqs, ev.obj):
+            return
+        self.queue.put_nowait(ev)
+
+
+class Simulator:
+    """All clusters served by one kofsim process, plus request log, faults and plugins."""
+
+    def __init__(self, *, latency_ms: int = 0, fault_rate: float = 0.0, ready_after: float = 0.0,
+                 k0rdent: bool = True, k8s_version: str = "v1.36.1", base_url: str = ""):
+        self.token = secrets.token_urlsafe(24)
+        self.latency_ms = latency_ms
+        self.ready_after = ready_after
+        self.k0rdent = k0rdent
+        self.k8s_version = k8s_version
+        self.base_url = base_url
+        self.ca_pem = b""
+        self.log: list[dict] = []
+        self.seq = 0
+        self.faults: dict = {}
+        if fault_rate:
+            self.faults = {"rate": fault_rate}
+        self.clusters: dict[str, Cluster] = {}
+        self.controllers: dict[str, Controllers] = {}
+        self.plugins: list = []
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.started = time.time()
+
+    # ------------------------------------------------------------------------------- clusters
+    def start(self, loop):
+        self.loop = loop
+        self._build()
+
+    def _build(self):
+        mgmt = self.add_cluster("", token=self.token)
+        if self.k0rdent:
+            from .k0rdent import K0rdent  # noqa: WPS433 (optional layer)
+            self.plugins = [K0rdent(self, mgmt)]
+        for p in self.plugins:
+            p.seed()
+
+    def add_cluster(self, cid: str, token: str | None = None, *, lb_domain: str | None = None) -> Cluster:
+        c = Cluster(cid, token or secrets.token_urlsafe(24), k8s_version=self.k8s_version)
+        c.lb_domain = lb_domain
+        self.clusters[cid] = c
+        self.controllers[cid] = Controllers(c, self.loop)
+        seed_system(c)
+        return c
+
+    def remove_cluster(self, cid: str) -> None:
+        c = self.clusters.pop(cid, None)
+        ctl = self.controllers.pop(cid, None)
+        if ctl:
+            ctl.stopped = True
+        if c:
+            for w in list(c.watchers):
+                w.queue.put_nowait(None)
+            c.watchers.clear()
+            c.listeners.clear()
+
+    def reset(self):
+        for cid in list(self.clusters):
+            self.remove_cluster(cid)
+        for p in self.plugins:
+            p.stop()
+        self.plugins = []
+        self.log.clear()
+        self.faults = {}
+        self._build()
+
+    def cluster_url(self, cid: str) -> str:
+        return self.base_url + (f"/clusters/{cid}" if cid else "")
+
+
+def seed_system(c: Cluster) -> None:
+    """What every fresh cluster has: the standard namespaces and a Ready node."""
+    ns_rt = c.registry.get("", "v1", "namespaces")
+    for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
+        c.write(ns_rt, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}, internal=True)
+    ts = now()
+    c.upsert({"apiVersion": "v1", "kind": "Node",
+              "metadata": {"name": "kofsim-node", "labels": {"kubernetes.io/hostname": "kofsim-node",
+                                                             "kubernetes.io/os": "linux",
+                                                             "node-role.kubernetes.io/control-plane": ""}},
+              "spec": {},
+              "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                                         "message": "kubelet is posting ready status", "lastHeartbeatTime": ts,
+                                         "lastTransitionTime": ts}],
+                         "nodeInfo": {"kubeletVersion": c.k8s_version, "osImage": "kofsim",
+                                      "containerRuntimeVersion": "containerd://1.7.0"},
+                         "addresses": [{"type": "InternalIP", "address": "10.0.0.10"}],
+                         "capacity": {"cpu": "8", "memory": "32Gi", "pods": "250"},
+                         "allocatable": {"cpu": "8", "memory": "32Gi", "pods": "250"}}})
+
+
+# ------------------------------------------------------------------------------------- helpers
+def _json(data, status=200, headers=None, content_type=JSON):
+    h = dict(headers or {})
+    h["Content-Type"] = content_type
+    return web.Response(body=json.dumps(data, separators=(",", ":")).encode(), status=status, headers=h)
+
+
+def _status_response(err: E.ApiError):
+    headers = dict(err.headers)
+    return _json(err.status(), err.code, headers)
+
+
+def _success_status(details=None):
+    body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}
+    if details:
+        body["details"] = details
+    return body
+
+
+class Api:
+    """Request handling for one Simulator."""
+
+    def __init__(self, sim: Simulator):
+        self.sim = sim
+
+    # ------------------------------------------------------------------------------ entry point
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        sim = self.sim
+        path = request.path
+        entry = {"seq": 0, "time": time.time(), "method": request.method, "path": path,
+                 "query": request.query_string, "cluster": "", "status": 0,
+                 "content_type": request.headers.get("Content-Type"), "accept": request.headers.get("Accept"),
+                 "user_agent": request.headers.get("User-Agent", ""),
+                 "dry_run": "dryRun=All" in request.query_string}
+        if path.startswith("/kofsim/"):
+            return await self._control(request)
+        cid = ""
+        m = re.match(r"^/clusters/([^/]+/[^/]+)(/.*)?$", path)
+        if m:
+            cid, path = m.group(1), m.group(2) or "/"
+        entry["cluster"] = cid
+        entry["path"] = path
+        sim.seq += 1
+        entry["seq"] = sim.seq
+        sim.log.append(entry)
+        cluster = sim.clusters.get(cid)
+        try:
+            if cluster is None:
+                raise E.ApiError(404, "NotFound", "the server could not find the requested resource", details={})
+            auth = request.headers.get("Authorization", "")
+            if auth != f"Bearer {cluster.token}":
+                raise E.ApiError(401, "Unauthorized", "Unauthorized")
+            if sim.latency_ms:
+                await asyncio.sleep(sim.latency_ms / 1000.0)
+            await self._maybe_fault(request, entry)
+            resp = await self.route(request, cluster, path)
+        except E.ApiError as err:
+            resp = _status_response(err)
+        except _Dropped:
+            entry["status"] = -1
+            raise
+        except Exception as err:  # a bug in kofsim: report it like an apiserver panic would
+            import traceback
+            traceback.print_exc()
+            resp = _status_response(E.ApiError(500, "InternalError", f"kofsim internal error: {err!r}"))
+        entry["status"] = resp.status
+        return resp
+
+    async def _maybe_fault(self, request, entry):
+        f = self.sim.faults
+        if not f or not f.get("rate"):
+            return
+        if f.get("count") is not None and f["count"] <= 0:
+            return
+        if f.get("methods") and request.method not in f["methods"]:
+            return
+        if f.get("path_regex") and not re.search(f["path_regex"], entry["path"]):
+            return
+        if f.get("cluster") is not None and f["cluster"] != entry["cluster"]:
+            return
+        if "watch=" in request.query_string:
+            return
+        if random.random() >= float(f["rate"]):
+            return
+        kinds = list(f.get("kinds") or ["500", "503", "429", "409", "drop", "latency"])
+        if request.method not in ("PUT", "PATCH") and "409" in kinds:
+            kinds.remove("409")
+        if not kinds:
+            return
+        kind = random.choice(kinds)
+        if f.get("count") is not None:
+            f["count"] -= 1
+        entry["fault"] = kind
+        if kind == "latency":
+            await asyncio.sleep(float(f.get("latency_ms", 500)) / 1000.0)
+            return
+        if kind == "drop":
+            request.transport.close()
+            raise _Dropped()
+        if kind == "500":
+            raise E.ApiError(500, "InternalError", "Internal error occurred: kofsim injected fault")
+        if kind == "503":
+            raise E.ApiError(503, "ServiceUnavailable", "the server is currently unable to handle the request")
+        if kind == "429":
+            raise E.ApiError(429, "TooManyRequests", "the server has received too many requests and has asked us "
+                             "to try again later", details={"retryAfterSeconds": int(f.get("retry_after", 1))},
+                             headers={"Retry-After": str(int(f.get("retry_after", 1)))})
+        if kind == "409":
+            raise E.ApiError(409, "Conflict", "Operation cannot be fulfilled: the object has been modified; please "
+                             "apply your changes to the latest version and try again")
+
+    # ----------------------------------------------------------------------------------- control
+    async def _control(self, request):
+        sim = self.sim
+        if request.headers.get("Authorization", "") != f"Bearer {sim.token}":
+            return _status_response(E.ApiError(401, "Unauthorized", "Unauthorized"))
+        sub = request.path[len("/kofsim/"):].strip("/")
+        body = None
+        if request.can_read_body:
+            raw = await request.read()
+            body = json.loads(raw) if raw else None
+        if sub == "healthz":
+            return _json({"ok": True, "clusters": len(sim.clusters)})
+        if sub == "reset" and request.method == "POST":
+            sim.reset()
+            return _json({"ok": True})
+        if sub == "requests":
+            if request.method == "DELETE":
+                sim.log.clear()
+                return _json({"ok": True})
+            since = int(request.query.get("since", "0"))
+            cl = request.query.get("cluster")
+            items = [] if since < 0 else [e for e in sim.log if e["seq"] > since and (cl is None or e["cluster"] == cl)]
+            return _json({"requests": items, "last": sim.seq})
+        if sub == "faults":
+            if request.method == "DELETE":
+                sim.faults = {}
+            elif request.method == "PUT":
+                sim.faults = dict(body or {})
+            return _json(sim.faults)
+        if sub == "latency" and request.method == "PUT":
+            sim.latency_ms = int((body or {}).get("latency_ms", 0))
+            return _json({"latency_ms": sim.latency_ms})
+        if sub == "clusters":
+            return _json({"clusters": [{"id": cid, "url": sim.cluster_url(cid)} for cid in sim.clusters]})
+        if sub == "stats":
+            return _json({cid or "management": {"objects": sum(len(b) for b in c.objects.values()), "rv": c.rv}
+                          for cid, c in sim.clusters.items()})
+        if sub == "scenario" and request.method == "PUT":
+            for p in sim.plugins:
+                p.scenario(body or {})
+            return _json({"ok": True})
+        return _status_response(E.ApiError(404, "NotFound", f"no control endpoint {sub!r}"))
+
+    # ------------------------------------------------------------------------------------ routing
+    async def route(self, request, c: Cluster, path: str):
+        if path in ("/healthz", "/readyz", "/livez"):
+            return web.Response(text="ok")
+        if path == "/version":
+            return _json(version_info(c))
+        if path == "/api":
+            return _json({"kind": "APIVersions", "versions": ["v1"],
+                          "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]})
+        if path == "/apis":
+            return _json(api_group_list(c))
+        if path == "/openapi/v2":
+            raise E.ApiError(404, "NotFound", "the server could not find the requested resource", details={})
+        if path == "/openapi/v3":
+            return _json(openapi_index(c))
+        if path.startswith("/openapi/v3/"):
+            return _json(openapi_doc(c, path[len("/openapi/v3/"):]))
+        segs = [urllib.parse.unquote(s) for s in path.strip("/").split("/")]
+        if segs[0] == "api" and len(segs) >= 2:
+            group, version, rest = "", segs[1], segs[2:]
+        elif segs[0] == "apis" and len(segs) >= 2:
+            if len(segs) == 2:
+                return _json(api_group(c, segs[1]))
+            group, version, rest = segs[1], segs[2], segs[3:]
+        else:
+            raise E.unknown_resource()
+        if not rest:
+            if group not in c.registry.groups or version not in c.registry.groups[group]:
+                raise E.unknown_resource()
+            return _json(resource_list(c, group, version))
+        namespace = None
+        if rest[0] == "namespaces" and len(rest) >= 3 and not (len(rest) == 3 and rest[2] in ("status", "finalize")):
+            namespace, rest = rest[1], rest[2:]
+        plural = rest[0]
+        name = rest[1] if len(rest) > 1 else None
+        sub = rest[2] if len(rest) > 2 else None
+        if len(rest) > 3:
+            raise E.unknown_resource()
+        rt = c.registry.get(group, version, plural)
+        if rt is None:
+            raise E.unknown_resource()
+        if namespace is not None and not rt.namespaced:
+            raise E.unknown_resource()
+        if sub and sub not in (["status"] if rt.status else []) + (["scale"] if rt.scale else []) + \
+                rt.extra_subresources:
+            raise E.unknown_resource()
+        q = request.query
+        m = request.method
+        if name is None:
+            if m == "GET":
+                if q.get("watch") in ("true", "1"):
+                    return await self.watch(request, c, rt, namespace)
+                return self.list(request, c, rt, namespace)
+            if m == "POST":
+                return await self.create(request, c, rt, namespace)
+            if m == "DELETE":
+                if "deletecollection" not in rt.verbs:
+                    raise E.method_not_allowed("deletecollection", rt)
+                return await self.delete_collection(request, c, rt, namespace)
+            raise E.method_not_allowed(m, rt)
+        if rt.namespaced and namespace is None:
+            raise E.unknown_resource()
+        if sub == "log":
+            obj = c.find(rt, namespace, name)
+            if obj is None:
+                raise E.not_found(rt, name)
+            return web.Response(text=f"kofsim: {name} has no container runtime; no logs\n")
+        if sub == "token" and m == "POST":
+            return await self.token_request(request, c, rt, namespace, name)
+        if sub == "scale":
+            return await self.scale(request, c, rt, namespace, name)
+        if m == "GET":
+            obj = c.find(rt, namespace if rt.namespaced else "", name)
+            if obj is None:
+                raise E.not_found(rt, name)
+            return self.respond(request, c, rt, c.view(obj, rt))
+        if m == "PUT":
+            return await self.replace(request, c, rt, namespace, name, sub)
+        if m == "PATCH":
+            return await self.patch(request, c, rt, namespace, name, sub)
+        if m == "DELETE":
+            return await self.delete(request, c, rt, namespace, name)
+        raise E.method_not_allowed(m, rt)
+
+    # ---------------------------------------------------------------------------------- bodies
+    async def body(self, request, rt: ResourceType):
+        raw = await request.read()
+        ct = (request.headers.get("Content-Type") or "").split(";")[0].strip()
+        if ct == "application/vnd.kubernetes.protobuf":
+            try:
+                return protobuf.decode(raw)
+            except protobuf.UnsupportedProtobuf as err:
+                raise E.ApiError(415, "UnsupportedMediaType", str(err))
+            except Exception as err:
+                raise E.bad_request(f"unable to decode protobuf body: {err}")
+        if ct in ("application/json", "", "application/yaml", "*/*"):
+            try:
+                return json.loads(raw) if ct != "application/yaml" else yaml.safe_load(raw)
+            except ValueError as err:
+                raise E.bad_request(f"couldn't get version/kind; json parse error: {err}")
+        raise E.ApiError(415, "UnsupportedMediaType", f'the body of the request was in an unknown format - accepted '
+                         f'media types include: application/json, application/yaml, '
+                         f'application/vnd.kubernetes.protobuf')
+
+    def opts(self, request):
+        q = request.query
+        fv = q.get("fieldValidation", "Warn")
+        if fv not in ("Strict", "Warn", "Ignore"):
+            raise E.bad_request(f'fieldValidation must be one of "Ignore", "Warn", or "Strict", got "{fv}"')
+        dry = q.getall("dryRun", [])
+        for d in dry:
+            if d != "All":
+                raise E.bad_request(f'dryRun: Unsupported value: "{d}": supported values: "All"')
+        manager = q.get("fieldManager") or _default_manager(request.headers.get("User-Agent", ""))
+        return bool(dry), fv, manager
+
+    def respond(self, request, c, rt, obj, status=200, warnings=()):
+        headers = {}
+        if warnings:
+            headers["Warning"] = ", ".join('299 - "' + w.replace('"', '\\"') + '"' for w in warnings)
+        accept = request.headers.get("Accept", "")
+        if "as=Table" in accept:
+            return _json(to_table(c, rt, [obj], request.query.get("includeObject", "Metadata")), status, headers,
+                         content_type="application/json;as=Table;v=v1;g=meta.k8s.io")
+        return _json(obj, status, headers)
+
+    # ------------------------------------------------------------------------------------ verbs
+    def list(self, request, c, rt, namespace):
+        q = request.query
+        lreq = parse_label_selector(q.get("labelSelector"))
+        freq = parse_field_selector(q.get("fieldSelector"), rt.plural)
+        items = c.list_objects(rt, namespace, lreq, freq)
+        limit = int(q.get("limit", "0") or 0)
+        cont = q.get("continue")
+        start = 0
+        if cont:
+            try:
+                tok = json.loads(base64.urlsafe_b64decode(cont.encode()).decode())
+                start = int(tok["start"])
+            except Exception:
+                raise E.bad_request("continue key is not valid: invalid continue token")
+        page = items[start:start + limit] if limit else items[start:]
+        meta = {"resourceVersion": str(c.rv)}
+        if limit and start + limit < len(items):
+            meta["continue"] = base64.urlsafe_b64encode(json.dumps({"start": start + limit, "rv": c.rv}).encode()
+                                                        ).decode()
+            meta["remainingItemCount"] = len(items) - start - limit
+        accept = request.headers.get("Accept", "")
+        if "as=Table" in accept:
+            table = to_table(c, rt, [c.view(o, rt) for o in page], q.get("includeObject", "Metadata"))
+            table["metadata"] = meta
+            return _json(table, content_type="application/json;as=Table;v=v1;g=meta.k8s.io")
+        out_items = []
+        for o in page:
+            v = c.view(o, rt)
+            if rt.builtin:  # typed lists omit per-item apiVersion/kind, as kube-apiserver's do
+                v.pop("apiVersion", None)
+                v.pop("kind", None)
+            out_items.append(v)
+        return _json({"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": meta, "items": out_items})
+
+    async def watch(self, request, c, rt, namespace):
+        q = request.query
+        lreq = parse_label_selector(q.get("labelSelector"))
+        freq = parse_field_selector(q.get("fieldSelector"), rt.plural)
+        timeout = float(q.get("timeoutSeconds", "1800") or 1800)
+        rv = q.get("resourceVersion", "")
+        initial = q.get("sendInitialEvents") == "true"
+        w = Watch(rt.key, namespace, lreq, freq)
+        replay = []
+        if initial or rv in ("", "0"):
+            replay = [("ADDED", o) for o in c.list_objects(rt, namespace, lreq, freq)]
+        else:
+            try:
+                since = int(rv)
+            except ValueError:
+                raise E.bad_request(f'invalid resource version "{rv}"')
+            oldest = c.history[0].rv if c.history else c.rv + 1
+            if c.history and since < oldest - 1 and len(c.history) == c.history.maxlen:
+                resp = web.StreamResponse(status=200, headers={"Content-Type": JSON})
+                await resp.prepare(request)
+                err = E.gone(f"too old resource version: {since} ({oldest - 1})")
+                await resp.write((json.dumps({"type": "ERROR", "object": err.status()}) + "\n").encode())
+                return resp
+            for ev in list(c.history):
+                if ev.rv > since:
+                    w.offer(ev)
+        c.watchers.append(w)
+        resp = web.StreamResponse(status=200, headers={"Content-Type": JSON, "Cache-Control": "no-cache"})
+        await resp.prepare(request)
+        deadline = time.monotonic() + timeout
+        try:
+            for type_, obj in replay:
+                await resp.write((json.dumps({"type": type_, "object": c.view(obj, rt)}) + "\n").encode())
+            if initial:
+                mark = {"type": "BOOKMARK", "object": {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": {
+                    "resourceVersion": str(c.rv), "annotations": {"k8s.io/initial-events-end": "true"}}}}
+                await resp.write((json.dumps(mark) + "\n").encode())
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    ev = await asyncio.wait_for(w.queue.get(), timeout=left)
+                except asyncio.TimeoutError:
+                    break
+                if ev is None:
+                    break
+                await resp.write((json.dumps({"type": ev.type, "object": c.view(ev.obj, rt)}) + "\n").encode())
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            if w in c.watchers:
+                c.watchers.remove(w)
+        return resp
+
+    async def create(self, request, c, rt, namespace):
+        if rt.namespaced and namespace is None:
+            raise E.method_not_allowed("create", rt)
+        body = await self.body(request, rt)
+        dry, fv, manager = self.opts(request)
+        if rt.plural == "selfsubjectaccessreviews":
+            body = dict(body or {})
+            body["status"] = {"allowed": True, "reason": "kofsim authorizes every request of an authenticated user"}
+            return _json(body, 201)
+        if rt.plural == "tokenreviews":
+            tok = ((body or {}).get("spec") or {}).get("token")
+            ok = tok == c.token
+            body = dict(body or {}, status={"authenticated": ok, "user": {"username": "kofsim-admin"} if ok else {}})
+            return _json(body, 201)
+        if rt.namespaced:
+            nso = c.namespace_obj(namespace)
+            if nso is None:
+                raise E.ns_not_found(namespace)
+        obj, _, warnings = c.write(rt, body, namespace=namespace, dry_run=dry, field_validation=fv, manager=manager)
+        return self.respond(request, c, rt, c.view(obj, rt), 201, warnings)
+
+    async def replace(self, request, c, rt, namespace, name, sub):
+        body = await self.body(request, rt)
+        dry, fv, manager = self.opts(request)
+        old = c.find(rt, namespace if rt.namespaced else "", name)
+        if not isinstance(body, dict):
+            raise E.bad_request("the body of the request was in an unknown format")
+        meta = body.get("metadata") or {}
+        if meta.get("name") and meta["name"] != name:
+            raise E.bad_request(f"the name of the object ({meta['name']}) does not match the name on the URL "
+                                f"({name})")
+        if old is None:
+            raise E.not_found(rt, name)
+        if sub == "finalize":
+            sub_kind = None
+            new = copy.deepcopy(old)
+            new.setdefault("spec", {})["finalizers"] = list((body.get("spec") or {}).get("finalizers") or [])
+            body = new
+        else:
+            sub_kind = sub
+        if not rt.builtin and sub_kind is None and not meta.get("resourceVersion"):
+            raise E.invalid(rt, name, [("metadata.resourceVersion", "FieldValueInvalid",
+                                        "Invalid value: 0x0: must be specified for an update")])
+        obj, _, warnings = c.write(rt, body, namespace=namespace, old=old, dry_run=dry, field_validation=fv,
+                                   subresource=sub_kind, manager=manager)
+        if sub == "finalize" and not obj["spec"].get("finalizers") and obj["metadata"].get("deletionTimestamp"):
+            self.sim.controllers[c.name].schedule((("", "namespaces"), "", name),
+                                                  self.sim.controllers[c.name].namespace, "", name)
+        return self.respond(request, c, rt, c.view(obj, rt), 200, warnings)
+
+    async def patch(self, request, c, rt, namespace, name, sub):
+        ct = (request.headers.get("Content-Type") or "").split(";")[0].strip()
+        raw = await request.read()
+        dry, fv, manager = self.opts(request)
+        old = c.find(rt, namespace if rt.namespaced else "", name)
+        if ct == "application/apply-patch+yaml":
+            if not request.query.get("fieldManager"):
+                raise E.ApiError(422, "Invalid", "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required "
+                                 "value: is required for apply patch")
+            try:
+                cfg = yaml.safe_load(raw)
+            except yaml.YAMLError as err:
+                raise E.bad_request(f"error decoding YAML: {err}")
+            if not isinstance(cfg, dict):
+                raise E.bad_request("apply configuration must be an object")
+            if cfg.get("apiVersion") != rt.api_version or cfg.get("kind") != rt.kind:
+                raise E.bad_request(f"the API version in the data ({cfg.get('apiVersion')}) does not match the "
+                                    f"expected API version ({rt.api_version})" if cfg.get("apiVersion")
+                                    != rt.api_version else f'Object of kind "{cfg.get("kind")}" cannot be handled '
+                                                           f'as {rt.kind}')
+            cmeta = cfg.setdefault("metadata", {})
+            if cmeta.get("name") not in (None, name):
+                raise E.bad_request(f"the name of the object ({cmeta.get('name')}) does not match the name on the "
+                                    f"URL ({name})")
+            cmeta["name"] = name
+            if rt.namespaced:
+                if cmeta.get("namespace") not in (None, namespace):
+                    raise E.bad_request("the namespace of the provided object does not match the namespace sent "
+                                        "on the request")
+                cmeta["namespace"] = namespace
+            force = request.query.get("force") == "true"
+            sch = None if rt.builtin else (c.storage_rt(rt).schema or {})
+            lt = ListTypes(sch, rt.builtin)
+            if sub == "status":
+                base = copy.deepcopy(old) if old else None
+                if base is None:
+                    raise E.not_found(rt, name)
+                new = copy.deepcopy(base)
+                new["status"] = json_merge_patch(base.get("status") or {}, cfg.get("status") or {})
+                obj, _, warnings = c.write(rt, new, namespace=namespace, old=old, dry_run=dry, field_validation=fv,
+                                           subresource="status", manager=None)
+                return self.respond(request, c, rt, c.view(obj, rt), 200, warnings)
+            if old is not None and rt.status and "status" in cfg:
+                cfg = {k: v for k, v in cfg.items() if k != "status"}
+            new = server_side_apply(c.view(old, rt) if old else None, cfg, manager, force, lt, sch, rt, now())
+            if old is None:
+                if rt.namespaced and c.namespace_obj(namespace) is None:
+                    raise E.ns_not_found(namespace)
+                obj, _, warnings = c.write(rt, new, namespace=namespace, dry_run=dry, field_validation=fv)
+                return self.respond(request, c, rt, c.view(obj, rt), 201, warnings)
+            new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
+            obj, _, warnings = c.write(rt, new, namespace=namespace, old=old, dry_run=dry, field_validation=fv)
+            return self.respond(request, c, rt, c.view(obj, rt), 200, warnings)
+        if old is None:
+            raise E.not_found(rt, name)
+        try:
+            patch_doc = json.loads(raw) if raw else {}
+        except ValueError as err:
+            raise E.bad_request(f"error decoding patch: {err}")
+        current = c.view(old, rt)
+        if ct == "application/merge-patch+json":
+            if not isinstance(patch_doc, dict):
+                raise E.bad_request("merge patch must be a JSON object")
+            new = json_merge_patch(current, patch_doc)
+        elif ct == "application/json-patch+json":
+            new = json_patch(current, patch_doc)
+        elif ct == "application/strategic-merge-patch+json":
+            if not rt.builtin:
+                raise E.ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - "
+                                 "accepted media types include: application/json-patch+json, "
+                                 "application/merge-patch+json, application/apply-patch+yaml")
+            if not isinstance(patch_doc, dict):
+                raise E.bad_request("strategic merge patch must be a JSON object")
+            new = strategic_merge_patch(current, patch_doc)
+        else:
+            raise E.ApiError(415, "UnsupportedMediaType", f'the body of the request was in an unknown format - '
+                             f'accepted media types include: application/json-patch+json, '
+                             f'application/merge-patch+json, application/apply-patch+yaml')
+        if not isinstance(new, dict):
+            raise E.bad_request("patch result is not an object")
+        # a resourceVersion in the patch is a precondition; otherwise the patch applies to the latest
+        prv = ((patch_doc.get("metadata") or {}).get("resourceVersion")) if isinstance(patch_doc, dict) else None
+        if prv is None:
+            new.setdefault("metadata", {})["resourceVersion"] = old["metadata"]["resourceVersion"]
+        obj, _, warnings = c.write(rt, new, namespace=namespace, old=old, dry_run=dry, field_validation=fv,
+                                   subresource=sub, manager=manager)
+        return self.respond(request, c, rt, c.view(obj, rt), 200, warnings)
+
+    async def delete_options(self, request) -> dict:
+        options = {}
+        if request.can_read_body:
+            raw = await request.read()
+            ct = (request.headers.get("Content-Type") or "").split(";")[0].strip()
+            if raw and ct == "application/vnd.kubernetes.protobuf":
+                try:
+                    options = protobuf.decode(raw)
+                except Exception as err:
+                    raise E.bad_request(f"invalid DeleteOptions: {err}")
+            elif raw:
+                try:
+                    options = json.loads(raw)
+                except ValueError as err:
+                    raise E.bad_request(f"invalid DeleteOptions: {err}")
+        if request.query.get("propagationPolicy"):
+            options["propagationPolicy"] = request.query["propagationPolicy"]
+        return options
+
+    async def delete(self, request, c, rt, namespace, name):
+        options = await self.delete_options(request)
+        q = request.query
+        if q.get("gracePeriodSeconds"):
+            options["gracePeriodSeconds"] = int(q["gracePeriodSeconds"])
+        dry = "All" in q.getall("dryRun", []) or "All" in (options.get("dryRun") or [])
+        obj, deleted_now = c.delete(rt, namespace, name, options, dry_run=dry)
+        status = 202 if (not deleted_now and options.get("orphanDependents") is False) else 200
+        return self.respond(request, c, rt, c.view(obj, rt), status)
+
+    async def delete_collection(self, request, c, rt, namespace):
+        q = request.query
+        lreq = parse_label_selector(q.get("labelSelector"))
+        freq = parse_field_selector(q.get("fieldSelector"), rt.plural)
+        options = await self.delete_options(request)
+        dry = "All" in q.getall("dryRun", []) or "All" in (options.get("dryRun") or [])
+        out = []
+        for obj in c.list_objects(rt, namespace, lreq, freq):
+            try:
+                o, _ = c.delete(rt, obj["metadata"].get("namespace"), obj["metadata"]["name"], options, dry_run=dry)
+                out.append(c.view(o, rt))
+            except E.ApiError:
+                pass
+        return _json({"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": {"resourceVersion": str(c.rv)},
+                      "items": out})
+
+    async def scale(self, request, c, rt, namespace, name):
+        obj = c.find(rt, namespace if rt.namespaced else "", name)
+        if obj is None:
+            raise E.not_found(rt, name)
+        paths = rt.scale or {}
+
+        def get(o, p):
+            node = o
+            for part in (p or "").strip(".").split("."):
+                node = node.get(part) if isinstance(node, dict) else None
+            return node
+
+        def scale_of(o):
+            sel = get(o, paths.get("labelSelectorPath"))
+            if sel is None and isinstance(get(o, ".spec.selector"), dict):
+                sel = ",".join(f"{k}={v}" for k, v in (get(o, ".spec.selector").get("matchLabels") or {}).items())
+            return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+                    "metadata": {"name": name, "namespace": namespace, "uid": o["metadata"]["uid"],
+                                 "resourceVersion": o["metadata"]["resourceVersion"],
+                                 "creationTimestamp": o["metadata"]["creationTimestamp"]},
+                    "spec": {"replicas": get(o, paths.get("specReplicasPath")) or 0},
+                    "status": {"replicas": get(o, paths.get("statusReplicasPath")) or 0,
+                               **({"selector": sel} if sel else {})}}
+        if request.method == "GET":
+            return _json(scale_of(obj))
+        dry, fv, manager = self.opts(request)
+        raw = await request.read()
+        doc = json.loads(raw) if raw else {}
+        current = scale_of(obj)
+        if request.method == "PATCH":
+            ct = (request.headers.get("Content-Type") or "").split(";")[0].strip()
+            doc = json_patch(current, doc) if ct == "application/json-patch+json" else json_merge_patch(current, doc)
+        replicas = (doc.get("spec") or {}).get("replicas")
+        if not isinstance(replicas, int) or replicas < 0:
+            raise E.invalid(rt, name, [("spec.replicas", "FieldValueInvalid",
+                                        f"Invalid value: {replicas}: must be greater than or equal to 0")])
+        new = copy.deepcopy(obj)
+        node = new
+        parts = paths.get("specReplicasPath", ".spec.replicas").strip(".").split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = replicas
+        stored, _, _ = c.write(rt, new, namespace=namespace, old=obj, dry_run=dry, manager=manager)
+        return _json(scale_of(stored))
+
+    async def token_request(self, request, c, rt, namespace, name):
+        sa = c.find(rt, namespace, name)
+        if sa is None:
+            raise E.not_found(rt, name)
+        body = await self.body(request, rt)
+        seconds = int(((body or {}).get("spec") or {}).get("expirationSeconds") or 3600)
+        if seconds < 600:
+            raise E.ApiError(422, "Invalid", 'TokenRequest.authentication.k8s.io "' + name + '" is invalid: '
+                             "spec.expirationSeconds: Invalid value: " + str(seconds) +
+                             ": may not specify a duration less than 10 minutes")
+        seconds = min(seconds, 48 * 3600)
+        import datetime as _dt
+        exp = (_dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        tok = "kofsim-sa." + base64.urlsafe_b64encode(f"{namespace}:{name}:{secrets.token_hex(8)}".encode()).decode()
+        c.extra.setdefault("sa_tokens", {})[tok] = (namespace, name, exp)
+        return _json({"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
+                      "metadata": {"name": name, "namespace": namespace, "creationTimestamp": None},
+                      "spec": {"audiences": (body.get("spec") or {}).get("audiences") or ["https://kubernetes.default"
+                                                                                          ".svc"],
+                               "expirationSeconds": seconds, "boundObjectRef": None},
+                      "status": {"token": tok, "expirationTimestamp": exp}}, 201)
+
+
+class _Dropped(Exception):
+    pass
+
+
+def _default_manager(ua: str) -> str:
+    # kube-apiserver defaults the field manager to the user agent's program name
+    return (ua.split("/")[0] or "unknown").strip() or "unknown"
+
+
+# ---------------------------------------------------------------------------------- discovery
+def version_info(c: Cluster) -> dict:
+    v = c.k8s_version.lstrip("v")
+    major, minor, *_ = v.split(".")
+    return {"major": major, "minor": minor, "gitVersion": c.k8s_version, "gitCommit": "kofsim",
+            "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.24.0",
+            "compiler": "gc", "platform": "linux/amd64", "emulationMajor": major, "emulationMinor": minor}
+
+
+def api_group(c: Cluster, group: str) -> dict:
+    versions = c.registry.groups.get(group)
+    if not versions or group == "":
+        raise E.unknown_resource()
+    gv = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
+    return {"kind": "APIGroup", "apiVersion": "v1", "name": group, "versions": gv, "preferredVersion": gv[0]}
+
+
+def api_group_list(c: Cluster) -> dict:
+    return {"kind": "APIGroupList", "apiVersion": "v1",
+            "groups": [api_group(c, g) for g in c.registry.group_names() if g]}
+
+
+def resource_list(c: Cluster, group: str, version: str) -> dict:
+    res = []
+    for rt in sorted(c.registry.resources(group, version), key=lambda r: r.plural):
+        entry = {"name": rt.plural, "singularName": rt.singular, "namespaced": rt.namespaced, "kind": rt.kind,
+                 "verbs": rt.verbs}
+        if rt.short_names:
+            entry["shortNames"] = rt.short_names
+        if rt.categories:
+            entry["categories"] = rt.categories
+        entry["storageVersionHash"] = base64.b64encode(f"{rt.group}/{rt.plural}".encode()).decode()[:11]
+        res.append(entry)
+        if rt.status:
+            res.append({"name": f"{rt.plural}/status", "singularName": "", "namespaced": rt.namespaced,
+                        "kind": rt.kind, "verbs": ["get", "patch", "update"]})
+        if rt.scale:
+            res.append({"name": f"{rt.plural}/scale", "singularName": "", "namespaced": rt.namespaced,
+                        "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]})
+        for extra in rt.extra_subresources:
+            verbs = {"log": ["get"], "token": ["create"], "finalize": ["update"]}[extra]
+            kind = {"log": "Pod", "token": "TokenRequest", "finalize": "Namespace"}[extra]
+            item = {"name": f"{rt.plural}/{extra}", "singularName": "", "namespaced": rt.namespaced, "kind": kind,
+                    "verbs": verbs}
+            if extra == "token":
+                item.update(group="authentication.k8s.io", version="v1")
+            res.append(item)
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{group}/{version}" if group else version,
+            "resources": res}
+
+
+def openapi_index(c: Cluster) -> dict:
+    paths = {"api/v1": {"serverRelativeURL": "/openapi/v3/api/v1?hash=kofsim"}}
+    for g in c.registry.group_names():
+        if not g:
+            continue
+        for v in c.registry.groups[g]:
+            h = str(abs(hash((g, v, tuple(sorted(r.plural for r in c.registry.resources(g, v)))))))[:12]
+            paths[f"apis/{g}/{v}"] = {"serverRelativeURL": f"/openapi/v3/apis/{g}/{v}?hash={h}"}
+    return {"paths": paths}
+
+
+def openapi_doc(c: Cluster, gv_path: str) -> dict:
+    parts = gv_path.strip("/").split("/")
+    if parts[0] == "api" and len(parts) == 2:
+        group, version = "", parts[1]
+    elif parts[0] == "apis" and len(parts) == 3:
+        group, version = parts[1], parts[2]
+    else:
+        raise E.unknown_resource()
+    rts = c.registry.resources(group, version)
+    if not rts:
+        raise E.unknown_resource()
+    prefix = f"/api/{version}" if not group else f"/apis/{group}/{version}"
+    paths = {}
+    schemas = {}
+    fv = {"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": True},
+          "description": "fieldValidation instructs the server on how to handle objects in the request"}
+    for rt in rts:
+        gvk = {"group": group, "version": version, "kind": rt.kind}
+        base = f"{prefix}/namespaces/{{namespace}}/{rt.plural}" if rt.namespaced else f"{prefix}/{rt.plural}"
+        op = {"x-kubernetes-group-version-kind": gvk, "parameters": [fv],
+              "responses": {"200": {"description": "OK"}}}
+        paths[base + "/{name}"] = {
+            "get": dict(op, operationId=f"read{rt.kind}", **{"x-kubernetes-action": "get"}),
+            "put": dict(op, operationId=f"replace{rt.kind}", **{"x-kubernetes-action": "put"}),
+            "patch": dict(op, operationId=f"patch{rt.kind}", **{"x-kubernetes-action": "patch"}),
+            "delete": dict(op, operationId=f"delete{rt.kind}", **{"x-kubernetes-action": "delete"})}
+        paths[base] = {"get": dict(op, operationId=f"list{rt.kind}", **{"x-kubernetes-action": "list"}),
+                       "post": dict(op, operationId=f"create{rt.kind}", **{"x-kubernetes-action": "post"})}
+        name = f"{'io.k8s.api.' + (group or 'core') if rt.builtin else group}.{version}.{rt.kind}"
+        sch = {"type": "object", "x-kubernetes-group-version-kind": [gvk]}
+        if not rt.builtin and rt.schema:
+            sch = dict(copy.deepcopy(rt.schema), **{"x-kubernetes-group-version-kind": [gvk]})
+        schemas[name] = sch
+    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": c.k8s_version}, "paths": paths,
+            "components": {"schemas": schemas}}
+
+
+# ------------------------------------------------------------------------------------- app
+def make_app(sim: Simulator) -> web.Application:
+    api = Api(sim)
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_route("*", "/{tail:.*}", api.handle)
+
+    async def on_startup(_app):
+        sim.start(asyncio.get_running_loop())
+    app.on_startup.append(on_startup)
+    return app

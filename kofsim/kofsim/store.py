@@ -1,0 +1,716 @@
+"""One cluster's API state: objects, resourceVersions, admission, subresources, deletion and watch events.
+
+Every write goes through `Cluster.write`, which is what kube-apiserver's registry + etcd do: defaulting,
+validation, status/spec separation, generation tracking, no-op detection (a write that changes nothing keeps
+the resourceVersion), finalizers and garbage collection. HTTP concerns live in server.py.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import datetime as _dt
+import itertools
+import json
+import random
+import re
+import uuid
+from collections import deque
+
+from . import errors as E
+from . import schema as S
+from .patch import ListTypes, record_update
+from .registry import Registry, ResourceType
+from .selectors import match_fields, match_labels
+
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+_GEN_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+
+SUBDOMAIN_MSG = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
+                 "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
+                 "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
+LABEL_MSG = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
+             "start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for "
+             "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")
+DNS1035_MSG = ("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+               "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', "
+               "regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')")
+
+
+def now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def rand_suffix(n=5) -> str:
+    return "".join(random.choice(_GEN_CHARS) for _ in range(n))
+
+
+class Event:
+    __slots__ = ("rv", "type", "key", "namespace", "obj")
+
+    def __init__(self, rv, type_, key, namespace, obj):
+        self.rv, self.type, self.key, self.namespace, self.obj = rv, type_, key, namespace, obj
+
+
+class Cluster:
+    """A Kubernetes API's persistent state. `name` is '' for the management cluster."""
+
+    HISTORY = 20000
+
+    def __init__(self, name: str, token: str, *, k8s_version: str = "v1.36.1"):
+        self.name = name
+        self.token = token
+        self.k8s_version = k8s_version
+        self.registry = Registry()
+        self.objects: dict[tuple, dict[tuple, dict]] = {}
+        self._rv = itertools.count(1)
+        self.rv = 0
+        self.history: deque[Event] = deque(maxlen=self.HISTORY)
+        self.watchers: list = []          # server-side watch queues: (key, ns, queue)
+        self.listeners: list = []         # controllers: callable(event_type, rt, obj)
+        self.lb_domain: str | None = None  # virtual cloud clusters hand out load-balancer hostnames
+        self.crashloop: set = set()       # (namespace, pod name prefix) of pods that never become Ready
+        self._ip = itertools.count(10)
+        self.extra: dict = {}             # controller-private state
+
+    # ------------------------------------------------------------------------------------ helpers
+    def next_rv(self) -> int:
+        self.rv = next(self._rv)
+        return self.rv
+
+    def bucket(self, rt: ResourceType) -> dict:
+        return self.objects.setdefault(rt.key, {})
+
+    def view(self, obj: dict, rt: ResourceType) -> dict:
+        """An object as served at `rt`'s version (CRDs with conversion strategy None just relabel)."""
+        out = copy.deepcopy(obj)
+        out["apiVersion"] = rt.api_version
+        return out
+
+    def storage_rt(self, rt: ResourceType) -> ResourceType:
+        for cand in self.registry.versions_of(rt.group, rt.plural):
+            if cand.version == rt.storage_version:
+                return cand
+        return rt
+
+    def find(self, rt: ResourceType, namespace: str | None, name: str) -> dict | None:
+        return self.bucket(rt).get((namespace or "", name))
+
+    def namespace_obj(self, ns: str) -> dict | None:
+        return self.objects.get(("", "namespaces"), {}).get(("", ns))
+
+    def rt_for(self, api_version: str, kind: str) -> ResourceType | None:
+        return self.registry.by_kind(api_version, kind)
+
+    def lookup(self, api_version, kind, namespace, name) -> dict | None:
+        rt = self.rt_for(api_version, kind)
+        if rt is None:
+            return None
+        obj = self.find(rt, namespace if rt.namespaced else "", name)
+        return self.view(obj, rt) if obj else None
+
+    def list_objects(self, rt: ResourceType, namespace: str | None = None, label_reqs=None, field_reqs=None):
+        items = []
+        for (ns, _), obj in sorted(self.bucket(rt).items()):
+            if namespace and ns != namespace:
+                continue
+            if label_reqs and not match_labels(label_reqs, obj["metadata"].get("labels")):
+                continue
+            if field_reqs and not match_fields(field_reqs, obj):
+                continue
+            items.append(obj)
+        return items
+
+    def _emit(self, type_: str, rt: ResourceType, obj: dict, rv: int) -> None:
+        ev = Event(rv, type_, rt.key, obj["metadata"].get("namespace", ""), obj)
+        self.history.append(ev)
+        for w in list(self.watchers):
+            w.offer(ev)
+        for fn in list(self.listeners):
+            fn(type_, rt, obj)
+
+    # ------------------------------------------------------------------------------ validation
+    def _validate_name(self, rt: ResourceType, name: str, path="metadata.name"):
+        if not name:
+            raise E.invalid(rt, name, [(path, "FieldValueRequired", "Required value: name or generateName is "
+                                                                    "required")])
+        if rt.group == "rbac.authorization.k8s.io":
+            if name in (".", "..") or "/" in name or "%" in name:
+                raise E.invalid(rt, name, [(path, "FieldValueInvalid", f'Invalid value: "{name}": may not contain '
+                                                                       f"'/' or '%'")])
+            return
+        if rt.plural == "namespaces":
+            ok, msg, limit = DNS1123_LABEL.match(name), LABEL_MSG, 63
+        elif rt.plural == "services":
+            ok, msg, limit = DNS1035_LABEL.match(name), DNS1035_MSG, 63
+        else:
+            ok, msg, limit = DNS1123_SUBDOMAIN.match(name), SUBDOMAIN_MSG, 253
+        if not ok:
+            raise E.invalid(rt, name, [(path, "FieldValueInvalid", f'Invalid value: "{name}": {msg}')])
+        if len(name) > limit:
+            raise E.invalid(rt, name, [(path, "FieldValueTooLong", f'Invalid value: "{name}": must be no more '
+                                                                   f"than {limit} characters")])
+
+    @staticmethod
+    def _label_key_ok(key: str) -> bool:
+        prefix, _, nm = key.rpartition("/")
+        if prefix and (len(prefix) > 253 or not DNS1123_SUBDOMAIN.match(prefix)):
+            return False
+        return bool(nm) and len(nm) <= 63 and bool(LABEL_NAME.match(nm))
+
+    def _validate_meta(self, rt, obj):
+        meta = obj["metadata"]
+        name = meta.get("name", "")
+        causes = []
+        for k, v in (meta.get("labels") or {}).items():
+            if not self._label_key_ok(k):
+                causes.append((f"metadata.labels", "FieldValueInvalid",
+                               f'Invalid value: "{k}": name part must consist of alphanumeric characters, \'-\', '
+                               f"'_' or '.', and must start and end with an alphanumeric character"))
+            if not isinstance(v, str):
+                raise E.bad_request(f"json: cannot unmarshal {type(v).__name__} into Go struct field "
+                                    f"ObjectMeta.metadata.labels of type string")
+            if v and (len(v) > 63 or not LABEL_NAME.match(v)):
+                causes.append((f"metadata.labels", "FieldValueInvalid",
+                               f'Invalid value: "{v}": a valid label must be an empty string or consist of '
+                               f"alphanumeric characters, '-', '_' or '.', and must start and end with an "
+                               f"alphanumeric character"))
+        for k, v in (meta.get("annotations") or {}).items():
+            if not self._label_key_ok(k.lower()):
+                causes.append(("metadata.annotations", "FieldValueInvalid", f'Invalid value: "{k}": name part '
+                                                                          f"must consist of alphanumeric characters"))
+            if not isinstance(v, str):
+                raise E.bad_request(f"json: cannot unmarshal {type(v).__name__} into Go struct field "
+                                    f"ObjectMeta.metadata.annotations of type string")
+        if len(json.dumps(meta.get("annotations") or {})) > 262144:
+            causes.append(("metadata.annotations", "FieldValueTooLong", "Too long: must have at most 262144 bytes"))
+        if causes:
+            raise E.invalid(rt, name, causes)
+
+    def _validate_builtin(self, rt: ResourceType, obj: dict, old: dict | None):
+        name = obj["metadata"].get("name", "")
+        spec = obj.get("spec") or {}
+        causes = []
+        if rt.plural in ("configmaps", "secrets"):
+            for field_ in ("data", "binaryData", "stringData"):
+                for k in (obj.get(field_) or {}):
+                    if not CONFIG_KEY.match(k) or len(k) > 253:
+                        causes.append((f"{field_}[{k}]", "FieldValueInvalid", f'Invalid value: "{k}": a valid '
+                                       "config key must consist of alphanumeric characters, '-', '_' or '.'"))
+            if old and old.get("immutable"):
+                for field_ in ("data", "binaryData", "stringData"):
+                    if obj.get(field_) != old.get(field_):
+                        causes.append((field_, "FieldValueForbidden",
+                                       "Forbidden: field is immutable when `immutable` is set"))
+                if obj.get("immutable") is not True:
+                    causes.append(("immutable", "FieldValueForbidden",
+                                   "Forbidden: field is immutable when `immutable` is set"))
+            if rt.plural == "secrets" and old and obj.get("type") != old.get("type"):
+                causes.append(("type", "FieldValueInvalid", f'Invalid value: "{obj.get("type")}": field is '
+                                                          "immutable"))
+        if rt.group in ("apps", "batch") and rt.plural in ("deployments", "replicasets", "statefulsets",
+                                                           "daemonsets", "jobs"):
+            tpl = spec.get("template") or {}
+            sel = spec.get("selector")
+            if rt.group == "apps" and not sel:
+                causes.append(("spec.selector", "FieldValueRequired", "Required value"))
+            elif sel and rt.group == "apps":
+                from .selectors import match_label_selector_obj
+                if not match_label_selector_obj(sel, (tpl.get("metadata") or {}).get("labels")):
+                    causes.append(("spec.template.metadata.labels", "FieldValueInvalid",
+                                   "Invalid value: " + json.dumps((tpl.get("metadata") or {}).get("labels") or {})
+                                   + ": `selector` does not match template `labels`"))
+            causes += self._pod_spec_causes(tpl.get("spec") or {}, "spec.template.spec")
+            if old is not None and rt.group == "apps" and (old.get("spec") or {}).get("selector") != sel:
+                causes.append(("spec.selector", "FieldValueInvalid", "Invalid value: " + json.dumps(sel) +
+                               ": field is immutable"))
+            if old is not None and rt.plural == "jobs" and (old.get("spec") or {}).get("template") != tpl:
+                causes.append(("spec.template", "FieldValueInvalid", "Invalid value: ...: field is immutable"))
+        if rt.plural == "pods" and rt.group == "":
+            causes += self._pod_spec_causes(spec, "spec")
+        if rt.plural == "services" and rt.group == "":
+            stype = spec.get("type", "ClusterIP")
+            if stype != "ExternalName" and spec.get("clusterIP") != "None" and not spec.get("ports"):
+                causes.append(("spec.ports", "FieldValueRequired", "Required value"))
+            for i, p in enumerate(spec.get("ports") or []):
+                if not isinstance(p.get("port"), int) or not 0 < p["port"] < 65536:
+                    causes.append((f"spec.ports[{i}].port", "FieldValueInvalid",
+                                   f"Invalid value: {p.get('port')}: must be between 1 and 65535, inclusive"))
+            if old is not None:
+                oip = (old.get("spec") or {}).get("clusterIP")
+                if oip and spec.get("clusterIP") not in (None, "", oip):
+                    causes.append(("spec.clusterIPs[0]", "FieldValueInvalid",
+                                   f'Invalid value: []string{{"{spec.get("clusterIP")}"}}: may not change once set'))
+        if rt.plural == "persistentvolumeclaims" and old is not None:
+            a = {k: v for k, v in (old.get("spec") or {}).items() if k not in ("resources", "volumeName")}
+            b = {k: v for k, v in spec.items() if k not in ("resources", "volumeName")}
+            if a != b:
+                causes.append(("spec", "FieldValueForbidden", "Forbidden: spec is immutable after creation except "
+                                                             "resources.requests and volumeAttributesClassName for "
+                                                             "bound claims"))
+        if rt.plural in ("rolebindings", "clusterrolebindings"):
+            if not obj.get("roleRef"):
+                causes.append(("roleRef.name", "FieldValueRequired", "Required value"))
+            elif old is not None and old.get("roleRef") != obj.get("roleRef"):
+                causes.append(("roleRef", "FieldValueInvalid", "Invalid value: ...: cannot change roleRef"))
+        if rt.plural == "storageclasses" and old is not None:
+            for f_ in ("provisioner", "parameters", "reclaimPolicy", "volumeBindingMode"):
+                if old.get(f_) != obj.get(f_):
+                    causes.append((f_, "FieldValueForbidden", "Forbidden: updates to " + f_ + " are forbidden."))
+        if rt.plural == "customresourcedefinitions":
+            causes += self._crd_causes(obj, old)
+        if causes:
+            raise E.invalid(rt, name, causes)
+
+    @staticmethod
+    def _pod_spec_causes(pspec: dict, path: str):
+        causes = []
+        containers = pspec.get("containers") or []
+        if not containers:
+            causes.append((f"{path}.containers", "FieldValueRequired", "Required value"))
+        for i, c in enumerate(containers):
+            if not c.get("name"):
+                causes.append((f"{path}.containers[{i}].name", "FieldValueRequired", "Required value"))
+            if not c.get("image"):
+                causes.append((f"{path}.containers[{i}].image", "FieldValueRequired", "Required value"))
+        return causes
+
+    @staticmethod
+    def _crd_causes(obj, old):
+        spec = obj.get("spec") or {}
+        names = spec.get("names") or {}
+        causes = []
+        group, plural = spec.get("group", ""), names.get("plural", "")
+        if obj["metadata"].get("name") != f"{plural}.{group}":
+            causes.append(("metadata.name", "FieldValueInvalid",
+                           f'Invalid value: "{obj["metadata"].get("name")}": must be spec.names.plural+"."+spec.group'))
+        if spec.get("scope") not in ("Namespaced", "Cluster"):
+            causes.append(("spec.scope", "FieldValueNotSupported", f'Unsupported value: "{spec.get("scope")}": '
+                                                                 'supported values: "Cluster", "Namespaced"'))
+        if not names.get("kind"):
+            causes.append(("spec.names.kind", "FieldValueRequired", "Required value"))
+        versions = spec.get("versions") or []
+        if not versions:
+            causes.append(("spec.versions", "FieldValueInvalid", "Invalid value: []: must have exactly one version "
+                                                                "marked as storage version"))
+        elif sum(1 for v in versions if v.get("storage")) != 1:
+            causes.append(("spec.versions", "FieldValueInvalid", "Invalid value: ...: must have exactly one version "
+                                                                "marked as storage version"))
+        for i, v in enumerate(versions):
+            sch = ((v.get("schema") or {}).get("openAPIV3Schema"))
+            if not sch:
+                causes.append((f"spec.versions[{i}].schema.openAPIV3Schema", "FieldValueRequired",
+                               "Required value: schemas are required"))
+        if old is not None and (old.get("spec") or {}).get("scope") != spec.get("scope"):
+            causes.append(("spec.scope", "FieldValueInvalid", "Invalid value: ...: field is immutable"))
+        return causes
+
+    # --------------------------------------------------------------------------- defaulting
+    def _default_builtin(self, rt: ResourceType, obj: dict, old: dict | None):
+        spec = obj.get("spec")
+        if rt.plural == "namespaces":
+            obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
+            obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+            if old is None:
+                obj.setdefault("status", {"phase": "Active"})
+        elif rt.plural == "secrets":
+            obj.setdefault("type", "Opaque")
+            if "stringData" in obj:
+                sd = obj.pop("stringData") or {}
+                data = obj.setdefault("data", {}) or {}
+                obj["data"] = data
+                for k, v in sd.items():
+                    data[k] = base64.b64encode(str(v).encode()).decode()
+            for k, v in list((obj.get("data") or {}).items()):
+                if v is None:
+                    continue
+                try:
+                    base64.b64decode(v, validate=True)
+                except (binascii.Error, ValueError, TypeError):
+                    raise E.bad_request(f"Secret in version \"v1\" cannot be handled as a Secret: illegal base64 "
+                                        f"data at input byte 0 (data[{k}])")
+        elif rt.plural == "services" and spec is not None:
+            spec.setdefault("type", "ClusterIP")
+            spec.setdefault("sessionAffinity", "None")
+            if old is not None and (old.get("spec") or {}).get("clusterIP") and not spec.get("clusterIP"):
+                spec["clusterIP"] = old["spec"]["clusterIP"]
+                spec["clusterIPs"] = old["spec"].get("clusterIPs", [old["spec"]["clusterIP"]])
+            if spec["type"] != "ExternalName" and not spec.get("clusterIP"):
+                n = next(self._ip)
+                spec["clusterIP"] = f"10.96.{n // 250}.{n % 250 + 1}"
+                spec["clusterIPs"] = [spec["clusterIP"]]
+            spec.setdefault("ipFamilies", ["IPv4"])
+            spec.setdefault("ipFamilyPolicy", "SingleStack")
+            spec.setdefault("internalTrafficPolicy", "Cluster")
+            for p in spec.get("ports") or []:
+                p.setdefault("protocol", "TCP")
+                if "targetPort" not in p and "port" in p:
+                    p["targetPort"] = p["port"]
+        elif rt.plural == "deployments" and spec is not None:
+            spec.setdefault("replicas", 1)
+            spec.setdefault("revisionHistoryLimit", 10)
+            spec.setdefault("progressDeadlineSeconds", 600)
+            spec.setdefault("strategy", {"type": "RollingUpdate",
+                                         "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}})
+        elif rt.plural in ("statefulsets", "replicasets") and spec is not None:
+            spec.setdefault("replicas", 1)
+        elif rt.plural == "persistentvolumeclaims" and spec is not None and old is None:
+            if "storageClassName" not in spec:
+                default = self.default_storage_class()
+                if default:
+                    spec["storageClassName"] = default
+            spec.setdefault("volumeMode", "Filesystem")
+        elif rt.plural == "jobs" and spec is not None:
+            spec.setdefault("backoffLimit", 6)
+            spec.setdefault("completions", 1)
+            spec.setdefault("parallelism", 1)
+
+    def default_storage_class(self) -> str | None:
+        for (_, name), sc in sorted(self.objects.get(("storage.k8s.io", "storageclasses"), {}).items()):
+            ann = sc["metadata"].get("annotations") or {}
+            if ann.get("storageclass.kubernetes.io/is-default-class") == "true":
+                return name
+        return None
+
+    # ---------------------------------------------------------------------------- the write path
+    def prepare(self, rt: ResourceType, obj: dict, *, namespace: str | None, old: dict | None,
+                field_validation: str = "Warn", subresource: str | None = None, internal: bool = False,
+                manager: str | None = None) -> tuple[dict, list[str]]:
+        """Compute the object that would be stored. Returns (object, warnings). Pure: does not persist."""
+        warnings: list[str] = []
+        if not isinstance(obj, dict):
+            raise E.bad_request("the body of the request was in an unknown format")
+        obj = copy.deepcopy(obj)
+        # the caller's apiVersion/kind must match the endpoint
+        kind = obj.get("kind")
+        if kind and kind != rt.kind and subresource is None:
+            raise E.bad_request(f"the API version in the data ({obj.get('apiVersion')}) does not match the expected "
+                                f"API version ({rt.api_version})" if obj.get("apiVersion") not in (
+                                    None, rt.api_version) else f'Object of kind "{kind}" cannot be handled as '
+                                                              f'{rt.kind}')
+        if obj.get("apiVersion") and obj["apiVersion"] != rt.api_version and subresource is None:
+            served = {v.api_version for v in self.registry.versions_of(rt.group, rt.plural)}
+            if obj["apiVersion"] not in served:
+                raise E.bad_request(f"the API version in the data ({obj['apiVersion']}) does not match the "
+                                    f"expected API version ({rt.api_version})")
+        obj["apiVersion"] = self.storage_rt(rt).api_version
+        obj["kind"] = rt.kind
+        meta = obj.get("metadata")
+        if meta is None:
+            meta = obj["metadata"] = {}
+        if not isinstance(meta, dict):
+            raise E.bad_request("metadata must be an object")
+        # namespace
+        if rt.namespaced:
+            if meta.get("namespace") and namespace and meta["namespace"] != namespace:
+                raise E.bad_request("the namespace of the provided object does not match the namespace sent on "
+                                    "the request")
+            meta["namespace"] = namespace or meta.get("namespace") or "default"
+        else:
+            meta.pop("namespace", None)
+        if old is None:
+            if not meta.get("name") and meta.get("generateName"):
+                meta["name"] = meta["generateName"] + rand_suffix()
+            self._validate_name(rt, meta.get("name", ""))
+            if not internal:
+                for k in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"):
+                    meta.pop(k, None)
+                meta.pop("resourceVersion", None)
+            meta.setdefault("uid", str(uuid.uuid4()))
+            meta.setdefault("creationTimestamp", now())
+            if rt.status and not internal and subresource is None:
+                obj.pop("status", None)
+        else:
+            if meta.get("name") != old["metadata"]["name"]:
+                raise E.bad_request(f"the name of the object ({meta.get('name')}) does not match the name on the "
+                                    f"URL ({old['metadata']['name']})")
+            rv = meta.get("resourceVersion")
+            if rv not in (None, "") and str(rv) != old["metadata"]["resourceVersion"]:
+                raise E.conflict(rt, old["metadata"]["name"])
+            # server-owned metadata survives client writes
+            for k in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
+                if k in old["metadata"]:
+                    meta[k] = old["metadata"][k]
+                else:
+                    meta.pop(k, None)
+            if subresource == "status":
+                keep_status = obj.get("status")
+                obj = copy.deepcopy(old)
+                if keep_status is None:
+                    obj.pop("status", None)
+                else:
+                    obj["status"] = keep_status
+                meta = obj["metadata"]
+            elif rt.status and not internal:
+                if "status" in old:
+                    obj["status"] = copy.deepcopy(old["status"])
+                else:
+                    obj.pop("status", None)
+        # type-specific defaulting, schema, validation
+        if rt.builtin:
+            self._default_builtin(rt, obj, old)
+            self._validate_meta(rt, obj)
+            self._validate_builtin(rt, obj, old)
+        else:
+            srt = self.storage_rt(rt)
+            root = srt.schema or {}
+            res = S.process(obj, root)
+            meta = obj["metadata"]
+            if res.unknown:
+                if field_validation == "Strict":
+                    text = ", ".join(f'unknown field "{u}"' for u in res.unknown)
+                    raise E.bad_request(f"strict decoding error: {text}")
+                if field_validation != "Ignore":
+                    warnings += [f'unknown field "{u}"' for u in res.unknown]
+            self._validate_meta(rt, obj)
+            if res.errors:
+                raise E.invalid(rt, meta.get("name", ""), res.errors)
+        # generation: bumped when anything but metadata/status changes (status too for CRs without /status)
+        if rt.generation or not rt.builtin:
+            if old is None:
+                meta["generation"] = 1
+            else:
+                ignore = {"metadata"} | ({"status"} if rt.status else set())
+                a = {k: v for k, v in old.items() if k not in ignore}
+                b = {k: v for k, v in obj.items() if k not in ignore}
+                gen = old["metadata"].get("generation", 1)
+                meta["generation"] = gen + 1 if a != b else gen
+        else:
+            meta.pop("generation", None)
+        if manager:
+            sch = None if rt.builtin else (self.storage_rt(rt).schema or {})
+            record_update(old, obj, manager, ListTypes(sch, rt.builtin), sch, rt, now(), subresource)
+        return obj, warnings
+
+    def commit(self, rt: ResourceType, obj: dict, old: dict | None) -> tuple[dict, bool]:
+        """Persist a prepared object. Returns (stored object, changed). A no-op keeps the resourceVersion."""
+        meta = obj["metadata"]
+        if old is not None:
+            cmp_new = dict(obj, metadata={k: v for k, v in meta.items() if k != "resourceVersion"})
+            cmp_old = dict(old, metadata={k: v for k, v in old["metadata"].items() if k != "resourceVersion"})
+            if cmp_new == cmp_old:
+                return old, False
+        else:
+            ns = meta.get("namespace")
+            if rt.namespaced:
+                nso = self.namespace_obj(ns)
+                if nso is None:
+                    raise E.ns_not_found(ns)
+                if nso["metadata"].get("deletionTimestamp"):
+                    raise E.forbidden_ns_terminating(rt, meta.get("name"), ns)
+            if (meta.get("namespace", ""), meta["name"]) in self.bucket(rt) and old is None:
+                raise E.already_exists(rt, meta["name"])
+        rv = self.next_rv()
+        meta["resourceVersion"] = str(rv)
+        key = (meta.get("namespace", "") if rt.namespaced else "", meta["name"])
+        # a terminating object whose last finalizer went away is gone
+        if old is not None and meta.get("deletionTimestamp") and not meta.get("finalizers"):
+            self.bucket(rt).pop(key, None)
+            self._emit("DELETED", rt, obj, rv)
+            self._after_delete(rt, obj)
+            return obj, True
+        self.bucket(rt)[key] = obj
+        self._emit("ADDED" if old is None else "MODIFIED", rt, obj, rv)
+        if rt.plural == "customresourcedefinitions" and rt.group == "apiextensions.k8s.io":
+            self.sync_crd(obj)
+        return obj, True
+
+    def write(self, rt: ResourceType, obj: dict, *, namespace=None, old=None, dry_run=False, internal=False,
+              field_validation="Warn", subresource=None, manager=None) -> tuple[dict, bool, list]:
+        new, warnings = self.prepare(rt, obj, namespace=namespace, old=old, field_validation=field_validation,
+                                     subresource=subresource, internal=internal, manager=manager)
+        if dry_run:
+            if old is not None:
+                cmp_new = dict(new, metadata={k: v for k, v in new["metadata"].items() if k != "resourceVersion"})
+                cmp_old = dict(old, metadata={k: v for k, v in old["metadata"].items() if k != "resourceVersion"})
+                if cmp_new == cmp_old:
+                    return old, False, warnings
+            else:
+                if rt.namespaced:
+                    nso = self.namespace_obj(new["metadata"]["namespace"])
+                    if nso is None:
+                        raise E.ns_not_found(new["metadata"]["namespace"])
+                if self.find(rt, new["metadata"].get("namespace"), new["metadata"]["name"]):
+                    raise E.already_exists(rt, new["metadata"]["name"])
+                new["metadata"].pop("resourceVersion", None)
+            return new, True, warnings
+        stored, changed = self.commit(rt, new, old)
+        return stored, changed, warnings
+
+    # convenience for controllers and seeding (no HTTP, still the real write path)
+    def upsert(self, obj: dict, *, status: bool = True, manager: str | None = None) -> dict:
+        rt = self.rt_for(obj["apiVersion"], obj["kind"])
+        if rt is None:
+            raise KeyError(f"{obj['apiVersion']}/{obj['kind']} not served")
+        meta = obj.get("metadata") or {}
+        old = self.find(rt, meta.get("namespace") if rt.namespaced else "", meta.get("name", ""))
+        if old is not None and status and "status" in obj and rt.status:
+            # spec then status, like a controller that owns both
+            body = copy.deepcopy(obj)
+            body["metadata"] = dict(old["metadata"], labels=meta.get("labels", old["metadata"].get("labels")),
+                                    annotations=meta.get("annotations", old["metadata"].get("annotations")))
+            if "ownerReferences" in meta:
+                body["metadata"]["ownerReferences"] = meta["ownerReferences"]
+            stored, _, _ = self.write(rt, body, namespace=meta.get("namespace"), old=old, internal=True,
+                                      manager=manager)
+            stored2, _, _ = self.write(rt, dict(copy.deepcopy(stored), status=obj["status"]),
+                                       namespace=meta.get("namespace"), old=stored, internal=True,
+                                       subresource="status")
+            return stored2
+        if old is not None:
+            body = copy.deepcopy(obj)
+            body["metadata"] = dict(copy.deepcopy(old["metadata"]), **{k: v for k, v in meta.items()
+                                                                       if k not in ("resourceVersion",)})
+            if "status" not in obj and "status" in old:
+                body["status"] = old["status"]
+            stored, _, _ = self.write(rt, body, namespace=meta.get("namespace"), old=old, internal=True,
+                                      manager=manager)
+            return stored
+        stored, _, _ = self.write(rt, obj, namespace=meta.get("namespace"), internal=True, manager=manager)
+        return stored
+
+    def set_status(self, rt: ResourceType, obj: dict, status: dict) -> dict:
+        cur = self.find(rt, obj["metadata"].get("namespace", "") if rt.namespaced else "", obj["metadata"]["name"])
+        if cur is None:
+            return obj
+        body = copy.deepcopy(cur)
+        body["status"] = status
+        stored, _, _ = self.write(rt, body, namespace=cur["metadata"].get("namespace"), old=cur, internal=True,
+                                  subresource="status" if rt.status else None)
+        return stored
+
+    # ----------------------------------------------------------------------------------- deletion
+    def delete(self, rt: ResourceType, namespace: str | None, name: str, options: dict | None = None,
+               dry_run: bool = False) -> tuple[dict, bool]:
+        """Returns (object, deleted_now)."""
+        options = options or {}
+        obj = self.find(rt, namespace if rt.namespaced else "", name)
+        if obj is None:
+            raise E.not_found(rt, name)
+        pre = options.get("preconditions") or {}
+        if pre.get("uid") and pre["uid"] != obj["metadata"]["uid"]:
+            raise E.conflict(rt, name, f"Precondition failed: UID in precondition: {pre['uid']}, UID in object "
+                                       f"meta: {obj['metadata']['uid']}")
+        if pre.get("resourceVersion") and pre["resourceVersion"] != obj["metadata"]["resourceVersion"]:
+            raise E.conflict(rt, name, "Precondition failed: ResourceVersion in precondition: "
+                                       f"{pre['resourceVersion']}, ResourceVersion in object meta: "
+                                       f"{obj['metadata']['resourceVersion']}")
+        policy = options.get("propagationPolicy")
+        if policy is None and options.get("orphanDependents") is not None:
+            policy = "Orphan" if options["orphanDependents"] else "Background"
+        if policy not in (None, "Foreground", "Background", "Orphan"):
+            raise E.invalid(rt, name, [("propagationPolicy", "FieldValueNotSupported",
+                                        f'Unsupported value: "{policy}": supported values: "Foreground", '
+                                        '"Background", "Orphan"')])
+        new = copy.deepcopy(obj)
+        meta = new["metadata"]
+        fins = list(meta.get("finalizers") or [])
+        if rt.plural == "namespaces" and rt.group == "":
+            if dry_run:
+                return new, False
+            if not meta.get("deletionTimestamp"):
+                meta["deletionTimestamp"] = now()
+                meta["deletionGracePeriodSeconds"] = 0
+                new.setdefault("status", {})["phase"] = "Terminating"
+                stored, _ = self.commit(rt, new, obj)
+                return stored, False
+            return obj, False
+        if policy == "Foreground" and "foregroundDeletion" not in fins:
+            fins.append("foregroundDeletion")
+        if policy == "Orphan" and "orphan" not in fins:
+            fins.append("orphan")
+        graceful = rt.plural == "pods" and rt.group == "" and not meta.get("deletionTimestamp") and \
+            (obj.get("spec") or {}).get("nodeName") and options.get("gracePeriodSeconds") != 0
+        if fins or graceful:
+            if meta.get("deletionTimestamp") and fins == list(meta.get("finalizers") or []):
+                return obj, False
+            meta["finalizers"] = fins
+            if not fins:
+                meta.pop("finalizers")
+            if not meta.get("deletionTimestamp"):
+                meta["deletionTimestamp"] = now()
+                meta["deletionGracePeriodSeconds"] = 1 if graceful else 0
+                if rt.generation or not rt.builtin:
+                    meta["generation"] = meta.get("generation", 1) + 1
+            if dry_run:
+                return new, False
+            rv = self.next_rv()
+            meta["resourceVersion"] = str(rv)
+            self.bucket(rt)[(meta.get("namespace", "") if rt.namespaced else "", name)] = new
+            self._emit("MODIFIED", rt, new, rv)
+            return new, False
+        if dry_run:
+            return obj, True
+        return self.remove(rt, obj), True
+
+    def remove(self, rt: ResourceType, obj: dict) -> dict:
+        key = (obj["metadata"].get("namespace", "") if rt.namespaced else "", obj["metadata"]["name"])
+        cur = self.bucket(rt).pop(key, None)
+        if cur is None:
+            return obj
+        rv = self.next_rv()
+        gone = copy.deepcopy(cur)
+        gone["metadata"]["resourceVersion"] = str(rv)
+        self._emit("DELETED", rt, gone, rv)
+        self._after_delete(rt, gone)
+        return gone
+
+    def _after_delete(self, rt: ResourceType, obj: dict) -> None:
+        if rt.plural == "customresourcedefinitions" and rt.group == "apiextensions.k8s.io":
+            self.unregister_crd(obj)
+
+    def dependents(self, uid: str) -> list[tuple[ResourceType, dict]]:
+        out = []
+        for key, bucket in self.objects.items():
+            rts = self.registry.versions_of(*key)
+            if not rts:
+                continue
+            rt = self.storage_rt(rts[0])
+            for obj in bucket.values():
+                for ref in obj["metadata"].get("ownerReferences") or []:
+                    if ref.get("uid") == uid:
+                        out.append((rt, obj))
+                        break
+        return out
+
+    # ------------------------------------------------------------------------------ CRD registry
+    def sync_crd(self, crd: dict) -> None:
+        spec = crd.get("spec") or {}
+        names = spec.get("names") or {}
+        group = spec["group"]
+        plural = names["plural"]
+        versions = spec.get("versions") or []
+        storage = next((v["name"] for v in versions if v.get("storage")), versions[0]["name"] if versions else "v1")
+        for v in versions:
+            if not v.get("served", True):
+                continue
+            subs = v.get("subresources") or {}
+            scale = subs.get("scale")
+            self.registry.add(ResourceType(
+                group, v["name"], names["kind"], plural, spec.get("scope") == "Namespaced",
+                singular=names.get("singular") or names["kind"].lower(), short_names=list(names.get("shortNames") or []),
+                categories=list(names.get("categories") or []), status="status" in subs,
+                scale=scale, generation=True, builtin=False, storage_version=storage,
+                schema=((v.get("schema") or {}).get("openAPIV3Schema")),
+                printer_columns=list(v.get("additionalPrinterColumns") or []), strategic=False))
+        served = {v["name"] for v in versions if v.get("served", True)}
+        for rt in self.registry.versions_of(group, plural):
+            if rt.version not in served:
+                self.registry.by_gvr.pop((group, rt.version, plural), None)
+
+    def unregister_crd(self, crd: dict) -> None:
+        spec = crd.get("spec") or {}
+        group, plural = spec.get("group"), (spec.get("names") or {}).get("plural")
+        bucket = self.objects.pop((group, plural), {})
+        rts = self.registry.versions_of(group, plural)
+        for obj in bucket.values():
+            rv = self.next_rv()
+            gone = copy.deepcopy(obj)
+            gone["metadata"]["resourceVersion"] = str(rv)
+            if rts:
+                self._emit("DELETED", self.storage_rt(rts[0]), gone, rv)
+        self.registry.remove_group_resource(group, plural)
