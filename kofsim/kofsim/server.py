@@ -342,7 +342,7 @@ class Api:
         m = request.method
         if name is None:
             if m == "GET":
-                if q.get("watch") in ("true", "1"):
+                if _parse_bool(q.get("watch")):
                     return await self.watch(request, c, rt, namespace)
                 return self.list(request, c, rt, namespace)
             if m == "POST":
@@ -459,7 +459,7 @@ class Api:
         freq = parse_field_selector(q.get("fieldSelector"), rt.plural)
         timeout = float(q.get("timeoutSeconds", "1800") or 1800)
         rv = q.get("resourceVersion", "")
-        initial = q.get("sendInitialEvents") == "true"
+        initial = _parse_bool(q.get("sendInitialEvents"))
         w = Watch(rt.key, namespace, lreq, freq)
         replay = []
         if initial or rv in ("", "0"):
@@ -761,6 +761,11 @@ class Api:
 
 class _Dropped(Exception):
     pass
+
+
+def _parse_bool(v) -> bool:
+    # strconv.ParseBool, which kube-apiserver uses for query parameters
+    return v in ("1", "t", "T", "true", "TRUE", "True")
 
 
 def _default_manager(ua: str) -> str:
