@@ -345,6 +345,21 @@ class Controllers:
                     if st.get("phase") != "Pending" or not st.get("conditions"):
                         self.status(rt, pod, want)
                     return
+        # a missing (non-optional) Secret or ConfigMap volume keeps the pod in ContainerCreating (FailedMount)
+        missing = self._missing_volume_source(pod, ns)
+        if missing:
+            want = {"phase": "Pending", "qosClass": "BestEffort", "hostIP": "10.0.0.10",
+                    "conditions": [{"type": "PodScheduled", "status": "True", "lastProbeTime": None,
+                                    "lastTransitionTime": st.get("startTime") or now()}],
+                    "containerStatuses": [{"name": ctr["name"], "image": ctr.get("image", ""), "imageID": "",
+                                           "ready": False, "started": False, "restartCount": 0,
+                                           "state": {"waiting": {"reason": "ContainerCreating"}}}
+                                          for ctr in (pod.get("spec") or {}).get("containers") or []],
+                    "message": f"MountVolume.SetUp failed: {missing} not found"}
+            if st.get("phase") != "Pending" or st.get("message") != want["message"]:
+                self.status(rt, pod, want)
+            self.schedule(((rt.group, rt.plural), ns, name), self.pod, ns, name, delay=1.0)
+            return
         crash = any(ns == cns and name.startswith(prefix) for cns, prefix in self.c.crashloop)
         if st.get("phase") == "Running" and not crash:
             return
@@ -378,6 +393,18 @@ class Controllers:
         self.status(rt, pod, status)
         if crash:
             self.schedule(((rt.group, rt.plural), ns, name), self.pod, ns, name, delay=2.0)
+
+    def _missing_volume_source(self, pod, ns):
+        for v in (pod.get("spec") or {}).get("volumes") or []:
+            sec = v.get("secret")
+            if sec and not sec.get("optional") and self.c.find(self.rt("", "secrets"), ns,
+                                                                sec.get("secretName", "")) is None:
+                return f'secret "{sec.get("secretName")}"'
+            cm = v.get("configMap")
+            if cm and not cm.get("optional") and self.c.find(self.rt("", "configmaps"), ns,
+                                                              cm.get("name", "")) is None:
+                return f'configmap "{cm.get("name")}"'
+        return None
 
     # --------------------------------------------------------------------------- networking, storage
     def service(self, ns, name):

@@ -76,6 +76,9 @@ class Cluster:
         self.crashloop: set = set()       # (namespace, pod name prefix) of pods that never become Ready
         self._ip = itertools.count(10)
         self.extra: dict = {}             # controller-private state
+        # validating admission webhooks: fn(operation, rt, new, old) raising ApiError to deny.
+        # They run for dry runs too (kcm's webhooks declare sideEffects: None).
+        self.admission: list = []
 
     # ------------------------------------------------------------------------------------ helpers
     def next_rv(self) -> int:
@@ -523,6 +526,9 @@ class Cluster:
               field_validation="Warn", subresource=None, manager=None) -> tuple[dict, bool, list]:
         new, warnings = self.prepare(rt, obj, namespace=namespace, old=old, field_validation=field_validation,
                                      subresource=subresource, internal=internal, manager=manager)
+        if not internal and subresource is None:
+            for hook in self.admission:
+                hook("CREATE" if old is None else "UPDATE", rt, new, old)
         if dry_run:
             if old is not None:
                 cmp_new = dict(new, metadata={k: v for k, v in new["metadata"].items() if k != "resourceVersion"})
@@ -606,6 +612,9 @@ class Cluster:
             raise E.invalid(rt, name, [("propagationPolicy", "FieldValueNotSupported",
                                         f'Unsupported value: "{policy}": supported values: "Foreground", '
                                         '"Background", "Orphan"')])
+        if not obj["metadata"].get("deletionTimestamp"):
+            for hook in self.admission:
+                hook("DELETE", rt, None, obj)
         new = copy.deepcopy(obj)
         meta = new["metadata"]
         fins = list(meta.get("finalizers") or [])

@@ -1,38 +1,190 @@
-"""Seeds a k0rdent management cluster: kcm/Sveltos/Flux CRDs and the objects a kcm install has."""
+"""The simulated k0rdent management cluster: seeding, scripted faults, and what Sveltos puts on the
+virtual (workload) clusters. kcm.py holds the controllers."""
 from __future__ import annotations
 
+import copy
+import hashlib
+import json
 from pathlib import Path
 
 import yaml
 
+from .. import errors as E
+from . import catalog
+from .kcm import Kcm, Sveltos, helm_release_secret
+
 DATA = Path(__file__).resolve().parent.parent / "data"
-# CRDs a k0rdent management cluster has before KOF is installed (KOF's own come with its charts).
+# CRDs a k0rdent management cluster has before KOF is installed (KOF's own arrive with its charts).
 PREINSTALLED_CRDS = ("kcm", "sveltos", "flux", "certmanager")
+_CRD_CACHE: dict[str, list[dict]] = {}
 
 
 def load_docs(path: Path) -> list[dict]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d]
 
 
+def crd_docs(group_dir: str) -> list[dict]:
+    if group_dir not in _CRD_CACHE:
+        d = DATA / "crds" / group_dir
+        docs = []
+        for f in sorted(d.glob("*.yaml")) if d.exists() else []:
+            docs += load_docs(f)
+        _CRD_CACHE[group_dir] = docs
+    return _CRD_CACHE[group_dir]
+
+
 class K0rdent:
     def __init__(self, sim, mgmt):
         self.sim = sim
         self.mgmt = mgmt
+        # Scripted faults (PUT /kofsim/scenario): never_ready: [cd], no_kubeconfig: [cd],
+        # fail_service: {cd: [service]}, crashloop: {cd: ["<namespace>/<pod name prefix>"]}
+        self.scenarios: dict = {"never_ready": [], "no_kubeconfig": [], "fail_service": {}, "crashloop": {}}
+        self.kcm = Kcm(self)
+        self.sveltos = Sveltos(self)
 
+    # ----------------------------------------------------------------------------------- seeding
     def seed(self):
-        crd_rt = self.mgmt.registry.get("apiextensions.k8s.io", "v1", "customresourcedefinitions")
         for group_dir in PREINSTALLED_CRDS:
-            d = DATA / "crds" / group_dir
-            for f in sorted(d.glob("*.yaml")) if d.exists() else []:
-                for doc in load_docs(f):
-                    self.mgmt.write(crd_rt, doc, internal=True)
+            self.install_crds(self.mgmt, group_dir)
         seed_dir = DATA / "seed"
         for f in sorted(seed_dir.glob("*.yaml")) if seed_dir.exists() else []:
             for doc in load_docs(f):
                 self.mgmt.upsert(doc)
 
+    def install_crds(self, cluster, group_dir):
+        crd_rt = cluster.registry.get("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+        for doc in crd_docs(group_dir):
+            if cluster.find(crd_rt, "", doc["metadata"]["name"]) is None:
+                cluster.write(crd_rt, copy.deepcopy(doc), internal=True)
+
+    def seed_workload_cluster(self, c, cd):
+        """What a freshly provisioned k0rdent AWS cluster runs before any service: CoreDNS, kube-proxy, the
+        EBS CSI driver with the template's default StorageClass, and the Sveltos agent."""
+        for obj in (catalog.deployment("coredns", "kube-system", {"k8s-app": "kube-dns"}, replicas=2),
+                    catalog.daemonset("kube-proxy", "kube-system", {"k8s-app": "kube-proxy"}),
+                    catalog.deployment("ebs-csi-controller", "kube-system", {"app": "ebs-csi-controller"})):
+            c.upsert(obj)
+        c.upsert({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                  "metadata": {"name": "ebs-csi-default-sc",
+                               "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+                  "provisioner": "ebs.csi.aws.com", "reclaimPolicy": "Delete",
+                  "volumeBindingMode": "WaitForFirstConsumer", "allowVolumeExpansion": True})
+        self.ensure_namespace(c, "projectsveltos")
+        c.upsert(catalog.deployment("sveltos-agent-manager", "projectsveltos",
+                                    {"app.kubernetes.io/name": "sveltos-agent"}))
+        self.apply_crashloop(c, cd["metadata"]["name"])
+
+    def apply_crashloop(self, c, cd_name):
+        for entry in self.scenarios.get("crashloop", {}).get(cd_name, []):
+            ns, _, prefix = entry.partition("/")
+            c.crashloop.add((ns, prefix))
+
+    @staticmethod
+    def ensure_namespace(c, ns):
+        rt = c.registry.get("", "v1", "namespaces")
+        if c.find(rt, "", ns) is None:
+            c.write(rt, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}, internal=True)
+
+    # ------------------------------------------------------------------------- Sveltos actions
+    def secret_referenced(self, ns, name) -> bool:
+        cp_rt = self.sveltos.rt("config.projectsveltos.io", "clusterprofiles")
+        for cp in self.mgmt.list_objects(cp_rt) if cp_rt else []:
+            for ref in (cp.get("spec") or {}).get("templateResourceRefs") or []:
+                res = ref.get("resource") or {}
+                if res.get("kind") == "Secret" and res.get("name") == name and res.get("namespace") == ns:
+                    return True
+        return False
+
+    def copy_secret(self, target, src):
+        ns = src["metadata"]["namespace"]
+        self.ensure_namespace(target, ns)
+        want = {"apiVersion": "v1", "kind": "Secret", "type": src.get("type", "Opaque"),
+                "metadata": {"name": src["metadata"]["name"], "namespace": ns,
+                             "labels": {"projectsveltos.io/reason": "Resources"}},
+                "data": copy.deepcopy(src.get("data") or {})}
+        cur = target.find(target.registry.get("", "v1", "secrets"), ns, src["metadata"]["name"])
+        if cur is None or cur.get("data") != want["data"] or cur.get("type") != want["type"]:
+            target.upsert(want)
+
+    def install(self, target, release, ns, chart, version, values):
+        releases = target.extra.setdefault("releases", {})
+        digest = hashlib.sha256(json.dumps([chart, version, values], sort_keys=True).encode()).hexdigest()
+        prev = releases.get(release)
+        if prev and prev["hash"] == digest:
+            return
+        self.ensure_namespace(target, ns)
+        crd_dirs, objs = catalog.objects_for(chart, release, ns, values)
+        for d in crd_dirs:
+            self.install_crds(target, d)
+        keys = []
+        for obj in objs:
+            target.upsert(obj)
+            keys.append((obj["apiVersion"], obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"]))
+        if prev:
+            for key in set(prev["objects"]) - set(keys):
+                self._delete(target, key)
+        revision = (prev["revision"] + 1) if prev else 1
+        sec_rt = target.registry.get("", "v1", "secrets")
+        if prev:
+            old = target.find(sec_rt, ns, f"sh.helm.release.v1.{release}.v{prev['revision']}")
+            if old is not None:
+                body = copy.deepcopy(old)
+                body["metadata"]["labels"]["status"] = "superseded"
+                target.write(sec_rt, body, namespace=ns, old=old, internal=True)
+        target.upsert(helm_release_secret(release, ns, chart, version, values, revision))
+        releases[release] = {"hash": digest, "revision": revision, "objects": keys, "namespace": ns}
+        self.apply_crashloop(target, target.name.split("/", 1)[-1])
+
+    def uninstall(self, target, release, _state=None):
+        info = target.extra.get("releases", {}).pop(release, None)
+        if not info:
+            return
+        for key in info["objects"]:
+            self._delete(target, key)
+        sec_rt = target.registry.get("", "v1", "secrets")
+        for rev in range(1, info["revision"] + 1):
+            sec = target.find(sec_rt, info["namespace"], f"sh.helm.release.v1.{release}.v{rev}")
+            if sec is not None:
+                target.remove(sec_rt, sec)
+
+    @staticmethod
+    def _delete(target, key):
+        api_version, kind, ns, name = key
+        rt = target.rt_for(api_version, kind)
+        if rt is None:
+            return
+        try:
+            target.delete(rt, ns, name, {"propagationPolicy": "Background"})
+        except E.ApiError:
+            pass
+
+    # ------------------------------------------------------------------------------ scenarios
     def scenario(self, spec: dict):
-        pass
+        for key in ("never_ready", "no_kubeconfig"):
+            if key in spec:
+                self.scenarios[key] = list(spec[key] or [])
+        for key in ("fail_service", "crashloop"):
+            if key in spec:
+                self.scenarios[key] = dict(spec[key] or {})
+        if "ready_after" in spec:
+            self.sim.ready_after = float(spec["ready_after"])
+        if "remove_default_storageclass" in spec and spec["remove_default_storageclass"]:
+            sc_rt = self.mgmt.registry.get("storage.k8s.io", "v1", "storageclasses")
+            for sc in list(self.mgmt.list_objects(sc_rt)):
+                ann = sc["metadata"].get("annotations") or {}
+                if ann.get("storageclass.kubernetes.io/is-default-class") == "true":
+                    body = copy.deepcopy(sc)
+                    body["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] = "false"
+                    self.mgmt.write(sc_rt, body, old=sc, internal=True)
+        for (ns, name), cid in list(self.kcm.clusters.items()):
+            c = self.sim.clusters.get(cid)
+            if c is not None:
+                self.apply_crashloop(c, name)
+        rt = self.kcm.rt("k0rdent.mirantis.com", "clusterdeployments")
+        for cd in self.mgmt.list_objects(rt) if rt else []:
+            self.kcm.ctl.schedule(("kcm-cd", cd["metadata"]["namespace"], cd["metadata"]["name"]),
+                                  self.kcm.reconcile_cd, cd["metadata"]["namespace"], cd["metadata"]["name"])
 
     def stop(self):
         pass

@@ -1,0 +1,183 @@
+# -*- coding: utf-8 -*-
+# Copyright: k0rdent.kof contributors
+# Apache License 2.0 (see LICENSE)
+"""Action plugin behind k0rdent.kof.cluster_deployments: one run_once task that converges the
+ClusterDeployments of every host in a play batch, in the controller process. See the module file for docs."""
+from __future__ import annotations
+
+import os
+import re
+import time
+
+import yaml
+from ansible.errors import AnsibleError
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.k0rdent.kof.plugins.plugin_utils import fleet
+from ansible_collections.k0rdent.kof.plugins.plugin_utils.kube import (AUTH_OPTIONS, Kube, KubeError, auth_from,
+                                                                       object_path)
+
+DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+ARGS = {
+    "hosts": {"type": "list", "elements": "str", "required": True},
+    "definition": {"type": "str", "required": True},
+    "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
+    "wait": {"type": "bool", "default": True},
+    "wait_timeout": {"type": "int", "default": 1800},
+    "concurrency": {"type": "int", "default": 8},
+    "render_dir": {"type": "path"},
+    "field_manager": {"type": "str", "default": fleet.FIELD_MANAGER},
+    "kubeconfig": {"type": "raw"},
+    "context": {"type": "str"},
+    "host": {"type": "str"},
+    "api_key": {"type": "str", "no_log": True},
+    "validate_certs": {"type": "bool", "aliases": ["verify_ssl"]},
+    "ca_cert": {"type": "path"},
+    "client_cert": {"type": "path"},
+    "client_key": {"type": "path"},
+    "proxy": {"type": "str"},
+}
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        _, args = self.validate_argument_spec(argument_spec=ARGS)
+        started = time.monotonic()
+        check = bool(self._task.check_mode)
+        hosts = list(dict.fromkeys(args["hosts"]))
+        per_host = {}
+        desired = {}
+        resolved = fleet.resolve_per_host(self, task_vars, hosts, args["definition"])
+        seen = {}
+        for h, obj in resolved.items():
+            err = obj if isinstance(obj, Exception) else _check_definition(obj, args["definition"])
+            if err:
+                per_host[h] = {"failed": True, "changed": False, "msg": str(err)}
+                continue
+            key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
+            if key in seen:
+                per_host[h] = {"failed": True, "changed": False,
+                               "msg": f"ClusterDeployment {key[0]}/{key[1]} is also defined by host {seen[key]}: "
+                                      "cluster names must be unique across the inventory"}
+                continue
+            seen[key] = h
+            desired[h] = obj
+        if args["render_dir"]:
+            return self._render(result, args, desired, per_host)
+        auth = auth_from({k: args.get(k) for k in AUTH_OPTIONS})
+        try:
+            kube = Kube(auth, pool_size=max(8, args["concurrency"] * 2))
+        except KubeError as err:
+            result.update(failed=True, msg=str(err))
+            return result
+        try:
+            by_ns = {}
+            for h, obj in desired.items():
+                by_ns.setdefault((obj["apiVersion"], obj["metadata"]["namespace"]), {})[h] = obj
+            for (api_version, ns), objs in by_ns.items():
+                path = object_path(api_version, "clusterdeployments", ns)
+                try:
+                    live, _ = fleet.list_all(kube, path)
+                except KubeError as err:
+                    if err.status == 404:
+                        raise KubeError(f"ClusterDeployment ({api_version}) is not served by the management cluster: "
+                                        "is k0rdent (kcm) installed, and kof_kcm_api_version right?")
+                    raise
+                if args["state"] == "absent":
+                    names = {h: o["metadata"]["name"] for h, o in objs.items()}
+                    res = fleet.delete_batch(kube, names, live, api_version=api_version,
+                                             plural="clusterdeployments", namespace=ns, check_mode=check,
+                                             concurrency=args["concurrency"])
+                    per_host.update(res)
+                    if args["wait"] and not check:
+                        gone = {names[h] for h, r in res.items() if r.get("action") == "deleted"}
+                        out = fleet.wait_for(kube, path, gone, lambda o: o is None, args["wait_timeout"])
+                        for h, r in res.items():
+                            if names[h] in out["pending"]:
+                                r.update(failed=True, msg=f"ClusterDeployment {ns}/{names[h]} still exists after "
+                                                          f"{args['wait_timeout']}s (finalizers pending)")
+                    continue
+                res = fleet.apply_batch(kube, objs, live, api_version=api_version, plural="clusterdeployments",
+                                        namespace=ns, check_mode=check, concurrency=args["concurrency"],
+                                        manager=args["field_manager"])
+                per_host.update(res)
+                if args["wait"] and not check:
+                    self._wait(kube, path, ns, objs, res, args["wait_timeout"])
+                elif not check:
+                    for h, r in res.items():
+                        if not r.get("failed"):
+                            r["ready"] = fleet.is_ready(r.get("object") or {})
+        except KubeError as err:
+            result.update(failed=True, msg=str(err))
+            return result
+        finally:
+            kube.close()
+        for r in per_host.values():
+            r.pop("object", None)
+        result["hosts"] = per_host
+        result["changed"] = any(r.get("changed") for r in per_host.values())
+        result["summary"] = _summary(per_host)
+        result["api_requests"] = kube.requests
+        result["duration"] = round(time.monotonic() - started, 3)
+        return result
+
+    def _wait(self, kube, path, ns, objs, res, timeout):
+        names = {o["metadata"]["name"]: h for h, o in objs.items() if not res[h].get("failed")}
+        out = fleet.wait_for(kube, path, set(names), lambda o: o is not None and fleet.is_ready(o), timeout)
+        for name, h in names.items():
+            r = res[h]
+            if name in out["pending"]:
+                last = out["last"].get(name) or {}
+                cond = fleet.condition(last, "Ready") or {}
+                r.update(failed=True, ready=False,
+                         msg=f"ClusterDeployment {ns}/{name} not Ready after {timeout}s: "
+                             f"{cond.get('reason', 'no Ready condition')}: {cond.get('message', '')}".rstrip(": "))
+            else:
+                r["ready"] = True
+
+    def _render(self, result, args, desired, per_host):
+        """GitOps/review mode: write each host's ClusterDeployment to render_dir, touch no cluster."""
+        base = args["render_dir"]
+        changed = False
+        for h, obj in desired.items():
+            d = os.path.join(base, "clusterdeployments")
+            path = os.path.join(d, f"{obj['metadata']['namespace']}--{obj['metadata']['name']}.yaml")
+            text = yaml.safe_dump(obj, sort_keys=False, default_flow_style=False)
+            old = open(path).read() if os.path.exists(path) else None
+            if old != text and not self._task.check_mode:
+                os.makedirs(d, exist_ok=True)
+                with open(path, "w") as fh:
+                    fh.write(text)
+            per_host[h] = {"changed": old != text, "action": "rendered", "path": path}
+            changed |= old != text
+        result.update(hosts=per_host, changed=changed, summary=_summary(per_host))
+        return result
+
+
+def _check_definition(obj, var):
+    if not isinstance(obj, dict):
+        return AnsibleError(f"{var} must be a mapping (a ClusterDeployment), got {type(obj).__name__}")
+    if obj.get("kind") != "ClusterDeployment":
+        return AnsibleError(f"{var}.kind must be ClusterDeployment, got {obj.get('kind')!r}")
+    if not str(obj.get("apiVersion", "")).startswith("k0rdent.mirantis.com/"):
+        return AnsibleError(f"{var}.apiVersion must be k0rdent.mirantis.com/<version>, got {obj.get('apiVersion')!r}")
+    meta = obj.get("metadata") or {}
+    for field in ("name", "namespace"):
+        val = meta.get(field)
+        if not isinstance(val, str) or not DNS1123.match(val) or len(val) > (63 if field == "namespace" else 253):
+            return AnsibleError(f"{var}.metadata.{field} {val!r} is not a valid DNS-1123 name")
+    if not (obj.get("spec") or {}).get("template"):
+        return AnsibleError(f"{var}.spec.template is empty: set the ClusterTemplate to use")
+    return None
+
+
+def _summary(per_host):
+    out = {}
+    for r in per_host.values():
+        key = "failed" if r.get("failed") else r.get("action", "unknown")
+        out[key] = out.get(key, 0) + 1
+    return out

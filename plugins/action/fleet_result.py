@@ -1,0 +1,58 @@
+# -*- coding: utf-8 -*-
+# Copyright: k0rdent.kof contributors
+# Apache License 2.0 (see LICENSE)
+"""Action plugin behind k0rdent.kof.fleet_result: report one host's share of a batch result, so the play
+recap stays per host (a failed cluster fails its own host; the others succeed). See the module for docs."""
+from __future__ import annotations
+
+import yaml
+from ansible.plugins.action import ActionBase
+
+ARGS = {
+    "batch": {"type": "str", "required": True},
+    "what": {"type": "str", "default": "ClusterDeployment"},
+}
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        _, args = self.validate_argument_spec(argument_spec=ARGS)
+        host = task_vars.get("inventory_hostname")
+        batch = task_vars.get(args["batch"])
+        if not isinstance(batch, dict):
+            result.update(failed=True, msg=f"{args['batch']} is not a registered batch result; run the batch "
+                                           "task (run_once) before this one")
+            return result
+        if batch.get("failed"):
+            result.update(failed=True, msg=f"the batch failed for every host: {batch.get('msg', 'unknown error')}")
+            return result
+        mine = (batch.get("hosts") or {}).get(host)
+        if mine is None:
+            if batch.get("skipped"):
+                result.update(skipped=True, msg="the batch task was skipped")
+                return result
+            result.update(failed=True, msg=f"{host} was not part of the batch {args['batch']}")
+            return result
+        result["changed"] = bool(mine.get("changed"))
+        for key in ("action", "ready", "path", "health"):
+            if key in mine:
+                result[key] = mine[key]
+        if mine.get("failed"):
+            result["failed"] = True
+            result["msg"] = mine.get("msg", "failed")
+            return result
+        result["msg"] = f"{args['what']} {mine.get('action', 'ok')}" + (
+            " and Ready" if mine.get("ready") else "")
+        if self._task.diff and mine.get("changed") and ("before" in mine or "after" in mine):
+            result["diff"] = {"before": _yaml(mine.get("before")), "after": _yaml(mine.get("after")),
+                              "before_header": f"{args['what']} {host} (live)",
+                              "after_header": f"{args['what']} {host} (wanted)"}
+        return result
+
+
+def _yaml(obj):
+    return yaml.safe_dump(obj, sort_keys=True, default_flow_style=False) if obj else ""

@@ -1,0 +1,180 @@
+# -*- coding: utf-8 -*-
+# Copyright: k0rdent.kof contributors
+# Apache License 2.0 (see LICENSE)
+"""Action plugin behind k0rdent.kof.validate_inventory: every inventory rule the KOF tiers depend on,
+checked for every host before anything is changed. See the module file for docs."""
+from __future__ import annotations
+
+import re
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.k0rdent.kof.plugins.plugin_utils import fleet
+
+LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
+VERSION = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
+REGION = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+GO_DURATION = re.compile(r"^(\d+(\.\d+)?(h|m|s|ms))+$")
+DNS_MODES = ("manual", "static_credentials", "node_role", "none")
+
+ARGS = {
+    "management": {"type": "list", "elements": "str", "default": []},
+    "regional": {"type": "list", "elements": "str", "default": []},
+    "child": {"type": "list", "elements": "str", "default": []},
+    "settings": {"type": "str", "required": True},
+    "globals": {"type": "dict", "default": {}},
+}
+
+
+def _int(value):
+    if isinstance(value, bool):
+        return None
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def _bool(value):
+    if isinstance(value, bool):
+        return value
+    return {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}.get(
+        str(value).strip().lower())
+
+
+def check_globals(g: dict) -> list[str]:
+    errs = []
+    if "kof_version" in g and not VERSION.match(str(g["kof_version"])):
+        errs.append(f"kof_version {g['kof_version']!r} is not a version like 0.1.1")
+    if "kof_chart_version" in g and not VERSION.match(str(g["kof_chart_version"])):
+        errs.append(f"kof_chart_version {g['kof_chart_version']!r} is not a chart version like 0.1.1")
+    for var in ("kof_namespace", "kof_kcm_namespace"):
+        if var in g and not (LABEL.match(str(g[var])) and len(str(g[var])) <= 63):
+            errs.append(f"{var} {g[var]!r} is not a valid namespace name (RFC 1123 label)")
+    for var in ("kof_mothership_release", "kof_operators_release"):
+        if var in g and not (LABEL.match(str(g[var])) and len(str(g[var])) <= 53):
+            errs.append(f"{var} {g[var]!r} is not a valid helm release name")
+    if g.get("kof_mothership_release") not in (None, "kof-mothership"):
+        errs.append(f"kof_mothership_release is {g['kof_mothership_release']!r}: KOF 0.1.x needs 'kof-mothership', "
+                    "because the promxy config Secret name (<release>-promxy-config) is fixed in every "
+                    "PromxyServerGroup label")
+    if "kof_kcm_api_version" in g and not re.match(r"^k0rdent\.mirantis\.com/v\d+(alpha|beta)?\d*$",
+                                                   str(g["kof_kcm_api_version"])):
+        errs.append(f"kof_kcm_api_version {g['kof_kcm_api_version']!r} must look like "
+                    "k0rdent.mirantis.com/v1alpha1 or k0rdent.mirantis.com/v1beta1")
+    if "kof_dns_mode" in g and g["kof_dns_mode"] not in DNS_MODES:
+        errs.append(f"kof_dns_mode {g['kof_dns_mode']!r} must be one of {', '.join(DNS_MODES)}")
+    if g.get("kof_storage_class") and not SUBDOMAIN.match(str(g["kof_storage_class"])):
+        errs.append(f"kof_storage_class {g['kof_storage_class']!r} is not a valid StorageClass name")
+    for var, low in (("kof_wait_timeout", 1), ("kof_concurrency", 1)):
+        if var in g and (_int(g[var]) is None or _int(g[var]) < low):
+            errs.append(f"{var} {g[var]!r} must be a whole number >= {low}")
+    if "kof_validate_certs" in g and _bool(g["kof_validate_certs"]) is None:
+        errs.append(f"kof_validate_certs {g['kof_validate_certs']!r} must be a boolean")
+    st = g.get("kof_service_templates")
+    if st is not None:
+        if not isinstance(st, dict):
+            errs.append("kof_service_templates must be a mapping of service -> ServiceTemplate name")
+        else:
+            for key in ("cert_manager", "ingress_nginx", "kof_storage", "kof_operators", "kof_collectors"):
+                if not SUBDOMAIN.match(str(st.get(key, ""))):
+                    errs.append(f"kof_service_templates.{key} {st.get(key)!r} is not a valid ServiceTemplate name")
+    return errs
+
+
+def check_hosts(mgmt, regional, child, settings) -> list[str]:
+    errs = []
+    if len(mgmt) != 1:
+        errs.append(f"group kof_management must have exactly one host (the k0rdent management cluster), has "
+                    f"{len(mgmt)}: {', '.join(mgmt) or 'none'}")
+    both = sorted(set(regional) & set(child))
+    for h in both:
+        errs.append(f"host {h}: is in both kof_regional and kof_child; a cluster name can only be used once")
+    reg_set = set(regional)
+    for h in regional + child:
+        s = settings.get(h)
+        if isinstance(s, Exception):
+            errs.append(f"host {h}: {s}")
+            continue
+        tier = "regional" if h in reg_set else "child"
+        if not (LABEL.match(h) and len(h) <= 63):
+            errs.append(f"host {h}: the inventory host name is the cluster name and must be a lowercase RFC 1123 "
+                        "label (a-z, 0-9, '-', at most 63 characters)")
+        tpl = s.get(f"{tier}_template")
+        if tpl and not SUBDOMAIN.match(str(tpl)):
+            errs.append(f"host {h}: kof_{tier}_template {tpl!r} is not a valid ClusterTemplate name")
+        cred = s.get(f"{tier}_credential")
+        if not cred or not SUBDOMAIN.match(str(cred)):
+            errs.append(f"host {h}: kof_{tier}_credential {cred!r} is not a valid Credential name")
+        for key in ("control_plane_number", "workers_number"):
+            val = _int(s.get(f"{tier}_{key}"))
+            if val is None or val < 1 or (key == "control_plane_number" and val % 2 == 0):
+                errs.append(f"host {h}: kof_{tier}_{key} {s.get(f'{tier}_{key}')!r} must be a positive whole number"
+                            + (" and odd (etcd quorum)" if key == "control_plane_number" else ""))
+        for key in ("control_plane_instance_type", "worker_instance_type"):
+            val = s.get(f"{tier}_{key}")
+            if not isinstance(val, str) or not re.match(r"^[a-z0-9][a-z0-9.-]*$", val):
+                errs.append(f"host {h}: kof_{tier}_{key} {val!r} is not an instance type")
+        for key in ("config",):
+            if not isinstance(s.get(f"{tier}_{key}"), dict):
+                errs.append(f"host {h}: kof_{tier}_{key} must be a mapping")
+        if tier == "regional":
+            dom = str(s.get("regional_domain") or "")
+            if not dom or dom.endswith(".") or dom.startswith(".") or not SUBDOMAIN.match(dom) or len(dom) > 240:
+                errs.append(f"host {h}: kof_regional_domain {dom!r} is not a valid DNS domain (set kof_base_domain, "
+                            f"or kof_regional_domain for this host)")
+            email = s.get("admin_email")
+            if not email or not EMAIL.match(str(email)):
+                errs.append(f"host {h}: kof_admin_email {email!r} is not a valid e-mail address (cert-manager uses "
+                            "it for Let's Encrypt)")
+            region = s.get("regional_region")
+            if not region or not REGION.match(str(region)):
+                errs.append(f"host {h}: kof_regional_region {region!r} is not a cloud region name")
+            sc = s.get("regional_storage_class")
+            if sc and not SUBDOMAIN.match(str(sc)):
+                errs.append(f"host {h}: kof_regional_storage_class {sc!r} is not a valid StorageClass name")
+            if _bool(s.get("regional_external_dns")) is None:
+                errs.append(f"host {h}: kof_regional_external_dns {s.get('regional_external_dns')!r} must be a boolean")
+            if not isinstance(s.get("regional_storage_values"), dict):
+                errs.append(f"host {h}: kof_regional_storage_values must be a mapping of kof-storage chart values")
+        else:
+            reg = s.get("regional")
+            if not reg:
+                errs.append(f"host {h}: kof_regional is not set: name the regional cluster (a host of group "
+                            "kof_regional) this child writes its metrics and logs to")
+            elif reg not in reg_set:
+                errs.append(f"host {h}: kof_regional {reg!r} is not a host of group kof_regional "
+                            f"(regional clusters: {', '.join(sorted(reg_set)) or 'none'})")
+            region = s.get("child_region")
+            if region and not REGION.match(str(region)):
+                errs.append(f"host {h}: kof_child_region {region!r} is not a cloud region name")
+            if not isinstance(s.get("child_collectors_values"), dict):
+                errs.append(f"host {h}: kof_child_collectors_values must be a mapping of kof-collectors chart values")
+    return errs
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        _, args = self.validate_argument_spec(argument_spec=ARGS)
+        hosts = list(dict.fromkeys(args["regional"] + args["child"]))
+        settings = fleet.resolve_per_host(self, task_vars, hosts, args["settings"]) if hosts else {}
+        errors = check_globals(args["globals"]) + check_hosts(args["management"], args["regional"], args["child"],
+                                                              settings)
+        result["changed"] = False
+        result["hosts"] = {"management": len(args["management"]), "regional": len(args["regional"]),
+                           "child": len(args["child"])}
+        if errors:
+            result["failed"] = True
+            result["errors"] = errors
+            result["msg"] = (f"the KOF inventory has {len(errors)} error{'s' if len(errors) > 1 else ''}, nothing was "
+                             "changed: " + "; ".join(errors))
+        else:
+            result["msg"] = (f"inventory valid: {len(args['management'])} management, {len(args['regional'])} "
+                             f"regional, {len(args['child'])} child clusters")
+        return result

@@ -1,0 +1,153 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: k0rdent.kof contributors
+# Apache License 2.0 (see LICENSE)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: cluster_deployments
+short_description: Converge the k0rdent ClusterDeployments of a whole play batch in one task
+version_added: 0.1.0
+description:
+  - Runs once (C(run_once: true)) for every host in O(hosts) and applies each host's ClusterDeployment, as
+    evaluated from the variable named by O(definition) in that host's own variable context (inventory,
+    group_vars, role defaults, play and extra vars, with Ansible's precedence).
+  - Works in the controller process (action plugin) with one connection pool and bounded concurrency: one
+    paginated list per namespace, then a server-side apply (field manager V(k0rdent.kof)) only for objects that
+    differ from the live ones, so a no-op run sends no write at all.
+  - Fields this collection applied before and no longer sets are removed (server-side apply ownership).
+  - Waits for C(Ready=True) of the current generation with one list and one watch, not per-object polling.
+  - Per-host outcomes are returned in RV(hosts); follow with M(k0rdent.kof.fleet_result) on every host so the
+    play recap shows each cluster's own result.
+  - With O(render_dir) it writes each ClusterDeployment to a file instead and contacts no cluster.
+author:
+  - k0rdent.kof maintainers
+options:
+  hosts:
+    description: Inventory hosts whose ClusterDeployments to converge, usually C({{ ansible_play_batch }}).
+    type: list
+    elements: str
+    required: true
+  definition:
+    description:
+      - Name of the variable that holds a host's ClusterDeployment (a mapping). It is evaluated once per host
+        in O(hosts), in that host's context.
+    type: str
+    required: true
+  state:
+    description: V(present) creates or updates; V(absent) deletes with foreground cascade.
+    type: str
+    choices: [present, absent]
+    default: present
+  wait:
+    description: Wait until each ClusterDeployment is Ready (present) or gone (absent).
+    type: bool
+    default: true
+  wait_timeout:
+    description: Seconds to wait, for the whole batch.
+    type: int
+    default: 1800
+  concurrency:
+    description: Parallel API requests at most.
+    type: int
+    default: 8
+  render_dir:
+    description: Write the ClusterDeployments under this directory instead of applying them (GitOps review).
+    type: path
+  field_manager:
+    description: Server-side apply field manager.
+    type: str
+    default: k0rdent.kof
+  kubeconfig:
+    description:
+      - Path to a kubeconfig, or the kubeconfig as a mapping. Defaults to E(K8S_AUTH_KUBECONFIG), then
+        E(KUBECONFIG) and C(~/.kube/config), as in kubernetes.core.
+    type: raw
+  context:
+    description: Kubeconfig context. Defaults to E(K8S_AUTH_CONTEXT).
+    type: str
+  host:
+    description: API server URL. Defaults to E(K8S_AUTH_HOST).
+    type: str
+  api_key:
+    description: Bearer token. Defaults to E(K8S_AUTH_API_KEY).
+    type: str
+  validate_certs:
+    description: Verify the API server certificate. Only turn this off for test clusters.
+    type: bool
+    aliases: [verify_ssl]
+  ca_cert:
+    description: CA bundle for the API server.
+    type: path
+  client_cert:
+    description: Client certificate.
+    type: path
+  client_key:
+    description: Client key.
+    type: path
+  proxy:
+    description: HTTP(S) proxy URL.
+    type: str
+attributes:
+  check_mode:
+    support: full
+    details: Changed objects are sent as server-side dry runs, so kcm's admission webhooks still validate them.
+  diff_mode:
+    support: full
+    details: Returned per host and shown by M(k0rdent.kof.fleet_result).
+  action:
+    support: full
+notes:
+  - Requires the C(kubernetes) Python library on the controller.
+seealso:
+  - module: k0rdent.kof.fleet_result
+"""
+
+EXAMPLES = r"""
+- name: Apply the child ClusterDeployments of this batch
+  k0rdent.kof.cluster_deployments:
+    hosts: "{{ ansible_play_batch }}"
+    definition: kof_child_clusterdeployment
+    wait_timeout: 2400
+  run_once: true
+  register: kof_child_batch
+
+- name: Report each child's own result
+  k0rdent.kof.fleet_result:
+    batch: kof_child_batch
+"""
+
+RETURN = r"""
+hosts:
+  description: Per-host outcome.
+  returned: always
+  type: dict
+  sample:
+    cloud1-region1-child1: {changed: true, action: created, ready: true}
+summary:
+  description: Number of hosts per outcome (created, updated, unchanged, deleted, absent, rendered, failed).
+  returned: always
+  type: dict
+  sample: {created: 3, unchanged: 97}
+api_requests:
+  description: API requests this task sent.
+  returned: unless rendering
+  type: int
+duration:
+  description: Seconds spent.
+  returned: unless rendering
+  type: float
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def main():
+    # All work happens in the action plugin on the controller; reaching this means it was not used.
+    module = AnsibleModule(argument_spec={}, bypass_checks=True)
+    module.fail_json(msg="k0rdent.kof.cluster_deployments runs as an action plugin on the controller")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: k0rdent.kof contributors
+# Apache License 2.0 (see LICENSE)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: fleet_result
+short_description: Report one host's share of a batched fleet result
+version_added: 0.1.0
+description:
+  - Reads the result that a run-once batch task (such as M(k0rdent.kof.cluster_deployments)) registered, and
+    reports the current host's part of it as this task's own result, so the play recap stays truthful per host
+    - a cluster that failed fails on its own host, the others still succeed.
+  - Costs no API request; with C(--diff) it shows this host's before/after.
+author:
+  - k0rdent.kof maintainers
+options:
+  batch:
+    description: Name of the variable the batch task registered.
+    type: str
+    required: true
+  what:
+    description: Noun used in the message.
+    type: str
+    default: ClusterDeployment
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  action:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Report each child's own result
+  k0rdent.kof.fleet_result:
+    batch: kof_child_batch
+"""
+
+RETURN = r"""
+action:
+  description: What the batch did for this host (created, updated, unchanged, deleted, absent, rendered).
+  returned: when the host was part of the batch
+  type: str
+ready:
+  description: Whether the host's object was Ready when the batch finished.
+  returned: when waited for
+  type: bool
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def main():
+    module = AnsibleModule(argument_spec={}, bypass_checks=True)
+    module.fail_json(msg="k0rdent.kof.fleet_result runs as an action plugin on the controller")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,253 @@
+# -*- coding: utf-8 -*-
+# Copyright: k0rdent.kof contributors
+# Apache License 2.0 (see LICENSE)
+"""A small Kubernetes REST client for controller-side (action) plugins.
+
+Fleet operations run in the controller process: no module start-up per object, one connection pool, bounded
+concurrency. Authentication follows kubernetes.core (same option names and K8S_AUTH_* environment variables),
+so one AWX kubeconfig credential serves both. Known REST paths are addressed directly: no discovery requests.
+Retries: 429 (honouring Retry-After), 5xx and dropped connections, with bounded jittered back-off, only for
+requests that are safe to repeat; a retried create that answers 409 AlreadyExists is resolved by the caller.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import threading
+import time
+
+try:
+    import urllib3
+    from kubernetes import client as k8s_client
+    from kubernetes import config as k8s_config
+    from kubernetes.client.rest import ApiException
+    HAS_K8S = True
+except ImportError:  # pragma: no cover - reported by the caller
+    HAS_K8S = False
+
+AUTH_OPTIONS = ("kubeconfig", "context", "host", "api_key", "validate_certs", "ca_cert", "client_cert",
+                "client_key", "proxy")
+_ENV = {o: f"K8S_AUTH_{o.upper()}" for o in AUTH_OPTIONS}
+_ENV["validate_certs"] = "K8S_AUTH_VERIFY_SSL"
+RETRY_STATUS = (429, 500, 502, 503, 504)
+
+
+class KubeError(Exception):
+    """A failed API call, with a one-line message naming what failed."""
+
+    def __init__(self, message, status=None, reason=None, body=None):
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.body = body or {}
+
+
+def auth_from(args: dict) -> dict:
+    """Task args (or their K8S_AUTH_* environment fallbacks) for the API connection."""
+    out = {}
+    for opt in AUTH_OPTIONS:
+        val = args.get(opt)
+        if val is None and os.environ.get(_ENV[opt]):
+            val = os.environ[_ENV[opt]]
+        if val is not None:
+            out[opt] = val
+    if isinstance(out.get("validate_certs"), str):
+        out["validate_certs"] = out["validate_certs"].lower() not in ("0", "false", "no", "off")
+    return out
+
+
+class Kube:
+    def __init__(self, auth: dict, *, retries: int = 6, backoff: float = 0.5, max_backoff: float = 8.0,
+                 pool_size: int = 32, timeout: float = 60):
+        if not HAS_K8S:
+            raise KubeError("the kubernetes Python library is required on the controller (pip install kubernetes)")
+        self.retries = retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.timeout = timeout
+        self.requests = 0
+        self._lock = threading.Lock()
+        conf = k8s_client.Configuration()
+        kubeconfig = auth.get("kubeconfig")
+        try:
+            if auth.get("host") and not kubeconfig:
+                conf.host = auth["host"]
+                if auth.get("api_key"):
+                    conf.api_key = {"authorization": "Bearer " + auth["api_key"]}
+            elif isinstance(kubeconfig, dict):
+                k8s_config.load_kube_config_from_dict(kubeconfig, context=auth.get("context"),
+                                                      client_configuration=conf)
+            else:
+                path = os.path.expanduser(kubeconfig) if kubeconfig else None
+                if path is None and not os.environ.get("KUBECONFIG") and not os.path.exists(
+                        os.path.expanduser("~/.kube/config")):
+                    raise KubeError("no Kubernetes API configured: set kof_kubeconfig (or K8S_AUTH_KUBECONFIG)")
+                k8s_config.load_kube_config(config_file=path, context=auth.get("context"),
+                                            client_configuration=conf)
+        except KubeError:
+            raise
+        except Exception as err:  # invalid kubeconfig, unknown context, unreadable file
+            raise KubeError(f"cannot load the kubeconfig {kubeconfig or '(default)'}: {err}")
+        if auth.get("host") and kubeconfig:
+            conf.host = auth["host"]
+        if auth.get("api_key") and kubeconfig:
+            conf.api_key = {"authorization": "Bearer " + auth["api_key"]}
+        if auth.get("ca_cert"):
+            conf.ssl_ca_cert = auth["ca_cert"]
+        if auth.get("client_cert"):
+            conf.cert_file = auth["client_cert"]
+        if auth.get("client_key"):
+            conf.key_file = auth["client_key"]
+        if auth.get("proxy"):
+            conf.proxy = auth["proxy"]
+        if auth.get("validate_certs") is False:
+            conf.verify_ssl = False
+        conf.connection_pool_maxsize = pool_size
+        self.host = conf.host
+        self.verify = conf.verify_ssl
+        self.api = k8s_client.ApiClient(conf)
+
+    def close(self):
+        try:
+            self.api.close()
+        except Exception:  # pragma: no cover
+            pass
+
+    # ------------------------------------------------------------------------------------- core
+    def request(self, method: str, path: str, *, query=None, body=None, content_type="application/json",
+                retry: bool = True, stream: bool = False, timeout: float | None = None):
+        """Returns (status, parsed JSON body). Raises KubeError on failure."""
+        attempt = 0
+        while True:
+            attempt += 1
+            with self._lock:
+                self.requests += 1
+            try:
+                resp = self.api.call_api(
+                    path, method, query_params=list((query or {}).items()),
+                    header_params={"Accept": "application/json", "Content-Type": content_type},
+                    body=body, auth_settings=["BearerToken"], _preload_content=False,
+                    _return_http_data_only=False, _request_timeout=timeout or self.timeout)
+                raw = resp[0]
+                if stream:
+                    return resp[1], raw
+                data = raw.data
+                return resp[1], (json.loads(data) if data else None)
+            except ApiException as err:
+                status = err.status or 0
+                try:
+                    payload = json.loads(err.body) if err.body else {}
+                except (ValueError, TypeError):
+                    payload = {"message": (err.body or b"").decode("utf-8", "replace")[:300]
+                               if isinstance(err.body, bytes) else str(err.body)[:300]}
+                if retry and status in RETRY_STATUS and attempt <= self.retries:
+                    self._sleep(attempt, (err.headers or {}).get("Retry-After"))
+                    continue
+                raise self._translate(method, path, status, payload)
+            except (urllib3.exceptions.HTTPError, OSError) as err:
+                if retry and attempt <= self.retries:
+                    self._sleep(attempt, None)
+                    continue
+                raise KubeError(f"cannot reach the Kubernetes API at {self.host}: {_short(err)}")
+
+    def _sleep(self, attempt, retry_after):
+        delay = min(self.max_backoff, self.backoff * (2 ** (attempt - 1)))
+        delay = delay * (0.5 + random.random() / 2)
+        if retry_after:
+            try:
+                delay = max(delay, min(float(retry_after), 30.0))
+            except ValueError:
+                pass
+        time.sleep(delay)
+
+    def _translate(self, method, path, status, payload):
+        msg = payload.get("message") if isinstance(payload, dict) else None
+        reason = payload.get("reason") if isinstance(payload, dict) else None
+        if status == 401:
+            return KubeError(f"the Kubernetes API at {self.host} rejected the credentials (401 Unauthorized): "
+                             "check kof_kubeconfig / kof_context", status, reason, payload)
+        if status == 403:
+            return KubeError(f"{method} {path} is forbidden: {msg}", status, reason, payload)
+        return KubeError(f"{method} {path} failed ({status} {reason or ''}): {msg}".replace("  ", " "),
+                         status, reason, payload)
+
+    # --------------------------------------------------------------------------------- verbs
+    def get(self, path, query=None):
+        """The object, or None when it does not exist. A resource the server does not serve raises."""
+        try:
+            return self.request("GET", path, query=query)[1]
+        except KubeError as err:
+            if err.status == 404 and (err.body.get("details") or {}).get("name"):
+                return None
+            raise
+
+    def list(self, path, query=None):
+        return self.request("GET", path, query=query)[1]
+
+    def create(self, path, obj, dry_run=False, field_manager="k0rdent.kof"):
+        query = {"fieldManager": field_manager}
+        if dry_run:
+            query["dryRun"] = "All"
+        return self.request("POST", path, query=query, body=obj)[1]
+
+    def apply(self, path, obj, dry_run=False, field_manager="k0rdent.kof", force=True):
+        query = {"fieldManager": field_manager, "force": "true" if force else "false"}
+        if dry_run:
+            query["dryRun"] = "All"
+        return self.request("PATCH", path, query=query, body=obj, content_type="application/apply-patch+yaml")[1]
+
+    def delete(self, path, propagation="Foreground", dry_run=False):
+        body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
+        if dry_run:
+            body["dryRun"] = ["All"]
+        try:
+            return self.request("DELETE", path, body=body)[1]
+        except KubeError as err:
+            if err.status == 404 and (err.body.get("details") or {}).get("name"):
+                return None
+            raise
+
+    def watch(self, path, query, on_event, deadline):
+        """Stream watch events to on_event(type, obj) until it returns True or the deadline passes.
+        Returns True when on_event asked to stop; False on timeout or a closed stream."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        q = dict(query or {}, watch="true", timeoutSeconds=str(max(1, int(left))))
+        _, raw = self.request("GET", path, query=q, stream=True, timeout=left + 5)
+        buf = b""
+        try:
+            for chunk in raw.stream(4096, decode_content=True):
+                buf += chunk
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    if not line.strip():
+                        continue
+                    ev = json.loads(line)
+                    if ev.get("type") == "ERROR":
+                        return False
+                    if on_event(ev.get("type"), ev.get("object") or {}):
+                        return True
+                if time.monotonic() > deadline:
+                    return False
+        except (urllib3.exceptions.HTTPError, OSError):
+            return False
+        finally:
+            raw.release_conn()
+        return False
+
+
+def _short(err) -> str:
+    text = str(err)
+    for marker in ("Connection refused", "Name or service not known", "timed out", "CERTIFICATE_VERIFY_FAILED"):
+        if marker in text:
+            return marker + (" (TLS verification is on; set kof_validate_certs: false only for test "
+                             "clusters, or give ca_cert)" if marker == "CERTIFICATE_VERIFY_FAILED" else "")
+    return text.splitlines()[0][:200] if text else err.__class__.__name__
+
+
+def object_path(api_version: str, plural: str, namespace: str | None, name: str | None = None) -> str:
+    base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+    path = f"{base}/namespaces/{namespace}/{plural}" if namespace else f"{base}/{plural}"
+    return f"{path}/{name}" if name else path
