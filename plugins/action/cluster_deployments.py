@@ -127,7 +127,10 @@ class ActionModule(ActionBase):
 
     def _wait(self, kube, path, ns, objs, res, timeout):
         names = {o["metadata"]["name"]: h for h, o in objs.items() if not res[h].get("failed")}
-        out = fleet.wait_for(kube, path, set(names), lambda o: o is not None and fleet.is_ready(o), timeout)
+        # objects left unchanged were just listed: if those are Ready already, they need no further request
+        known = {n: res[h].get("object") for n, h in names.items() if res[h].get("action") == "unchanged"}
+        out = fleet.wait_for(kube, path, set(names), lambda o: o is not None and fleet.is_ready(o), timeout,
+                             known=known)
         for name, h in names.items():
             r = res[h]
             if name in out["pending"]:

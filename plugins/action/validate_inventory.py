@@ -175,6 +175,7 @@ class ActionModule(ActionBase):
             result["msg"] = (f"the KOF inventory has {len(errors)} error{'s' if len(errors) > 1 else ''}, nothing was "
                              "changed: " + "; ".join(errors))
         else:
+            result["ansible_facts"] = {"kof_inventory_valid": True}
             result["msg"] = (f"inventory valid: {len(args['management'])} management, {len(args['regional'])} "
                              f"regional, {len(args['child'])} child clusters")
         return result

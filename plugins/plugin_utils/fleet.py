@@ -225,12 +225,18 @@ def is_ready(obj: dict) -> bool:
     return bool(c and c.get("status") == "True")
 
 
-def wait_for(kube, path: str, names: set, predicate, timeout: float, label_selector=None) -> dict:
+def wait_for(kube, path: str, names: set, predicate, timeout: float, label_selector=None,
+             known: dict | None = None) -> dict:
     """Wait until predicate(obj) holds for every name (None = the object is gone). One list, then one
-    watch from its resourceVersion (re-listing only if the watch ends early). Returns {name: last seen}."""
+    watch from its resourceVersion (re-listing only if the watch ends early). `known` are objects already
+    read in this run: when they all satisfy the predicate no request is sent. Returns {name: last seen}."""
     deadline = time.monotonic() + timeout
     last = {}
     pending = set(names)
+    for n, obj in (known or {}).items():
+        if n in pending and predicate(obj):
+            pending.discard(n)
+            last[n] = obj
     while pending and time.monotonic() < deadline:
         items, rv = list_all(kube, path, label_selector)
         for n in list(pending):

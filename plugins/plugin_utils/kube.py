@@ -129,11 +129,13 @@ class Kube:
                     header_params={"Accept": "application/json", "Content-Type": content_type},
                     body=body, auth_settings=["BearerToken"], _preload_content=False,
                     _return_http_data_only=False, _request_timeout=timeout or self.timeout)
-                raw = resp[0]
+                # with _preload_content=False the client hands back the urllib3 response itself
+                raw = resp[0] if isinstance(resp, tuple) else resp
+                status = getattr(raw, "status", None)
                 if stream:
-                    return resp[1], raw
+                    return status, raw
                 data = raw.data
-                return resp[1], (json.loads(data) if data else None)
+                return status, (json.loads(data) if data else None)
             except ApiException as err:
                 status = err.status or 0
                 try:

@@ -12,6 +12,7 @@ import yaml
 from .. import errors as E
 from . import catalog
 from .kcm import Kcm, Sveltos, helm_release_secret
+from .operators import KofOperators
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 # CRDs a k0rdent management cluster has before KOF is installed (KOF's own arrive with its charts).
@@ -42,6 +43,7 @@ class K0rdent:
         self.scenarios: dict = {"never_ready": [], "no_kubeconfig": [], "fail_service": {}, "crashloop": {}}
         self.kcm = Kcm(self)
         self.sveltos = Sveltos(self)
+        self.operators = KofOperators(self)
 
     # ----------------------------------------------------------------------------------- seeding
     def seed(self):

@@ -1,0 +1,87 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: k0rdent.kof contributors
+# Apache License 2.0 (see LICENSE)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: validate_inventory
+short_description: Validate a KOF fleet inventory before anything changes
+version_added: 0.1.0
+description:
+  - Checks every rule the KOF tiers depend on, for every host of the inventory, from one task (action plugin on
+    the controller): exactly one management host; cluster names that are RFC 1123 labels and unique across
+    tiers; regional domains, admin e-mails, regions, instance types and counts; each child's C(kof_regional)
+    naming a host of group C(kof_regional); versions, namespaces, release names and DNS mode.
+  - Each host's settings are evaluated in that host's own variable context, from the variable named by
+    O(settings).
+  - Fails with every error at once, each naming the host and the variable; sets the fact C(kof_inventory_valid)
+    on success. It sends no API request.
+author:
+  - k0rdent.kof maintainers
+options:
+  management:
+    description: Hosts of group C(kof_management).
+    type: list
+    elements: str
+    default: []
+  regional:
+    description: Hosts of group C(kof_regional).
+    type: list
+    elements: str
+    default: []
+  child:
+    description: Hosts of group C(kof_child).
+    type: list
+    elements: str
+    default: []
+  settings:
+    description: Name of the variable holding a host's settings (see the C(kof) role's vars).
+    type: str
+    required: true
+  globals:
+    description: Fleet-wide settings to check (C(kof_version), C(kof_dns_mode), namespaces, ...).
+    type: dict
+    default: {}
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  action:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Validate the KOF inventory
+  k0rdent.kof.validate_inventory:
+    management: "{{ groups['kof_management'] }}"
+    regional: "{{ groups['kof_regional'] }}"
+    child: "{{ groups['kof_child'] }}"
+    settings: kof_host_settings
+  run_once: true
+"""
+
+RETURN = r"""
+errors:
+  description: Every problem found, one line each, naming the host and the variable.
+  returned: on failure
+  type: list
+  elements: str
+hosts:
+  description: Number of hosts per tier.
+  returned: always
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def main():
+    module = AnsibleModule(argument_spec={}, bypass_checks=True)
+    module.fail_json(msg="k0rdent.kof.validate_inventory runs as an action plugin on the controller")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+# -*- coding: utf-8 -*-
+# Copyright: k0rdent.kof contributors
+# Apache License 2.0 (see LICENSE)
+"""Fleet health, as the guide's "Verification" section checks it, for every regional and child cluster:
+the ClusterDeployment Ready (current generation), its Sveltos ClusterSummaries Provisioned, and, through the
+cluster's `<name>-kubeconfig` Secret, Running pods in the expected namespaces. Regional clusters also need their
+PromxyServerGroup and GrafanaDatasource on the management cluster. Credentials read on the way (kubeconfigs,
+the promxy config) stay in this process: results hold names and states only.
+"""
+from __future__ import annotations
+
+import base64
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import yaml
+
+from . import fleet
+from .kube import Kube, KubeError, object_path
+
+REGIONAL_NAMESPACES = ["cert-manager", "ingress-nginx", "kof", "kube-system", "projectsveltos"]
+CHILD_NAMESPACES = ["kof", "kube-system", "projectsveltos"]
+REGION_LABEL = "k0rdent.mirantis.com/kof-regional-cluster-name"
+
+
+def pod_problem(pod: dict) -> str | None:
+    st = pod.get("status") or {}
+    name = pod["metadata"]["name"]
+    if st.get("phase") == "Succeeded":
+        return None
+    for cs in st.get("containerStatuses") or []:
+        waiting = (cs.get("state") or {}).get("waiting")
+        if waiting:
+            return f"pod {name} {waiting.get('reason', 'Waiting')}"
+    if st.get("phase") != "Running":
+        return f"pod {name} {st.get('phase', 'Unknown')}"
+    ready = next((c for c in st.get("conditions") or [] if c.get("type") == "Ready"), None)
+    if not ready or ready.get("status") != "True":
+        return f"pod {name} not Ready"
+    return None
+
+
+def check_workload_cluster(kubeconfig: dict, namespaces: list, validate_certs) -> tuple[dict, list]:
+    """Pods per expected namespace of one cluster: ({ns: 'ready/total'}, problems)."""
+    auth = {"kubeconfig": kubeconfig}
+    if validate_certs is False:
+        auth["validate_certs"] = False
+    kube = Kube(auth, retries=2, timeout=20)
+    try:
+        pods = kube.list("/api/v1/pods").get("items") or []
+    finally:
+        kube.close()
+    per_ns, problems = {}, []
+    for ns in namespaces:
+        mine = [p for p in pods if p["metadata"].get("namespace") == ns]
+        bad = [pod_problem(p) for p in mine]
+        bad = [b for b in bad if b]
+        per_ns[ns] = f"{len(mine) - len(bad)}/{len(mine)}"
+        if not mine:
+            problems.append(f"no pods in namespace {ns}")
+        problems += [f"{ns}: {b}" for b in bad[:3]]
+        if len(bad) > 3:
+            problems.append(f"{ns}: {len(bad) - 3} more pods not Running")
+    return per_ns, problems
+
+
+class FleetHealth:
+    def __init__(self, kube: Kube, *, api_version: str, kcm_namespace: str, kof_namespace: str,
+                 validate_certs=True, concurrency: int = 8):
+        self.kube = kube
+        self.api_version = api_version
+        self.kcm_ns = kcm_namespace
+        self.kof_ns = kof_namespace
+        self.validate_certs = validate_certs
+        self.concurrency = concurrency
+
+    def _management_objects(self):
+        cds, _ = fleet.list_all(self.kube, object_path(self.api_version, "clusterdeployments", self.kcm_ns))
+        summaries = {}
+        try:
+            items, _ = fleet.list_all(self.kube, object_path("config.projectsveltos.io/v1beta1", "clustersummaries",
+                                                             self.kcm_ns))
+            for s in items.values():
+                cluster = (s.get("spec") or {}).get("clusterName") or \
+                          (s["metadata"].get("labels") or {}).get("projectsveltos.io/cluster-name")
+                summaries.setdefault(cluster, []).append(s)
+        except KubeError as err:
+            if err.status != 404:
+                raise
+        secrets = self.kube.list(object_path("v1", "secrets", self.kcm_ns),
+                                 {"fieldSelector": "type=cluster.x-k8s.io/secret"}).get("items") or []
+        kubeconfigs = {s["metadata"]["name"][:-len("-kubeconfig")]: s for s in secrets
+                       if s["metadata"]["name"].endswith("-kubeconfig")}
+        return cds, summaries, kubeconfigs
+
+    def _registrations(self, psg_api_version: str):
+        out = {"psg": set(), "gds": set(), "promxy": set()}
+        try:
+            for p in (self.kube.list(object_path(psg_api_version, "promxyservergroups", self.kof_ns))
+                      .get("items") or []):
+                out["psg"].add((p.get("spec") or {}).get("cluster_name"))
+        except KubeError as err:
+            if err.status != 404:
+                raise
+        try:
+            for d in (self.kube.list(object_path("grafana.integreatly.org/v1beta1", "grafanadatasources",
+                                                 self.kof_ns)).get("items") or []):
+                out["gds"].add(((d.get("spec") or {}).get("datasource") or {}).get("name"))
+        except KubeError as err:
+            if err.status != 404:
+                raise
+        return out
+
+    def check(self, regional: list, child: list, *, psg_api_version: str, promxy_secret: str | None) -> list[dict]:
+        cds, summaries, kubeconfigs = self._management_objects()
+        regs = self._registrations(psg_api_version) if regional else {"psg": set(), "gds": set()}
+        rendered = self._promxy_clusters(promxy_secret) if regional and promxy_secret else None
+        clusters = [(n, "regional") for n in regional] + [(n, "child") for n in child]
+        results = {}
+
+        def one(item):
+            name, tier = item
+            return name, self._check_one(name, tier, cds.get(name), summaries.get(name, []),
+                                         kubeconfigs.get(name), regs, rendered)
+        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(clusters) or 1))) as pool:
+            for name, res in pool.map(one, clusters):
+                results[name] = res
+        return [results[n] for n, _ in clusters]
+
+    def _promxy_clusters(self, secret_name):
+        sec = self.kube.get(object_path("v1", "secrets", self.kof_ns, secret_name))
+        if not sec:
+            return set()
+        try:
+            cfg = yaml.safe_load(base64.b64decode((sec.get("data") or {}).get("config.yaml", "")) or b"") or {}
+        except (ValueError, yaml.YAMLError):
+            return set()
+        groups = ((cfg.get("promxy") or {}).get("server_groups") or [])
+        return {(g.get("labels") or {}).get("promxyCluster") for g in groups}
+
+    def _check_one(self, name, tier, cd, summaries, kc_secret, regs, rendered):
+        res = {"name": name, "tier": tier, "problems": [], "pods": {}}
+        if cd is None:
+            res.update(state="missing", ready=False)
+            res["problems"].append("ClusterDeployment not found")
+            return res
+        labels = cd["metadata"].get("labels") or {}
+        res["region"] = name if tier == "regional" else labels.get(REGION_LABEL, "")
+        res["ready"] = fleet.is_ready(cd)
+        if not res["ready"]:
+            cond = fleet.condition(cd, "Ready") or {}
+            res["problems"].append(f"ClusterDeployment not Ready: {cond.get('reason', 'no Ready condition')}"
+                                   + (f": {cond['message']}" if cond.get("message") else ""))
+        res["services"] = "none"
+        for s in summaries:
+            st = s.get("status") or {}
+            for f in st.get("featureSummaries") or []:
+                if f.get("status") != "Provisioned":
+                    res["problems"].append(f"Sveltos {s['metadata']['name']}: {f.get('featureID')} {f.get('status')}"
+                                           + (f": {f['failureMessage']}" if f.get("failureMessage") else ""))
+            for h in st.get("helmReleaseSummaries") or []:
+                if h.get("status") != "Managing":
+                    res["problems"].append(f"helm release {h.get('releaseName')}: {h.get('status')}")
+        if summaries:
+            res["services"] = "Provisioned" if not any("Sveltos" in p for p in res["problems"]) else "Failed"
+        if tier == "regional":
+            if name not in regs["psg"]:
+                res["problems"].append("no PromxyServerGroup for this cluster on the management cluster")
+            elif rendered is not None and name not in rendered:
+                res["problems"].append("promxy has not rendered this cluster's PromxyServerGroup yet")
+            if name not in regs["gds"]:
+                res["problems"].append("no GrafanaDatasource for this cluster's logs on the management cluster")
+        if res["ready"]:
+            if kc_secret is None:
+                res["problems"].append(f"kubeconfig Secret {name}-kubeconfig not found")
+            else:
+                try:
+                    kc = yaml.safe_load(base64.b64decode((kc_secret.get("data") or {}).get("value", "")))
+                    per_ns, problems = check_workload_cluster(
+                        kc, REGIONAL_NAMESPACES if tier == "regional" else CHILD_NAMESPACES, self.validate_certs)
+                    res["pods"] = per_ns
+                    res["problems"] += problems
+                except (KubeError, ValueError, yaml.YAMLError, AttributeError, TypeError) as err:
+                    res["problems"].append(f"cannot read the cluster through its kubeconfig: {str(err)[:160]}")
+        res["state"] = "healthy" if not res["problems"] else "unhealthy"
+        return res
+
+
+def wait_healthy(health: FleetHealth, regional, child, *, timeout: float, interval: float = 5.0, **kw):
+    """Re-check until every cluster is healthy or the timeout passes; returns the last results."""
+    deadline = time.monotonic() + timeout
+    while True:
+        results = health.check(regional, child, **kw)
+        if all(r["state"] == "healthy" for r in results) or time.monotonic() + interval > deadline:
+            return results
+        time.sleep(interval)
