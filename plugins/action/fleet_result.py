@@ -24,8 +24,8 @@ class ActionModule(ActionBase):
         host = task_vars.get("inventory_hostname")
         batch = task_vars.get(args["batch"])
         if not isinstance(batch, dict):
-            result.update(failed=True, msg=f"{args['batch']} is not a registered batch result; run the batch "
-                                           "task (run_once) before this one")
+            result.update(failed=True, msg=f"no batch result in {args['batch']}: the batch task did not run (an "
+                                           "earlier task failed, see above) or it registers another variable")
             return result
         if batch.get("failed"):
             result.update(failed=True, msg=f"the batch failed for every host: {batch.get('msg', 'unknown error')}")
