@@ -10,10 +10,10 @@ module: cluster_deployments
 short_description: Converge the k0rdent ClusterDeployments of a whole play batch in one task
 version_added: 0.1.0
 description:
-  - Runs once (C(run_once: true)) for every host in O(hosts) and applies each host's ClusterDeployment, as
+  - Runs once (with C(run_once)) for every host in O(hosts) and applies each host's ClusterDeployment, as
     evaluated from the variable named by O(definition) in that host's own variable context (inventory,
     group_vars, role defaults, play and extra vars, with Ansible's precedence).
-  - Works in the controller process (action plugin) with one connection pool and bounded concurrency: one
+  - Works in the controller process (action plugin) with one connection pool and bounded concurrency. One
     paginated list per namespace, then a server-side apply (field manager V(k0rdent.kof)) only for objects that
     differ from the live ones, so a no-op run sends no write at all.
   - Fields this collection applied before and no longer sets are removed (server-side apply ownership).

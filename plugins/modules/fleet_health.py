@@ -10,7 +10,7 @@ module: fleet_health
 short_description: Verify every KOF regional and child cluster and write the fleet report
 version_added: 0.1.0
 description:
-  - The guide's "Verification" for a whole fleet, from the management cluster (action plugin on the controller):
+  - The guide's "Verification" for a whole fleet, from the management cluster (action plugin on the controller) -
     each ClusterDeployment Ready for its current generation; its Sveltos ClusterSummaries with every feature
     C(Provisioned) and helm releases C(Managing); through the cluster's C(<name>-kubeconfig) Secret, Running and
     Ready pods in C(cert-manager), C(ingress-nginx), C(kof), C(kube-system), C(projectsveltos) (regional) or

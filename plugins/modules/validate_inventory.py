@@ -11,7 +11,7 @@ short_description: Validate a KOF fleet inventory before anything changes
 version_added: 0.1.0
 description:
   - Checks every rule the KOF tiers depend on, for every host of the inventory, from one task (action plugin on
-    the controller): exactly one management host; cluster names that are RFC 1123 labels and unique across
+    the controller) - exactly one management host; cluster names that are RFC 1123 labels and unique across
     tiers; regional domains, admin e-mails, regions, instance types and counts; each child's C(kof_regional)
     naming a host of group C(kof_regional); versions, namespaces, release names and DNS mode.
   - Each host's settings are evaluated in that host's own variable context, from the variable named by

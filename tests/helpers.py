@@ -1,0 +1,56 @@
+"""Shared helpers for the repository's tests: paths and a real `ansible-playbook` runner."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+TOOLS_BIN = ROOT / ".tools" / "bin"
+
+
+def tool_env(extra: dict | None = None, home: str | os.PathLike | None = None) -> dict:
+    env = dict(os.environ)
+    env["PATH"] = f"{TOOLS_BIN}:{VENV_BIN}:{env.get('PATH', '')}"
+    env["ANSIBLE_CONFIG"] = str(ROOT / "ansible.cfg")
+    env["ANSIBLE_NOCOLOR"] = "1"
+    env["ANSIBLE_FORCE_COLOR"] = "0"
+    env.pop("ANSIBLE_STDOUT_CALLBACK", None)
+    if home is not None:
+        env["HOME"] = str(home)
+    env.update(extra or {})
+    return env
+
+
+RECAP = re.compile(r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
+                   r"\s+failed=(?P<failed>\d+)\s+skipped=(?P<skipped>\d+)", re.M)
+
+
+class Run:
+    def __init__(self, proc: subprocess.CompletedProcess):
+        self.rc = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        self.recap = {m["host"]: {k: int(v) for k, v in m.groupdict().items() if k != "host"}
+                      for m in RECAP.finditer(proc.stdout)}
+
+    @property
+    def changed(self) -> int:
+        return sum(h["changed"] for h in self.recap.values())
+
+    @property
+    def failed_hosts(self) -> list[str]:
+        return sorted(h for h, r in self.recap.items() if r["failed"] or r["unreachable"])
+
+    def __repr__(self):
+        return f"<Run rc={self.rc} changed={self.changed} failed={self.failed_hosts}>\n{self.stdout[-4000:]}\n{self.stderr[-2000:]}"
+
+
+def ansible_playbook(*args, env: dict | None = None, timeout: int = 900, cwd=None) -> Run:
+    cmd = [str(VENV_BIN / "ansible-playbook"), *map(str, args)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env or tool_env(), timeout=timeout,
+                          cwd=cwd or ROOT)
+    return Run(proc)

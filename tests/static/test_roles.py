@@ -1,0 +1,55 @@
+"""Role hygiene: every role documents its interface, and the kof role's argument specs match its defaults."""
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.helpers import ROOT
+
+ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "tasks").is_dir())
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_has_argument_specs_and_meta(role):
+    specs = yaml.safe_load((ROOT / "roles" / role / "meta" / "argument_specs.yml").read_text())
+    assert "main" in specs["argument_specs"], f"{role}: no main entry point"
+    for name, entry in specs["argument_specs"].items():
+        assert entry.get("short_description"), f"{role}/{name}: short_description missing"
+        for opt, spec in (entry.get("options") or {}).items():
+            assert spec.get("description"), f"{role}: option {opt} undocumented"
+            assert spec.get("type"), f"{role}: option {opt} has no type"
+    meta = yaml.safe_load((ROOT / "roles" / role / "meta" / "main.yml").read_text())
+    assert meta["galaxy_info"]["description"]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_defaults_are_all_documented(role):
+    defaults_file = ROOT / "roles" / role / "defaults" / "main.yml"
+    if not defaults_file.exists():
+        pytest.skip(f"{role} has no defaults of its own (they live in role kof)")
+    defaults = yaml.safe_load(defaults_file.read_text()) or {}
+    specs = yaml.safe_load((ROOT / "roles" / role / "meta" / "argument_specs.yml").read_text())
+    options = specs["argument_specs"]["main"]["options"]
+    assert sorted(defaults) == sorted(options), "defaults/main.yml and meta/argument_specs.yml disagree"
+    for name, value in defaults.items():
+        assert options[name].get("default") == value, f"{role}: {name} default differs from argument_specs"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_has_readme_section(role):
+    readme = (ROOT / "roles" / role / "README.md")
+    assert readme.exists() and len(readme.read_text()) > 200, f"roles/{role}/README.md missing or empty"
+    assert f"k0rdent.kof.{role}" in (ROOT / "README.md").read_text(), f"README.md has no section on {role}"
+
+
+def test_tier_roles_use_only_baseline_variables():
+    """Tier roles read kof_* variables from role kof: each one they use must be a documented default there."""
+    defaults = set(yaml.safe_load((ROOT / "roles" / "kof" / "defaults" / "main.yml").read_text()))
+    import re
+    used = set()
+    for role in ("child", "regional", "mothership", "verify"):
+        for f in (ROOT / "roles" / role).rglob("*.yml"):
+            used |= set(re.findall(r"\b(kof_[a-z0-9_]+)\b", f.read_text()))
+    internal = {"kof_template_auto", "kof_templates", "kof_inventory_valid", "kof_host_settings"}
+    missing = sorted(u for u in used - defaults - internal if not u.startswith("kof_dns_"))
+    assert not missing, f"variables used but not defined in roles/kof/defaults: {missing}"
