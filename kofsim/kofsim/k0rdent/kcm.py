@@ -56,6 +56,7 @@ class Kcm:
         self.ctl = self.sim.controllers[""]
         self.born: dict[tuple, float] = {}        # (ns, name) -> when the CD was first seen
         self.clusters: dict[tuple, str] = {}       # (ns, name) -> virtual cluster id
+        self.synced: dict[tuple, int] = {}         # (ns, name) -> generation Sveltos last acted on
         self.mgmt.admission.append(self.admit)
         self.mgmt.listeners.append(self.on_event)
 
@@ -130,6 +131,8 @@ class Kcm:
                 self.ctl.schedule(("kcm-cd", ns, name), self.reconcile_cd, ns, name)
         elif rt.group == GROUP and rt.kind == "ServiceTemplate" and type_ != "DELETED":
             self.ctl.schedule(("kcm-st", ns, name), self.reconcile_st, ns, name)
+            if (obj.get("status") or {}).get("valid"):
+                self.resync_all()
         elif rt.kind == "HelmRepository" and type_ != "DELETED":
             st_rt = self.rt(GROUP, "servicetemplates")
             for st in self.mgmt.list_objects(st_rt, ns) if st_rt else []:
@@ -219,7 +222,12 @@ class Kcm:
         if services_status:
             status["services"] = services_status
         self._set_status(rt, cd, status)
-        self.ctl.schedule(("sveltos", ns, name), self.layer.sveltos.sync, ns, name, delay=0.05)
+        # Sveltos acts on a new or changed ClusterDeployment; other triggers (profiles, secrets, templates)
+        # call resync_all, and Sveltos retries its own pending work.
+        gen = cd["metadata"].get("generation")
+        if self.synced.get(key) != gen:
+            self.synced[key] = gen
+            self.ctl.schedule(("sveltos", ns, name), self.layer.sveltos.sync, ns, name, delay=0.05)
 
     def _set_status(self, rt, cd, status):
         if cd.get("status") != status:
@@ -267,6 +275,7 @@ class Kcm:
     def teardown(self, ns, name):
         cid = self.clusters.pop((ns, name), None) or f"{ns}/{name}"
         self.born.pop((ns, name), None)
+        self.synced.pop((ns, name), None)
         if cid in self.sim.clusters:
             self.sim.remove_cluster(cid)
         sec_rt = self.rt("", "secrets")
@@ -405,7 +414,9 @@ class Sveltos:
             self._summary(ns, cd, f"p--{name}-capi-{name}",
                           {"projectsveltos.io/cluster-name": name, "projectsveltos.io/profile-name": name,
                            "projectsveltos.io/cluster-type": "Capi"}, [feature], releases)
-        kcm.ctl.schedule(("kcm-cd", ns, name), kcm.reconcile_cd, ns, name)
+        services_status = self.services_status(ns, name)
+        if services_status and (cd.get("status") or {}).get("services") != services_status:
+            kcm.ctl.schedule(("kcm-cd", ns, name), kcm.reconcile_cd, ns, name)
         if retry:
             kcm.ctl.schedule(("sveltos", ns, name), self.sync, ns, name, delay=0.5)
 
