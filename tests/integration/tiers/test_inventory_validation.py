@@ -1,0 +1,134 @@
+"""Bad input fails before anything is changed, with a message naming the variable (issues 5 and 8).
+
+Every case runs the real site.yml against kofsim and asserts that kofsim received no request at all."""
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import ansible_playbook
+
+REG = ("all", "children", "kof_regional", "hosts")
+CH1 = ("all", "children", "kof_child", "children", "kof_child_region1", "hosts")
+
+
+def _get(d, path):
+    for p in path:
+        d = d.setdefault(p, {}) if isinstance(d, dict) else d
+    return d
+
+
+def host_var(path, host, var, value):
+    def f(hosts, gv):
+        node = _get(hosts, path)
+        node[host] = dict(node.get(host) or {}, **{var: value})
+    return f
+
+
+def global_var(var, value):
+    def f(hosts, gv):
+        gv[var] = value
+    return f
+
+
+def rename_regional(new):
+    def f(hosts, gv):
+        regs = _get(hosts, REG)
+        regs[new] = regs.pop("cloud1-region1")
+        hosts["all"]["children"]["kof_child"]["children"]["kof_child_region1"]["vars"]["kof_regional"] = new
+    return f
+
+
+def duplicate_across_tiers(hosts, gv):
+    _get(hosts, CH1)["cloud1-region2"] = {}
+
+
+def two_managers(hosts, gv):
+    hosts["all"]["children"]["kof_management"]["hosts"]["mothership2"] = None
+
+
+def no_manager(hosts, gv):
+    hosts["all"]["children"]["kof_management"]["hosts"] = {}
+
+
+def child_without_region(hosts, gv):
+    _get(hosts, CH1)["orphan-child"] = {}
+    hosts["all"]["children"]["kof_child"]["children"]["kof_child_region1"]["vars"].pop("kof_regional")
+
+
+CASES = {
+    "uppercase cluster name": (rename_regional("Cloud1-Region1"), "RFC 1123 label"),
+    "underscore cluster name": (rename_regional("cloud1_region1"), "RFC 1123 label"),
+    "cluster name too long": (rename_regional("r" * 64), "RFC 1123 label"),
+    "child without kof_regional": (child_without_region, "kof_regional is not set"),
+    "child pointing at an unknown region": (host_var(CH1, "cloud1-region1-child1", "kof_regional", "cloud9"),
+                                            "kof_regional 'cloud9' is not a host of group kof_regional"),
+    "missing domain": (global_var("kof_base_domain", ""), "kof_regional_domain"),
+    "domain with a space": (host_var(REG, "cloud1-region1", "kof_regional_domain", "bad domain.com"),
+                            "kof_regional_domain"),
+    "domain ending with a dot": (host_var(REG, "cloud1-region2", "kof_regional_domain", "r2.example.com."),
+                                 "kof_regional_domain"),
+    "bad admin e-mail": (global_var("kof_admin_email", "not-an-email"), "kof_admin_email"),
+    "empty admin e-mail": (global_var("kof_admin_email", ""), "kof_admin_email"),
+    "cluster in two tiers": (duplicate_across_tiers, "both kof_regional and kof_child"),
+    "two management hosts": (two_managers, "exactly one host"),
+    "no management host": (no_manager, "kof_management"),
+    "kof_version not a version": (global_var("kof_version", "latest"), "kof_version"),
+    "chart version not a version": (global_var("kof_chart_version", "1.x"), "kof_chart_version"),
+    "unknown DNS mode": (global_var("kof_dns_mode", "auto"), "kof_dns_mode"),
+    "uppercase namespace": (global_var("kof_namespace", "KOF"), "kof_namespace"),
+    "kcm namespace with underscore": (global_var("kof_kcm_namespace", "kcm_system"), "kof_kcm_namespace"),
+    "renamed mothership release": (global_var("kof_mothership_release", "my-mothership"), "kof_mothership_release"),
+    "bad kcm API version": (global_var("kof_kcm_api_version", "v1"), "kof_kcm_api_version"),
+    "bad storage class": (global_var("kof_storage_class", "Fast SSD"), "kof_storage_class"),
+    "even control plane": (host_var(REG, "cloud1-region1", "kof_regional_control_plane_number", 2),
+                           "kof_regional_control_plane_number"),
+    "zero workers": (host_var(REG, "cloud1-region2", "kof_regional_workers_number", 0), "kof_regional_workers_number"),
+    "workers not a number": (host_var(CH1, "cloud1-region1-child2", "kof_child_workers_number", "three"),
+                             "kof_child_workers_number"),
+    "empty instance type": (host_var(REG, "cloud1-region1", "kof_regional_worker_instance_type", ""),
+                            "kof_regional_worker_instance_type"),
+    "region with spaces": (host_var(REG, "cloud1-region1", "kof_regional_region", "US East"), "kof_regional_region"),
+    "child region with underscore": (host_var(CH1, "cloud1-region1-child1", "kof_child_region", "us_east_2"),
+                                     "kof_child_region"),
+    "bad template name": (host_var(REG, "cloud1-region2", "kof_regional_template", "Bad Template"),
+                          "kof_regional_template"),
+    "empty child credential": (host_var(CH1, "cloud1-region1-child2", "kof_child_credential", ""),
+                               "kof_child_credential"),
+    "external-dns not a boolean": (host_var(REG, "cloud1-region1", "kof_regional_external_dns", "maybe"),
+                                   "kof_regional_external_dns"),
+    "storage values not a mapping": (host_var(REG, "cloud1-region1", "kof_regional_storage_values", "x: 1"),
+                                     "kof_regional_storage_values"),
+    "collectors values a list": (host_var(CH1, "cloud1-region1-child1", "kof_child_collectors_values", [1]),
+                                 "kof_child_collectors_values"),
+    "zero wait timeout": (global_var("kof_wait_timeout", 0), "kof_wait_timeout"),
+    "concurrency not a number": (global_var("kof_concurrency", "many"), "kof_concurrency"),
+    "service template with a space": (global_var("kof_service_templates", {
+        "cert_manager": "cert manager", "ingress_nginx": "ingress-nginx-4-11-3", "kof_storage": "kof-storage-0-1-1",
+        "kof_operators": "kof-operators-0-1-1", "kof_collectors": "kof-collectors-0-1-1"}),
+        "kof_service_templates.cert_manager"),
+    "cluster config not a mapping": (host_var(REG, "cloud1-region2", "kof_regional_config", "region: x"),
+                                     "kof_regional_config"),
+    "validate_certs not a boolean": (global_var("kof_validate_certs", "sometimes"), "kof_validate_certs"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_fails_before_any_request(case, inventory, kofsim_k0rdent, env_for):
+    mutate, expected = CASES[case]
+    hosts, gv, write = inventory
+    mutate(hosts, gv)
+    inv = write(hosts, gv)
+    before = kofsim_k0rdent.last_seq()
+    run = ansible_playbook("-i", inv, "playbooks/site.yml", env=env_for(kofsim_k0rdent))
+    assert run.rc != 0, run
+    assert expected in run.stdout + run.stderr, run
+    sent = kofsim_k0rdent.requests(since=before)
+    assert sent == [], f"{case}: requests were sent before validation failed: {sent[:3]}"
+
+
+def test_valid_inventory_passes_validation(inventory, kofsim_k0rdent, env_for):
+    hosts, gv, write = inventory
+    inv = write(hosts, gv)
+    run = ansible_playbook("-i", inv, "playbooks/site.yml", "--tags", "kof_validate", "-v", env=env_for(kofsim_k0rdent))
+    assert run.rc == 0, run
+    assert "inventory valid: 1 management, 2 regional, 3 child clusters" in run.stdout
