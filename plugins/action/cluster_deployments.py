@@ -54,7 +54,7 @@ class ActionModule(ActionBase):
         resolved = fleet.resolve_per_host(self, task_vars, hosts, args["definition"])
         seen = {}
         for h, obj in resolved.items():
-            err = obj if isinstance(obj, Exception) else _check_definition(obj, args["definition"])
+            err = obj if isinstance(obj, Exception) else _check_definition(obj, args["definition"], args["state"])
             if err:
                 per_host[h] = {"failed": True, "changed": False, "msg": str(err)}
                 continue
@@ -161,7 +161,7 @@ class ActionModule(ActionBase):
         return result
 
 
-def _check_definition(obj, var):
+def _check_definition(obj, var, state="present"):
     if not isinstance(obj, dict):
         return AnsibleError(f"{var} must be a mapping (a ClusterDeployment), got {type(obj).__name__}")
     if obj.get("kind") != "ClusterDeployment":
@@ -173,7 +173,7 @@ def _check_definition(obj, var):
         val = meta.get(field)
         if not isinstance(val, str) or not DNS1123.match(val) or len(val) > (63 if field == "namespace" else 253):
             return AnsibleError(f"{var}.metadata.{field} {val!r} is not a valid DNS-1123 name")
-    if not (obj.get("spec") or {}).get("template"):
+    if state == "present" and not (obj.get("spec") or {}).get("template"):
         return AnsibleError(f"{var}.spec.template is empty: set the ClusterTemplate to use")
     return None
 
