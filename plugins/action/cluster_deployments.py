@@ -14,7 +14,7 @@ from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.k0rdent.kof.plugins.plugin_utils import fleet
-from ansible_collections.k0rdent.kof.plugins.plugin_utils.kube import (AUTH_OPTIONS, Kube, KubeError, auth_from,
+from ansible_collections.k0rdent.kof.plugins.module_utils.kube import (AUTH_OPTIONS, Kube, KubeError, auth_from,
                                                                        object_path)
 
 DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")

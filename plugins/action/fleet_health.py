@@ -11,7 +11,7 @@ import os
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.k0rdent.kof.plugins.plugin_utils import health, report
-from ansible_collections.k0rdent.kof.plugins.plugin_utils.kube import AUTH_OPTIONS, Kube, KubeError, auth_from
+from ansible_collections.k0rdent.kof.plugins.module_utils.kube import AUTH_OPTIONS, Kube, KubeError, auth_from
 
 ARGS = {
     "regional": {"type": "list", "elements": "str", "default": []},

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import yaml
 
 from . import fleet
-from .kube import Kube, KubeError, object_path
+from ansible_collections.k0rdent.kof.plugins.module_utils.kube import Kube, KubeError, object_path
 
 REGIONAL_NAMESPACES = ["cert-manager", "ingress-nginx", "kof", "kube-system", "projectsveltos"]
 CHILD_NAMESPACES = ["kof", "kube-system", "projectsveltos"]

@@ -108,6 +108,21 @@ class Kube:
         self.verify = conf.verify_ssl
         self.api = k8s_client.ApiClient(conf)
 
+    @classmethod
+    def from_api_client(cls, api_client, **kw):
+        """Wrap a configured kubernetes ApiClient (e.g. kubernetes.core's, with all its auth options)."""
+        self = cls.__new__(cls)
+        self.retries = kw.get("retries", 6)
+        self.backoff = kw.get("backoff", 0.5)
+        self.max_backoff = kw.get("max_backoff", 8.0)
+        self.timeout = kw.get("timeout", 60)
+        self.requests = 0
+        self._lock = threading.Lock()
+        self.api = api_client
+        self.host = api_client.configuration.host
+        self.verify = api_client.configuration.verify_ssl
+        return self
+
     def close(self):
         try:
             self.api.close()

@@ -1,0 +1,97 @@
+# -*- coding: utf-8 -*-
+# Copyright: k0rdent.kof contributors
+# Apache License 2.0 (see LICENSE)
+"""Semantic comparison of a wanted object with the live one (pure, no client): a no-op run sends no write,
+and fields this collection applied before but no longer sets are detected for removal (server-side apply
+ownership in managedFields)."""
+from __future__ import annotations
+
+import copy
+
+FIELD_MANAGER = "k0rdent.kof"
+
+
+def is_subset(want, have) -> bool:
+    """True when every value in `want` is present and equal in `have` (maps recursively, lists whole)."""
+    if isinstance(want, dict):
+        if not isinstance(have, dict):
+            return False
+        return all(k in have and is_subset(v, have[k]) for k, v in want.items())
+    if isinstance(want, list) and isinstance(have, list) and any(isinstance(w, dict) for w in want):
+        # same items in the same order; the server may have defaulted fields inside them
+        return len(want) == len(have) and all(is_subset(w, h) for w, h in zip(want, have))
+    return want == have
+
+
+def fieldset(obj: dict) -> set:
+    """Field paths an apply configuration sets, in managedFields (fieldsV1) notation. Custom resources'
+    lists are atomic, so a list is one field."""
+    out = set()
+
+    def walk(node, prefix):
+        for key, val in node.items():
+            path = prefix + ("f:" + key,)
+            out.add(path)
+            if isinstance(val, dict) and val:
+                walk(val, path)
+    for key, val in obj.items():
+        if key in ("apiVersion", "kind"):
+            continue
+        if key == "metadata":
+            for mk in ("labels", "annotations"):
+                if val.get(mk):
+                    out.add(("f:metadata",))
+                    out.add(("f:metadata", "f:" + mk))
+                    for lk in val[mk]:
+                        out.add(("f:metadata", "f:" + mk, "f:" + lk))
+            continue
+        out.add(("f:" + key,))
+        if isinstance(val, dict) and val:
+            walk(val, ("f:" + key,))
+    return out
+
+
+def owned_fields(live: dict, manager: str = FIELD_MANAGER):
+    """The fields `manager` applied last time, or None when it never applied this object."""
+    for entry in (live.get("metadata") or {}).get("managedFields") or []:
+        if entry.get("manager") == manager and entry.get("operation") == "Apply" and not entry.get("subresource"):
+            paths = set()
+
+            def walk(node, prefix):
+                for key, child in (node or {}).items():
+                    if key == ".":
+                        continue
+                    paths.add(prefix + (key,))
+                    walk(child, prefix + (key,))
+            walk(entry.get("fieldsV1") or {}, ())
+            return paths
+    return None
+
+
+def needs_apply(want: dict, live: dict | None, manager: str = FIELD_MANAGER) -> bool:
+    if live is None:
+        return True
+    meta_w, meta_l = want.get("metadata") or {}, live.get("metadata") or {}
+    for mk in ("labels", "annotations"):
+        if not is_subset(meta_w.get(mk) or {}, meta_l.get(mk) or {}):
+            return True
+    body_w = {k: v for k, v in want.items() if k not in ("apiVersion", "kind", "metadata")}
+    if not is_subset(body_w, live):
+        return True
+    owned = owned_fields(live, manager)
+    # fields applied before and no longer wanted must go: re-apply so the server removes them
+    return owned is not None and owned != fieldset(want)
+
+
+def view(obj: dict | None) -> dict:
+    """What a diff shows of an object: no server-managed noise."""
+    if not obj:
+        return {}
+    out = copy.deepcopy(obj)
+    meta = out.get("metadata") or {}
+    for k in ("managedFields", "resourceVersion", "uid", "creationTimestamp", "generation", "selfLink"):
+        meta.pop(k, None)
+    out.pop("status", None)
+    return out
+
+
