@@ -70,7 +70,7 @@ class ActionModule(ActionBase):
                 "management": kube.host, "kof_version": args["kof_version"]}
         summ = report.summary(results)
         result.update(clusters=results, summary=summ, table=report.table(results), api_requests=kube.requests)
-        if args["report_dir"]:
+        if args["report_dir"] and not self._task.check_mode:  # check mode writes nothing, not even reports
             stamp = meta["generated"].replace(":", "").replace("-", "")
             files = {}
             os.makedirs(args["report_dir"], exist_ok=True)
