@@ -207,8 +207,33 @@ def _delete_options(buf):
     return o
 
 
-DECODERS = {("meta.k8s.io/v1", "DeleteOptions"): _delete_options, ("v1", "DeleteOptions"): _delete_options,("v1", "Secret"): _secret, ("v1", "ConfigMap"): _configmap, ("v1", "Namespace"): _namespace,
-            ("v1", "ServiceAccount"): _serviceaccount}
+def _token_request(buf):
+    """authentication.k8s.io/v1 TokenRequest (`kubectl create token`): spec audiences=1,
+    boundObjectRef=3, expirationSeconds=4."""
+    o = {"metadata": {}, "spec": {}}
+    for num, _, val in fields(buf):
+        if num == 1:
+            o["metadata"] = object_meta(val)
+        elif num == 2:
+            for n2, _, v2 in fields(val):
+                if n2 == 1:
+                    o["spec"].setdefault("audiences", []).append(_s(v2))
+                elif n2 == 4:
+                    o["spec"]["expirationSeconds"] = v2
+                elif n2 == 3:
+                    ref = {}
+                    for n3, _, v3 in fields(v2):
+                        key = {1: "kind", 2: "apiVersion", 3: "name", 4: "uid"}.get(n3)
+                        if key:
+                            ref[key] = _s(v3)
+                    o["spec"]["boundObjectRef"] = ref
+    return o
+
+
+DECODERS = {("meta.k8s.io/v1", "DeleteOptions"): _delete_options, ("v1", "DeleteOptions"): _delete_options,
+            ("v1", "Secret"): _secret, ("v1", "ConfigMap"): _configmap, ("v1", "Namespace"): _namespace,
+            ("v1", "ServiceAccount"): _serviceaccount,
+            ("authentication.k8s.io/v1", "TokenRequest"): _token_request}
 
 
 class UnsupportedProtobuf(Exception):

@@ -321,7 +321,8 @@ class Cluster:
             if old is None:
                 obj.setdefault("status", {"phase": "Active"})
         elif rt.plural == "secrets":
-            obj.setdefault("type", "Opaque")
+            if not obj.get("type"):  # SetDefaults_Secret: an empty type (protobuf sends "") is Opaque
+                obj["type"] = "Opaque"
             if "stringData" in obj:
                 sd = obj.pop("stringData") or {}
                 data = obj.setdefault("data", {}) or {}
