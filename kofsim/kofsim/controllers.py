@@ -458,7 +458,10 @@ class Controllers:
 
     def crd(self, _ns, name):
         rt, crd = self.get("apiextensions.k8s.io", "customresourcedefinitions", "", name)
-        if crd is None or crd["metadata"].get("deletionTimestamp"):
+        if crd is None:
+            return
+        if crd["metadata"].get("deletionTimestamp"):
+            self.crd_cleanup(rt, crd)
             return
         ts = now()
         spec = crd.get("spec") or {}
@@ -474,6 +477,29 @@ class Controllers:
                                              cond("Established", "InitialNamesAccepted",
                                                   "the initial names have been accepted")],
                               "storedVersions": stored})
+
+    def crd_cleanup(self, rt, crd):
+        """apiextensions' finalizer: delete every instance, wait until they are gone, then let the CRD go."""
+        from .store import CRD_CLEANUP
+        fins = crd["metadata"].get("finalizers") or []
+        if CRD_CLEANUP not in fins:
+            return
+        spec = crd.get("spec") or {}
+        group, plural = spec.get("group"), (spec.get("names") or {}).get("plural")
+        irt = self.rt(group, plural)
+        left = self.c.list_objects(irt) if irt else []
+        for obj in left:
+            if not obj["metadata"].get("deletionTimestamp"):
+                self.delete(irt, obj)
+        if irt and self.c.list_objects(irt):
+            self.schedule((("apiextensions.k8s.io", "customresourcedefinitions"), "", crd["metadata"]["name"]),
+                          self.crd, "", crd["metadata"]["name"], delay=0.2)
+            return
+        body = copy.deepcopy(crd)
+        body["metadata"]["finalizers"] = [f for f in fins if f != CRD_CLEANUP]
+        if not body["metadata"]["finalizers"]:
+            del body["metadata"]["finalizers"]
+        self.c.write(rt, body, old=crd, internal=True)
 
     def namespace(self, _ns, name):
         rt, nso = self.get("", "namespaces", "", name)
@@ -498,13 +524,11 @@ class Controllers:
         if remaining:
             self.schedule((("", "namespaces"), "", name), self.namespace, "", name, delay=0.2)
             return
+        # the namespace controller's /finalize: once no finalizer of either kind is left, the namespace is gone
         body = copy.deepcopy(nso)
         body.setdefault("spec", {})["finalizers"] = [f for f in body["spec"].get("finalizers") or []
                                                      if f != "kubernetes"]
-        if body["spec"]["finalizers"]:
-            self.c.write(rt, body, old=nso, internal=True)
-            return
-        self.c.remove(rt, nso)
+        self.c.write(rt, body, old=nso, internal=True)
 
     # ----------------------------------------------------------------------------- garbage collector
     def gc_orphans(self, uid):
@@ -523,11 +547,7 @@ class Controllers:
                     pass
 
     def _owner_alive(self, ref, dep):
-        for key, bucket in self.c.objects.items():
-            for obj in bucket.values():
-                if obj["metadata"]["uid"] == ref.get("uid"):
-                    return True
-        return False
+        return self.c.exists_uid(ref.get("uid"))
 
     def finalize_dependents(self, rt, ns, name):
         owner = self.c.find(rt, ns if rt.namespaced else "", name)

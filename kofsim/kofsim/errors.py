@@ -15,6 +15,8 @@ class ApiError(Exception):
     def status(self) -> dict:
         body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                 "message": self.message, "reason": self.reason, "code": self.code}
+        if not self.reason:  # errors that are not API statuses carry no reason (omitempty)
+            del body["reason"]
         if self.details is not None:
             body["details"] = self.details
         return body

@@ -124,19 +124,30 @@ class Registry:
     def __init__(self):
         self.by_gvr: dict[tuple, ResourceType] = {}
         self.groups: dict[str, list[str]] = {}  # group -> versions in preference order
+        self.generation = 0  # bumped on every change (caches of discovery/openapi documents key on it)
         for rt in BUILTINS:
             self.add(rt)
 
     def add(self, rt: ResourceType) -> None:
+        self.generation += 1
         self.by_gvr[(rt.group, rt.version, rt.plural)] = rt
         versions = self.groups.setdefault(rt.group, [])
         if rt.version not in versions:
             versions.append(rt.version)
             versions.sort(key=_version_priority, reverse=True)
 
+    def remove(self, group: str, version: str, plural: str) -> None:
+        self.generation += 1
+        self.by_gvr.pop((group, version, plural), None)
+        self._regroup(group)
+
     def remove_group_resource(self, group: str, plural: str) -> None:
+        self.generation += 1
         for key in [k for k in self.by_gvr if k[0] == group and k[2] == plural]:
             del self.by_gvr[key]
+        self._regroup(group)
+
+    def _regroup(self, group: str) -> None:
         still = {k[1] for k in self.by_gvr if k[0] == group}
         if still:
             self.groups[group] = sorted(still, key=_version_priority, reverse=True)

@@ -143,3 +143,63 @@ def _walk(value, schema, path, res: Result, parent, key):
 
 def _q(v):
     return f'"{v}"' if isinstance(v, str) else str(v)
+
+
+# ------------------------------------------------------------------- built-in kinds: known top-level fields
+# kofsim carries no full schema of the built-in kinds; it knows their top-level fields and ObjectMeta, which
+# is where unknown-field mistakes (a `spec` in a ConfigMap, `metadata.label`) are caught by the apiserver.
+OBJECT_META_FIELDS = {"name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
+                      "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels",
+                      "annotations", "ownerReferences", "finalizers", "managedFields"}
+_SPEC_STATUS = {"spec", "status"}
+BUILTIN_FIELDS = {
+    ("", "configmaps"): {"data", "binaryData", "immutable"},
+    ("", "secrets"): {"data", "stringData", "type", "immutable"},
+    ("", "serviceaccounts"): {"secrets", "imagePullSecrets", "automountServiceAccountToken"},
+    ("", "events"): {"involvedObject", "reason", "message", "source", "firstTimestamp", "lastTimestamp", "count",
+                     "type", "eventTime", "series", "action", "related", "reportingComponent",
+                     "reportingInstance"},
+    ("", "endpoints"): {"subsets"},
+    ("", "limitranges"): {"spec"},
+    ("apps", "controllerrevisions"): {"data", "revision"},
+    ("rbac.authorization.k8s.io", "roles"): {"rules"},
+    ("rbac.authorization.k8s.io", "clusterroles"): {"rules", "aggregationRule"},
+    ("rbac.authorization.k8s.io", "rolebindings"): {"subjects", "roleRef"},
+    ("rbac.authorization.k8s.io", "clusterrolebindings"): {"subjects", "roleRef"},
+    ("storage.k8s.io", "storageclasses"): {"provisioner", "parameters", "reclaimPolicy", "mountOptions",
+                                           "allowVolumeExpansion", "volumeBindingMode", "allowedTopologies"},
+    ("networking.k8s.io", "ingressclasses"): {"spec"},
+    ("networking.k8s.io", "networkpolicies"): {"spec"},
+    ("scheduling.k8s.io", "priorityclasses"): {"value", "globalDefault", "description", "preemptionPolicy"},
+    ("coordination.k8s.io", "leases"): {"spec"},
+    ("admissionregistration.k8s.io", "mutatingwebhookconfigurations"): {"webhooks"},
+    ("admissionregistration.k8s.io", "validatingwebhookconfigurations"): {"webhooks"},
+    ("discovery.k8s.io", "endpointslices"): {"addressType", "endpoints", "ports"},
+    ("events.k8s.io", "events"): {"eventTime", "series", "reportingController", "reportingInstance", "action",
+                                  "reason", "regarding", "related", "note", "type", "deprecatedSource",
+                                  "deprecatedFirstTimestamp", "deprecatedLastTimestamp", "deprecatedCount"},
+}
+
+
+def unknown_builtin_fields(rt, obj: dict) -> list[str]:
+    """Unknown top-level and ObjectMeta fields of a built-in kind's object, as dotted paths."""
+    allowed = BUILTIN_FIELDS.get((rt.group, rt.plural), _SPEC_STATUS)
+    out = [k for k in obj if k not in ("apiVersion", "kind", "metadata") and k not in allowed]
+    return out + unknown_meta_fields(obj)
+
+
+def unknown_meta_fields(obj: dict) -> list[str]:
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        return []
+    return [f"metadata.{k}" for k in meta if k not in OBJECT_META_FIELDS]
+
+
+def drop_fields(obj: dict, paths: list[str]) -> None:
+    for path in paths:
+        parts = path.split(".")
+        node = obj
+        for part in parts[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(parts[-1], None)

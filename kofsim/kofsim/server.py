@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
+import hashlib
 import json
 import random
 import re
@@ -21,10 +22,11 @@ from aiohttp import web
 
 from . import errors as E
 from . import protobuf
+from . import schema as S
 from .controllers import Controllers
 from .patch import ListTypes, json_merge_patch, json_patch, server_side_apply, strategic_merge_patch
 from .registry import ResourceType
-from .selectors import parse_field_selector, parse_label_selector
+from .selectors import match_fields, match_labels, parse_field_selector, parse_label_selector
 from .store import Cluster, now
 from .tables import to_table
 
@@ -32,20 +34,23 @@ JSON = "application/json"
 
 
 class Watch:
-    def __init__(self, key, namespace, label_reqs, field_reqs):
-        self.key, self.namespace = key, namespace
+    """One server-side watch of one resource: events are offered by Cluster._emit (indexed by resource key)."""
+
+    def __init__(self, namespace, label_reqs, field_reqs):
+        self.namespace = namespace
         self.label_reqs, self.field_reqs = label_reqs, field_reqs
         self.queue: asyncio.Queue = asyncio.Queue()
 
-    def offer(self, ev):
-        from .selectors import match_fields, match_labels
-        if ev.key != self.key or (self.namespace and ev.namespace != self.namespace):
-            return
+    def matches(self, ev) -> bool:
+        if self.namespace and ev.namespace != self.namespace:
+            return False
         if self.label_reqs and not match_labels(self.label_reqs, ev.obj["metadata"].get("labels")):
-            return
-        if self.field_reqs and not match_fields(self.field_reqs, ev.obj):
-            return
-        self.queue.put_nowait(ev)
+            return False
+        return not (self.field_reqs and not match_fields(self.field_reqs, ev.obj))
+
+    def offer(self, ev):
+        if self.matches(ev):
+            self.queue.put_nowait(ev)
 
 
 class Simulator:
@@ -62,9 +67,8 @@ class Simulator:
         self.ca_pem = b""
         self.log: list[dict] = []
         self.seq = 0
-        self.faults: dict = {}
-        if fault_rate:
-            self.faults = {"rate": fault_rate}
+        self.initial_faults: dict = {"rate": fault_rate} if fault_rate else {}
+        self.faults: dict = dict(self.initial_faults)
         self.clusters: dict[str, Cluster] = {}
         self.controllers: dict[str, Controllers] = {}
         self.plugins: list = []
@@ -98,8 +102,9 @@ class Simulator:
         if ctl:
             ctl.stopped = True
         if c:
-            for w in list(c.watchers):
-                w.queue.put_nowait(None)
+            for ws in c.watchers.values():
+                for w in ws:
+                    w.queue.put_nowait(None)
             c.watchers.clear()
             c.listeners.clear()
 
@@ -110,7 +115,7 @@ class Simulator:
             p.stop()
         self.plugins = []
         self.log.clear()
-        self.faults = {}
+        self.faults = dict(self.initial_faults)
         self._build()
 
     def cluster_url(self, cid: str) -> str:
@@ -218,13 +223,13 @@ class Api:
             return
         if f.get("cluster") is not None and f["cluster"] != entry["cluster"]:
             return
-        if "watch=" in request.query_string:
+        if _parse_bool(request.query.get("watch")) and not f.get("watches"):
             return
         if random.random() >= float(f["rate"]):
             return
-        kinds = list(f.get("kinds") or ["500", "503", "429", "409", "drop", "latency"])
+        kinds = list(f.get("kinds") or FAULT_KINDS)
         if request.method not in ("PUT", "PATCH") and "409" in kinds:
-            kinds.remove("409")
+            kinds.remove("409")  # a conflict is only a plausible answer to an update
         if not kinds:
             return
         kind = random.choice(kinds)
@@ -276,8 +281,16 @@ class Api:
             if request.method == "DELETE":
                 sim.faults = {}
             elif request.method == "PUT":
-                sim.faults = dict(body or {})
+                try:
+                    sim.faults = validate_faults(body or {})
+                except E.ApiError as err:
+                    return _status_response(err)
             return _json(sim.faults)
+        if sub == "compact" and request.method == "POST":
+            cl = request.query.get("cluster", "")
+            if cl not in sim.clusters:
+                return _status_response(E.ApiError(404, "NotFound", f"no cluster {cl!r}"))
+            return _json({"compacted": sim.clusters[cl].compact()})
         if sub == "latency" and request.method == "PUT":
             sim.latency_ms = int((body or {}).get("latency_ms", 0))
             return _json({"latency_ms": sim.latency_ms})
@@ -421,32 +434,49 @@ class Api:
     # ------------------------------------------------------------------------------------ verbs
     def list(self, request, c, rt, namespace):
         q = request.query
+        _validate_list_options(q, watch=False)
         lreq = parse_label_selector(q.get("labelSelector"))
         freq = parse_field_selector(q.get("fieldSelector"), rt.plural)
-        items = c.list_objects(rt, namespace, lreq, freq)
-        limit = int(q.get("limit", "0") or 0)
+        try:
+            limit = int(q.get("limit", "0") or 0)
+        except ValueError:
+            raise E.bad_request(f'invalid limit "{q.get("limit")}"')
         cont = q.get("continue")
-        start = 0
+        rv = q.get("resourceVersion", "")
+        list_rv = c.rv
+        after = None
         if cont:
-            try:
-                tok = json.loads(base64.urlsafe_b64decode(cont.encode()).decode())
-                start = int(tok["start"])
-            except Exception:
-                raise E.bad_request("continue key is not valid: invalid continue token")
-        page = items[start:start + limit] if limit else items[start:]
-        meta = {"resourceVersion": str(c.rv)}
-        if limit and start + limit < len(items):
-            meta["continue"] = base64.urlsafe_b64encode(json.dumps({"start": start + limit, "rv": c.rv}).encode()
-                                                        ).decode()
-            meta["remainingItemCount"] = len(items) - start - limit
+            if rv not in ("",):
+                raise E.bad_request("specifying resource version is not allowed when using continue")
+            after, list_rv = _decode_continue(cont)
+            if list_rv < c.compacted:
+                raise E.ApiError(410, "Expired", "The provided continue parameter is too old to display a consistent "
+                                 "list result. You can start a new list without the continue parameter.")
+        elif rv not in ("", "0"):
+            want = _parse_rv(rv)
+            if want > c.rv:
+                raise _too_large_rv(want, c.rv)
+            if q.get("resourceVersionMatch") == "Exact" and want != c.rv:
+                # kofsim keeps no snapshots of past states: an exact read of one answers like a compacted etcd
+                raise E.ApiError(410, "Expired", "The resourceVersion for the provided list is too old.")
+        items = c.list_objects(rt, namespace, lreq, freq)
+        if after is not None:
+            items = [o for o in items if _okey(o) > after]
+        meta = {"resourceVersion": str(list_rv)}
+        page = items
+        if limit > 0 and len(items) > limit:
+            page = items[:limit]
+            meta["continue"] = _encode_continue(_okey(page[-1]), list_rv)
+            if not lreq and not freq:  # the apiserver only counts the rest when no selector filters it
+                meta["remainingItemCount"] = len(items) - limit
         accept = request.headers.get("Accept", "")
         if "as=Table" in accept:
-            table = to_table(c, rt, [c.view(o, rt) for o in page], q.get("includeObject", "Metadata"))
+            table = to_table(c, rt, [_shallow_view(o, rt) for o in page], q.get("includeObject", "Metadata"))
             table["metadata"] = meta
             return _json(table, content_type="application/json;as=Table;v=v1;g=meta.k8s.io")
         out_items = []
         for o in page:
-            v = c.view(o, rt)
+            v = _shallow_view(o, rt)
             if rt.builtin:  # typed lists omit per-item apiVersion/kind, as kube-apiserver's do
                 v.pop("apiVersion", None)
                 v.pop("kind", None)
@@ -455,40 +485,55 @@ class Api:
 
     async def watch(self, request, c, rt, namespace):
         q = request.query
+        _validate_list_options(q, watch=True)
         lreq = parse_label_selector(q.get("labelSelector"))
         freq = parse_field_selector(q.get("fieldSelector"), rt.plural)
-        timeout = float(q.get("timeoutSeconds", "1800") or 1800)
+        try:
+            timeout = float(q.get("timeoutSeconds", "1800") or 1800)
+        except ValueError:
+            raise E.bad_request(f'invalid timeoutSeconds "{q.get("timeoutSeconds")}"')
         rv = q.get("resourceVersion", "")
-        initial = _parse_bool(q.get("sendInitialEvents"))
-        w = Watch(rt.key, namespace, lreq, freq)
-        replay = []
-        if initial or rv in ("", "0"):
-            replay = [("ADDED", o) for o in c.list_objects(rt, namespace, lreq, freq)]
-        else:
+        sie = q.get("sendInitialEvents")
+        bookmarks = _parse_bool(q.get("allowWatchBookmarks"))
+        # legacy watches from "" / "0" start with the current state (SetListOptionsDefaults turns them into
+        # sendInitialEvents=true); sendInitialEvents=false starts at "now" without it
+        initial = _parse_bool(sie) if sie is not None else rv in ("", "0")
+        w = Watch(namespace, lreq, freq)
+        backlog = []
+        if rv not in ("", "0") and not initial:
+            since = _parse_rv(rv)
+            if since > c.rv:
+                raise _too_large_rv(since, c.rv)
             try:
-                since = int(rv)
-            except ValueError:
-                raise E.bad_request(f'invalid resource version "{rv}"')
-            oldest = c.history[0].rv if c.history else c.rv + 1
-            if c.history and since < oldest - 1 and len(c.history) == c.history.maxlen:
+                backlog = [ev for ev in c.events_since(rt, since) if w.matches(ev)]
+            except E.ApiError as err:
+                # an expired resourceVersion is reported inside the watch stream, as the watch cache does
                 resp = web.StreamResponse(status=200, headers={"Content-Type": JSON})
                 await resp.prepare(request)
-                err = E.gone(f"too old resource version: {since} ({oldest - 1})")
                 await resp.write((json.dumps({"type": "ERROR", "object": err.status()}) + "\n").encode())
                 return resp
-            for ev in list(c.history):
-                if ev.rv > since:
-                    w.offer(ev)
-        c.watchers.append(w)
+        elif rv not in ("", "0"):
+            since = _parse_rv(rv)
+            if since > c.rv:
+                raise _too_large_rv(since, c.rv)
+        replay = [("ADDED", o) for o in c.list_objects(rt, namespace, lreq, freq)] if initial else []
+        start_rv = c.rv
+        c.watchers.setdefault(rt.key, []).append(w)
         resp = web.StreamResponse(status=200, headers={"Content-Type": JSON, "Cache-Control": "no-cache"})
         await resp.prepare(request)
         deadline = time.monotonic() + timeout
+
+        def line(type_, obj):
+            return (json.dumps({"type": type_, "object": _shallow_view(obj, rt)}, separators=(",", ":")) +
+                    "\n").encode()
         try:
+            for ev in backlog:
+                await resp.write(line(ev.type, ev.obj))
             for type_, obj in replay:
-                await resp.write((json.dumps({"type": type_, "object": c.view(obj, rt)}) + "\n").encode())
-            if initial:
+                await resp.write(line(type_, obj))
+            if initial and bookmarks:
                 mark = {"type": "BOOKMARK", "object": {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": {
-                    "resourceVersion": str(c.rv), "annotations": {"k8s.io/initial-events-end": "true"}}}}
+                    "resourceVersion": str(start_rv), "annotations": {"k8s.io/initial-events-end": "true"}}}}
                 await resp.write((json.dumps(mark) + "\n").encode())
             while True:
                 left = deadline - time.monotonic()
@@ -500,12 +545,13 @@ class Api:
                     break
                 if ev is None:
                     break
-                await resp.write((json.dumps({"type": ev.type, "object": c.view(ev.obj, rt)}) + "\n").encode())
+                await resp.write(line(ev.type, ev.obj))
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
-            if w in c.watchers:
-                c.watchers.remove(w)
+            ws = c.watchers.get(rt.key)
+            if ws and w in ws:
+                ws.remove(w)
         return resp
 
     async def create(self, request, c, rt, namespace):
@@ -526,6 +572,9 @@ class Api:
             nso = c.namespace_obj(namespace)
             if nso is None:
                 raise E.ns_not_found(namespace)
+        if c.crd_terminating(rt):
+            raise E.ApiError(405, "MethodNotAllowed", "create not allowed while custom resource definition is "
+                             "terminating", details={"group": rt.group, "kind": rt.plural})
         obj, _, warnings = c.write(rt, body, namespace=namespace, dry_run=dry, field_validation=fv, manager=manager)
         return self.respond(request, c, rt, c.view(obj, rt), 201, warnings)
 
@@ -588,8 +637,9 @@ class Api:
                     raise E.bad_request("the namespace of the provided object does not match the namespace sent "
                                         "on the request")
                 cmeta["namespace"] = namespace
-            force = request.query.get("force") == "true"
+            force = _parse_bool(request.query.get("force"))
             sch = None if rt.builtin else (c.storage_rt(rt).schema or {})
+            _check_apply_fields(rt, cfg, sch, namespace, name)
             lt = ListTypes(sch, rt.builtin)
             if sub == "status":
                 base = copy.deepcopy(old) if old else None
@@ -673,6 +723,12 @@ class Api:
         dry = "All" in q.getall("dryRun", []) or "All" in (options.get("dryRun") or [])
         obj, deleted_now = c.delete(rt, namespace, name, options, dry_run=dry)
         status = 202 if (not deleted_now and options.get("orphanDependents") is False) else 200
+        if deleted_now and not _returns_deleted_object(rt):
+            # the generic registry answers a finished delete with a Status naming the object
+            details = {"name": name, "group": rt.group, "kind": rt.plural, "uid": obj["metadata"]["uid"]}
+            if not rt.group:
+                del details["group"]
+            return _json(_success_status(details), status)
         return self.respond(request, c, rt, c.view(obj, rt), status)
 
     async def delete_collection(self, request, c, rt, namespace):
@@ -763,9 +819,160 @@ class _Dropped(Exception):
     pass
 
 
+FAULT_KINDS = ("500", "503", "429", "409", "drop", "latency")
+FAULT_KEYS = {"rate", "kinds", "count", "methods", "path_regex", "cluster", "latency_ms", "retry_after", "watches"}
+
+
+def validate_faults(spec) -> dict:
+    """The fault spec of PUT /kofsim/faults; `rate` defaults to 1 (every matching request)."""
+    if not isinstance(spec, dict):
+        raise E.bad_request("fault spec must be an object")
+    unknown = sorted(set(spec) - FAULT_KEYS)
+    if unknown:
+        raise E.bad_request(f"unknown fault spec fields {unknown}; known: {sorted(FAULT_KEYS)}")
+    out = dict(spec)
+    out.setdefault("rate", 1.0)
+    try:
+        out["rate"] = float(out["rate"])
+    except (TypeError, ValueError):
+        raise E.bad_request("rate must be a number between 0 and 1")
+    if not 0 <= out["rate"] <= 1:
+        raise E.bad_request("rate must be a number between 0 and 1")
+    kinds = out.get("kinds")
+    if kinds is not None:
+        if not isinstance(kinds, list) or not all(str(k) in FAULT_KINDS for k in kinds):
+            raise E.bad_request(f"kinds must be a list of {list(FAULT_KINDS)}")
+        out["kinds"] = [str(k) for k in kinds]
+    for key in ("count", "latency_ms", "retry_after"):
+        if out.get(key) is not None and (not isinstance(out[key], int) or isinstance(out[key], bool)
+                                         or out[key] < 0):
+            raise E.bad_request(f"{key} must be a non-negative integer")
+    if out.get("methods") is not None:
+        if not isinstance(out["methods"], list):
+            raise E.bad_request("methods must be a list of HTTP methods")
+        out["methods"] = [str(m).upper() for m in out["methods"]]
+    if out.get("path_regex") is not None:
+        try:
+            re.compile(out["path_regex"])
+        except (re.error, TypeError) as err:
+            raise E.bad_request(f"path_regex is not a valid regular expression: {err}")
+    return out
+
+
 def _parse_bool(v) -> bool:
     # strconv.ParseBool, which kube-apiserver uses for query parameters
     return v in ("1", "t", "T", "true", "TRUE", "True")
+
+
+def _check_apply_fields(rt: ResourceType, cfg: dict, schema, namespace, name) -> None:
+    """Server-side apply converts the configuration to a typed object first: a field the schema does not
+    declare fails it (kube-apiserver answers 500 without a reason, kubernetes/kubernetes#122480)."""
+    if rt.builtin:
+        unknown = S.unknown_builtin_fields(rt, cfg)
+    else:
+        probe = copy.deepcopy(cfg)
+        unknown = S.unknown_meta_fields(probe)
+        S.drop_fields(probe, unknown)
+        unknown += S.process(probe, schema or {}).unknown if schema else []
+    if unknown:
+        gvk = f"{rt.group}/{rt.version}, Kind={rt.kind}"
+        raise E.ApiError(500, "", f"failed to create typed patch object ({namespace or ''}/{name}; {gvk}): "
+                         f".{unknown[0]}: field not declared in schema")
+
+
+def _returns_deleted_object(rt: ResourceType) -> bool:
+    # registries with ReturnDeletedObject: pods, services and every custom resource
+    return not rt.builtin or (rt.group == "" and rt.plural in ("pods", "services"))
+
+
+def _parse_rv(rv: str) -> int:
+    try:
+        n = int(rv)
+        if n < 0:
+            raise ValueError(rv)
+        return n
+    except ValueError:
+        raise E.bad_request(f'invalid resource version "{rv}"')
+
+
+def _too_large_rv(want: int, have: int) -> E.ApiError:
+    return E.ApiError(504, "Timeout", f"Too large resource version: {want}, current: {have}",
+                      details={"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource "
+                                                                                             "version"}],
+                               "retryAfterSeconds": 1})
+
+
+def _okey(obj) -> tuple:
+    return (obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+
+
+def _encode_continue(key: tuple, rv: int) -> str:
+    # the shape of kube-apiserver's token: {"v": "meta.k8s.io/v1", "rv": N, "start": "<key>\x00"}
+    tok = {"v": "meta.k8s.io/v1", "rv": rv, "start": f"{key[0]}/{key[1]}\u0000"}
+    return base64.urlsafe_b64encode(json.dumps(tok, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _decode_continue(cont: str) -> tuple[tuple, int]:
+    try:
+        tok = json.loads(base64.urlsafe_b64decode(cont + "=" * (-len(cont) % 4)).decode())
+        if tok.get("v") != "meta.k8s.io/v1":
+            raise ValueError("version")
+        ns, _, name = tok["start"].rstrip("\u0000").partition("/")
+        return (ns, name), int(tok["rv"])
+    except Exception:
+        raise E.bad_request("continue key is not valid: incorrect encoded start resourceVersion (version "
+                            "meta.k8s.io/v1)")
+
+
+def _validate_list_options(q, *, watch: bool) -> None:
+    """ValidateListOptions of apimachinery (WatchList enabled): 422 on ListOptions."""
+    errs = []
+    match = q.get("resourceVersionMatch", "")
+    sie = q.get("sendInitialEvents")
+    if watch:
+        if sie is not None and match != "NotOlderThan":
+            errs.append(("resourceVersionMatch", "FieldValueForbidden", "Forbidden: sendInitialEvents requires "
+                         "setting resourceVersionMatch to NotOlderThan"))
+        if match:
+            if sie is None:
+                errs.append(("resourceVersionMatch", "FieldValueForbidden", "Forbidden: resourceVersionMatch is "
+                             "forbidden for watch unless sendInitialEvents is provided"))
+            if match != "NotOlderThan":
+                errs.append(("resourceVersionMatch", "FieldValueNotSupported",
+                             f'Unsupported value: "{match}": supported values: "NotOlderThan"'))
+            if q.get("continue"):
+                errs.append(("resourceVersionMatch", "FieldValueForbidden", "Forbidden: resourceVersionMatch is "
+                             "forbidden when continue is provided"))
+    else:
+        if match:
+            if not q.get("resourceVersion"):
+                errs.append(("resourceVersionMatch", "FieldValueForbidden", "Forbidden: resourceVersionMatch is "
+                             "forbidden unless resourceVersion is provided"))
+            if q.get("continue"):
+                errs.append(("resourceVersionMatch", "FieldValueForbidden", "Forbidden: resourceVersionMatch is "
+                             "forbidden when continue is provided"))
+            if match not in ("Exact", "NotOlderThan"):
+                errs.append(("resourceVersionMatch", "FieldValueNotSupported", f'Unsupported value: "{match}": '
+                             'supported values: "Exact", "NotOlderThan", ""'))
+            if match == "Exact" and q.get("resourceVersion") == "0":
+                errs.append(("resourceVersionMatch", "FieldValueForbidden", 'Forbidden: resourceVersionMatch '
+                             '"exact" is forbidden for resourceVersion "0"'))
+        if sie is not None:
+            errs.append(("sendInitialEvents", "FieldValueForbidden", "Forbidden: sendInitialEvents is forbidden "
+                         "for list"))
+    if errs:
+        text = ", ".join(f"{f}: {m}" for f, _, m in errs)
+        raise E.ApiError(422, "Invalid", f'ListOptions.meta.k8s.io "" is invalid: ' +
+                         (f"[{text}]" if len(errs) > 1 else text),
+                         details={"group": "meta.k8s.io", "kind": "ListOptions",
+                                  "causes": [{"reason": r, "message": m, "field": f} for f, r, m in errs]})
+
+
+def _shallow_view(obj: dict, rt: ResourceType) -> dict:
+    """An object as served at `rt`'s version, for serialization only (no deep copy: nothing mutates it)."""
+    out = dict(obj)
+    out["apiVersion"] = rt.api_version
+    return out
 
 
 def _default_manager(ua: str) -> str:
@@ -825,13 +1032,19 @@ def resource_list(c: Cluster, group: str, version: str) -> dict:
 
 
 def openapi_index(c: Cluster) -> dict:
-    paths = {"api/v1": {"serverRelativeURL": "/openapi/v3/api/v1?hash=kofsim"}}
+    cached = c.extra.get("openapi_index")
+    if cached and cached[0] == c.registry.generation:
+        return cached[1]
+    paths = {}
     for g in c.registry.group_names():
-        if not g:
-            continue
         for v in c.registry.groups[g]:
-            h = str(abs(hash((g, v, tuple(sorted(r.plural for r in c.registry.resources(g, v)))))))[:12]
-            paths[f"apis/{g}/{v}"] = {"serverRelativeURL": f"/openapi/v3/apis/{g}/{v}?hash={h}"}
+            # the hash changes whenever the group-version's document does (clients cache documents by it)
+            rts = sorted(c.registry.resources(g, v), key=lambda r: r.plural)
+            digest = hashlib.sha256(json.dumps([[r.plural, r.kind, r.namespaced, r.schema] for r in rts],
+                                               sort_keys=True, default=str).encode()).hexdigest()[:16].upper()
+            gv = f"apis/{g}/{v}" if g else f"api/{v}"
+            paths[gv] = {"serverRelativeURL": f"/openapi/v3/{gv}?hash={digest}"}
+    c.extra["openapi_index"] = (c.registry.generation, {"paths": paths})
     return {"paths": paths}
 
 

@@ -29,6 +29,7 @@ DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 _GEN_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+CRD_CLEANUP = "customresourcecleanup.apiextensions.k8s.io"
 
 SUBDOMAIN_MSG = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
                  "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
@@ -59,7 +60,8 @@ class Event:
 class Cluster:
     """A Kubernetes API's persistent state. `name` is '' for the management cluster."""
 
-    HISTORY = 20000
+    # Events kept per resource for watch resumption, like kube-apiserver's per-resource watch cache.
+    HISTORY = 10000
 
     def __init__(self, name: str, token: str, *, k8s_version: str = "v1.36.1"):
         self.name = name
@@ -69,8 +71,13 @@ class Cluster:
         self.objects: dict[tuple, dict[tuple, dict]] = {}
         self._rv = itertools.count(1)
         self.rv = 0
-        self.history: deque[Event] = deque(maxlen=self.HISTORY)
-        self.watchers: list = []          # server-side watch queues: (key, ns, queue)
+        self.history_size = self.HISTORY
+        self.history: dict[tuple, deque] = {}       # resource key -> recent events (the watch cache)
+        self.history_floor: dict[tuple, int] = {}   # resource key -> rv of the newest event dropped from it
+        self.compacted = 0                          # rv of the last compaction (etcd's): older rvs are gone
+        self.watchers: dict[tuple, list] = {}       # resource key -> server-side watches
+        self.by_uid: dict[str, tuple] = {}          # uid -> (resource key, (namespace, name))
+        self.owned: dict[str, set] = {}             # owner uid -> {(resource key, (namespace, name))}
         self.listeners: list = []         # controllers: callable(event_type, rt, obj)
         self.lb_domain: str | None = None  # virtual cloud clusters hand out load-balancer hostnames
         self.crashloop: set = set()       # (namespace, pod name prefix) of pods that never become Ready
@@ -130,11 +137,71 @@ class Cluster:
 
     def _emit(self, type_: str, rt: ResourceType, obj: dict, rv: int) -> None:
         ev = Event(rv, type_, rt.key, obj["metadata"].get("namespace", ""), obj)
-        self.history.append(ev)
-        for w in list(self.watchers):
+        hist = self.history.get(rt.key)
+        if hist is None:
+            hist = self.history[rt.key] = deque()
+        while len(hist) >= self.history_size:
+            self.history_floor[rt.key] = hist.popleft().rv
+        hist.append(ev)
+        for w in list(self.watchers.get(rt.key, ())):
             w.offer(ev)
         for fn in list(self.listeners):
             fn(type_, rt, obj)
+
+    def events_since(self, rt: ResourceType, since: int) -> list:
+        """Events of `rt` newer than `since`; 410 Expired when some of them are no longer kept."""
+        floor = max(self.compacted, self.history_floor.get(rt.key, 0))
+        if since < floor:
+            raise E.gone(f"too old resource version: {since} ({floor + 1})")
+        return [ev for ev in self.history.get(rt.key, ()) if ev.rv > since]
+
+    def compact(self) -> int:
+        """What etcd compaction does to clients: resourceVersions up to now can no longer be watched from
+        or continued from (410 Gone)."""
+        self.compacted = self.rv
+        self.history.clear()
+        return self.compacted
+
+    # object set + indexes (uid, owner references); every store mutation goes through these two
+    def _put(self, rt: ResourceType, obj: dict) -> None:
+        meta = obj["metadata"]
+        okey = (meta.get("namespace", "") if rt.namespaced else "", meta["name"])
+        bucket = self.bucket(rt)
+        old = bucket.get(okey)
+        if old is not None:
+            self._unindex(rt.key, okey, old)
+        bucket[okey] = obj
+        self.by_uid[meta["uid"]] = (rt.key, okey)
+        for ref in meta.get("ownerReferences") or []:
+            if ref.get("uid"):
+                self.owned.setdefault(ref["uid"], set()).add((rt.key, okey))
+
+    def _pop(self, rt_key: tuple, okey: tuple) -> dict | None:
+        cur = self.objects.get(rt_key, {}).pop(okey, None)
+        if cur is not None:
+            self._unindex(rt_key, okey, cur)
+        return cur
+
+    def _unindex(self, rt_key, okey, obj) -> None:
+        meta = obj["metadata"]
+        if self.by_uid.get(meta.get("uid")) == (rt_key, okey):
+            del self.by_uid[meta["uid"]]
+        for ref in meta.get("ownerReferences") or []:
+            deps = self.owned.get(ref.get("uid"))
+            if deps is not None:
+                deps.discard((rt_key, okey))
+                if not deps:
+                    del self.owned[ref.get("uid")]
+
+    def crd_terminating(self, rt: ResourceType) -> bool:
+        if rt.builtin:
+            return False
+        crd = self.objects.get(("apiextensions.k8s.io", "customresourcedefinitions"), {}).get(
+            ("", f"{rt.plural}.{rt.group}"))
+        return bool(crd and crd["metadata"].get("deletionTimestamp"))
+
+    def exists_uid(self, uid: str) -> bool:
+        return uid in self.by_uid
 
     # ------------------------------------------------------------------------------ validation
     def _validate_name(self, rt: ResourceType, name: str, path="metadata.name"):
@@ -435,6 +502,13 @@ class Cluster:
             rv = meta.get("resourceVersion")
             if rv not in (None, "") and str(rv) != old["metadata"]["resourceVersion"]:
                 raise E.conflict(rt, old["metadata"]["name"])
+            if old["metadata"].get("deletionTimestamp") and not internal:
+                added = [f for f in meta.get("finalizers") or [] if f not in (old["metadata"].get("finalizers") or [])]
+                if added:
+                    raise E.invalid(rt, old["metadata"]["name"], [(
+                        "metadata.finalizers", "FieldValueForbidden",
+                        "Forbidden: no new finalizers can be added if the object is being deleted, found new "
+                        "finalizers []string{" + ", ".join(json.dumps(f) for f in added) + "}")])
             # server-owned metadata survives client writes
             for k in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
                 if k in old["metadata"]:
@@ -456,20 +530,32 @@ class Cluster:
                     obj.pop("status", None)
         # type-specific defaulting, schema, validation
         if rt.builtin:
+            unknown = [] if internal else S.unknown_builtin_fields(rt, obj)
+            if unknown:
+                if field_validation == "Strict":
+                    text = ", ".join(f'unknown field "{u}"' for u in unknown)
+                    raise E.bad_request(f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
+                                        f"strict decoding error: {text}")
+                S.drop_fields(obj, unknown)
+                if field_validation != "Ignore":
+                    warnings += [f'unknown field "{u}"' for u in unknown]
             self._default_builtin(rt, obj, old)
             self._validate_meta(rt, obj)
             self._validate_builtin(rt, obj, old)
         else:
             srt = self.storage_rt(rt)
             root = srt.schema or {}
+            meta_unknown = [] if internal else S.unknown_meta_fields(obj)
+            S.drop_fields(obj, meta_unknown)
             res = S.process(obj, root)
             meta = obj["metadata"]
-            if res.unknown:
+            unknown = meta_unknown + res.unknown
+            if unknown:
                 if field_validation == "Strict":
-                    text = ", ".join(f'unknown field "{u}"' for u in res.unknown)
+                    text = ", ".join(f'unknown field "{u}"' for u in unknown)
                     raise E.bad_request(f"strict decoding error: {text}")
                 if field_validation != "Ignore":
-                    warnings += [f'unknown field "{u}"' for u in res.unknown]
+                    warnings += [f'unknown field "{u}"' for u in unknown]
             self._validate_meta(rt, obj)
             if res.errors:
                 raise E.invalid(rt, meta.get("name", ""), res.errors)
@@ -512,12 +598,13 @@ class Cluster:
         meta["resourceVersion"] = str(rv)
         key = (meta.get("namespace", "") if rt.namespaced else "", meta["name"])
         # a terminating object whose last finalizer went away is gone
-        if old is not None and meta.get("deletionTimestamp") and not meta.get("finalizers"):
-            self.bucket(rt).pop(key, None)
+        if old is not None and meta.get("deletionTimestamp") and not meta.get("finalizers") and \
+                not (rt.plural == "namespaces" and rt.group == "" and (obj.get("spec") or {}).get("finalizers")):
+            self._pop(rt.key, key)
             self._emit("DELETED", rt, obj, rv)
             self._after_delete(rt, obj)
             return obj, True
-        self.bucket(rt)[key] = obj
+        self._put(rt, obj)
         self._emit("ADDED" if old is None else "MODIFIED", rt, obj, rv)
         if rt.plural == "customresourcedefinitions" and rt.group == "apiextensions.k8s.io":
             self.sync_crd(obj)
@@ -619,6 +706,18 @@ class Cluster:
         new = copy.deepcopy(obj)
         meta = new["metadata"]
         fins = list(meta.get("finalizers") or [])
+        if rt.plural == "customresourcedefinitions" and rt.group == "apiextensions.k8s.io" and \
+                not meta.get("deletionTimestamp"):
+            # apiextensions' CRD delete: instances are removed first, then the CRD (and its endpoint) goes
+            if CRD_CLEANUP not in fins:
+                fins.append(CRD_CLEANUP)
+            ts = now()
+            conds = [c for c in (new.get("status") or {}).get("conditions") or [] if c.get("type") != "Terminating"]
+            conds.append({"type": "Terminating", "status": "True", "lastTransitionTime": ts,
+                          "reason": "InstanceDeletionPending",
+                          "message": "CustomResourceDefinition marked for deletion; CustomResource deletion will "
+                                     "begin soon"})
+            new.setdefault("status", {})["conditions"] = conds
         if rt.plural == "namespaces" and rt.group == "":
             if dry_run:
                 return new, False
@@ -650,7 +749,7 @@ class Cluster:
                 return new, False
             rv = self.next_rv()
             meta["resourceVersion"] = str(rv)
-            self.bucket(rt)[(meta.get("namespace", "") if rt.namespaced else "", name)] = new
+            self._put(rt, new)
             self._emit("MODIFIED", rt, new, rv)
             return new, False
         if dry_run:
@@ -659,7 +758,7 @@ class Cluster:
 
     def remove(self, rt: ResourceType, obj: dict) -> dict:
         key = (obj["metadata"].get("namespace", "") if rt.namespaced else "", obj["metadata"]["name"])
-        cur = self.bucket(rt).pop(key, None)
+        cur = self._pop(rt.key, key)
         if cur is None:
             return obj
         rv = self.next_rv()
@@ -674,17 +773,13 @@ class Cluster:
             self.unregister_crd(obj)
 
     def dependents(self, uid: str) -> list[tuple[ResourceType, dict]]:
+        """Objects with an ownerReference to `uid` (an index lookup, not a scan)."""
         out = []
-        for key, bucket in self.objects.items():
-            rts = self.registry.versions_of(*key)
-            if not rts:
-                continue
-            rt = self.storage_rt(rts[0])
-            for obj in bucket.values():
-                for ref in obj["metadata"].get("ownerReferences") or []:
-                    if ref.get("uid") == uid:
-                        out.append((rt, obj))
-                        break
+        for rt_key, okey in sorted(self.owned.get(uid, ())):
+            rts = self.registry.versions_of(*rt_key)
+            obj = self.objects.get(rt_key, {}).get(okey)
+            if rts and obj is not None:
+                out.append((self.storage_rt(rts[0]), obj))
         return out
 
     # ------------------------------------------------------------------------------ CRD registry
@@ -710,12 +805,15 @@ class Cluster:
         served = {v["name"] for v in versions if v.get("served", True)}
         for rt in self.registry.versions_of(group, plural):
             if rt.version not in served:
-                self.registry.by_gvr.pop((group, rt.version, plural), None)
+                self.registry.remove(group, rt.version, plural)
 
     def unregister_crd(self, crd: dict) -> None:
         spec = crd.get("spec") or {}
         group, plural = spec.get("group"), (spec.get("names") or {}).get("plural")
-        bucket = self.objects.pop((group, plural), {})
+        bucket = dict(self.objects.get((group, plural), {}))
+        for okey in list(bucket):
+            self._pop((group, plural), okey)
+        self.objects.pop((group, plural), None)
         rts = self.registry.versions_of(group, plural)
         for obj in bucket.values():
             rv = self.next_rv()
