@@ -85,7 +85,7 @@ def serve(args) -> int:
 
 
 def up(args) -> int:
-    d = Path(args.dir)
+    d = Path(args.dir).resolve()
     d.mkdir(parents=True, exist_ok=True)
     stop(d, quiet=True)
     (d / "port").unlink(missing_ok=True)
@@ -123,6 +123,32 @@ def up(args) -> int:
     return 1
 
 
+def _is_our_server(pid: int, d: Path) -> bool:
+    """The pid file may be stale and its number reused by an unrelated process: only a `kofsim serve` of this
+    directory is ours to stop."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # no /proc (not Linux): trust the pid file
+    if "kofsim.cli" not in argv or "serve" not in argv or "--dir" not in argv:
+        return False
+    i = argv.index("--dir")
+    return i + 1 < len(argv) and Path(argv[i + 1]).resolve() == d.resolve()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # an exited child nobody reaped yet (a zombie) is gone for our purpose
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
 def stop(d: Path, quiet=False) -> int:
     pid_file = d / "pid"
     if not pid_file.exists():
@@ -131,11 +157,15 @@ def stop(d: Path, quiet=False) -> int:
         return 0
     try:
         pid = int(pid_file.read_text().strip())
+        if not _is_our_server(pid, d):
+            raise ProcessLookupError(pid)
         os.kill(pid, signal.SIGTERM)
         for _ in range(100):
             time.sleep(0.05)
-            os.kill(pid, 0)
-        os.kill(pid, signal.SIGKILL)
+            if not _alive(pid):
+                break
+        else:
+            os.kill(pid, signal.SIGKILL)
     except (ProcessLookupError, ValueError):
         pass
     pid_file.unlink(missing_ok=True)

@@ -188,6 +188,7 @@ class Api:
         sim.seq += 1
         entry["seq"] = sim.seq
         sim.log.append(entry)
+        request["kofsim_entry"] = entry
         cluster = sim.clusters.get(cid)
         try:
             if cluster is None:
@@ -208,7 +209,8 @@ class Api:
             import traceback
             traceback.print_exc()
             resp = _status_response(E.ApiError(500, "InternalError", f"kofsim internal error: {err!r}"))
-        entry["status"] = resp.status
+        if not entry["status"]:
+            entry["status"] = resp.status
         return resp
 
     async def _maybe_fault(self, request, entry):
@@ -520,13 +522,15 @@ class Api:
         start_rv = c.rv
         c.watchers.setdefault(rt.key, []).append(w)
         resp = web.StreamResponse(status=200, headers={"Content-Type": JSON, "Cache-Control": "no-cache"})
-        await resp.prepare(request)
         deadline = time.monotonic() + timeout
 
         def line(type_, obj):
             return (json.dumps({"type": type_, "object": _shallow_view(obj, rt)}, separators=(",", ":")) +
                     "\n").encode()
         try:
+            await resp.prepare(request)
+            if "kofsim_entry" in request:
+                request["kofsim_entry"]["status"] = 200  # the stream has started; a client may end it any time
             for ev in backlog:
                 await resp.write(line(ev.type, ev.obj))
             for type_, obj in replay:
@@ -546,8 +550,8 @@ class Api:
                 if ev is None:
                     break
                 await resp.write(line(ev.type, ev.obj))
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
+        except ConnectionResetError:
+            pass  # the client went away
         finally:
             ws = c.watchers.get(rt.key)
             if ws and w in ws:

@@ -74,10 +74,22 @@ def chart(tmp_path_factory):
 def test_install_upgrade_wait_uninstall(bare, chart, v):
     ns = f"h{v}"
     rel = f"r{v}"
+    seq = bare.last_seq()
     out = helm(bare, v, "install", rel, str(chart), "-n", ns, "--create-namespace", "--wait", "--timeout", "60s").stdout
     assert "STATUS: deployed" in out
     dep = json.loads(kubectl(bare, "get", "deploy", f"{rel}-web", "-n", ns, "-o", "json").stdout)
     assert dep["status"]["readyReplicas"] == 1  # --wait returned only once the pods were Ready
+    reqs = bare.requests(since=seq)
+    if v == 4:
+        # helm 4 applies server-side and waits with WatchList watches (sendInitialEvents + bookmark)
+        watches = [r for r in reqs if "watch=true" in r["query"] and r["path"].endswith("/deployments")]
+        assert watches and all("sendInitialEvents=true" in r["query"] and "resourceVersionMatch=NotOlderThan"
+                               in r["query"] and r["status"] == 200 for r in watches)
+        assert any(r["method"] == "PATCH" and r["content_type"] == "application/apply-patch+yaml" for r in reqs)
+    else:
+        # helm 3 creates with POST and polls the Deployment's ReplicaSets and Pods
+        assert any(r["method"] == "POST" and r["path"].endswith("/deployments") for r in reqs)
+        assert any(r["path"].endswith("/replicasets") for r in reqs)
     pw1 = json.loads(kubectl(bare, "get", "secret", f"{rel}-sec", "-n", ns, "-o", "json").stdout)["data"]["pw"]
     helm(bare, v, "upgrade", rel, str(chart), "-n", ns, "--set", "replicas=2", "--set", "msg=bye",
          "--set", "extra=false", "--wait", "--timeout", "60s")
@@ -87,6 +99,20 @@ def test_install_upgrade_wait_uninstall(bare, chart, v):
     assert pw1 == pw2 and len(base64.b64decode(pw1)) == 12  # lookup preserved the random value
     rows = json.loads(helm(bare, v, "list", "-n", ns, "-o", "json").stdout)
     assert rows[0]["status"] == "deployed" and rows[0]["revision"] == "2"
+    # an upgrade that changes nothing writes only helm's release records, and no resourceVersion moves
+    before = json.loads(kubectl(bare, "get", "deploy,cm,svc,widgets", "-n", ns, "-o", "json").stdout)["items"]
+    seq = bare.last_seq()
+    helm(bare, v, "upgrade", rel, str(chart), "-n", ns, "--set", "replicas=2", "--set", "msg=bye",
+         "--set", "extra=false", "--wait", "--timeout", "60s")
+    after = json.loads(kubectl(bare, "get", "deploy,cm,svc,widgets", "-n", ns, "-o", "json").stdout)["items"]
+    assert [o["metadata"]["resourceVersion"] for o in after] == [o["metadata"]["resourceVersion"] for o in before]
+    changed = [r for r in bare.writes(since=seq) if "sh.helm.release" not in r["path"] and r["path"] !=
+               f"/api/v1/namespaces/{ns}/secrets"]
+    # helm 3 sends no patch for built-ins (three-way strategic patch is empty) but a merge patch re-adding its
+    # labels for custom resources; helm 4 re-applies everything. Each of these is a no-op.
+    assert changed and {r["status"] for r in changed} == {200}
+    if v == 3:
+        assert [r["path"] for r in changed] == [f"/apis/example.com/v1/namespaces/{ns}/widgets/{rel}-w"]
     helm(bare, v, "uninstall", rel, "-n", ns, "--wait")
     left = json.loads(kubectl(bare, "get", "deploy,cm,svc,secret", "-n", ns, "-o", "json").stdout)["items"]
     assert [i["metadata"]["name"] for i in left if i["metadata"]["name"].startswith(rel)] == []

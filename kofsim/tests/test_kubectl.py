@@ -1,7 +1,9 @@
 """kubectl (1.37) against kofsim over HTTPS with the generated kubeconfig."""
 import json
+import subprocess
 
-from kofsim_clients import kubectl
+import pytest
+from kofsim_clients import BIN, kubectl, run_env
 
 CM = """apiVersion: v1
 kind: ConfigMap
@@ -32,7 +34,14 @@ def test_apply_create_then_unchanged_keeps_resource_version(bare):
 
 
 def test_server_side_apply_removes_a_dropped_field(bare):
+    out = kubectl(bare, "apply", "--server-side", "--field-manager", "t1", "-f", "-", input=CM.replace("c2", "c3"))
+    assert "configmap/c3 serverside-applied" in out.stdout
+    rv1 = json.loads(kubectl(bare, "get", "cm", "c3", "-o", "json").stdout)["metadata"]["resourceVersion"]
+    seq = bare.last_seq()
     kubectl(bare, "apply", "--server-side", "--field-manager", "t1", "-f", "-", input=CM.replace("c2", "c3"))
+    # the same apply again is a no-op: answered 200, nothing stored, no resourceVersion change
+    assert [(r["method"], r["status"]) for r in bare.writes(since=seq)] == [("PATCH", 200)]
+    assert json.loads(kubectl(bare, "get", "cm", "c3", "-o", "json").stdout)["metadata"]["resourceVersion"] == rv1
     kubectl(bare, "apply", "--server-side", "--field-manager", "t1", "-f", "-",
             input=CM.replace("c2", "c3").replace(', b: "2"', ""))
     data = json.loads(kubectl(bare, "get", "cm", "c3", "-o", "json").stdout)["data"]
@@ -59,6 +68,51 @@ def test_deployment_wait_tables_scale_and_cascading_delete(bare):
     kubectl(bare, "wait", "--for=delete", "pods", "-l", "app=web", "-n", "kc", "--timeout=30s", check=False)
     left = json.loads(kubectl(bare, "get", "rs,pods", "-n", "kc", "-o", "json").stdout)["items"]
     assert left == []
+    # namespace deletion cascades to its content and finishes; kubectl waits for it
+    kubectl(bare, "create", "configmap", "leftover", "-n", "kc")
+    kubectl(bare, "delete", "namespace", "kc", "--timeout=30s")
+    assert kubectl(bare, "get", "namespace", "kc", check=False).returncode != 0
+
+
+def test_wait_for_condition_on_a_custom_resource_and_crd_deletion(bare):
+    crd = """apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: gadgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {kind: Gadget, plural: gadgets, singular: gadget}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      subresources: {status: {}}
+      additionalPrinterColumns: [{name: Ready, type: string, jsonPath: '.status.conditions[?(@.type=="Ready")].status'}]
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec: {type: object, x-kubernetes-preserve-unknown-fields: true}
+            status: {type: object, x-kubernetes-preserve-unknown-fields: true}
+"""
+    kubectl(bare, "apply", "-f", "-", input=crd)
+    kubectl(bare, "wait", "--for=condition=Established", "crd/gadgets.example.com", "--timeout=30s")
+    kubectl(bare, "apply", "-f", "-", input="apiVersion: example.com/v1\nkind: Gadget\nmetadata: {name: g1}\n"
+                                            "spec: {a: 1}\n")
+    waiting = subprocess.Popen([str(BIN / "kubectl"), "wait", "--for=condition=Ready", "gadget/g1",
+                                "--timeout=30s"], env=run_env(bare), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    with pytest.raises(subprocess.TimeoutExpired):
+        waiting.wait(timeout=1.0)  # still waiting: the condition is not there yet
+    kubectl(bare, "patch", "gadget", "g1", "--subresource=status", "--type=merge",
+            "-p", '{"status": {"conditions": [{"type": "Ready", "status": "True"}]}}')
+    out, err = waiting.communicate(timeout=30)
+    assert waiting.returncode == 0 and "gadget.example.com/g1 condition met" in out, err
+    table = kubectl(bare, "get", "gadgets").stdout.splitlines()
+    assert table[0].split() == ["NAME", "READY", "AGE"] and table[1].split()[:2] == ["g1", "True"]
+    # deleting the CRD deletes its objects, then the CRD; kubectl waits for both
+    kubectl(bare, "delete", "crd", "gadgets.example.com", "--timeout=30s")
+    assert "gadgets" not in kubectl(bare, "api-resources", "--api-group=example.com").stdout
 
 
 def test_protobuf_creates_and_label_selectors(bare):
@@ -69,8 +123,14 @@ def test_protobuf_creates_and_label_selectors(bare):
     assert sec["data"]["pw"] == "aHVudGVyMg==" and sec["type"] == "Opaque"
     names = kubectl(bare, "get", "cm", "-n", "default", "-l", "tier in (db,cache)", "-o", "name").stdout.split()
     assert names == ["configmap/sel-a"]
+    kubectl(bare, "create", "configmap", "sel-b", "-n", "default")
     names = kubectl(bare, "get", "cm", "-n", "default", "-l", "!tier", "-o", "name").stdout.split()
-    assert "configmap/sel-a" not in names and "configmap/kube-root-ca.crt" not in names or True
+    assert names == ["configmap/sel-b"]
+    names = kubectl(bare, "get", "cm", "-n", "default", "-l", "tier!=web,tier", "-o", "name").stdout.split()
+    assert names == ["configmap/sel-a"]
+    names = kubectl(bare, "get", "secrets", "-n", "default", "--field-selector", "type=Opaque,metadata.name!=x",
+                    "-o", "name").stdout.split()
+    assert names == ["secret/sel-s"]
 
 
 def test_server_dry_run_writes_nothing(bare):
