@@ -7,6 +7,7 @@ short delay, so a client sees a Deployment without status right after creating i
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import copy
 import hashlib
 import json
@@ -57,7 +58,8 @@ class Controllers:
                 fn(*args)
             except E.ApiError:
                 pass  # the object moved on (deleted, conflicted); the next event reschedules
-        self.loop.call_later(self.delay if delay is None else delay, run)
+        # a fresh context: controller writes are not the triggering request's writes
+        self.loop.call_later(self.delay if delay is None else delay, run, context=contextvars.Context())
 
     def rt(self, group, plural):
         rts = self.c.registry.versions_of(group, plural)

@@ -27,7 +27,7 @@ from .controllers import Controllers
 from .patch import ListTypes, json_merge_patch, json_patch, server_side_apply, strategic_merge_patch
 from .registry import ResourceType
 from .selectors import match_fields, match_labels, parse_field_selector, parse_label_selector
-from .store import Cluster, now
+from .store import WRITE_SINK, Cluster, now
 from .tables import to_table
 
 JSON = "application/json"
@@ -189,6 +189,10 @@ class Api:
         entry["seq"] = sim.seq
         sim.log.append(entry)
         request["kofsim_entry"] = entry
+        if request.method in ("POST", "PUT", "PATCH", "DELETE"):
+            entry["persisted"] = False
+        sink = {"entry": entry, "open": True}
+        sink_token = WRITE_SINK.set(sink)
         cluster = sim.clusters.get(cid)
         try:
             if cluster is None:
@@ -209,6 +213,9 @@ class Api:
             import traceback
             traceback.print_exc()
             resp = _status_response(E.ApiError(500, "InternalError", f"kofsim internal error: {err!r}"))
+        finally:
+            sink["open"] = False
+            WRITE_SINK.reset(sink_token)
         if not entry["status"]:
             entry["status"] = resp.status
         return resp

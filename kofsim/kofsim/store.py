@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextvars
 import copy
 import datetime as _dt
 import itertools
@@ -40,6 +41,11 @@ LABEL_MSG = ("a lowercase RFC 1123 label must consist of lower case alphanumeric
 DNS1035_MSG = ("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
                "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', "
                "regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')")
+
+
+# The request being served (set by the HTTP front end): a write that stores a change marks it "persisted" in the
+# request log. Only while the request is open: work it schedules for later is not the request's own write.
+WRITE_SINK: contextvars.ContextVar = contextvars.ContextVar("kofsim_write_sink", default=None)
 
 
 def now() -> str:
@@ -90,6 +96,9 @@ class Cluster:
     # ------------------------------------------------------------------------------------ helpers
     def next_rv(self) -> int:
         self.rv = next(self._rv)
+        sink = WRITE_SINK.get()
+        if sink is not None and sink["open"]:
+            sink["entry"]["persisted"] = True
         return self.rv
 
     def bucket(self, rt: ResourceType) -> dict:

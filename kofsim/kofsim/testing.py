@@ -143,6 +143,11 @@ class Kofsim:
         return [r for r in self.requests(since, cluster)
                 if r["method"] in MUTATING and not r.get("dry_run") and not r["path"].startswith("/kofsim/")]
 
+    def changes(self, since: int = 0, cluster: str | None = None) -> list[dict]:
+        """Writes that stored a change (a new resourceVersion). A no-op PATCH/PUT, which kubernetes.core.k8s
+        sends on every run, is a write but not a change."""
+        return [r for r in self.writes(since, cluster) if r.get("persisted")]
+
     def set_faults(self, **spec) -> None:
         """Fault injection: rate, kinds (subset of 500, 503, 429, 409, drop, latency), latency_ms,
         retry_after, methods, path_regex, count. See kofsim/README.md."""

@@ -116,7 +116,7 @@ def test_crud_server_metadata_and_no_op_writes(v1, bare):
     again = cms.patch(name="one", namespace=NS, body={"data": {"a": "1"}},
                       content_type="application/merge-patch+json").to_dict()
     assert again["metadata"]["resourceVersion"] == meta["resourceVersion"]
-    assert [r["status"] for r in bare.writes(since=seq)] == [200, 200]
+    assert [(r["status"], r["persisted"]) for r in bare.writes(since=seq)] == [(200, False), (200, False)]
 
     changed = dict(created, data={"a": "2"})
     updated = cms.replace(body=changed, namespace=NS).to_dict()
