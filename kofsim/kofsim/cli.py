@@ -59,7 +59,7 @@ def serve(args) -> int:
 
     async def run():
         app = make_app(sim)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", args.port, ssl_context=ctx, backlog=1024)
         await site.start()
@@ -78,6 +78,7 @@ def serve(args) -> int:
         for s in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(s, stop_ev.set)
         await stop_ev.wait()
+        sim.close_watches()  # open watches would otherwise hold the shutdown until they time out
         await runner.cleanup()
 
     asyncio.run(run())

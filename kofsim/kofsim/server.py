@@ -108,6 +108,12 @@ class Simulator:
             c.watchers.clear()
             c.listeners.clear()
 
+    def close_watches(self):
+        for c in self.clusters.values():
+            for ws in c.watchers.values():
+                for w in ws:
+                    w.queue.put_nowait(None)
+
     def reset(self):
         for cid in list(self.clusters):
             self.remove_cluster(cid)
@@ -608,7 +614,7 @@ class Api:
             body = new
         else:
             sub_kind = sub
-        if not rt.builtin and sub_kind is None and not meta.get("resourceVersion"):
+        if not rt.builtin and sub_kind in (None, "status") and not meta.get("resourceVersion"):
             raise E.invalid(rt, name, [("metadata.resourceVersion", "FieldValueInvalid",
                                         "Invalid value: 0x0: must be specified for an update")])
         obj, _, warnings = c.write(rt, body, namespace=namespace, old=old, dry_run=dry, field_validation=fv,

@@ -31,6 +31,7 @@ PLAY = """
     - name: Deployment, waited on
       kubernetes.core.k8s:
         wait: true
+        wait_sleep: 1
         wait_timeout: 60
         definition:
           apiVersion: apps/v1
@@ -45,6 +46,7 @@ PLAY = """
     - name: CRD, waited on until Established
       kubernetes.core.k8s:
         wait: true
+        wait_sleep: 1
         wait_condition: {type: Established, status: "True"}
         definition:
           apiVersion: apiextensions.k8s.io/v1
@@ -77,10 +79,6 @@ PLAY = """
         server_side_apply: {field_manager: kof-test}
         definition:
           {apiVersion: v1, kind: ConfigMap, metadata: {name: ssa, namespace: ans}, data: {msg: "{{ msg }}"}}
-    - name: Absent and already gone
-      kubernetes.core.k8s:
-        state: absent
-        definition: {apiVersion: v1, kind: ConfigMap, metadata: {name: never-existed, namespace: ans}}
 """
 
 
