@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import bisect
 import copy
 import hashlib
 import json
@@ -290,7 +291,8 @@ class Api:
                 return _json({"ok": True})
             since = int(request.query.get("since", "0"))
             cl = request.query.get("cluster")
-            items = [] if since < 0 else [e for e in sim.log if e["seq"] > since and (cl is None or e["cluster"] == cl)]
+            start = len(sim.log) if since < 0 else bisect.bisect_right(sim.log, since, key=lambda e: e["seq"])
+            items = [e for e in sim.log[start:] if cl is None or e["cluster"] == cl]
             return _json({"requests": items, "last": sim.seq})
         if sub == "faults":
             if request.method == "DELETE":
@@ -350,13 +352,17 @@ class Api:
             if group not in c.registry.groups or version not in c.registry.groups[group]:
                 raise E.unknown_resource()
             return _json(resource_list(c, group, version))
+        # the deprecated watch paths: /api/v1/watch/... is a watch of the list, or of one object
+        watch_path = rest[0] == "watch" and len(rest) > 1
+        if watch_path:
+            rest = rest[1:]
         namespace = None
         if rest[0] == "namespaces" and len(rest) >= 3 and not (len(rest) == 3 and rest[2] in ("status", "finalize")):
             namespace, rest = rest[1], rest[2:]
         plural = rest[0]
         name = rest[1] if len(rest) > 1 else None
         sub = rest[2] if len(rest) > 2 else None
-        if len(rest) > 3:
+        if len(rest) > 3 or (watch_path and (sub or request.method != "GET")):
             raise E.unknown_resource()
         rt = c.registry.get(group, version, plural)
         if rt is None:
@@ -368,6 +374,10 @@ class Api:
             raise E.unknown_resource()
         q = request.query
         m = request.method
+        if watch_path:
+            if rt.namespaced and namespace is None and name is not None:
+                raise E.unknown_resource()
+            return await self.watch(request, c, rt, namespace, name)
         if name is None:
             if m == "GET":
                 if _parse_bool(q.get("watch")):
@@ -498,11 +508,13 @@ class Api:
             out_items.append(v)
         return _json({"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": meta, "items": out_items})
 
-    async def watch(self, request, c, rt, namespace):
+    async def watch(self, request, c, rt, namespace, name=None):
         q = request.query
         _validate_list_options(q, watch=True)
         lreq = parse_label_selector(q.get("labelSelector"))
         freq = parse_field_selector(q.get("fieldSelector"), rt.plural)
+        if name is not None:
+            freq.append(("metadata.name", "=", name))
         try:
             timeout = float(q.get("timeoutSeconds", "1800") or 1800)
         except ValueError:

@@ -302,6 +302,10 @@ def test_watch_selectors_resume_and_expiry(v1, bare):
     assert events(resource_version=start, field_selector="metadata.name=w2") == [("ADDED", "w2")]
     # from "" the watch starts with the current state
     assert events(label_selector="tier") == [("ADDED", "w2")]
+    # the deprecated /watch/ path of one object
+    st, body = bare.call("GET", f"/api/v1/watch/namespaces/{NS}/configmaps/w1?resourceVersion={start}"
+                                "&timeoutSeconds=1", raw=True)
+    assert st == 200 and [json.loads(x)["type"] for x in body.splitlines()] == ["ADDED", "MODIFIED", "DELETED"]
 
     # after a compaction an old resourceVersion is gone: 410 inside the stream
     bare.call("POST", "/kofsim/compact")

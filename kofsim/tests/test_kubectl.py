@@ -64,8 +64,8 @@ def test_deployment_wait_tables_scale_and_cascading_delete(bare):
     assert len([ln for ln in table[1:] if "Running" in ln and "1/1" in ln]) == 2
     kubectl(bare, "scale", "deploy/web", "-n", "kc", "--replicas=3")
     kubectl(bare, "wait", "--for=jsonpath={.status.readyReplicas}=3", "deploy/web", "-n", "kc", "--timeout=30s")
+    # foreground: the Deployment is gone only after its ReplicaSet and the ReplicaSet's Pods are
     kubectl(bare, "delete", "deploy/web", "-n", "kc", "--cascade=foreground", "--wait", "--timeout=30s")
-    kubectl(bare, "wait", "--for=delete", "pods", "-l", "app=web", "-n", "kc", "--timeout=30s", check=False)
     left = json.loads(kubectl(bare, "get", "rs,pods", "-n", "kc", "-o", "json").stdout)["items"]
     assert left == []
     # namespace deletion cascades to its content and finishes; kubectl waits for it
