@@ -1,0 +1,125 @@
+# -*- coding: utf-8 -*-
+# Copyright: k0rdent.kof contributors
+# Apache License 2.0 (see LICENSE)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: kube_objects
+short_description: Ensure whole Kubernetes objects are present or absent on the management cluster, write-free when nothing differs
+version_added: 0.1.0
+description:
+  - Runs on the controller (action plugin). For each object of O(definitions) it reads the live object and writes
+    only when it differs - a server-side apply (field manager O(field_manager)) for O(state=present), a delete for
+    O(state=absent). A re-run therefore sends no write request, unlike M(kubernetes.core.k8s), which patches an
+    unchanged object.
+  - Any kind the cluster serves can be used; plurals and scopes come from API discovery (one request per
+    group-version).
+  - Check mode is a server-side dry run. Diff mode shows each changed object; a Secret's values are masked.
+author:
+  - k0rdent.kof maintainers
+options:
+  definitions:
+    description: Objects, each with C(apiVersion), C(kind) and C(metadata.name) (and C(metadata.namespace) when namespaced).
+    type: list
+    elements: dict
+    required: true
+  state:
+    description: V(present) creates or updates, V(absent) deletes.
+    type: str
+    choices: [present, absent]
+    default: present
+  field_manager:
+    description: Server-side apply field manager.
+    type: str
+    default: k0rdent.kof
+  propagation:
+    description: Deletion propagation policy.
+    type: str
+    choices: [Foreground, Background, Orphan]
+    default: Foreground
+  wait:
+    description: With O(state=absent), wait until the deleted objects are gone.
+    type: bool
+    default: false
+  wait_timeout:
+    description: Seconds to wait.
+    type: int
+    default: 300
+  kubeconfig:
+    description:
+      - Path to the management cluster's kubeconfig, or the kubeconfig as a mapping. Defaults to
+        E(K8S_AUTH_KUBECONFIG), then E(KUBECONFIG) and C(~/.kube/config), as kubernetes.core.
+    type: raw
+  context:
+    description: Kubeconfig context (default E(K8S_AUTH_CONTEXT)).
+    type: str
+  host:
+    description: API server URL (default E(K8S_AUTH_HOST)).
+    type: str
+  api_key:
+    description: Bearer token (default E(K8S_AUTH_API_KEY)).
+    type: str
+  validate_certs:
+    description:
+      - Verify API server certificates (also of the regional clusters reached through their kubeconfig
+        Secrets). Default E(K8S_AUTH_VERIFY_SSL), then true.
+    type: bool
+    aliases: [verify_ssl]
+  ca_cert:
+    description: CA bundle of the management cluster API.
+    type: path
+  client_cert:
+    description: Client certificate.
+    type: path
+  client_key:
+    description: Client key.
+    type: path
+  proxy:
+    description: HTTP(S) proxy URL.
+    type: str
+attributes:
+  check_mode:
+    support: full
+    details: Server-side dry run (C(dryRun=All)).
+  diff_mode:
+    support: full
+    details: Secret values are masked.
+  action:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: A read-only ClusterRole and its ServiceAccount
+  k0rdent.kof.kube_objects:
+    definitions:
+      - apiVersion: v1
+        kind: ServiceAccount
+        metadata: {name: viewer, namespace: kof}
+      - apiVersion: rbac.authorization.k8s.io/v1
+        kind: ClusterRole
+        metadata: {name: viewer}
+        rules:
+          - apiGroups: [config.projectsveltos.io]
+            resources: [clusterprofiles]
+            verbs: [get, list, watch]
+
+- name: Remove them and wait until they are gone
+  k0rdent.kof.kube_objects:
+    state: absent
+    wait: true
+    definitions:
+      - {apiVersion: v1, kind: ServiceAccount, metadata: {name: viewer, namespace: kof}}
+"""
+
+RETURN = r"""
+objects:
+  description: One entry per definition - C(object) (kind namespace/name) and C(action) (created, updated, unchanged, deleted, absent).
+  returned: always
+  type: list
+  elements: dict
+api_requests:
+  description: API requests sent.
+  returned: success
+  type: int
+"""

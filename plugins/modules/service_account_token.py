@@ -1,0 +1,122 @@
+# -*- coding: utf-8 -*-
+# Copyright: k0rdent.kof contributors
+# Apache License 2.0 (see LICENSE)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: service_account_token
+short_description: A bounded ServiceAccount token (TokenRequest API) in a private file on the controller
+version_added: 0.1.0
+description:
+  - Runs on the controller (action plugin). Requests a token for a ServiceAccount of the management cluster
+    through the TokenRequest API (C(POST .../serviceaccounts/<name>/token), what C(kubectl create token) does) with
+    O(duration) seconds of validity, and writes it to O(dest) with mode C(0600). Its expiry, the ServiceAccount's
+    uid and the request (no secret) go to C(<dest>.json).
+  - Idempotent - a new token is requested only when there is none, it expires within O(renew_before) seconds,
+    O(duration) or O(audiences) changed, the ServiceAccount was re-created, or O(force) is set. A re-run sends
+    no write request.
+  - The token never becomes a task variable, result or log line.
+author:
+  - k0rdent.kof maintainers
+options:
+  name:
+    description: ServiceAccount name.
+    type: str
+    required: true
+  namespace:
+    description: ServiceAccount namespace.
+    type: str
+    required: true
+  duration:
+    description: Token lifetime in seconds, between 600 (the API minimum) and O(max_duration).
+    type: int
+    required: true
+  max_duration:
+    description: Upper bound for O(duration); longer requests fail before any API request.
+    type: int
+    default: 86400
+  dest:
+    description: Token file (C(~) is expanded).
+    type: path
+    required: true
+  audiences:
+    description: Token audiences (default - the API server's).
+    type: list
+    elements: str
+    default: []
+  renew_before:
+    description: Request a new token when the current one expires within this many seconds.
+    type: int
+    default: 600
+  force:
+    description: Always request a new token.
+    type: bool
+    default: false
+  kubeconfig:
+    description:
+      - Path to the management cluster's kubeconfig, or the kubeconfig as a mapping. Defaults to
+        E(K8S_AUTH_KUBECONFIG), then E(KUBECONFIG) and C(~/.kube/config), as kubernetes.core.
+    type: raw
+  context:
+    description: Kubeconfig context (default E(K8S_AUTH_CONTEXT)).
+    type: str
+  host:
+    description: API server URL (default E(K8S_AUTH_HOST)).
+    type: str
+  api_key:
+    description: Bearer token (default E(K8S_AUTH_API_KEY)).
+    type: str
+  validate_certs:
+    description:
+      - Verify API server certificates (also of the regional clusters reached through their kubeconfig
+        Secrets). Default E(K8S_AUTH_VERIFY_SSL), then true.
+    type: bool
+    aliases: [verify_ssl]
+  ca_cert:
+    description: CA bundle of the management cluster API.
+    type: path
+  client_cert:
+    description: Client certificate.
+    type: path
+  client_key:
+    description: Client key.
+    type: path
+  proxy:
+    description: HTTP(S) proxy URL.
+    type: str
+attributes:
+  check_mode:
+    support: full
+    details: Reports whether a new token would be requested; requests none.
+  diff_mode:
+    support: none
+  action:
+    support: full
+notes:
+  - The API server may shorten the duration (C(--service-account-max-token-expiration)); RV(expiration) is the real one.
+"""
+
+EXAMPLES = r"""
+- name: A one-hour token for the Sveltos dashboard
+  k0rdent.kof.service_account_token:
+    name: kof-sveltos-viewer
+    namespace: kof
+    duration: 3600
+    dest: ~/.kof/sveltos-dashboard.token
+"""
+
+RETURN = r"""
+dest:
+  description: The token file.
+  returned: success
+  type: str
+expiration:
+  description: When the token in O(dest) expires (UTC, RFC 3339).
+  returned: success and not check mode
+  type: str
+service_account:
+  description: namespace/name of the ServiceAccount.
+  returned: success
+  type: str
+"""
