@@ -83,11 +83,11 @@ class ActionModule(ActionBase):
                 files[ext] = os.path.join(args["report_dir"], f"fleet-report.{ext}")
             result["report_files"] = files
         bad = [r for r in results if r["state"] != "healthy"]
-        if bad and args["fail_on_unhealthy"]:
-            result["failed"] = True
+        if bad:
             result["msg"] = (f"{len(bad)} of {len(results)} clusters unhealthy: "
                              + "; ".join(f"{r['name']}: {r['problems'][0] if r['problems'] else r['state']}"
                                          for r in bad[:10]) + (" ..." if len(bad) > 10 else ""))
+            result["failed"] = bool(args["fail_on_unhealthy"])
         else:
             result["msg"] = f"{summ['healthy']} of {summ['clusters']} clusters healthy"
         return result

@@ -1,4 +1,3 @@
-#!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: k0rdent.kof contributors
 # Apache License 2.0 (see LICENSE)
@@ -142,14 +141,3 @@ report_files:
   returned: when report_dir is set
   type: dict
 """
-
-from ansible.module_utils.basic import AnsibleModule
-
-
-def main():
-    module = AnsibleModule(argument_spec={}, bypass_checks=True)
-    module.fail_json(msg="k0rdent.kof.fleet_health runs as an action plugin on the controller")
-
-
-if __name__ == "__main__":
-    main()
