@@ -1,0 +1,299 @@
+# -*- coding: utf-8 -*-
+# Copyright: k0rdent.kof contributors
+# Apache License 2.0 (see LICENSE)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+name: clusterdeployments
+short_description: KOF fleet inventory from the ClusterDeployments of a k0rdent management cluster
+version_added: 0.1.0
+description:
+  - Builds the groups this collection's playbooks use from an existing management cluster, so a fleet deployed
+    by hand (the KOF guide) or by another tool is adopted without writing an inventory.
+  - C(kof_management) holds one host (O(management_host)). Every ClusterDeployment labelled C(kof=storage) becomes a
+    host of C(kof_regional), every one labelled C(kof=collector) a host of C(kof_child); the host name is the
+    ClusterDeployment name.
+  - Host variables are read from each ClusterDeployment, with the collection's names - C(kof_regional_region),
+    C(kof_regional_domain) (from the kof-storage C(vmauth) ingress host), C(kof_regional_template),
+    C(kof_regional_credential), instance types and counts, C(kof_regional_external_dns),
+    C(kof_regional_storage_class), C(kof_admin_email); for a child C(kof_regional) (its
+    C(k0rdent.mirantis.com/kof-regional-cluster-name) label, else the regional cluster whose domain its collectors
+    write to, else the only regional cluster in the same cloud region), C(kof_child_template),
+    C(kof_child_credential), C(kof_child_region) and sizes. C(kof_clusterdeployment) holds the namespace, labels,
+    template and readiness of each, for O(compose), O(groups) and O(keyed_groups).
+  - With O(child_region_groups), children are also in C(kof_child_<region>) groups (C(-) becomes C(_)).
+  - Authentication follows kubernetes.core (same option names and C(K8S_AUTH_*) environment variables). A
+    kubeconfig path given here is also set as C(kof_kubeconfig) (and the context as C(kof_context)) for all hosts,
+    so the playbooks reach the same cluster.
+  - The configuration file name must end with C(clusterdeployments.yml) or C(clusterdeployments.yaml).
+author:
+  - k0rdent.kof maintainers
+extends_documentation_fragment:
+  - constructed
+  - inventory_cache
+options:
+  plugin:
+    description: The name of this plugin; it marks the file as a source for it.
+    required: true
+    choices: [k0rdent.kof.clusterdeployments]
+    type: str
+  management_host:
+    description: Name of the host of group C(kof_management).
+    type: str
+    default: mothership
+  namespace:
+    description: Namespace of the ClusterDeployments (kcm's).
+    type: str
+    default: kcm-system
+  api_version:
+    description: API version of ClusterDeployment (C(k0rdent.mirantis.com/v1alpha1) for kcm 0.x, C(v1beta1) for 1.x).
+    type: str
+    default: k0rdent.mirantis.com/v1alpha1
+  child_region_groups:
+    description: Also group children per regional cluster (C(kof_child_<region>)).
+    type: bool
+    default: true
+  kubeconfig:
+    description: Path to the management cluster's kubeconfig.
+    type: path
+    env:
+      - name: K8S_AUTH_KUBECONFIG
+  context:
+    description: Kubeconfig context.
+    type: str
+    env:
+      - name: K8S_AUTH_CONTEXT
+  host:
+    description: API server URL.
+    type: str
+    env:
+      - name: K8S_AUTH_HOST
+  api_key:
+    description: Bearer token.
+    type: str
+    env:
+      - name: K8S_AUTH_API_KEY
+  validate_certs:
+    description: Verify the API server certificate.
+    type: bool
+    aliases: [verify_ssl]
+    env:
+      - name: K8S_AUTH_VERIFY_SSL
+  ca_cert:
+    description: CA bundle of the API server.
+    type: path
+    aliases: [ssl_ca_cert]
+    env:
+      - name: K8S_AUTH_SSL_CA_CERT
+  client_cert:
+    description: Client certificate.
+    type: path
+    aliases: [cert_file]
+    env:
+      - name: K8S_AUTH_CERT_FILE
+  client_key:
+    description: Client key.
+    type: path
+    aliases: [key_file]
+    env:
+      - name: K8S_AUTH_KEY_FILE
+  proxy:
+    description: HTTP(S) proxy URL.
+    type: str
+    env:
+      - name: K8S_AUTH_PROXY
+notes:
+  - Read-only - one list request per run (none when the cache is fresh). Secrets, including kubeconfigs, are not read.
+"""
+
+EXAMPLES = r"""
+# fleet.clusterdeployments.yml - adopt the fleet of the management cluster in $K8S_AUTH_KUBECONFIG
+plugin: k0rdent.kof.clusterdeployments
+
+# With a kubeconfig, extra groups per cloud region and a cache
+# plugin: k0rdent.kof.clusterdeployments
+# kubeconfig: ~/.kube/k0rdent-management.yaml
+# keyed_groups:
+#   - key: kof_clusterdeployment.config_region
+#     prefix: region
+# cache: true
+# cache_plugin: ansible.builtin.jsonfile
+# cache_connection: ~/.cache/kof-inventory
+# cache_timeout: 600
+"""
+
+import re
+
+import yaml
+from ansible.errors import AnsibleParserError
+from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
+
+from ansible_collections.k0rdent.kof.plugins.module_utils.kube import Kube, KubeError, object_path
+
+CACHE_FORMAT = 1  # bump when the cached data changes shape
+
+
+def _get(node, *path, default=None):
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return default
+        node = node[key]
+    return node
+
+
+def _values(cd: dict, service: str) -> dict:
+    for svc in _get(cd, "spec", "serviceSpec", "services", default=[]) or []:
+        if svc.get("name") == service:
+            text = svc.get("values")
+            try:
+                loaded = yaml.safe_load(text) if isinstance(text, str) else text
+            except yaml.YAMLError:
+                return {}
+            return loaded if isinstance(loaded, dict) else {}
+    return {}
+
+
+def _ready(cd: dict) -> bool:
+    gen = _get(cd, "metadata", "generation")
+    observed = _get(cd, "status", "observedGeneration")
+    if gen is not None and observed is not None and observed < gen:
+        return False
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in _get(cd, "status", "conditions", default=[]) or [])
+
+
+def _host(url) -> str | None:
+    m = re.match(r"^(?:https?://)?vmauth\.([^/:]+)", url or "")
+    return m.group(1) if m else None
+
+
+def describe(cds: list) -> dict:
+    """Pure: ClusterDeployments -> {'regional': {name: vars}, 'child': {name: vars}} (collection variable names)."""
+    out = {"regional": {}, "child": {}}
+    for cd in sorted(cds, key=lambda c: c["metadata"]["name"]):
+        meta = cd.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        tier = {"storage": "regional", "collector": "child"}.get(labels.get("kof"))
+        if tier is None:
+            continue
+        cfg = _get(cd, "spec", "config", default={}) or {}
+        prefix = "kof_regional_" if tier == "regional" else "kof_child_"
+        hv = {"kof_clusterdeployment": {"namespace": meta.get("namespace"), "labels": labels,
+                                        "template": _get(cd, "spec", "template"), "ready": _ready(cd),
+                                        "config_region": cfg.get("region")}}
+        pairs = {"template": _get(cd, "spec", "template"), "credential": _get(cd, "spec", "credential"),
+                 "control_plane_instance_type": _get(cfg, "controlPlane", "instanceType"),
+                 "control_plane_number": cfg.get("controlPlaneNumber"),
+                 "worker_instance_type": _get(cfg, "worker", "instanceType"),
+                 "workers_number": cfg.get("workersNumber"),
+                 "region": cfg.get("region")}
+        for key, value in pairs.items():
+            if value is not None:
+                hv[prefix + key] = value
+        if tier == "regional":
+            storage = _values(cd, "kof-storage")
+            domain = _host(_get(storage, "victoriametrics", "vmauth", "ingress", "host"))
+            extra = {"kof_regional_domain": domain,
+                     "kof_regional_external_dns": _get(storage, "external-dns", "enabled"),
+                     "kof_regional_storage_class": _get(storage, "global", "storageClass"),
+                     "kof_admin_email": _get(storage, "cert-manager", "email")}
+        else:
+            collectors = _values(cd, "kof-collectors")
+            extra = {"kof_regional": labels.get("k0rdent.mirantis.com/kof-regional-cluster-name"),
+                     "_writes_to": _host(_get(collectors, "kof", "metrics", "endpoint"))}
+        hv.update({k: v for k, v in extra.items() if v not in (None, "")})
+        out[tier][meta["name"]] = hv
+    domains = {hv.get("kof_regional_domain"): name for name, hv in out["regional"].items()}
+    for name, hv in out["child"].items():
+        writes_to = hv.pop("_writes_to", None)
+        if "kof_regional" in hv:
+            continue
+        if writes_to in domains:
+            hv["kof_regional"] = domains[writes_to]
+            continue
+        # KOF's own discovery: the regional cluster in the same cloud region, when there is exactly one
+        same = [r for r, rv in out["regional"].items()
+                if rv.get("kof_regional_region") and rv.get("kof_regional_region") == hv.get("kof_child_region")]
+        if len(same) == 1:
+            hv["kof_regional"] = same[0]
+    return out
+
+
+class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
+    NAME = "k0rdent.kof.clusterdeployments"
+
+    def verify_file(self, path):
+        return super().verify_file(path) and path.endswith(("clusterdeployments.yml", "clusterdeployments.yaml"))
+
+    def parse(self, inventory, loader, path, cache=True):
+        super().parse(inventory, loader, path, cache)
+        self._read_config_data(path)
+        key = self.get_cache_key(path)
+        use_cache = self.get_option("cache") and cache
+        update_cache = self.get_option("cache") and not cache
+        data = None
+        if use_cache:
+            try:
+                data = self._cache[key]
+                if not isinstance(data, dict) or data.get("format") != CACHE_FORMAT:
+                    data, update_cache = None, True
+            except KeyError:
+                update_cache = True
+        if data is None:
+            data = {"format": CACHE_FORMAT, "fleet": describe(self._fetch())}
+        if update_cache:
+            self._cache[key] = data
+        self._populate(data["fleet"])
+
+    def _fetch(self) -> list:
+        auth = {}
+        for opt in ("kubeconfig", "context", "host", "api_key", "validate_certs", "ca_cert", "client_cert",
+                    "client_key", "proxy"):
+            value = self.get_option(opt)
+            if value is not None:
+                auth[opt] = value
+        try:
+            kube = Kube(auth, retries=3, timeout=30)
+        except KubeError as err:
+            raise AnsibleParserError(f"k0rdent.kof.clusterdeployments: {err}")
+        items, token = [], None
+        try:
+            while True:
+                q = {"limit": "500", "labelSelector": "kof in (storage, collector)"}
+                if token:
+                    q["continue"] = token
+                data = kube.list(object_path(self.get_option("api_version"), "clusterdeployments",
+                                             self.get_option("namespace")), q)
+                items += data.get("items") or []
+                token = (data.get("metadata") or {}).get("continue")
+                if not token:
+                    return items
+        except KubeError as err:
+            raise AnsibleParserError(f"k0rdent.kof.clusterdeployments: cannot list the ClusterDeployments: {err}")
+        finally:
+            kube.close()
+
+    def _populate(self, fleet: dict):
+        inv = self.inventory
+        strict = self.get_option("strict")
+        for group in ("kof_management", "kof_regional", "kof_child"):
+            inv.add_group(group)
+        mgmt = self.get_option("management_host")
+        inv.add_host(mgmt, group="kof_management")
+        if self.get_option("kubeconfig") and self.get_option("host") is None:
+            inv.set_variable("all", "kof_kubeconfig", self.get_option("kubeconfig"))
+            if self.get_option("context"):
+                inv.set_variable("all", "kof_context", self.get_option("context"))
+        for tier, group in (("regional", "kof_regional"), ("child", "kof_child")):
+            for name, hostvars in fleet[tier].items():
+                inv.add_host(name, group=group)
+                for var, value in hostvars.items():
+                    inv.set_variable(name, var, value)
+                if tier == "child" and self.get_option("child_region_groups") and hostvars.get("kof_regional"):
+                    sub = inv.add_group("kof_child_" + re.sub(r"[^A-Za-z0-9_]", "_", hostvars["kof_regional"]))
+                    inv.add_child("kof_child", sub)
+                    inv.add_host(name, group=sub)
+                self._set_composite_vars(self.get_option("compose"), hostvars, name, strict=strict)
+                self._add_host_to_composed_groups(self.get_option("groups"), hostvars, name, strict=strict)
+                self._add_host_to_keyed_groups(self.get_option("keyed_groups"), hostvars, name, strict=strict)
