@@ -18,6 +18,23 @@ JOBS = {
                                            "kof_max_fail_percentage", "kof_wait_timeout", "kof_verify_timeout",
                                            "kof_render_dir"]),
     "verify": ("Verify the fleet and write the report", ["kof_verify_timeout", "kof_report_dir"]),
+    "grafana_access": ("Grafana admin credentials into a private file, and the port-forward",
+                       ["kof_access_dir", "kof_access_show_credentials", "kof_grafana_local_port"]),
+    "sveltos_access": ("Read-only ServiceAccount and bounded token for the Sveltos dashboard",
+                       ["kof_sveltos_token_duration", "kof_sveltos_token_renew", "kof_sveltos_cluster_admin",
+                        "kof_access_dir", "kof_access_show_credentials", "kof_sveltos_local_port"]),
+    "backup": ("Back up KOF's configuration into an archive",
+               ["kof_backup_dir", "kof_backup_include_secrets", "kof_backup_force"]),
+    "restore": ("Restore a KOF backup archive",
+                ["kof_backup_dir", "kof_restore_archive", "kof_restore_mode", "kof_restore_helm_owned",
+                 "kof_restore_secrets"]),
+    "uninstall": ("Uninstall KOF (children, regions, management tier) after a backup",
+                  ["kof_uninstall_confirm", "kof_uninstall_mothership", "kof_backup_before_uninstall",
+                   "kof_backup_dir"]),
+    "prune": ("Report, and with confirmation delete, KOF clusters that left the inventory", ["kof_prune_confirm"]),
+    "upgrade": ("Upgrade KOF: management tier, then region by region, each batch verified",
+                ["kof_chart_version", "kof_upgrade_serial", "kof_upgrade_allow_downgrade",
+                 "kof_upgrade_remove_old_templates", "kof_verify_timeout"]),
 }
 TYPES = {"str": "text", "raw": "text", "int": "integer", "float": "float", "bool": "multiplechoice"}
 
