@@ -1,190 +1,357 @@
 # -*- coding: utf-8 -*-
 # Copyright: k0rdent.kof contributors
 # Apache License 2.0 (see LICENSE)
-"""Pure logic of the KOF custom resources: validation, KOF-version mapping and the objects the install guide
-composes (PromxyServerGroup and GrafanaDatasource). No client here, so action plugins can reuse it."""
+"""Pure logic of the KOF custom resources: validation, the KOF-version mapping and the objects the install guide
+composes (PromxyServerGroup and GrafanaDatasource), plus what the operators report back. No client and no
+Ansible here, so unit tests and action plugins can use it directly."""
 from __future__ import annotations
 
+import copy
 import re
 from urllib.parse import urlparse
 
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*$")
-DURATION = re.compile(r"^(\d+(\.\d+)?(h|m|s|ms))+$")
+HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*$")
+IPV6 = re.compile(r"^\[[0-9A-Fa-f:.]+\]$")
+# Go's time.ParseDuration units (metav1.Duration); a bare "0" is valid too.
+DURATION = re.compile(r"^(0|([0-9]+(\.[0-9]+)?(ns|us|\u00b5s|ms|s|m|h))+)$")
 VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:-[0-9A-Za-z.-]+)?$")
+LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+PLACEHOLDER = re.compile(r"^\$\{[^}]+\}$")
+
+PSG_GROUP = "kof.k0rdent.mirantis.com"
+GRAFANA_API = "grafana.integreatly.org/v1beta1"
 DATASOURCE_TYPES = ("victoriametrics-logs-datasource", "prometheus", "victoriametrics-metrics-datasource", "loki",
                     "jaeger", "alertmanager")
-GRAFANA_API = "grafana.integreatly.org/v1beta1"
+DEFAULT_KOF_VERSION = "0.1.1"
 DEFAULT_PROMXY_SECRET = "kof-mothership-promxy-config"
 STORAGE_SECRET = "storage-vmuser-credentials"
+PLURALS = {"PromxyServerGroup": "promxyservergroups", "GrafanaDatasource": "grafanadatasources"}
+REDACTED = "********"
 
 
 class ValidationError(ValueError):
-    """Bad module input: the message names the option."""
+    """Bad module input: the message names the option and what is wrong."""
 
 
-def kof_version_tuple(version: str) -> tuple:
-    m = VERSION.match(str(version or ""))
-    if not m:
-        raise ValidationError(f"kof_version {version!r} is not a version like 0.1.1")
-    return tuple(int(x) for x in m.groups())
+# ------------------------------------------------------------------------------------------ versions
+def kof_version_tuple(version) -> tuple:
+    match = VERSION.match(str(version or ""))
+    if not match:
+        raise ValidationError(f"kof_version {version!r} is not a version like 0.1.1 or 1.8.0")
+    return tuple(int(x) for x in match.groups())
 
 
-def psg_api(kof_version: str) -> tuple[str, str]:
-    """(apiVersion, secret-name label) of PromxyServerGroup for a KOF version (kof-facts §0-§1)."""
-    v = kof_version_tuple(kof_version)
-    if v < (1, 0, 0):
-        return "kof.k0rdent.mirantis.com/v1alpha1", "k0rdent.mirantis.com/promxy-secret-name"
-    if v < (1, 8, 0):
-        return "kof.k0rdent.mirantis.com/v1beta1", "k0rdent.mirantis.com/promxy-secret-name"
-    return "kof.k0rdent.mirantis.com/v1beta1", "k0rdent.mirantis.com/secret-name"
+def psg_api(kof_version) -> tuple:
+    """(apiVersion, secret-name label key) of PromxyServerGroup for a KOF version (kof-facts section 0 and 1).
+
+    0.1.x-0.3.x (the promxy-operator era and the first kof-operator; no 0.4-0.9 were released): v1alpha1;
+    1.0-1.7: v1beta1, same label; 1.8 renamed the label the operator keys on."""
+    ver = kof_version_tuple(kof_version)
+    if ver < (1, 0, 0):
+        return f"{PSG_GROUP}/v1alpha1", "k0rdent.mirantis.com/promxy-secret-name"
+    if ver < (1, 8, 0):
+        return f"{PSG_GROUP}/v1beta1", "k0rdent.mirantis.com/promxy-secret-name"
+    return f"{PSG_GROUP}/v1beta1", "k0rdent.mirantis.com/secret-name"
 
 
+# ---------------------------------------------------------------------------------------- validators
 def check_name(value, option, label=False):
     limit = 63 if label else 253
     rx = DNS1123_LABEL if label else DNS1123_SUBDOMAIN
-    if not isinstance(value, str) or not rx.match(value) or len(value) > limit:
-        kind = "RFC 1123 label" if label else "DNS-1123 subdomain"
-        raise ValidationError(f"{option} {value!r} is not a valid name (lowercase {kind}, at most {limit} characters)")
+    if not isinstance(value, str) or len(value) > limit or not rx.match(value):
+        kind = "DNS-1123 label" if label else "DNS-1123 subdomain"
+        raise ValidationError(f"{option} {value!r} is not a valid name: lowercase letters, digits, '-'"
+                              f"{'' if label else ' and .'}, starting and ending alphanumeric ({kind}, at most "
+                              f"{limit} characters)")
     return value
+
+
+def check_host(host) -> bool:
+    return bool(host) and (bool(HOSTNAME.match(host)) or bool(IPV6.match(host)))
 
 
 def check_target(value, option="targets"):
     host, sep, port = str(value).rpartition(":")
-    if not sep or not HOSTNAME.match(host or "") or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not check_host(host) or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValidationError(f"{option} entry {value!r} is not host:port (for example vmauth.example.com:443)")
     return value
 
 
 def check_url(value, option):
-    u = urlparse(str(value or ""))
-    if u.scheme not in ("http", "https") or not u.hostname or not HOSTNAME.match(u.hostname):
-        raise ValidationError(f"{option} {value!r} is not an http(s) URL")
+    text = str(value or "")
+    try:
+        parsed = urlparse(text)
+        port = parsed.port  # raises ValueError for a bad port
+    except ValueError:
+        parsed, port = None, None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.hostname or \
+            not check_host(parsed.hostname if ":" not in parsed.hostname else f"[{parsed.hostname}]") or \
+            (port is not None and not 0 < port < 65536) or any(c.isspace() for c in text):
+        raise ValidationError(f"{option} {value!r} is not an http(s) URL (for example https://vmauth.example.com/vls)")
+    if parsed.username or parsed.password:
+        # a credential in the URL would land in the object, the diff and the logs
+        raise ValidationError(f"{option} must not contain credentials: reference them with basic_auth")
     return value
 
 
 def check_duration(value, option):
-    if not DURATION.match(str(value or "")):
-        raise ValidationError(f"{option} {value!r} is not a duration like 5s or 1m30s")
+    if not isinstance(value, str) or not DURATION.match(value):
+        raise ValidationError(f"{option} {value!r} is not a Go duration like 5s, 1m30s or 10m")
     return value
 
 
-def check_labels(labels, option):
-    for k, v in (labels or {}).items():
-        prefix, _, name = str(k).rpartition("/")
-        if (prefix and not DNS1123_SUBDOMAIN.match(prefix)) or not re.match(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$", name) \
-                or len(name) > 63:
-            raise ValidationError(f"{option} key {k!r} is not a valid label key")
-        if option.endswith("labels") and v not in (None, "") and (
-                not re.match(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$", str(v)) or len(str(v)) > 63):
-            raise ValidationError(f"{option} value {v!r} of {k!r} is not a valid label value")
-    return labels
+def check_secret_key(value, option):
+    if not isinstance(value, str) or not SECRET_KEY.match(value) or len(value) > 253:
+        raise ValidationError(f"{option} {value!r} is not a valid Secret key (letters, digits, '-', '_', '.')")
+    return value
+
+
+def check_metadata(items, option, values_are_labels):
+    """Label / annotation keys ([prefix/]name) and, for labels, values; both must be strings."""
+    if not isinstance(items, dict):
+        raise ValidationError(f"{option} must be a dictionary")
+    for key, val in items.items():
+        prefix, _sep, name = str(key).rpartition("/")
+        if not isinstance(key, str) or (prefix and (len(prefix) > 253 or not DNS1123_SUBDOMAIN.match(prefix))) \
+                or len(name) > 63 or not LABEL_NAME.match(name):
+            raise ValidationError(f"{option} key {key!r} is not a valid key ([prefix/]name, name at most 63 "
+                                  "characters)")
+        if not isinstance(val, str):
+            raise ValidationError(f"{option} value of {key!r} must be a string (quote it): got {val!r}")
+        if values_are_labels and val and (len(val) > 63 or not LABEL_NAME.match(val)):
+            raise ValidationError(f"{option} value {val!r} of {key!r} is not a valid label value")
+    return items
+
+
+def _domain(params):
+    domain = params.get("regional_domain")
+    if domain is not None and (not isinstance(domain, str) or not HOSTNAME.match(domain)):
+        raise ValidationError(f"regional_domain {domain!r} is not a DNS domain (for example region1.kof.example.com)")
+    return domain
+
+
+def _secret_ref(auth, option):
+    """(secret, username_key, password_key) of a basic_auth option, or None when it is off."""
+    auth = auth or {}
+    secret = auth.get("secret_name")
+    if secret in (None, ""):
+        return None
+    return (check_name(secret, f"{option}.secret_name"),
+            check_secret_key(auth.get("username_key") or "username", f"{option}.username_key"),
+            check_secret_key(auth.get("password_key") or "password", f"{option}.password_key"))
 
 
 # ------------------------------------------------------------------------------------ PromxyServerGroup
-def promxy_server_group(p: dict) -> dict:
-    """The PromxyServerGroup for module params `p` (guide defaults derived from cluster_name + regional_domain)."""
-    cluster = check_name(p.get("cluster_name"), "cluster_name", label=True)
-    domain = p.get("regional_domain")
-    if domain is not None and not HOSTNAME.match(str(domain)):
-        raise ValidationError(f"regional_domain {domain!r} is not a DNS domain")
-    targets = p.get("targets") or ([f"vmauth.{domain}:443"] if domain else None)
+def promxy_server_group_id(params: dict) -> dict:
+    """What state=absent needs: apiVersion, kind, name and namespace (no target, no Secret)."""
+    cluster = check_name(params.get("cluster_name"), "cluster_name", label=True)
+    return {"apiVersion": psg_api(params.get("kof_version") or DEFAULT_KOF_VERSION)[0], "kind": "PromxyServerGroup",
+            "metadata": {"name": check_name(params.get("name") or f"{cluster}-metrics", "name"),
+                         "namespace": check_name(params.get("namespace") or "kof", "namespace", label=True)}}
+
+
+def promxy_server_group(params: dict) -> dict:
+    """The PromxyServerGroup for module params (the guide's object derived from cluster_name + regional_domain)."""
+    cluster = check_name(params.get("cluster_name"), "cluster_name", label=True)
+    domain = _domain(params)
+    kof_version = params.get("kof_version") or DEFAULT_KOF_VERSION
+    api_version, label_key = psg_api(kof_version)
+    targets = params.get("targets") or ([f"vmauth.{domain}:443"] if domain else None)
     if not targets:
-        raise ValidationError("targets is empty: give targets, or regional_domain to use vmauth.<domain>:443")
-    for t in targets:
-        check_target(t)
-    name = check_name(p.get("name") or f"{cluster}-metrics", "name")
-    namespace = check_name(p.get("namespace") or "kof", "namespace", label=True)
-    api_version, label_key = psg_api(p.get("kof_version") or "0.1.1")
-    secret_label = check_name(p.get("promxy_secret") or DEFAULT_PROMXY_SECRET, "promxy_secret")
-    scheme = p.get("scheme") or "https"
+        raise ValidationError("targets is empty: give targets, or regional_domain to use vmauth.<regional_domain>:443")
+    for target in targets:
+        check_target(target)
+    name = check_name(params.get("name") or f"{cluster}-metrics", "name")
+    namespace = check_name(params.get("namespace") or "kof", "namespace", label=True)
+    secret_label = check_name(params.get("promxy_secret") or DEFAULT_PROMXY_SECRET, "promxy_secret")
+    scheme = params.get("scheme") or "https"
     if scheme not in ("http", "https"):
         raise ValidationError(f"scheme {scheme!r} must be http or https")
-    path_prefix = p.get("path_prefix") if p.get("path_prefix") is not None else "/vm/select/0/prometheus/"
-    if not str(path_prefix).startswith("/"):
-        raise ValidationError(f"path_prefix {path_prefix!r} must start with /")
-    auth = p.get("basic_auth") or {}
-    secret = auth.get("secret_name", STORAGE_SECRET)
-    labels = {"app.kubernetes.io/name": "promxy-operator", label_key: secret_label}
-    labels.update(check_labels(p.get("labels") or {}, "labels"))
-    http = {"dial_timeout": check_duration(p.get("dial_timeout") or "5s", "dial_timeout"),
-            "tls_config": {"insecure_skip_verify": bool(p.get("insecure_skip_verify", False))}}
-    if secret:
-        http["basic_auth"] = {"credentials_secret_name": check_name(secret, "basic_auth.secret_name"),
-                              "username_key": auth.get("username_key") or "username",
-                              "password_key": auth.get("password_key") or "password"}
-    elif kof_version_tuple(p.get("kof_version") or "0.1.1") < (0, 2, 0):
-        raise ValidationError("basic_auth.secret_name is empty: the KOF 0.1.x promxy-operator requires basic auth")
+    path_prefix = params.get("path_prefix")
+    path_prefix = "/vm/select/0/prometheus/" if path_prefix is None else path_prefix
+    if not isinstance(path_prefix, str) or not path_prefix.startswith("/") or any(c.isspace() for c in path_prefix):
+        raise ValidationError(f"path_prefix {path_prefix!r} must be a URL path starting with /")
+    basic_auth = params.get("basic_auth")
+    if basic_auth is None:
+        basic_auth = {"secret_name": STORAGE_SECRET}
+    ref = _secret_ref(basic_auth, "basic_auth")
+    if ref is None and kof_version_tuple(kof_version) < (0, 2, 0):
+        raise ValidationError("basic_auth.secret_name is empty: the KOF 0.1.x promxy-operator always reads the "
+                              "credentials Secret (an empty name fails its whole reconcile)")
+    http = {"dial_timeout": check_duration(params.get("dial_timeout") or "5s", "dial_timeout"),
+            "tls_config": {"insecure_skip_verify": bool(params.get("insecure_skip_verify", False))}}
+    if ref:
+        http["basic_auth"] = {"credentials_secret_name": ref[0], "username_key": ref[1], "password_key": ref[2]}
+    labels = {"app.kubernetes.io/name": "promxy-operator"}
+    labels.update(check_metadata(params.get("labels") or {}, "labels", True))
+    # the operator keys on this label; an extra label must not override it
+    labels[label_key] = secret_label
     obj = {"apiVersion": api_version, "kind": "PromxyServerGroup",
            "metadata": {"name": name, "namespace": namespace, "labels": labels},
            "spec": {"cluster_name": cluster, "targets": list(targets), "path_prefix": path_prefix, "scheme": scheme,
                     "http_client": http}}
-    if p.get("annotations"):
-        obj["metadata"]["annotations"] = check_labels(p["annotations"], "annotations")
+    if params.get("annotations"):
+        obj["metadata"]["annotations"] = dict(check_metadata(params["annotations"], "annotations", False))
     return obj
+
+
+def promxy_rendered(obj: dict, config: dict) -> bool:
+    """True when the operator's rendered promxy config (parsed config.yaml) has a server group for this
+    PromxyServerGroup's current spec: same cluster label, targets, path prefix and scheme. Comparing the spec,
+    not only the cluster, keeps a wait after an update from returning on the previous render."""
+    spec = obj.get("spec") or {}
+    tls = ((spec.get("http_client") or {}).get("tls_config") or {})
+    for group in ((config or {}).get("promxy") or {}).get("server_groups") or []:
+        if not isinstance(group, dict) or (group.get("labels") or {}).get("promxyCluster") != spec.get("cluster_name"):
+            continue
+        targets = [t for sc in group.get("static_configs") or [] for t in (sc.get("targets") or [])]
+        rendered_tls = (group.get("http_client") or {}).get("tls_config")
+        if targets == list(spec.get("targets") or []) and group.get("path_prefix") == spec.get("path_prefix") \
+                and group.get("scheme") == spec.get("scheme") and (
+                    rendered_tls is None  # the 1.x template omits tls_config without basic auth
+                    or bool(rendered_tls.get("insecure_skip_verify")) == bool(tls.get("insecure_skip_verify"))):
+            return True
+    return False
 
 
 # ------------------------------------------------------------------------------------ GrafanaDatasource
-def grafana_datasource(p: dict) -> dict:
-    """The GrafanaDatasource for module params `p`; credentials only as Secret references (valuesFrom)."""
-    cluster = p.get("cluster_name")
+def grafana_datasource_id(params: dict) -> dict:
+    """What state=absent needs: apiVersion, kind, name and namespace (no URL, no Secret)."""
+    cluster = params.get("cluster_name")
     if cluster is not None:
         check_name(cluster, "cluster_name", label=True)
-    domain = p.get("regional_domain")
-    if domain is not None and not HOSTNAME.match(str(domain)):
-        raise ValidationError(f"regional_domain {domain!r} is not a DNS domain")
-    name = p.get("name") or (f"{cluster}-logs" if cluster else None)
+    name = params.get("name") or (f"{cluster}-logs" if cluster else None)
+    if not name:
+        raise ValidationError("name is required unless cluster_name is given (name defaults to <cluster_name>-logs)")
+    return {"apiVersion": GRAFANA_API, "kind": "GrafanaDatasource",
+            "metadata": {"name": check_name(name, "name"),
+                         "namespace": check_name(params.get("namespace") or "kof", "namespace", label=True)}}
+
+
+def grafana_datasource(params: dict) -> dict:
+    """The GrafanaDatasource for module params; credentials only as Secret references (valuesFrom)."""
+    cluster = params.get("cluster_name")
+    if cluster is not None:
+        check_name(cluster, "cluster_name", label=True)
+    domain = _domain(params)
+    name = params.get("name") or (f"{cluster}-logs" if cluster else None)
     if not name:
         raise ValidationError("name is required unless cluster_name is given (name defaults to <cluster_name>-logs)")
     check_name(name, "name")
-    namespace = check_name(p.get("namespace") or "kof", "namespace", label=True)
-    ds_name = p.get("datasource_name") or cluster or name
-    ds_type = p.get("type") or "victoriametrics-logs-datasource"
+    namespace = check_name(params.get("namespace") or "kof", "namespace", label=True)
+    ds_name = params.get("datasource_name") or cluster or name
+    if not isinstance(ds_name, str) or not ds_name.strip() or len(ds_name) > 190:
+        raise ValidationError(f"datasource_name {ds_name!r} must be a non-empty string of at most 190 characters")
+    ds_type = params.get("type") or "victoriametrics-logs-datasource"
     if ds_type not in DATASOURCE_TYPES:
         raise ValidationError(f"type {ds_type!r} must be one of {', '.join(DATASOURCE_TYPES)}")
-    url = p.get("url") or (f"https://vmauth.{domain}/vls" if domain else None)
+    url = params.get("url") or (f"https://vmauth.{domain}/vls" if domain else None)
     if not url:
-        raise ValidationError("url is empty: give url, or regional_domain to use https://vmauth.<domain>/vls")
+        raise ValidationError("url is empty: give url, or regional_domain to use https://vmauth.<regional_domain>/vls")
     check_url(url, "url")
-    access = p.get("access") or "proxy"
+    access = params.get("access") or "proxy"
     if access not in ("proxy", "direct"):
         raise ValidationError(f"access {access!r} must be proxy or direct")
-    resync = check_duration(p.get("resync_period") or "5m", "resync_period")
-    selector = p.get("instance_selector") or {"dashboards": "grafana"}
-    check_labels(selector, "instance_selector labels")
-    datasource = {"name": ds_name, "url": url, "access": access, "isDefault": bool(p.get("is_default", False)),
-                  "type": ds_type}
-    if p.get("json_data"):
-        datasource["jsonData"] = p["json_data"]
+    resync = check_duration(params.get("resync_period") or "5m", "resync_period")
+    selector = params.get("instance_selector")
+    selector = {"dashboards": "grafana"} if selector is None else selector
+    if not selector:
+        raise ValidationError("instance_selector is empty: it must match the Grafana instance's labels "
+                              "(KOF's is dashboards: grafana)")
+    check_metadata(selector, "instance_selector", True)
+    json_data = params.get("json_data")
+    if json_data is not None and not isinstance(json_data, dict):
+        raise ValidationError("json_data must be a dictionary")
+    datasource = {"name": ds_name, "type": ds_type, "url": url, "access": access,
+                  "isDefault": bool(params.get("is_default", False))}
+    if json_data:
+        datasource["jsonData"] = copy.deepcopy(json_data)
     spec = {"datasource": datasource, "instanceSelector": {"matchLabels": dict(selector)}, "resyncPeriod": resync}
-    auth = p.get("basic_auth")
-    if auth is None and cluster:
-        auth = {"secret_name": STORAGE_SECRET}
-    if auth and auth.get("secret_name"):
-        secret = check_name(auth["secret_name"], "basic_auth.secret_name")
-        ukey, pkey = auth.get("username_key") or "username", auth.get("password_key") or "password"
+    basic_auth = params.get("basic_auth")
+    if basic_auth is None and cluster:
+        basic_auth = {"secret_name": STORAGE_SECRET}
+    ref = _secret_ref(basic_auth, "basic_auth")
+    if ref:
+        secret, ukey, pkey = ref
+        # grafana-operator substitutes ${<secret key>} with the valuesFrom values (kof-facts section 2)
         datasource.update({"basicAuth": True, "basicAuthUser": "${%s}" % ukey,
                            "secureJsonData": {"basicAuthPassword": "${%s}" % pkey}})
         spec["valuesFrom"] = [
-            {"targetPath": "basicAuthUser", "valueFrom": {"secretKeyRef": {"key": ukey, "name": secret}}},
-            {"targetPath": "secureJsonData.basicAuthPassword", "valueFrom": {"secretKeyRef": {"key": pkey, "name": secret}}}]
-    if p.get("allow_cross_namespace_import"):
+            {"targetPath": "basicAuthUser", "valueFrom": {"secretKeyRef": {"name": secret, "key": ukey}}},
+            {"targetPath": "secureJsonData.basicAuthPassword",
+             "valueFrom": {"secretKeyRef": {"name": secret, "key": pkey}}}]
+    if params.get("allow_cross_namespace_import"):
         spec["allowCrossNamespaceImport"] = True
     labels = {"app.kubernetes.io/managed-by": "k0rdent.kof"}
-    labels.update(check_labels(p.get("labels") or {}, "labels"))
+    labels.update(check_metadata(params.get("labels") or {}, "labels", True))
     obj = {"apiVersion": GRAFANA_API, "kind": "GrafanaDatasource",
            "metadata": {"name": name, "namespace": namespace, "labels": labels}, "spec": spec}
-    if p.get("annotations"):
-        obj["metadata"]["annotations"] = check_labels(p["annotations"], "annotations")
+    if params.get("annotations"):
+        obj["metadata"]["annotations"] = dict(check_metadata(params["annotations"], "annotations", False))
     return obj
 
 
-def referenced_secret(obj: dict) -> str | None:
-    if obj["kind"] == "PromxyServerGroup":
-        return ((obj["spec"].get("http_client") or {}).get("basic_auth") or {}).get("credentials_secret_name")
-    for vf in obj["spec"].get("valuesFrom") or []:
-        ref = (vf.get("valueFrom") or {}).get("secretKeyRef")
-        if ref:
-            return ref.get("name")
+def datasource_synchronized(live: dict | None):
+    """(done, condition, why): grafana-operator applied the object's current generation to at least one
+    Grafana instance (a DatasourceSynchronized=True condition whose observedGeneration is current)."""
+    if not live:
+        return False, None, "the object does not exist"
+    status = live.get("status") or {}
+    generation = (live.get("metadata") or {}).get("generation") or 1
+    cond = next((c for c in status.get("conditions") or [] if c.get("type") == "DatasourceSynchronized"), None)
+    if cond is None:
+        return False, None, "grafana-operator has not reported on it yet"
+    if cond.get("observedGeneration") is not None and cond["observedGeneration"] < generation:
+        return False, cond, f"the condition is for generation {cond['observedGeneration']}, not {generation}"
+    if cond.get("status") != "True" or status.get("NoMatchingInstances"):
+        return False, cond, cond.get("message") or cond.get("reason") or "not synchronized"
+    return True, cond, ""
+
+
+# ----------------------------------------------------------------------------------------- shared
+def referenced_secret(obj: dict):
+    """The credentials Secret an object references, or None."""
+    spec = obj.get("spec") or {}
+    if obj.get("kind") == "PromxyServerGroup":
+        return ((spec.get("http_client") or {}).get("basic_auth") or {}).get("credentials_secret_name") or None
+    for entry in spec.get("valuesFrom") or []:
+        ref = (entry.get("valueFrom") or {}).get("secretKeyRef")
+        if ref and ref.get("name"):
+            return ref["name"]
     return None
+
+
+def cluster_of(obj: dict):
+    """The regional cluster a PromxyServerGroup or GrafanaDatasource belongs to."""
+    spec = obj.get("spec") or {}
+    if obj.get("kind") == "PromxyServerGroup":
+        return spec.get("cluster_name")
+    return (spec.get("datasource") or {}).get("name")
+
+
+def redact(obj):
+    """A copy safe to return or diff: literal credentials a GrafanaDatasource may carry (secureJsonData values,
+    user and password fields that are not ${...} placeholders, a kubectl last-applied copy of them) are masked.
+    Objects this collection writes never hold literals; objects written by others may."""
+    if not isinstance(obj, dict) or obj.get("kind") != "GrafanaDatasource":
+        return copy.deepcopy(obj)
+    out = copy.deepcopy(obj)
+    datasource = (out.get("spec") or {}).get("datasource")
+    if isinstance(datasource, dict):
+        secure = datasource.get("secureJsonData")
+        if isinstance(secure, dict):
+            for key, val in secure.items():
+                if not (isinstance(val, str) and PLACEHOLDER.match(val)):
+                    secure[key] = REDACTED
+        # the user name is half of the credential (KOF generates it at random): masked as well
+        for key in ("password", "basicAuthPassword", "user", "basicAuthUser"):
+            val = datasource.get(key)
+            if val and not (isinstance(val, str) and PLACEHOLDER.match(val)):
+                datasource[key] = REDACTED
+    annotations = (out.get("metadata") or {}).get("annotations") or {}
+    if "kubectl.kubernetes.io/last-applied-configuration" in annotations:
+        annotations["kubectl.kubernetes.io/last-applied-configuration"] = REDACTED
+    return out

@@ -183,7 +183,8 @@ class Kube:
         reason = payload.get("reason") if isinstance(payload, dict) else None
         if status == 401:
             return KubeError(f"the Kubernetes API at {self.host} rejected the credentials (401 Unauthorized): "
-                             "check kof_kubeconfig / kof_context", status, reason, payload)
+                             "check the kubeconfig, context or api_key (kof_kubeconfig / kof_context, "
+                             "K8S_AUTH_*)", status, reason, payload)
         if status == 403:
             return KubeError(f"{method} {path} is forbidden: {msg}", status, reason, payload)
         return KubeError(f"{method} {path} failed ({status} {reason or ''}): {msg}".replace("  ", " "),
@@ -216,10 +217,13 @@ class Kube:
 
     def delete(self, path, propagation="Foreground", dry_run=False):
         body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
+        query = None
         if dry_run:
+            # in the query as well as in DeleteOptions, so request logs and audit see a dry run
             body["dryRun"] = ["All"]
+            query = {"dryRun": "All"}
         try:
-            return self.request("DELETE", path, body=body)[1]
+            return self.request("DELETE", path, query=query, body=body)[1]
         except KubeError as err:
             if err.status == 404 and (err.body.get("details") or {}).get("name"):
                 return None
@@ -232,7 +236,7 @@ class Kube:
         if left <= 0:
             return False
         q = dict(query or {}, watch="true", timeoutSeconds=str(max(1, int(left))))
-        _, raw = self.request("GET", path, query=q, stream=True, timeout=left + 5)
+        raw = self.request("GET", path, query=q, stream=True, timeout=left + 5)[1]
         buf = b""
         try:
             for chunk in raw.stream(4096, decode_content=True):
@@ -259,8 +263,9 @@ def _short(err) -> str:
     text = str(err)
     for marker in ("Connection refused", "Name or service not known", "timed out", "CERTIFICATE_VERIFY_FAILED"):
         if marker in text:
-            return marker + (" (TLS verification is on; set kof_validate_certs: false only for test "
-                             "clusters, or give ca_cert)" if marker == "CERTIFICATE_VERIFY_FAILED" else "")
+            return marker + (" (TLS verification is on: give ca_cert, or turn validate_certs / "
+                             "kof_validate_certs off for test clusters only)"
+                             if marker == "CERTIFICATE_VERIFY_FAILED" else "")
     return text.splitlines()[0][:200] if text else err.__class__.__name__
 
 

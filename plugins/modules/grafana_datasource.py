@@ -10,44 +10,56 @@ module: grafana_datasource
 short_description: Manage a grafana-operator GrafanaDatasource, with credentials only by Secret reference
 version_added: 0.1.0
 description:
-  - Creates, updates or deletes a C(GrafanaDatasource) (C(grafana.integreatly.org/v1beta1)) for the central
-    Grafana of KOF.
-  - Given only O(cluster_name) and O(regional_domain) it builds the guide's logs datasource - name
-    C(<cluster>-logs), datasource name C(<cluster>), URL C(https://vmauth.<domain>/vls), type
+  - Creates, updates or deletes a C(GrafanaDatasource) (C(grafana.integreatly.org/v1beta1)) of the central
+    Grafana that kof-mothership runs (grafana-operator instance C(grafana-vm), labelled C(dashboards=grafana)).
+  - Given only O(cluster_name) and O(regional_domain) it builds the install guide's logs datasource - object
+    C(<cluster>-logs) in namespace C(kof), datasource name C(<cluster>), URL C(https://vmauth.<domain>/vls), type
     C(victoriametrics-logs-datasource), access C(proxy), not default, basic auth from Secret
     C(storage-vmuser-credentials), instance selector C(dashboards=grafana), resync period C(5m).
-  - Credentials are never literal - O(basic_auth) renders C(valuesFrom) Secret references with the
-    C(${<key>}) placeholders the operator expands (the Secret must be in the datasource's namespace).
-  - Labels the object C(app.kubernetes.io/managed-by=k0rdent.kof) (the guide's C(Helm) value would be untrue).
-  - Applies with server-side apply only when the live object differs.
+  - Credentials are never literal. O(basic_auth) renders C(valuesFrom) Secret key references and the
+    C(${<key>}) placeholders grafana-operator expands (C(basicAuthUser), C(secureJsonData.basicAuthPassword)). The
+    Secret must be in the datasource's namespace. There is no option that takes a password.
+  - Labels the object C(app.kubernetes.io/managed-by=k0rdent.kof) (the guide's C(Helm) would be untrue).
+  - Applies with server-side apply (field manager C(k0rdent.kof)) only when the live object differs, so a re-run
+    sends one GET and no write; a field removed from the task is removed from the object.
+  - Returned objects and diffs mask literal secrets that an object written by someone else may hold
+    (C(secureJsonData) values other than C(${...}) placeholders).
 author:
-  - k0rdent.kof maintainers
+  - k0rdent.kof maintainers (@k0rdent)
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - k0rdent.kof.kof_resource
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
 options:
   cluster_name:
-    description: Regional cluster name; default for O(name) (C(<cluster>-logs)) and O(datasource_name).
+    description:
+      - Regional cluster name; the default of O(name) (C(<cluster_name>-logs)) and O(datasource_name), and turns
+        on the default O(basic_auth).
     type: str
   regional_domain:
-    description: Regional cluster's DNS domain; derives O(url) as C(https://vmauth.<domain>/vls).
+    description: The regional cluster's DNS domain; derives O(url) as C(https://vmauth.<regional_domain>/vls).
     type: str
   name:
-    description: Object name.
+    description: Object name (a DNS-1123 subdomain). Required unless O(cluster_name) is given.
     type: str
   namespace:
-    description: Namespace (with the Grafana instance and the credentials Secret).
+    description: Namespace of the object, of the Grafana instance and of the credentials Secret.
     type: str
     default: kof
   datasource_name:
-    description: Datasource name shown in Grafana.
+    description: Datasource name shown in Grafana. Defaults to O(cluster_name), else O(name).
     type: str
   type:
-    description: Datasource type.
+    description: Datasource type (a Grafana plugin id; KOF's Grafana installs the VictoriaMetrics plugins).
     type: str
-    choices: [victoriametrics-logs-datasource, prometheus, victoriametrics-metrics-datasource, loki, jaeger, alertmanager]
+    choices: [victoriametrics-logs-datasource, prometheus, victoriametrics-metrics-datasource, loki, jaeger,
+              alertmanager]
     default: victoriametrics-logs-datasource
   url:
-    description: Datasource URL.
+    description:
+      - Datasource URL (C(http) or C(https), no credentials in it). Defaults to
+        C(https://vmauth.<regional_domain>/vls).
     type: str
   access:
     description: Grafana access mode.
@@ -59,129 +71,155 @@ options:
     type: bool
     default: false
   json_data:
-    description: C(jsonData) settings (no secrets - use O(basic_auth)).
+    description:
+      - C(jsonData) settings, for example C(tlsSkipVerify), C(timeout) or C(timeInterval). Not secret - Grafana
+        shows them; credentials go through O(basic_auth).
     type: dict
   basic_auth:
     description:
       - Basic auth from a Secret in O(namespace). Defaults to C(storage-vmuser-credentials) when O(cluster_name)
-        is given; set O(basic_auth.secret_name) empty for none.
+        is given; set O(basic_auth.secret_name) to an empty string for none.
     type: dict
     suboptions:
       secret_name:
-        description: Secret name.
+        description: Name of the Secret.
         type: str
         default: storage-vmuser-credentials
       username_key:
-        description: Key of the user name.
+        description: Key of the user name in the Secret.
         type: str
         default: username
       password_key:
-        description: Key of the password.
+        description: Key of the password in the Secret.
         type: str
         default: password
-  missing_secret:
-    description: When the referenced Secret does not exist - V(fail) (before any write), V(warn) or V(ignore).
-    type: str
-    choices: [fail, warn, ignore]
-    default: warn
   instance_selector:
-    description: Labels of the Grafana instances (C(instanceSelector.matchLabels)).
+    description:
+      - Labels of the Grafana instances that get the datasource (C(instanceSelector.matchLabels)). Must not be
+        empty.
     type: dict
     default: {dashboards: grafana}
   resync_period:
-    description: How often the operator re-applies it (Go duration).
+    description: How often grafana-operator re-applies the datasource (a Go duration).
     type: str
     default: 5m
   allow_cross_namespace_import:
-    description: Allow Grafana instances of other namespaces to import it.
+    description: Allow Grafana instances in other namespaces to import it.
     type: bool
     default: false
-  labels:
-    description: Extra labels.
-    type: dict
-    default: {}
-  annotations:
-    description: Annotations.
-    type: dict
-    default: {}
-  state:
-    description: V(present) or V(absent).
-    type: str
-    choices: [present, absent]
-    default: present
   wait:
     description:
-      - Wait until grafana-operator applied it to a matching instance - a C(DatasourceSynchronized=True)
-        condition for the current generation and C(NoMatchingInstances) false. With O(state=absent), until gone.
+      - Wait until grafana-operator applied the object's current generation to a Grafana instance - a
+        C(DatasourceSynchronized=True) condition whose C(observedGeneration) is the object's C(generation), and
+        C(NoMatchingInstances) not true. A timeout reports the operator's last message (for example that no
+        instance matches O(instance_selector)).
+      - With O(state=absent), wait until the object is gone.
+      - Never waits in check mode.
     type: bool
     default: false
-  wait_timeout:
-    description: Seconds to wait.
-    type: int
-    default: 120
-  wait_sleep:
-    description: Seconds between checks.
-    type: int
-    default: 2
 attributes:
   check_mode:
     support: full
+    details:
+      - A server-side dry run of the apply or delete. When the CRD is not served yet (a check run before
+        kof-mothership is installed) it predicts a create and warns.
   diff_mode:
     support: full
+    details: Shows the object before and after (server-managed fields and status left out, literal secrets masked).
+  platform:
+    platforms: posix
+  action_group:
+    support: full
+    membership: [k0rdent.kof.kof]
+notes:
+  - Sends no discovery request. A run that changes nothing sends one GET; a create or update sends a GET, the
+    Secret check (see O(missing_secret)) and one server-side apply.
+  - KOF 0.2 to 1.6 create a C(<cluster>-logs) datasource themselves for each regional ClusterDeployment; this
+    module is for the 0.1.x manual flow and for datasources the operator does not create.
 seealso:
   - module: k0rdent.kof.grafana_datasource_info
   - module: k0rdent.kof.promxy_server_group
 """
 
 EXAMPLES = r"""
-- name: The regional cluster's logs in the central Grafana, as in the guide
+- name: The regional cluster's logs in the central Grafana, as in the install guide
   k0rdent.kof.grafana_datasource:
     cluster_name: cloud1-region1
     regional_domain: cloud1-region1.kof.example.com
     wait: true
 
-- name: A metrics datasource with TLS settings
+- name: A metrics datasource through the regional vmauth, credentials from a Secret
   k0rdent.kof.grafana_datasource:
     name: region1-metrics
     datasource_name: region1 metrics
     type: prometheus
     url: https://vmauth.region1.example.com/vm/select/0/prometheus
     json_data: {timeInterval: 30s}
-    basic_auth: {secret_name: storage-vmuser-credentials}
+    basic_auth:
+      secret_name: storage-vmuser-credentials
+    missing_secret: fail
+
+- name: Remove it
+  k0rdent.kof.grafana_datasource:
+    name: region1-metrics
+    state: absent
 """
 
 RETURN = r"""
 result:
-  description: The object as the API returned it.
+  description:
+    - The object as the API returned it after the change (in check mode, the server's dry-run answer), or the
+      live object when nothing changed. Empty after a delete. Literal secrets are masked.
   returned: always
   type: dict
+  sample:
+    apiVersion: grafana.integreatly.org/v1beta1
+    kind: GrafanaDatasource
+    metadata: {name: cloud1-region1-logs, namespace: kof}
+    spec:
+      datasource: {name: cloud1-region1, type: victoriametrics-logs-datasource, basicAuthUser: "${username}"}
 method:
-  description: V(create), V(update), V(delete) or V(none).
+  description: What was done - V(create), V(update), V(delete) or V(none).
   returned: always
   type: str
+  sample: none
 api_version:
-  description: API version used.
+  description: The API version used.
   returned: always
   type: str
+  sample: grafana.integreatly.org/v1beta1
 observed:
-  description: The synchronized condition, when O(wait).
-  returned: when wait and state=present
+  description: The C(DatasourceSynchronized) condition the wait ended on.
+  returned: when O(wait) is true, O(state=present) and not in check mode
   type: dict
+  sample: {type: DatasourceSynchronized, status: "True", reason: ApplySuccessful, observedGeneration: 1}
+duration:
+  description: Seconds the module spent, when it waited.
+  returned: when O(wait) is true and not in check mode
+  type: float
 api_requests:
-  description: API requests the module sent.
-  returned: success
+  description: HTTP requests the module sent to the Kubernetes API (retries included).
+  returned: always
   type: int
+  sample: 1
+diff:
+  description: Before and after, in diff mode.
+  returned: when changed and in diff mode
+  type: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.k0rdent.kof.plugins.module_utils import kof_module
-from ansible_collections.k0rdent.kof.plugins.module_utils.kof_resources import DATASOURCE_TYPES, grafana_datasource
+from ansible_collections.k0rdent.kof.plugins.module_utils.kof_resources import (
+    DATASOURCE_TYPES, PLURALS, datasource_synchronized, grafana_datasource, grafana_datasource_id)
+from ansible_collections.k0rdent.kof.plugins.module_utils.kube import object_path
 
 
 def argument_spec():
     spec = kof_module.auth_argument_spec()
     spec.update(kof_module.wait_argument_spec())
+    spec.update(kof_module.metadata_argument_spec())
     spec.update(
         cluster_name=dict(type="str"),
         regional_domain=dict(type="str"),
@@ -197,37 +235,29 @@ def argument_spec():
             secret_name=dict(type="str", default="storage-vmuser-credentials", no_log=False),
             username_key=dict(type="str", default="username", no_log=False),
             password_key=dict(type="str", default="password", no_log=False))),
-        missing_secret=dict(type="str", choices=["fail", "warn", "ignore"], default="warn"),
         instance_selector=dict(type="dict", default={"dashboards": "grafana"}),
         resync_period=dict(type="str", default="5m"),
         allow_cross_namespace_import=dict(type="bool", default=False),
-        labels=dict(type="dict", default={}),
-        annotations=dict(type="dict", default={}),
-        state=dict(type="str", choices=["present", "absent"], default="present"),
     )
     return spec
 
 
 def synchronized(kube, obj):
-    """grafana-operator applied the current generation to at least one instance."""
-    from ansible_collections.k0rdent.kof.plugins.module_utils.kube import object_path
-    live = kube.get(object_path(obj["apiVersion"], "grafanadatasources", obj["metadata"]["namespace"],
-                                obj["metadata"]["name"]))
-    if not live:
-        return False
-    st = live.get("status") or {}
-    gen = live["metadata"].get("generation", 1)
-    cond = next((c for c in st.get("conditions") or [] if c.get("type") == "DatasourceSynchronized"), None)
-    if st.get("NoMatchingInstances") is False and cond and cond.get("status") == "True" and \
-            cond.get("observedGeneration", gen) >= gen:
-        return cond
-    return False
+    """Wait probe: grafana-operator applied the current generation to at least one Grafana instance."""
+    meta = obj["metadata"]
+    live = kube.get(object_path(obj["apiVersion"], PLURALS[obj["kind"]], meta["namespace"], meta["name"]))
+    done, cond, why = datasource_synchronized(live)
+    return done, why, cond
+
+
+def awaited(obj):
+    return f"grafana-operator synchronized {kof_module.ref(obj)} with a Grafana instance"
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
                            required_one_of=[("name", "cluster_name")])
-    kof_module.run(module, grafana_datasource, observe=synchronized)
+    kof_module.run(module, grafana_datasource, grafana_datasource_id, observe=synchronized, awaited=awaited)
 
 
 if __name__ == "__main__":
