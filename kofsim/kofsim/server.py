@@ -601,6 +601,9 @@ class Api:
             nso = c.namespace_obj(namespace)
             if nso is None:
                 raise E.ns_not_found(namespace)
+        if isinstance(body, dict) and isinstance(body.get("metadata"), dict) and \
+                body["metadata"].get("resourceVersion") not in (None, ""):
+            raise E.bad_request("resourceVersion should not be set on objects to be created")
         if c.crd_terminating(rt):
             raise E.ApiError(405, "MethodNotAllowed", "create not allowed while custom resource definition is "
                              "terminating", details={"group": rt.group, "kind": rt.plural})

@@ -133,10 +133,11 @@ class Cluster:
         return self.view(obj, rt) if obj else None
 
     def list_objects(self, rt: ResourceType, namespace: str | None = None, label_reqs=None, field_reqs=None):
+        bucket = self.bucket(rt)
+        keys = sorted(k for k in bucket if not namespace or k[0] == namespace)  # filter first, sort the few
         items = []
-        for (ns, _), obj in sorted(self.bucket(rt).items()):
-            if namespace and ns != namespace:
-                continue
+        for k in keys:
+            obj = bucket[k]
             if label_reqs and not match_labels(label_reqs, obj["metadata"].get("labels")):
                 continue
             if field_reqs and not match_fields(field_reqs, obj):

@@ -148,6 +148,9 @@ def test_generate_name_dry_run_and_missing_namespace(v1, bare):
     assert gone(cms, "dry", NS) and bare.writes(since=seq) == []
 
     with pytest.raises(ApiException) as exc:
+        cms.create(body=cm_body("rv", resourceVersion="5"), namespace=NS)
+    assert exc.value.status == 400 and "resourceVersion should not be set" in status_of(exc.value)["message"]
+    with pytest.raises(ApiException) as exc:
         cms.create(body=cm_body("x"), namespace="nowhere")
     assert exc.value.status == 404
     assert status_of(exc.value)["message"] == 'namespaces "nowhere" not found'
