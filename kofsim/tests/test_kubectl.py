@@ -64,6 +64,12 @@ def test_deployment_wait_tables_scale_and_cascading_delete(bare):
     assert len([ln for ln in table[1:] if "Running" in ln and "1/1" in ln]) == 2
     kubectl(bare, "scale", "deploy/web", "-n", "kc", "--replicas=3")
     kubectl(bare, "wait", "--for=jsonpath={.status.readyReplicas}=3", "deploy/web", "-n", "kc", "--timeout=30s")
+    # a template change rolls out a new ReplicaSet; rollout status follows it to the end
+    kubectl(bare, "set", "image", "deploy/web", "-n", "kc", "web=nginx:2")
+    out = kubectl(bare, "rollout", "status", "deploy/web", "-n", "kc", "--timeout=30s").stdout
+    assert 'deployment "web" successfully rolled out' in out
+    rs = json.loads(kubectl(bare, "get", "rs", "-n", "kc", "-o", "json").stdout)["items"]
+    assert sorted(r["spec"]["replicas"] for r in rs) == [0, 3]
     # foreground: the Deployment is gone only after its ReplicaSet and the ReplicaSet's Pods are
     kubectl(bare, "delete", "deploy/web", "-n", "kc", "--cascade=foreground", "--wait", "--timeout=30s")
     left = json.loads(kubectl(bare, "get", "rs,pods", "-n", "kc", "-o", "json").stdout)["items"]
