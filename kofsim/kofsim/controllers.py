@@ -512,17 +512,10 @@ class Controllers:
                 self.status(rt, nso, {"phase": "Active"})
             return
         remaining = 0
-        for key, bucket in list(self.c.objects.items()):
-            rts = self.c.registry.versions_of(*key)
-            if not rts or not rts[0].namespaced:
-                continue
-            srt = self.c.storage_rt(rts[0])
-            for (ons, _), obj in list(bucket.items()):
-                if ons != name:
-                    continue
-                remaining += 1
-                if not obj["metadata"].get("deletionTimestamp"):
-                    self.delete(srt, obj)
+        for srt, obj in self.c.namespace_content(name):
+            remaining += 1
+            if not obj["metadata"].get("deletionTimestamp"):
+                self.delete(srt, obj)
         if remaining:
             self.schedule((("", "namespaces"), "", name), self.namespace, "", name, delay=0.2)
             return

@@ -84,6 +84,7 @@ class Cluster:
         self.watchers: dict[tuple, list] = {}       # resource key -> server-side watches
         self.by_uid: dict[str, tuple] = {}          # uid -> (resource key, (namespace, name))
         self.owned: dict[str, set] = {}             # owner uid -> {(resource key, (namespace, name))}
+        self.in_namespace: dict[str, set] = {}      # namespace -> {(resource key, (namespace, name))}
         self.listeners: list = []         # controllers: callable(event_type, rt, obj)
         self.lb_domain: str | None = None  # virtual cloud clusters hand out load-balancer hostnames
         self.crashloop: set = set()       # (namespace, pod name prefix) of pods that never become Ready
@@ -182,6 +183,8 @@ class Cluster:
             self._unindex(rt.key, okey, old)
         bucket[okey] = obj
         self.by_uid[meta["uid"]] = (rt.key, okey)
+        if okey[0]:
+            self.in_namespace.setdefault(okey[0], set()).add((rt.key, okey))
         for ref in meta.get("ownerReferences") or []:
             if ref.get("uid"):
                 self.owned.setdefault(ref["uid"], set()).add((rt.key, okey))
@@ -196,12 +199,27 @@ class Cluster:
         meta = obj["metadata"]
         if self.by_uid.get(meta.get("uid")) == (rt_key, okey):
             del self.by_uid[meta["uid"]]
+        members = self.in_namespace.get(okey[0])
+        if members is not None:
+            members.discard((rt_key, okey))
+            if not members:
+                del self.in_namespace[okey[0]]
         for ref in meta.get("ownerReferences") or []:
             deps = self.owned.get(ref.get("uid"))
             if deps is not None:
                 deps.discard((rt_key, okey))
                 if not deps:
                     del self.owned[ref.get("uid")]
+
+    def namespace_content(self, ns: str) -> list[tuple[ResourceType, dict]]:
+        """Every object in namespace `ns` (an index lookup, not a scan of the store)."""
+        out = []
+        for rt_key, okey in sorted(self.in_namespace.get(ns, ())):
+            rts = self.registry.versions_of(*rt_key)
+            obj = self.objects.get(rt_key, {}).get(okey)
+            if rts and obj is not None:
+                out.append((self.storage_rt(rts[0]), obj))
+        return out
 
     def crd_terminating(self, rt: ResourceType) -> bool:
         if rt.builtin:
