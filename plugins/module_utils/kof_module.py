@@ -8,6 +8,7 @@ into a one-line failure."""
 from __future__ import annotations
 
 import copy
+import os
 import time
 import traceback
 
@@ -65,6 +66,12 @@ def make_client(module) -> Kube:
                              "(ansible-galaxy collection install kubernetes.core)")
     if K8S_IMPORT_ERROR:
         module.fail_json(msg=f"the kubernetes Python library is required on the controller: {K8S_IMPORT_ERROR}")
+    kubeconfig = module.params.get("kubeconfig") or os.environ.get("K8S_AUTH_KUBECONFIG")
+    if isinstance(kubeconfig, str) and os.pathsep not in kubeconfig and \
+            not os.path.exists(os.path.expanduser(kubeconfig)):
+        # the path itself is no_log (kubernetes.core's spec), so the message cannot show it
+        module.fail_json(msg="cannot configure the Kubernetes API client: the kubeconfig file does not exist "
+                             "(kubeconfig / K8S_AUTH_KUBECONFIG)")
     try:
         auth = core_client._create_auth_spec(module)  # pylint: disable=protected-access
         configuration = core_client._create_configuration(auth)  # pylint: disable=protected-access

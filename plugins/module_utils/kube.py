@@ -163,7 +163,10 @@ class Kube:
                     continue
                 raise self._translate(method, path, status, payload)
             except (urllib3.exceptions.HTTPError, OSError) as err:
-                if retry and attempt <= self.retries:
+                # an untrusted certificate does not get better by retrying
+                tls = isinstance(err, urllib3.exceptions.SSLError) or isinstance(
+                    getattr(err, "reason", None), urllib3.exceptions.SSLError)
+                if retry and not tls and attempt <= self.retries:
                     self._sleep(attempt, None)
                     continue
                 raise KubeError(f"cannot reach the Kubernetes API at {self.host}: {_short(err)}")

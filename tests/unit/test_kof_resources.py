@@ -1,0 +1,283 @@
+"""Pure logic of the resource modules: the objects built from options (the install guide's, exactly), the KOF
+version mapping, validation messages, what the operators report back, and masking."""
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.k0rdent.kof.plugins.module_utils import kof_resources as kr
+from ansible_collections.k0rdent.kof.plugins.module_utils.kof_resources import ValidationError
+
+GUIDE = {"cluster_name": "aws-ue2-region1", "regional_domain": "aws-ue2-region1.kof.example.com"}
+
+
+# ---------------------------------------------------------------------------------- PromxyServerGroup
+def test_psg_is_the_guides_object_except_tls_verification():
+    """kof-install-guide, Regional Cluster step 3, with insecure_skip_verify turned to false."""
+    assert kr.promxy_server_group(dict(GUIDE)) == {
+        "apiVersion": "kof.k0rdent.mirantis.com/v1alpha1",
+        "kind": "PromxyServerGroup",
+        "metadata": {"name": "aws-ue2-region1-metrics", "namespace": "kof",
+                     "labels": {"app.kubernetes.io/name": "promxy-operator",
+                                "k0rdent.mirantis.com/promxy-secret-name": "kof-mothership-promxy-config"}},
+        "spec": {"cluster_name": "aws-ue2-region1",
+                 "targets": ["vmauth.aws-ue2-region1.kof.example.com:443"],
+                 "path_prefix": "/vm/select/0/prometheus/",
+                 "scheme": "https",
+                 "http_client": {"dial_timeout": "5s",
+                                 "tls_config": {"insecure_skip_verify": False},
+                                 "basic_auth": {"credentials_secret_name": "storage-vmuser-credentials",
+                                                "username_key": "username", "password_key": "password"}}}}
+
+
+@pytest.mark.parametrize("version, api, label", [
+    ("0.1.1", "v1alpha1", "k0rdent.mirantis.com/promxy-secret-name"),
+    ("0.3.0", "v1alpha1", "k0rdent.mirantis.com/promxy-secret-name"),
+    ("v0.3.9", "v1alpha1", "k0rdent.mirantis.com/promxy-secret-name"),
+    ("1.0.0", "v1beta1", "k0rdent.mirantis.com/promxy-secret-name"),
+    ("1.7.3", "v1beta1", "k0rdent.mirantis.com/promxy-secret-name"),
+    ("1.8.0-rc1", "v1beta1", "k0rdent.mirantis.com/secret-name"),
+    ("1.10.0", "v1beta1", "k0rdent.mirantis.com/secret-name"),
+])
+def test_psg_version_mapping(version, api, label):
+    obj = kr.promxy_server_group(dict(GUIDE, kof_version=version))
+    assert obj["apiVersion"] == f"kof.k0rdent.mirantis.com/{api}"
+    assert obj["metadata"]["labels"][label] == "kof-mothership-promxy-config"
+    assert len([k for k in obj["metadata"]["labels"] if k.endswith("secret-name")]) == 1
+
+
+def test_psg_typed_options():
+    obj = kr.promxy_server_group({
+        "cluster_name": "r2", "name": "r2-m", "namespace": "observability", "targets": ["10.0.0.1:8481", "[::1]:443"],
+        "path_prefix": "/select/0/prometheus", "scheme": "http", "dial_timeout": "1m30s",
+        "insecure_skip_verify": True, "promxy_secret": "kof-promxy-config", "labels": {"team": "obs"},
+        "annotations": {"note": "any text: allowed"}, "kof_version": "1.2.0",
+        "basic_auth": {"secret_name": "r2-creds", "username_key": "user", "password_key": "pass"}})
+    assert obj["metadata"] == {"name": "r2-m", "namespace": "observability",
+                               "labels": {"app.kubernetes.io/name": "promxy-operator", "team": "obs",
+                                          "k0rdent.mirantis.com/promxy-secret-name": "kof-promxy-config"},
+                               "annotations": {"note": "any text: allowed"}}
+    assert obj["spec"]["targets"] == ["10.0.0.1:8481", "[::1]:443"]
+    assert obj["spec"]["scheme"] == "http"
+    assert obj["spec"]["http_client"] == {
+        "dial_timeout": "1m30s", "tls_config": {"insecure_skip_verify": True},
+        "basic_auth": {"credentials_secret_name": "r2-creds", "username_key": "user", "password_key": "pass"}}
+
+
+def test_psg_label_key_cannot_be_overridden_by_extra_labels():
+    obj = kr.promxy_server_group(dict(GUIDE, labels={"k0rdent.mirantis.com/promxy-secret-name": "other"}))
+    assert obj["metadata"]["labels"]["k0rdent.mirantis.com/promxy-secret-name"] == "kof-mothership-promxy-config"
+
+
+def test_psg_without_credentials_from_kof_0_2():
+    obj = kr.promxy_server_group(dict(GUIDE, kof_version="1.1.0", basic_auth={"secret_name": ""}))
+    assert "basic_auth" not in obj["spec"]["http_client"]
+    with pytest.raises(ValidationError, match="basic_auth.secret_name is empty: the KOF 0.1.x promxy-operator"):
+        kr.promxy_server_group(dict(GUIDE, basic_auth={"secret_name": ""}))
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"cluster_name": None}, "cluster_name None is not a valid name"),
+    ({"cluster_name": "Region1"}, "cluster_name 'Region1' is not a valid name"),
+    ({"cluster_name": "r" * 64}, "cluster_name 'r+' is not a valid name.*at most 63"),
+    ({"cluster_name": "region-"}, "cluster_name 'region-'"),
+    ({"regional_domain": "a_b.example.com"}, "regional_domain 'a_b.example.com' is not a DNS domain"),
+    ({"regional_domain": None}, "targets is empty"),
+    ({"targets": ["vmauth.example.com"]}, "targets entry 'vmauth.example.com' is not host:port"),
+    ({"targets": ["vmauth.example.com:0"]}, "targets entry"),
+    ({"targets": ["vmauth.example.com:65536"]}, "targets entry"),
+    ({"targets": ["https://vmauth.example.com:443"]}, "targets entry"),
+    ({"targets": ["exa mple.com:443"]}, "targets entry"),
+    ({"name": "Metrics"}, "name 'Metrics' is not a valid name"),
+    ({"name": "a" * 254}, "name 'a+' is not a valid name"),
+    ({"namespace": "kof.x"}, "namespace 'kof.x' is not a valid name"),
+    ({"scheme": "ftp"}, "scheme 'ftp' must be http or https"),
+    ({"dial_timeout": "5"}, "dial_timeout '5' is not a Go duration"),
+    ({"dial_timeout": "five s"}, "dial_timeout"),
+    ({"path_prefix": "vm/select"}, "path_prefix 'vm/select' must be a URL path starting with /"),
+    ({"path_prefix": "/vm /select"}, "path_prefix"),
+    ({"kof_version": "latest"}, "kof_version 'latest' is not a version"),
+    ({"kof_version": "1.8"}, "kof_version '1.8'"),
+    ({"promxy_secret": "Promxy"}, "promxy_secret 'Promxy' is not a valid name"),
+    ({"basic_auth": {"secret_name": "Bad Name"}}, "basic_auth.secret_name 'Bad Name'"),
+    ({"basic_auth": {"secret_name": "s", "username_key": "a/b"}}, "basic_auth.username_key 'a/b' is not a valid"),
+    ({"basic_auth": {"secret_name": "s", "password_key": ""}}, None),  # empty key falls back to the default
+    ({"labels": {"-bad": "x"}}, "labels key '-bad' is not a valid key"),
+    ({"labels": {"Example.COM/x": "y"}}, "labels key 'Example.COM/x'"),
+    ({"labels": {"x": "has space"}}, "labels value 'has space' of 'x' is not a valid label value"),
+    ({"labels": {"x": True}}, "labels value of 'x' must be a string"),
+    ({"annotations": {"x": 1}}, "annotations value of 'x' must be a string"),
+    ({"annotations": "x=y"}, "annotations must be a dictionary"),
+])
+def test_psg_validation_names_the_option(change, message):
+    params = dict(GUIDE, **change)
+    if message is None:
+        kr.promxy_server_group(params)
+        return
+    with pytest.raises(ValidationError, match=message):
+        kr.promxy_server_group(params)
+
+
+def test_identity_for_absent_needs_no_target_or_url():
+    assert kr.promxy_server_group_id({"cluster_name": "r1", "kof_version": "1.9.0"}) == {
+        "apiVersion": "kof.k0rdent.mirantis.com/v1beta1", "kind": "PromxyServerGroup",
+        "metadata": {"name": "r1-metrics", "namespace": "kof"}}
+    assert kr.grafana_datasource_id({"name": "ds", "namespace": "obs"})["metadata"] == {"name": "ds", "namespace": "obs"}
+    with pytest.raises(ValidationError, match="name is required unless cluster_name"):
+        kr.grafana_datasource_id({})
+    with pytest.raises(ValidationError, match="cluster_name"):
+        kr.promxy_server_group_id({"cluster_name": "R1"})
+
+
+# ---------------------------------------------------------------------------------- GrafanaDatasource
+def test_gds_is_the_guides_logs_datasource():
+    """kof-install-guide, Regional Cluster step 3, except the managed-by label (the guide's Helm is untrue)."""
+    assert kr.grafana_datasource(dict(GUIDE)) == {
+        "apiVersion": "grafana.integreatly.org/v1beta1",
+        "kind": "GrafanaDatasource",
+        "metadata": {"name": "aws-ue2-region1-logs", "namespace": "kof",
+                     "labels": {"app.kubernetes.io/managed-by": "k0rdent.kof"}},
+        "spec": {
+            "valuesFrom": [
+                {"targetPath": "basicAuthUser",
+                 "valueFrom": {"secretKeyRef": {"key": "username", "name": "storage-vmuser-credentials"}}},
+                {"targetPath": "secureJsonData.basicAuthPassword",
+                 "valueFrom": {"secretKeyRef": {"key": "password", "name": "storage-vmuser-credentials"}}}],
+            "datasource": {"name": "aws-ue2-region1", "url": "https://vmauth.aws-ue2-region1.kof.example.com/vls",
+                           "access": "proxy", "isDefault": False, "type": "victoriametrics-logs-datasource",
+                           "basicAuth": True, "basicAuthUser": "${username}",
+                           "secureJsonData": {"basicAuthPassword": "${password}"}},
+            "instanceSelector": {"matchLabels": {"dashboards": "grafana"}},
+            "resyncPeriod": "5m"}}
+
+
+@pytest.mark.parametrize("ds_type", kr.DATASOURCE_TYPES)
+def test_gds_types(ds_type):
+    assert kr.grafana_datasource(dict(GUIDE, type=ds_type))["spec"]["datasource"]["type"] == ds_type
+
+
+def test_gds_typed_options_and_no_credentials():
+    obj = kr.grafana_datasource({
+        "name": "r1-metrics", "datasource_name": "Region 1 metrics", "type": "prometheus",
+        "url": "https://vmauth.r1.example.com:8443/vm/select/0/prometheus", "access": "direct", "is_default": True,
+        "json_data": {"timeInterval": "30s"}, "instance_selector": {"dashboards": "ops"}, "resync_period": "10m0s",
+        "allow_cross_namespace_import": True})
+    assert obj["metadata"]["name"] == "r1-metrics"
+    assert obj["spec"] == {
+        "datasource": {"name": "Region 1 metrics", "type": "prometheus", "access": "direct", "isDefault": True,
+                       "url": "https://vmauth.r1.example.com:8443/vm/select/0/prometheus",
+                       "jsonData": {"timeInterval": "30s"}},
+        "instanceSelector": {"matchLabels": {"dashboards": "ops"}}, "resyncPeriod": "10m0s",
+        "allowCrossNamespaceImport": True}
+    # with cluster_name, basic auth defaults on; an empty secret name turns it off
+    off = kr.grafana_datasource(dict(GUIDE, basic_auth={"secret_name": ""}))
+    assert "valuesFrom" not in off["spec"] and "basicAuth" not in off["spec"]["datasource"]
+
+
+def test_gds_custom_secret_keys_become_placeholders():
+    obj = kr.grafana_datasource(dict(GUIDE, basic_auth={"secret_name": "r1-creds", "username_key": "user",
+                                                        "password_key": "pass"}))
+    ds = obj["spec"]["datasource"]
+    assert ds["basicAuthUser"] == "${user}" and ds["secureJsonData"] == {"basicAuthPassword": "${pass}"}
+    assert [v["valueFrom"]["secretKeyRef"] for v in obj["spec"]["valuesFrom"]] == [
+        {"name": "r1-creds", "key": "user"}, {"name": "r1-creds", "key": "pass"}]
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"cluster_name": None}, "name is required unless cluster_name is given"),
+    ({"cluster_name": "Bad"}, "cluster_name 'Bad'"),
+    ({"name": "-logs"}, "name '-logs' is not a valid name"),
+    ({"regional_domain": None}, "url is empty"),
+    ({"url": "ftp://vmauth.example.com/vls"}, "url 'ftp://vmauth.example.com/vls' is not an http"),
+    ({"url": "https:///vls"}, "url"),
+    ({"url": "https://vm auth.example.com/vls"}, "url"),
+    ({"url": "https://vmauth.example.com:99999/vls"}, "url"),
+    ({"url": "https://u:p@vmauth.example.com/vls"}, "url must not contain credentials"),
+    ({"type": "graphite"}, "type 'graphite' must be one of"),
+    ({"access": "server"}, "access 'server' must be proxy or direct"),
+    ({"resync_period": "5 minutes"}, "resync_period '5 minutes'"),
+    ({"instance_selector": {}}, "instance_selector is empty"),
+    ({"instance_selector": {"dashboards": "a b"}}, "instance_selector value 'a b'"),
+    ({"json_data": ["a"]}, "json_data must be a dictionary"),
+    ({"datasource_name": " "}, "datasource_name ' ' must be a non-empty string"),
+    ({"basic_auth": {"secret_name": "creds", "password_key": "pass word"}}, "basic_auth.password_key"),
+    ({"labels": {"app": 1}}, "labels value of 'app' must be a string"),
+])
+def test_gds_validation_names_the_option(change, message):
+    with pytest.raises(ValidationError, match=message):
+        kr.grafana_datasource(dict(GUIDE, **change))
+
+
+def test_credentials_in_url_are_not_echoed():
+    with pytest.raises(ValidationError) as err:
+        kr.grafana_datasource(dict(GUIDE, url="https://admin:hunter2@vmauth.example.com/vls"))
+    assert "hunter2" not in str(err.value)
+
+
+# ------------------------------------------------------------------------------------ operators' side
+def _group(cluster="r1", targets=("vmauth.r1.example.com:443",), path="/vm/select/0/prometheus/", scheme="https",
+           insecure=False, tls=True):
+    group = {"static_configs": [{"targets": list(targets)}], "path_prefix": path, "scheme": scheme,
+             "http_client": {"dial_timeout": "5s"}, "labels": {"promxyCluster": cluster}}
+    if tls:
+        group["http_client"]["tls_config"] = {"insecure_skip_verify": insecure}
+    return group
+
+
+def test_promxy_rendered_matches_the_current_spec_only():
+    obj = kr.promxy_server_group({"cluster_name": "r1", "regional_domain": "r1.example.com"})
+    assert kr.promxy_rendered(obj, {"promxy": {"server_groups": [_group(cluster="r0"), _group()]}})
+    assert kr.promxy_rendered(obj, {"promxy": {"server_groups": [_group(tls=False)]}})  # 1.x without basic auth
+    # a render of the previous spec does not count
+    assert not kr.promxy_rendered(obj, {"promxy": {"server_groups": [_group(targets=["old.example.com:443"])]}})
+    assert not kr.promxy_rendered(obj, {"promxy": {"server_groups": [_group(path="/select/0/prometheus")]}})
+    assert not kr.promxy_rendered(obj, {"promxy": {"server_groups": [_group(scheme="http")]}})
+    assert not kr.promxy_rendered(obj, {"promxy": {"server_groups": [_group(insecure=True)]}})
+    assert not kr.promxy_rendered(obj, {"promxy": {"server_groups": []}})
+    assert not kr.promxy_rendered(obj, {})
+    assert not kr.promxy_rendered(obj, {"promxy": {"server_groups": ["garbage"]}})
+
+
+def _gds(generation=2, **status):
+    return {"kind": "GrafanaDatasource", "metadata": {"generation": generation}, "status": status}
+
+
+def test_datasource_synchronized_is_generation_aware():
+    ok = {"type": "DatasourceSynchronized", "status": "True", "observedGeneration": 2, "message": "applied"}
+    assert kr.datasource_synchronized(_gds(NoMatchingInstances=False, conditions=[ok])) == (True, ok, "")
+    stale = dict(ok, observedGeneration=1)
+    done, _cond, why = kr.datasource_synchronized(_gds(NoMatchingInstances=False, conditions=[stale]))
+    assert not done and "generation 1, not 2" in why
+    nomatch = {"type": "DatasourceSynchronized", "status": "False", "observedGeneration": 2,
+               "message": "No instances found matching .spec.instanceSelector"}
+    done, _cond, why = kr.datasource_synchronized(_gds(NoMatchingInstances=True, conditions=[nomatch]))
+    assert not done and why.startswith("No instances found")
+    assert kr.datasource_synchronized(_gds()) == (False, None, "grafana-operator has not reported on it yet")
+    assert kr.datasource_synchronized(None)[0] is False
+
+
+# ----------------------------------------------------------------------------------------- helpers
+def test_referenced_secret_and_cluster_of():
+    psg = kr.promxy_server_group(dict(GUIDE))
+    gds = kr.grafana_datasource(dict(GUIDE, basic_auth={"secret_name": "r1-creds"}))
+    assert kr.referenced_secret(psg) == "storage-vmuser-credentials"
+    assert kr.referenced_secret(gds) == "r1-creds"
+    assert kr.referenced_secret(kr.grafana_datasource(dict(GUIDE, basic_auth={"secret_name": ""}))) is None
+    assert kr.cluster_of(psg) == kr.cluster_of(gds) == "aws-ue2-region1"
+
+
+def test_redact_masks_literal_credentials_only():
+    foreign = {"kind": "GrafanaDatasource",
+               "metadata": {"annotations": {"kubectl.kubernetes.io/last-applied-configuration": '{"pw": "hunter2"}'}},
+               "spec": {"datasource": {"basicAuthUser": "admin", "user": "${user}",
+                                       "secureJsonData": {"basicAuthPassword": "hunter2", "token": "${token}"},
+                                       "password": "hunter3"}}}
+    shown = kr.redact(foreign)
+    ds = shown["spec"]["datasource"]
+    assert ds == {"basicAuthUser": kr.REDACTED, "user": "${user}", "password": kr.REDACTED,
+                  "secureJsonData": {"basicAuthPassword": kr.REDACTED, "token": "${token}"}}
+    assert shown["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] == kr.REDACTED
+    assert foreign["spec"]["datasource"]["secureJsonData"]["basicAuthPassword"] == "hunter2"  # a copy
+    ours = kr.grafana_datasource(dict(GUIDE))
+    assert kr.redact(ours) == ours
+    psg = kr.promxy_server_group(dict(GUIDE))
+    assert kr.redact(psg) == psg and kr.redact(None) is None
