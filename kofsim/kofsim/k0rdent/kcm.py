@@ -1,20 +1,26 @@
-"""Simulated k0rdent Cluster Manager (kcm 0.1.x, API k0rdent.mirantis.com/v1alpha1) and Sveltos.
+"""Simulated k0rdent Cluster Manager (kcm 0.1.x, API k0rdent.mirantis.com/v1alpha1; kcm 1.x v1beta1 as an
+option) and Sveltos.
 
 kcm:
-- validating webhooks: a ClusterDeployment must name an existing, valid ClusterTemplate and a Ready
-  Credential, and may not reference a ServiceTemplate that exists but is not valid (kof#57); a ServiceTemplate
-  or ClusterTemplate that a ClusterDeployment references cannot be deleted (kof#615/#642).
+- validating webhooks (kcm's messages): a ClusterDeployment must name an existing, valid ClusterTemplate, an
+  existing Ready Credential, and existing, valid ServiceTemplates (kof#57); they run for server-side dry runs
+  too (sideEffects: None). A ServiceTemplate or ClusterTemplate that a ClusterDeployment references cannot be
+  deleted (kof#615/#642).
 - ServiceTemplate controller: `status.valid` once its chart source (HelmRepository) exists and the chart is one
-  kofsim knows.
+  kofsim can install; otherwise `validationError`.
 - ClusterDeployment controller: after `--ready-after` seconds a virtual cluster (served by this process at
-  /clusters/<ns>/<name>) and the `<name>-kubeconfig` Secret (key `value`), then `Ready`; deletion tears the
-  virtual cluster down behind the `k0rdent.mirantis.com/cleanup` finalizer.
+  /clusters/<ns>/<name>, its own objects and token) and the `<name>-kubeconfig` Secret (key `value`), then
+  `Ready`; a Sveltos Profile for its services; deletion tears the virtual cluster down behind the
+  `k0rdent.mirantis.com/cleanup` finalizer (foreground deletion and other finalizers are the API's).
 Sveltos:
-- one ClusterSummary per ClusterDeployment for its services (`p--<cd>-capi-<cd>`, a namespaced Profile) and
-  one per matching ClusterProfile (`<profile>-capi-<cd>`), with Helm / Resources feature summaries going
-  Provisioning -> Provisioned (or Failed, with the reason).
-- services are "installed" into the virtual cluster from catalog.py; ClusterProfiles copy the Secrets named
-  in their templateResourceRefs (continuous sync: a changed source Secret is copied again).
+- one ClusterSummary per ClusterDeployment for its services (`p--<cd>-capi-<cd>`, the namespaced Profile kcm
+  renders) and one per matching ClusterProfile (`<profile>-capi-<cd>`), with Helm / Resources feature summaries
+  going Provisioning -> Provisioned, or Failed with helm's message (missing template, a chart that cannot render
+  because its `lookup` finds no credentials Secret, kinds whose CRDs are missing, scripted faults).
+- services are "installed" into the virtual cluster from catalog.py, in list order; ClusterProfiles copy the
+  Secrets named in their templateResourceRefs (continuous sync: a changed source Secret is copied again).
+- everything reacts to events; a failed service is retried when something it may depend on appears on its
+  cluster (a Secret, a CRD), when the ClusterDeployment changes, or when a profile or template does.
 """
 from __future__ import annotations
 
@@ -57,6 +63,7 @@ class Kcm:
         self.born: dict[tuple, float] = {}        # (ns, name) -> when the CD was first seen
         self.clusters: dict[tuple, str] = {}       # (ns, name) -> virtual cluster id
         self.synced: dict[tuple, int] = {}         # (ns, name) -> generation Sveltos last acted on
+        self.kubeconfigs: dict[str, str] = {}      # virtual cluster id -> its kubeconfig, base64
         self.mgmt.admission.append(self.admit)
         self.mgmt.listeners.append(self.on_event)
 
@@ -86,27 +93,40 @@ class Kcm:
         spec = cd.get("spec") or {}
         if cd["metadata"].get("deletionTimestamp"):
             return
-        changed_template = old is None or (old.get("spec") or {}).get("template") != spec.get("template")
-        if changed_template:
-            tpl = self.get(GROUP, "clustertemplates", ns, spec.get("template", ""))
-            if tpl is None:
-                raise _deny(hook, "ClusterDeployment", f'clustertemplates.k0rdent.mirantis.com "{spec.get("template")}" '
-                                                       "not found")
+        key = f"{ns}/{cd['metadata']['name']}"
+
+        def deny(why):
+            return _deny(hook, "ClusterDeployment", why)
+        tname = spec.get("template", "")
+        tpl = self.get(GROUP, "clustertemplates", ns, tname)
+        if tpl is None:
+            raise deny(f'clustertemplates.k0rdent.mirantis.com "{tname}" not found')
+        if old is None or (old.get("spec") or {}).get("template") != tname:
             if not (tpl.get("status") or {}).get("valid"):
-                why = (tpl.get("status") or {}).get("validationError") or "not valid"
-                raise _deny(hook, "ClusterDeployment", f"the template is not valid: {why}")
-        cred_name = spec.get("credential")
-        if cred_name and (old is None or (old.get("spec") or {}).get("credential") != cred_name):
-            cred = self.get(GROUP, "credentials", ns, cred_name)
-            if cred is None:
-                raise _deny(hook, "ClusterDeployment", f'credentials.k0rdent.mirantis.com "{cred_name}" not found')
-            if not (cred.get("status") or {}).get("ready"):
-                raise _deny(hook, "ClusterDeployment", f"credential {ns}/{cred_name} is not Ready")
+                raise deny(f"the ClusterTemplate {ns}/{tname} is invalid with the error: "
+                           f"{(tpl.get('status') or {}).get('validationError', '')}")
+        providers = (tpl.get("status") or {}).get("providers") or []
+        if not any(p.startswith("infrastructure-") for p in providers):
+            raise deny(f"no infrastructure providers have been found in the ClusterTemplate {ns}/{tname}")
+        cred_name = spec.get("credential", "")
+        cred = self.get(GROUP, "credentials", ns, cred_name)
+        if cred is None:
+            raise deny(f"failed to get Credential {ns}/{cred_name} referred in the ClusterDeployment {key}: "
+                       f'credentials.k0rdent.mirantis.com "{cred_name}" not found')
+        if not (cred.get("status") or {}).get("ready"):
+            raise deny(f"the Credential {ns}/{cred_name} is not Ready")
+        errs = []
         for svc in ((spec.get("serviceSpec") or {}).get("services") or []):
-            st = self.get(GROUP, "servicetemplates", ns, svc.get("template", ""))
-            if st is not None and (st.get("status") or {}).get("valid") is not True:
-                raise _deny(hook, "ClusterDeployment", f"the template is not valid: servicetemplate {ns}/"
-                                                       f"{svc.get('template')}")
+            sname = svc.get("template", "")
+            st = self.get(GROUP, "servicetemplates", ns, sname)
+            if st is None:
+                errs.append(f'failed to get ServiceTemplate {ns}/{sname}: servicetemplates.k0rdent.mirantis.com '
+                            f'"{sname}" not found')
+            elif (st.get("status") or {}).get("valid") is not True:
+                errs.append(f"the ServiceTemplate {ns}/{sname} is invalid with the error: "
+                            f"{(st.get('status') or {}).get('validationError', '')}")
+        if errs:
+            raise deny("\n".join(errs))
 
     def _admit_template_delete(self, rt, tpl):
         name, ns = tpl["metadata"]["name"], tpl["metadata"].get("namespace")
@@ -183,8 +203,12 @@ class Kcm:
             return
         key = (ns, name)
         ts = now()
+        prev = {c["type"]: c for c in (cd.get("status") or {}).get("conditions") or []}
         if cd["metadata"].get("deletionTimestamp"):
             if FINALIZER in (cd["metadata"].get("finalizers") or []):
+                conds = [c for c in (cd.get("status") or {}).get("conditions") or [] if c["type"] != "Ready"]
+                conds.append(_cond("Ready", "False", "Deleting", "Cluster is being deleted", ts, prev.get("Ready")))
+                self._set_status(rt, cd, dict(cd.get("status") or {}, conditions=conds))
                 self.teardown(ns, name)
                 self.ctl.schedule(("kcm-fin", ns, name), self._drop_finalizer, ns, name,
                                   delay=min(1.0, max(0.1, self.sim.ready_after / 4)))
@@ -194,37 +218,42 @@ class Kcm:
             body["metadata"].setdefault("finalizers", []).append(FINALIZER)
             cd, _, _ = self.mgmt.write(rt, body, namespace=ns, old=cd, internal=True)
         self.born.setdefault(key, time.monotonic())
-        scen = self.layer.scenarios
-        prev = {c["type"]: c for c in (cd.get("status") or {}).get("conditions") or []}
-        spec = cd.get("spec") or {}
+        gen = cd["metadata"].get("generation")
         conds = [_cond("TemplateReady", "True", "Succeeded", "Template is valid", ts, prev.get("TemplateReady")),
-                 _cond("HelmChartReady", "True", "Succeeded", "Helm chart is valid", ts, prev.get("HelmChartReady"))]
+                 _cond("HelmChartReady", "True", "Succeeded", "Helm chart is valid", ts, prev.get("HelmChartReady")),
+                 _cond("HelmReleaseReady", "True", "InstallSucceeded", "Helm install succeeded", ts,
+                       prev.get("HelmReleaseReady"))]
         wait = self.sim.ready_after - (time.monotonic() - self.born[key])
-        never = name in scen.get("never_ready", [])
+        never = self.layer._for_cd("never_ready", name)
         if never or wait > 0:
-            conds += [_cond("HelmReleaseReady", "True", "InstallSucceeded", "Helm install succeeded", ts,
-                            prev.get("HelmReleaseReady")),
-                      _cond("Ready", "False", "Provisioning", "Control plane is being provisioned: waiting for "
-                            "infrastructure", ts, prev.get("Ready"))]
-            self._set_status(rt, cd, {"conditions": conds, "observedGeneration": cd["metadata"].get("generation")})
+            conds.append(_cond("Ready", "False", "Provisioning", "Control plane is being provisioned: waiting for "
+                               "infrastructure", ts, prev.get("Ready")))
+            self._set_status(rt, cd, {"conditions": conds, "observedGeneration": gen})
             if not never:
                 self.ctl.schedule(("kcm-cd", ns, name), self.reconcile_cd, ns, name, delay=max(0.05, wait))
             return
         cid = self.ensure_cluster(cd)
-        if name not in scen.get("no_kubeconfig", []):
+        if not self.layer._for_cd("no_kubeconfig", name):
             self.ensure_kubeconfig(cd, cid)
-        services_status = self.layer.sveltos.services_status(ns, name)
-        conds += [_cond("HelmReleaseReady", "True", "InstallSucceeded", "Helm install succeeded", ts,
-                        prev.get("HelmReleaseReady")),
-                  _cond("Ready", "True", "Succeeded", "Object is ready", ts, prev.get("Ready"))]
-        status = {"conditions": conds, "observedGeneration": cd["metadata"].get("generation"),
-                  "k8sVersion": self.sim.clusters[cid].k8s_version}
-        if services_status:
-            status["services"] = services_status
+        services = [s for s in ((cd.get("spec") or {}).get("serviceSpec") or {}).get("services") or []
+                    if not s.get("disable")]
+        if services:
+            self.ensure_profile(cd, services)
+            conds.append(_cond("SveltosProfileReady", "True", "Succeeded", "Sveltos Profile is ready", ts,
+                               prev.get("SveltosProfileReady")))
+        svc_state = self.layer.sveltos.services_status(ns, name, services)
+        if self.layer.kcm_version == "v1beta1" and services:
+            ok = sum(1 for s in svc_state or [] if s["state"] == "Deployed")
+            conds.append(_cond("ServicesInReadyState", "True" if ok == len(services) else "False",
+                               "Succeeded" if ok == len(services) else "Progressing", f"{ok}/{len(services)}", ts,
+                               prev.get("ServicesInReadyState")))
+        conds.append(_cond("Ready", "True", "Succeeded", "Object is ready", ts, prev.get("Ready")))
+        status = {"conditions": conds, "observedGeneration": gen, "k8sVersion": self.sim.clusters[cid].k8s_version}
+        if svc_state:
+            status["services"] = svc_state
         self._set_status(rt, cd, status)
-        # Sveltos acts on a new or changed ClusterDeployment; other triggers (profiles, secrets, templates)
-        # call resync_all, and Sveltos retries its own pending work.
-        gen = cd["metadata"].get("generation")
+        # Sveltos acts on a new or changed ClusterDeployment; other triggers (profiles, secrets, templates,
+        # objects appearing on the cluster while a service waits for them) schedule it on their own.
         if self.synced.get(key) != gen:
             self.synced[key] = gen
             self.ctl.schedule(("sveltos", ns, name), self.layer.sveltos.sync, ns, name, delay=0.05)
@@ -251,16 +280,20 @@ class Kcm:
         region = ((cd.get("spec") or {}).get("config") or {}).get("region") or "us-east-2"
         c = self.sim.add_cluster(cid, lb_domain=f"{region}.elb.amazonaws.com")
         self.clusters[(ns, name)] = cid
+        self.layer.attach(cid, c)
+        c.listeners.append(lambda type_, rt, obj: self.layer.sveltos.on_workload_event(ns, name, type_, rt))
         self.layer.seed_workload_cluster(c, cd)
         return cid
 
     def ensure_kubeconfig(self, cd, cid):
         ns, name = cd["metadata"]["namespace"], cd["metadata"]["name"]
         c = self.sim.clusters[cid]
-        kc = kubeconfig(self.sim.cluster_url(cid), self.sim.ca_pem, c.token, name, "default")
+        want = self.kubeconfigs.get(cid)
+        if want is None:
+            kc = kubeconfig(self.sim.cluster_url(cid), self.sim.ca_pem, c.token, name, "default")
+            want = self.kubeconfigs[cid] = base64.b64encode(kc.encode()).decode()
         sec_rt = self.rt("", "secrets")
         existing = self.mgmt.find(sec_rt, ns, f"{name}-kubeconfig")
-        want = base64.b64encode(kc.encode()).decode()
         if existing is not None and (existing.get("data") or {}).get("value") == want:
             return
         obj = {"apiVersion": "v1", "kind": "Secret", "type": "cluster.x-k8s.io/secret",
@@ -272,12 +305,47 @@ class Kcm:
                "data": {"value": want}}
         self.mgmt.upsert(obj)
 
+    def ensure_profile(self, cd, services):
+        """The Sveltos Profile kcm renders from spec.serviceSpec (its ClusterSummary is p--<cd>-capi-<cd>)."""
+        rt = self.rt(SVELTOS, "profiles")
+        if rt is None:
+            return
+        ns, name = cd["metadata"]["namespace"], cd["metadata"]["name"]
+        sspec = (cd.get("spec") or {}).get("serviceSpec") or {}
+        charts = []
+        for svc in services:
+            st = self.get(GROUP, "servicetemplates", ns, svc.get("template", "")) or {}
+            cs = (((st.get("spec") or {}).get("helm") or {}).get("chartSpec") or {})
+            chart = {"repositoryURL": f"oci://kofsim/{cs.get('chart', svc.get('template'))}",
+                     "repositoryName": svc.get("template"), "chartName": cs.get("chart", ""),
+                     "chartVersion": str(cs.get("version", "")), "releaseName": svc.get("name"),
+                     "releaseNamespace": svc.get("namespace") or svc.get("name"), "helmChartAction": "Install"}
+            if svc.get("values"):
+                chart["values"] = svc["values"]
+            charts.append(chart)
+        want = {"apiVersion": rt.api_version, "kind": "Profile",
+                "metadata": {"name": name, "namespace": ns,
+                             "labels": {"k0rdent.mirantis.com/managed": "true"},
+                             "ownerReferences": [{"apiVersion": cd["apiVersion"], "kind": "ClusterDeployment",
+                                                  "name": name, "uid": cd["metadata"]["uid"],
+                                                  "blockOwnerDeletion": True, "controller": True}]},
+                "spec": {"clusterRefs": [{"apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "Cluster",
+                                          "name": name, "namespace": ns}],
+                         "helmCharts": charts, "priority": sspec.get("priority", 100),
+                         "stopOnConflict": bool(sspec.get("stopOnConflict", False)),
+                         "syncMode": sspec.get("syncMode") or "Continuous"}}
+        cur = self.mgmt.find(rt, ns, name)
+        if cur is None or cur.get("spec") != want["spec"]:
+            self.mgmt.upsert(want, status=False)
+
     def teardown(self, ns, name):
         cid = self.clusters.pop((ns, name), None) or f"{ns}/{name}"
         self.born.pop((ns, name), None)
         self.synced.pop((ns, name), None)
         if cid in self.sim.clusters:
             self.sim.remove_cluster(cid)
+        self.layer.detach(cid)
+        self.kubeconfigs.pop(cid, None)
         sec_rt = self.rt("", "secrets")
         sec = self.mgmt.find(sec_rt, ns, f"{name}-kubeconfig")
         if sec is not None:
@@ -308,7 +376,8 @@ class Sveltos:
         self.layer = layer
         self.sim = layer.sim
         self.mgmt = layer.mgmt
-        self.state: dict[tuple, dict] = {}  # (ns, cd) -> {service name: {"hash", "revision", "state", "msg"}}
+        # (ns, cd) -> {service name: {"state": Provisioned|Failed, "msg", "ts", "template", "namespace"}}
+        self.state: dict[tuple, dict] = {}
 
     def rt(self, group, plural):
         rts = self.mgmt.registry.versions_of(group, plural)
@@ -317,14 +386,47 @@ class Sveltos:
     def forget(self, ns, name):
         self.state.pop((ns, name), None)
 
-    def services_status(self, ns, name):
+    def on_workload_event(self, ns, name, type_, rt):
+        """Something appeared on a cluster: a failed service may now install (Sveltos' retry)."""
+        if type_ == "DELETED" or (rt.group, rt.kind) not in (("", "Secret"), ("apiextensions.k8s.io",
+                                                                               "CustomResourceDefinition")):
+            return
+        st = self.state.get((ns, name))
+        if st and any(s["state"] != "Provisioned" for s in st.values()):
+            self.layer.kcm.ctl.schedule(("sveltos", ns, name), self.sync, ns, name, delay=0.2)
+
+    def services_status(self, ns, name, services=None):
+        """ClusterDeployment status.services: kcm 0.1.x's shape (one entry per cluster, a condition per
+        service) or kcm 1.x's (one entry per service with its state)."""
         st = self.state.get((ns, name))
         if not st:
             return None
-        return [{"clusterName": name, "clusterNamespace": ns,
-                 "conditions": [{"type": svc, "status": "True" if s["state"] == "Provisioned" else "False",
-                                 "reason": s["state"], "message": s.get("msg", ""),
-                                 "lastTransitionTime": s.get("ts", now())} for svc, s in sorted(st.items())]}]
+        if self.layer.kcm_version == "v1beta1":
+            out = []
+            for svc in services or []:
+                s = st.get(svc.get("name"))
+                if s is None:
+                    continue
+                item = {"name": svc.get("name"), "namespace": s["namespace"],
+                        "template": svc.get("template"), "type": "Helm",
+                        "state": "Deployed" if s["state"] == "Provisioned" else "Failed",
+                        "lastStateTransitionTime": s.get("ts", now())}
+                if s.get("msg"):
+                    item["failureMessage"] = s["msg"]
+                out.append(item)
+            return out
+        # kcm 0.1.x copies the ClusterSummary: a `Helm` feature condition and one per managed release
+        failed = sorted((n, x) for n, x in st.items() if x["state"] != "Provisioned")
+        ts = max((x.get("ts", "") for x in st.values()), default=now())
+        conds = [{"type": "Helm", "status": "False" if failed else "True",
+                  "reason": "Failed" if failed else "Provisioned",
+                  "message": "\n".join(f"{n}: {x.get('msg', '')}" for n, x in failed), "lastTransitionTime": ts}]
+        for svc, x in sorted(st.items()):
+            if x["state"] == "Provisioned":
+                conds.append({"type": f"{x['namespace']}.{svc}/SveltosHelmReleaseReady", "status": "True",
+                              "reason": "Managing", "message": f"Release {x['namespace']}/{svc}",
+                              "lastTransitionTime": x.get("ts", ts)})
+        return [{"clusterName": name, "clusterNamespace": ns, "conditions": conds}]
 
     def _summary(self, ns, cd, name, labels, features, releases):
         rt = self.rt(SVELTOS, "clustersummaries")
@@ -360,7 +462,6 @@ class Sveltos:
         target = self.sim.clusters[cid]
         cluster_labels = ((cd.get("spec") or {}).get("config") or {}).get("clusterLabels") or {}
         ts = now()
-        retry = False
         # ClusterProfiles selecting this cluster: copy the referenced resources
         cp_rt = self.rt(SVELTOS, "clusterprofiles")
         for cp in self.mgmt.list_objects(cp_rt) if cp_rt else []:
@@ -376,8 +477,8 @@ class Sveltos:
                 src = self.mgmt.find(self.mgmt.registry.get("", "v1", "secrets"), res.get("namespace", ""),
                                      res.get("name", ""))
                 if src is None:
-                    failure = f"Secret {res.get('namespace')}/{res.get('name')} not found"
-                    retry = True
+                    failure = (f'Secret {res.get("namespace")}/{res.get("name")} referenced in '
+                               f"templateResourceRefs not found")
                     continue
                 self.layer.copy_secret(target, src)
             self._summary(ns, cd, f"{cp['metadata']['name']}-capi-{name}",
@@ -386,67 +487,56 @@ class Sveltos:
                           [dict({"featureID": "Resources", "status": "Failed" if failure else "Provisioned",
                                  "hash": _hash(spec), "lastAppliedTime": ts},
                                 **({"failureMessage": failure} if failure else {}))], [])
-        # the ClusterDeployment's own services (kcm renders them into a namespaced Profile)
-        services = ((cd.get("spec") or {}).get("serviceSpec") or {}).get("services") or []
+        # the ClusterDeployment's own services (kcm renders them into a namespaced Profile), in order
+        services = [s for s in ((cd.get("spec") or {}).get("serviceSpec") or {}).get("services") or []
+                    if not s.get("disable")]
         st = self.state.setdefault((ns, name), {})
         releases, failed = [], []
         for svc in services:
-            sname, sns = svc.get("name"), svc.get("namespace") or "default"
-            if svc.get("disable"):
-                continue
-            res = self._install(target, ns, name, svc)
-            st[sname] = dict(st.get(sname, {}), state=res[0], msg=res[1], ts=st.get(sname, {}).get("ts", ts)
-                             if st.get(sname, {}).get("state") == res[0] else ts)
-            if res[0] == "Provisioned":
+            sname, sns = svc.get("name"), svc.get("namespace") or svc.get("name")  # kcm's default
+            state, msg = self._install(target, ns, name, svc)
+            cur = st.get(sname, {})
+            st[sname] = {"state": state, "msg": msg, "namespace": sns, "template": svc.get("template"),
+                         "ts": cur.get("ts", ts) if cur.get("state") == state and cur.get("msg") == msg else ts}
+            if state == "Provisioned":
                 releases.append({"releaseName": sname, "releaseNamespace": sns, "status": "Managing"})
             else:
-                failed.append(f"{sname}: {res[1]}")
-                retry = retry or res[0] == "Provisioning"
-        for gone in [s for s in st if s not in {x.get("name") for x in services if not x.get("disable")}]:
+                failed.append(f"{sname}: {msg}")
+        for gone in [s for s in st if s not in {x.get("name") for x in services}]:
             self.layer.uninstall(target, gone, st.pop(gone))
         if services:
-            provisioning = any(st.get(s.get("name"), {}).get("state") == "Provisioning" for s in services)
             feature = {"featureID": "Helm", "hash": _hash(services), "lastAppliedTime": ts,
-                       "status": "Failed" if failed and not provisioning else
-                       "Provisioning" if provisioning else "Provisioned"}
+                       "status": "Failed" if failed else "Provisioned"}
             if failed:
-                feature["failureMessage"] = "; ".join(failed)
+                feature["failureMessage"] = "\n".join(failed)
             self._summary(ns, cd, f"p--{name}-capi-{name}",
                           {"projectsveltos.io/cluster-name": name, "projectsveltos.io/profile-name": name,
                            "projectsveltos.io/cluster-type": "Capi"}, [feature], releases)
-        services_status = self.services_status(ns, name)
-        if services_status and (cd.get("status") or {}).get("services") != services_status:
+        want = self.services_status(ns, name, services)
+        if want != (cd.get("status") or {}).get("services"):
             kcm.ctl.schedule(("kcm-cd", ns, name), kcm.reconcile_cd, ns, name)
-        if retry:
-            kcm.ctl.schedule(("sveltos", ns, name), self.sync, ns, name, delay=0.5)
 
     def _install(self, target, ns, cd_name, svc) -> tuple[str, str]:
         kcm = self.layer.kcm
         tpl_name = svc.get("template", "")
         st = kcm.get(GROUP, "servicetemplates", ns, tpl_name)
         if st is None:
-            return "Failed", f"ServiceTemplate {ns}/{tpl_name} not found"
+            return "Failed", f'ServiceTemplate {ns}/{tpl_name} not found'
         if not (st.get("status") or {}).get("valid"):
-            return "Failed", f"ServiceTemplate {ns}/{tpl_name} is not valid"
-        fail = self.layer.scenarios.get("fail_service", {})
-        if svc.get("name") in (fail.get(cd_name) or []) or svc.get("name") == fail.get(cd_name):
-            return "Failed", "helm install failed: context deadline exceeded (kofsim scenario)"
+            return "Failed", f"ServiceTemplate {ns}/{tpl_name} is not valid: " \
+                             f"{(st.get('status') or {}).get('validationError', '')}"
+        if svc.get("name") in self.layer._for_cd("fail_service", cd_name):
+            return "Failed", "context deadline exceeded (kofsim scenario fail_service)"
         helm = (st.get("spec") or {}).get("helm") or {}
         chart = (helm.get("chartSpec") or {}).get("chart") or helm.get("chartName")
         version = (helm.get("chartSpec") or {}).get("version") or helm.get("chartVersion") or ""
         try:
             values = catalog.parse_values(svc.get("values"))
-        except Exception as err:  # YAML error in values: helm would refuse too
+        except Exception as err:  # helm refuses values that are not a YAML mapping
             return "Failed", f"failed to parse values: {err}"
-        sns = svc.get("namespace") or "default"
-        if chart in catalog.NEEDS_STORAGE_SECRET:
-            sec = target.find(target.registry.get("", "v1", "secrets"), sns, catalog.STORAGE_SECRET)
-            if sec is None:
-                return "Provisioning", (f"template: {chart}: error calling lookup: Secret {sns}/"
-                                        f"{catalog.STORAGE_SECRET} not found (is the cluster labelled "
-                                        f"k0rdent.mirantis.com/kof-storage-secrets?)")
-        self.layer.install(target, svc.get("name"), sns, chart, version, values)
-        return "Provisioned", ""
+        err = self.layer.install(target, svc.get("name"), svc.get("namespace") or svc.get("name"), chart,
+                                 str(version), values)
+        return ("Failed", err) if err else ("Provisioned", "")
 
 
 def _hash(obj) -> str:

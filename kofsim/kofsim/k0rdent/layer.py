@@ -1,10 +1,13 @@
-"""The simulated k0rdent management cluster: seeding, scripted faults, and what Sveltos puts on the
-virtual (workload) clusters. kcm.py holds the controllers."""
+"""The simulated k0rdent management cluster: seeding, the served kcm version, scripted faults, and what
+Sveltos' helm installs put on the virtual (workload) clusters. kcm.py holds kcm's and Sveltos' controllers,
+operators.py the operators KOF's charts run, catalog.py what each chart creates. See kofsim/K0RDENT.md.
+"""
 from __future__ import annotations
 
 import copy
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import yaml
@@ -12,53 +15,91 @@ import yaml
 from .. import errors as E
 from . import catalog
 from .kcm import Kcm, Sveltos, helm_release_secret
-from .operators import KofOperators
+from .operators import ClusterOperators
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 # CRDs a k0rdent management cluster has before KOF is installed (KOF's own arrive with its charts).
 PREINSTALLED_CRDS = ("kcm", "sveltos", "flux", "certmanager")
-_CRD_CACHE: dict[str, list[dict]] = {}
+KCM_API_VERSIONS = ("v1alpha1", "v1beta1")
+_CRD_CACHE: dict[tuple, list[dict]] = {}
+_SEED_CACHE: dict[str, list[dict]] = {}
+KCM_GROUP = "k0rdent.mirantis.com"
 
 
 def load_docs(path: Path) -> list[dict]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d]
 
 
-def crd_docs(group_dir: str) -> list[dict]:
-    if group_dir not in _CRD_CACHE:
+def crd_docs(group_dir: str, kcm_version: str = "v1alpha1") -> list[dict]:
+    """The CRDs of data/crds/<group_dir>. kcm's files carry v1alpha1 and v1beta1; kcm 0.1.x serves only
+    v1alpha1 and kcm 1.x only v1beta1, so the other one is dropped here."""
+    key = (group_dir, kcm_version)
+    if key not in _CRD_CACHE:
         d = DATA / "crds" / group_dir
         docs = []
         for f in sorted(d.glob("*.yaml")) if d.exists() else []:
             docs += load_docs(f)
-        _CRD_CACHE[group_dir] = docs
-    return _CRD_CACHE[group_dir]
+        if group_dir == "kcm":
+            for doc in docs:
+                versions = [v for v in doc["spec"]["versions"] if v["name"] == kcm_version]
+                for v in versions:
+                    v["served"], v["storage"] = True, True
+                doc["spec"]["versions"] = versions
+        _CRD_CACHE[key] = docs
+    return _CRD_CACHE[key]
+
+
+def seed_docs(kcm_version: str) -> list[dict]:
+    if kcm_version not in _SEED_CACHE:
+        seed = DATA / "seed"
+        docs = []
+        for f in sorted(seed.glob("*.yaml")) + sorted((seed / kcm_version).glob("*.yaml")):
+            for doc in load_docs(f):
+                group, _, _ = doc["apiVersion"].rpartition("/")
+                if group == KCM_GROUP:
+                    doc["apiVersion"] = f"{KCM_GROUP}/{kcm_version}"
+                docs.append(doc)
+        _SEED_CACHE[kcm_version] = docs
+    return _SEED_CACHE[kcm_version]
 
 
 class K0rdent:
     def __init__(self, sim, mgmt):
         self.sim = sim
         self.mgmt = mgmt
+        # kcm 0.1.x (KOF 0.1.x) by default; v1beta1 models kcm 1.x with KOF 1.0-1.7
+        self.kcm_version = (getattr(sim, "kcm_api_version", None) or os.environ.get("KOFSIM_KCM_API_VERSION")
+                            or "v1alpha1")
+        if self.kcm_version not in KCM_API_VERSIONS:
+            raise ValueError(f"kcm API version must be one of {', '.join(KCM_API_VERSIONS)}, "
+                             f"not {self.kcm_version!r}")
+        self.kof_mode = "0.1" if self.kcm_version == "v1alpha1" else "1.x"
         # Scripted faults (PUT /kofsim/scenario): never_ready: [cd], no_kubeconfig: [cd],
-        # fail_service: {cd: [service]}, crashloop: {cd: ["<namespace>/<pod name prefix>"]}
+        # fail_service: {cd: [service]}, crashloop: {cd: ["<namespace>/<pod name prefix>"]}; "*" is every CD
         self.scenarios: dict = {"never_ready": [], "no_kubeconfig": [], "fail_service": {}, "crashloop": {}}
         self.kcm = Kcm(self)
         self.sveltos = Sveltos(self)
-        self.operators = KofOperators(self)
+        self.operators = {"": ClusterOperators(self, mgmt, sim.controllers[""], management=True)}
 
     # ----------------------------------------------------------------------------------- seeding
     def seed(self):
         for group_dir in PREINSTALLED_CRDS:
             self.install_crds(self.mgmt, group_dir)
-        seed_dir = DATA / "seed"
-        for f in sorted(seed_dir.glob("*.yaml")) if seed_dir.exists() else []:
-            for doc in load_docs(f):
-                self.mgmt.upsert(doc)
+        for doc in seed_docs(self.kcm_version):
+            self.mgmt.upsert(copy.deepcopy(doc))
 
     def install_crds(self, cluster, group_dir):
         crd_rt = cluster.registry.get("apiextensions.k8s.io", "v1", "customresourcedefinitions")
-        for doc in crd_docs(group_dir):
+        for doc in crd_docs(group_dir, self.kcm_version):
             if cluster.find(crd_rt, "", doc["metadata"]["name"]) is None:
                 cluster.write(crd_rt, copy.deepcopy(doc), internal=True)
+
+    def attach(self, cid, cluster):
+        """A new virtual cluster: its operators."""
+        self.operators[cid] = ClusterOperators(self, cluster, self.sim.controllers[cid], management=False)
+
+    def detach(self, cid):
+        self.operators.pop(cid, None)
 
     def seed_workload_cluster(self, c, cd):
         """What a freshly provisioned k0rdent AWS cluster runs before any service: CoreDNS, kube-proxy, the
@@ -77,8 +118,14 @@ class K0rdent:
                                     {"app.kubernetes.io/name": "sveltos-agent"}))
         self.apply_crashloop(c, cd["metadata"]["name"])
 
+    def _for_cd(self, key, cd_name):
+        table = self.scenarios.get(key)
+        if isinstance(table, dict):
+            return list(table.get(cd_name) or []) + list(table.get("*") or [])
+        return cd_name in (table or []) or "*" in (table or [])
+
     def apply_crashloop(self, c, cd_name):
-        for entry in self.scenarios.get("crashloop", {}).get(cd_name, []):
+        for entry in self._for_cd("crashloop", cd_name):
             ns, _, prefix = entry.partition("/")
             c.crashloop.add((ns, prefix))
 
@@ -88,7 +135,7 @@ class K0rdent:
         if c.find(rt, "", ns) is None:
             c.write(rt, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}, internal=True)
 
-    # ------------------------------------------------------------------------- Sveltos actions
+    # --------------------------------------------------------------------------- Sveltos actions
     def secret_referenced(self, ns, name) -> bool:
         cp_rt = self.sveltos.rt("config.projectsveltos.io", "clusterprofiles")
         for cp in self.mgmt.list_objects(cp_rt) if cp_rt else []:
@@ -109,14 +156,30 @@ class K0rdent:
         if cur is None or cur.get("data") != want["data"] or cur.get("type") != want["type"]:
             target.upsert(want)
 
-    def install(self, target, release, ns, chart, version, values):
+    def install(self, target, release, ns, chart, version, values) -> str | None:
+        """Sveltos' `helm upgrade --install` on a virtual cluster; returns helm's error, None when deployed."""
         releases = target.extra.setdefault("releases", {})
         digest = hashlib.sha256(json.dumps([chart, version, values], sort_keys=True).encode()).hexdigest()
         prev = releases.get(release)
         if prev and prev["hash"] == digest:
-            return
+            return None
+
+        def lookup(api_version, kind, lns, name):
+            return target.lookup(api_version, kind, lns, name or "")
+        try:
+            crd_dirs, objs = catalog.objects_for(chart, release, ns, values, lookup)
+        except catalog.RenderError as err:
+            return f"Error: {err}"
+        # helm checks every kind against the cluster (after installing the chart's crds/) before writing
+        pending = {(d["spec"]["names"]["kind"], f"{d['spec']['group']}/{v['name']}")
+                   for cd in crd_dirs for d in crd_docs(cd, self.kcm_version) for v in d["spec"]["versions"]}
+        for obj in objs:
+            if target.rt_for(obj["apiVersion"], obj["kind"]) is None and (obj["kind"], obj["apiVersion"]) not in pending:
+                return (f'Error: unable to build kubernetes objects from release manifest: resource mapping not found '
+                        f'for name: "{obj["metadata"]["name"]}" namespace: "{obj["metadata"].get("namespace", "")}" '
+                        f'from "": no matches for kind "{obj["kind"]}" in version "{obj["apiVersion"]}"\n'
+                        f"ensure CRDs are installed first")
         self.ensure_namespace(target, ns)
-        crd_dirs, objs = catalog.objects_for(chart, release, ns, values)
         for d in crd_dirs:
             self.install_crds(target, d)
         keys = []
@@ -137,6 +200,7 @@ class K0rdent:
         target.upsert(helm_release_secret(release, ns, chart, version, values, revision))
         releases[release] = {"hash": digest, "revision": revision, "objects": keys, "namespace": ns}
         self.apply_crashloop(target, target.name.split("/", 1)[-1])
+        return None
 
     def uninstall(self, target, release, _state=None):
         info = target.extra.get("releases", {}).pop(release, None)
@@ -161,14 +225,15 @@ class K0rdent:
         except E.ApiError:
             pass
 
-    # ------------------------------------------------------------------------------ scenarios
+    # ------------------------------------------------------------------------------- scenarios
     def scenario(self, spec: dict):
         for key in ("never_ready", "no_kubeconfig"):
             if key in spec:
                 self.scenarios[key] = list(spec[key] or [])
         for key in ("fail_service", "crashloop"):
             if key in spec:
-                self.scenarios[key] = dict(spec[key] or {})
+                self.scenarios[key] = {k: ([v] if isinstance(v, str) else list(v or []))
+                                       for k, v in dict(spec[key] or {}).items()}
         if "ready_after" in spec:
             self.sim.ready_after = float(spec["ready_after"])
         if "remove_default_storageclass" in spec and spec["remove_default_storageclass"]:
@@ -183,10 +248,19 @@ class K0rdent:
             c = self.sim.clusters.get(cid)
             if c is not None:
                 self.apply_crashloop(c, name)
-        rt = self.kcm.rt("k0rdent.mirantis.com", "clusterdeployments")
+                for cns, prefix in c.crashloop:
+                    # pods that already run start crash-looping now
+                    for pod in c.list_objects(c.registry.get("", "v1", "pods"), cns):
+                        if pod["metadata"]["name"].startswith(prefix):
+                            self.sim.controllers[cid].schedule((("", "pods"), cns, pod["metadata"]["name"]),
+                                                               self.sim.controllers[cid].pod, cns,
+                                                               pod["metadata"]["name"])
+        rt = self.kcm.rt(KCM_GROUP, "clusterdeployments")
         for cd in self.mgmt.list_objects(rt) if rt else []:
-            self.kcm.ctl.schedule(("kcm-cd", cd["metadata"]["namespace"], cd["metadata"]["name"]),
-                                  self.kcm.reconcile_cd, cd["metadata"]["namespace"], cd["metadata"]["name"])
+            ns, name = cd["metadata"]["namespace"], cd["metadata"]["name"]
+            self.kcm.ctl.schedule(("kcm-cd", ns, name), self.kcm.reconcile_cd, ns, name)
+            # a changed fail_service list is re-evaluated by Sveltos
+            self.kcm.ctl.schedule(("sveltos", ns, name), self.sveltos.sync, ns, name, delay=0.05)
 
     def stop(self):
         pass

@@ -1,12 +1,28 @@
-"""KOF's operators on the management cluster, as far as the collection observes them.
+"""The operators KOF's charts install, simulated on every cluster kofsim serves (management and virtual), as
+far as the collection and the guide's verification steps observe them. Each acts only on events of its own
+kinds (no periodic rescans), creates what the real operator creates, owned by the custom resource (so
+deleting the resource garbage-collects them), and never rewrites an object that is already as wanted.
 
-- promxy-operator (kof-facts §1): on any PromxyServerGroup event, list the PSGs of that namespace grouped by
-  the secret-name label, read each one's basic-auth Secret (mandatory in 0.1.x: one missing Secret aborts the
-  whole render) and write Secret `<label value>` key `config.yaml` with the server groups
-  (label promxyCluster=<cluster_name>). A PSG without the label is skipped. The operator does not watch
-  Secrets: rotating credentials does not re-render until some PSG changes (as the real one).
-- grafana-operator: a GrafanaDatasource gets status (NoMatchingInstances, uid, hash, lastResync and a
-  DatasourceSynchronized condition for its generation) from the Grafana instances its instanceSelector matches.
+- victoria-metrics-operator: VMCluster `<n>` -> vmselect-<n> / vmstorage-<n> StatefulSets (with their
+  volume claim templates), vminsert-<n> Deployment and the three Services; VMAuth `<n>` -> vmauth-<n>
+  Deployment, Service (8427) and, with spec.ingress, Ingress; VMAlert -> vmalert-<n>; VMAlertmanager ->
+  vmalertmanager-<n> StatefulSet + Service (9093); VMSingle -> vmsingle-<n>. status.updateStatus
+  `operational` once created.
+- grafana-operator: Grafana `<n>` -> <n>-deployment, <n>-service (3000), <n>-pvc (spec.persistentVolumeClaim),
+  <n>-ingress (spec.ingress); GrafanaDatasource status: NoMatchingInstances when no Grafana in its namespace
+  matches spec.instanceSelector, a failed condition when a valuesFrom Secret/ConfigMap is missing (it must be
+  in the datasource's namespace), otherwise synchronized (uid, hash, lastResync).
+- opentelemetry-operator: OpenTelemetryCollector `<n>` -> <n>-collector Deployment / DaemonSet / StatefulSet
+  by spec.mode, status.scale.statusReplicas ("ready/total") kept current from the workload.
+- cert-manager: Issuers/ClusterIssuers Ready; a Certificate whose issuer exists is issued into its
+  spec.secretName (kubernetes.io/tls) once a cert-manager controller Deployment runs on that cluster. No ACME:
+  Ingress annotations do not create Certificates (the guide's Let's Encrypt needs public DNS).
+- promxy-operator (management cluster; kof-facts §1): renders PromxyServerGroups into `<label value>` key
+  `config.yaml`. 0.1.x (kcm v1alpha1 mode): label `k0rdent.mirantis.com/promxy-secret-name`, the PSGs of the
+  triggering PSG's namespace only, basic auth mandatory (one PSG whose credentials Secret is missing aborts the
+  whole render). kcm v1beta1 mode models KOF 1.0-1.7: same label, all namespaces, basic auth optional. It acts
+  only while its Deployment (`*-promxy-operator`) exists, and does not watch Secrets: rotating credentials does
+  not re-render until some PSG changes (as the real one).
 """
 from __future__ import annotations
 
@@ -17,111 +33,460 @@ import json
 
 import yaml
 
+from .. import errors as E
 from ..selectors import match_label_selector_obj
 from ..store import now
 
 PSG_GROUP = "kof.k0rdent.mirantis.com"
-SECRET_LABELS = ("k0rdent.mirantis.com/promxy-secret-name", "promxy-secret-name", "k0rdent.mirantis.com/secret-name")
+PSG_LABEL = "k0rdent.mirantis.com/promxy-secret-name"
 GRAFANA_GROUP = "grafana.integreatly.org"
+VM_GROUP = "operator.victoriametrics.com"
+OTEL_GROUP = "opentelemetry.io"
+CM_GROUP = "cert-manager.io"
+HASH = "operator.kofsim.io/last-applied-hash"
+PAUSE = "registry.k8s.io/pause:3.10"
 
 
-class KofOperators:
-    def __init__(self, layer):
+def _digest(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _owner(cr) -> dict:
+    return {"apiVersion": cr["apiVersion"], "kind": cr["kind"], "name": cr["metadata"]["name"],
+            "uid": cr["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
+
+
+def _labels(component: str, instance: str, manager: str) -> dict:
+    return {"app.kubernetes.io/name": component, "app.kubernetes.io/instance": instance,
+            "app.kubernetes.io/managed-by": manager}
+
+
+def workload(kind, name, ns, labels, *, replicas=1, claims=(), volumes=(), container="main", image=PAUSE,
+             env_from=()):
+    """A Deployment / StatefulSet / DaemonSet with one container; claims are (name, pvc spec) templates."""
+    spec = {"containers": [dict({"name": container, "image": image},
+                                **({"envFrom": list(env_from)} if env_from else {}))]}
+    if volumes:
+        spec["volumes"] = list(volumes)
+    body = {"selector": {"matchLabels": dict(labels)},
+            "template": {"metadata": {"labels": dict(labels)}, "spec": spec}}
+    if kind != "DaemonSet":
+        body["replicas"] = int(replicas)
+    if kind == "StatefulSet":
+        body["serviceName"] = name
+        if claims:
+            body["volumeClaimTemplates"] = [{"metadata": {"name": c}, "spec": copy.deepcopy(s)} for c, s in claims]
+    return {"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": name, "namespace": ns, "labels": dict(labels)},
+            "spec": body}
+
+
+def service(name, ns, selector, ports, labels=None):
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": ns, "labels": dict(labels or selector)},
+            "spec": {"type": "ClusterIP", "selector": dict(selector),
+                     "ports": [{"name": n, "port": p, "targetPort": p} for n, p in ports]}}
+
+
+class ClusterOperators:
+    """The simulated operators of one cluster."""
+
+    def __init__(self, layer, cluster, ctl, *, management: bool):
         self.layer = layer
-        self.mgmt = layer.mgmt
-        self.ctl = layer.sim.controllers[""]
-        self.mgmt.listeners.append(self.on_event)
+        self.c = cluster
+        self.ctl = ctl
+        self.management = management
+        cluster.listeners.append(self.on_event)
 
+    # ------------------------------------------------------------------------------------ helpers
     def rt(self, group, plural):
-        rts = self.mgmt.registry.versions_of(group, plural)
-        return self.mgmt.storage_rt(rts[0]) if rts else None
+        rts = self.c.registry.versions_of(group, plural)
+        return self.c.storage_rt(rts[0]) if rts else None
 
+    def get(self, group, plural, ns, name):
+        rt = self.rt(group, plural)
+        return (rt, self.c.find(rt, ns if rt.namespaced else "", name)) if rt else (None, None)
+
+    def ensure(self, obj, owner):
+        """Create or update an owned object; a write only when what the operator wants changed."""
+        obj = copy.deepcopy(obj)
+        meta = obj["metadata"]
+        meta["ownerReferences"] = [_owner(owner)]
+        h = _digest(obj)
+        meta.setdefault("annotations", {})[HASH] = h
+        rt = self.c.rt_for(obj["apiVersion"], obj["kind"])
+        if rt is None:
+            return None
+        cur = self.c.find(rt, meta.get("namespace", "") if rt.namespaced else "", meta["name"])
+        if cur is not None and (cur["metadata"].get("annotations") or {}).get(HASH) == h:
+            return cur
+        try:
+            return self.c.upsert(obj, manager=self._manager(owner["kind"]))
+        except (E.ApiError, KeyError):
+            return None  # namespace terminating or kind gone: the next event retries
+
+    @staticmethod
+    def _manager(kind):
+        return {"Grafana": "grafana-operator", "OpenTelemetryCollector": "opentelemetry-operator",
+                "Certificate": "cert-manager-certificates-issuing"}.get(kind, "vm-operator")
+
+    def set_status(self, rt, obj, status):
+        if obj.get("status") != status:
+            self.c.set_status(rt, obj, status)
+
+    def schedule(self, key, fn, *args, delay=None):
+        self.ctl.schedule(("op",) + key, fn, *args, delay=delay)
+
+    # ------------------------------------------------------------------------------------- events
     def on_event(self, type_, rt, obj):
-        ns = obj["metadata"].get("namespace", "")
-        if rt.group == PSG_GROUP and rt.kind == "PromxyServerGroup":
-            self.ctl.schedule(("promxy", ns), self.render_promxy, ns)
-        elif rt.group == GRAFANA_GROUP and rt.kind == "GrafanaDatasource" and type_ != "DELETED":
-            self.ctl.schedule(("gds", ns, obj["metadata"]["name"]), self.sync_datasource, ns, obj["metadata"]["name"])
-        elif rt.group == GRAFANA_GROUP and rt.kind == "Grafana":
-            gds_rt = self.rt(GRAFANA_GROUP, "grafanadatasources")
-            for d in self.mgmt.list_objects(gds_rt, ns) if gds_rt else []:
-                self.ctl.schedule(("gds", ns, d["metadata"]["name"]), self.sync_datasource, ns, d["metadata"]["name"])
+        meta = obj["metadata"]
+        ns, name, g, k = meta.get("namespace", ""), meta["name"], rt.group, rt.kind
+        if g == VM_GROUP and k in VM_BUILDERS:
+            if type_ != "DELETED":
+                self.schedule((k, ns, name), self.reconcile_vm, k, ns, name)
+        elif g == GRAFANA_GROUP and k == "Grafana":
+            if type_ != "DELETED":
+                self.schedule(("Grafana", ns, name), self.reconcile_grafana, ns, name)
+            self.resync_datasources(ns)
+        elif g == GRAFANA_GROUP and k == "GrafanaDatasource" and type_ != "DELETED":
+            self.schedule(("gds", ns, name), self.sync_datasource, ns, name)
+        elif g == OTEL_GROUP and k == "OpenTelemetryCollector" and type_ != "DELETED":
+            self.schedule(("otel", ns, name), self.reconcile_otel, ns, name)
+        elif g == "apps" and type_ != "DELETED":
+            for ref in meta.get("ownerReferences") or []:
+                if ref.get("kind") == "OpenTelemetryCollector":
+                    self.schedule(("otel", ns, ref["name"]), self.reconcile_otel, ns, ref["name"])
+            if k == "Deployment" and (meta.get("labels") or {}).get("app.kubernetes.io/name") == "cert-manager":
+                self.schedule(("certs",), self.issue_all)
+            if self.management and k == "Deployment" and name.endswith("-promxy-operator"):
+                self.schedule(("promxy-start",), self.render_all_promxy)
+        elif g == CM_GROUP and k == "Certificate" and type_ != "DELETED":
+            self.schedule(("cert", ns, name), self.issue, ns, name)
+        elif g == CM_GROUP and k in ("Issuer", "ClusterIssuer") and type_ != "DELETED":
+            self.schedule(("issuer", k, ns, name), self.issuer_ready, k, ns, name)
+            self.schedule(("certs",), self.issue_all)
+        elif self.management and g == PSG_GROUP and k == "PromxyServerGroup":
+            self.schedule(("promxy", ns if self.layer.kof_mode == "0.1" else ""), self.render_promxy,
+                          ns if self.layer.kof_mode == "0.1" else None)
 
-    # ---------------------------------------------------------------------------------- promxy
-    def render_promxy(self, ns):
+    # ------------------------------------------------------------------------ victoria-metrics
+    def reconcile_vm(self, kind, ns, name):
+        rt, cr = self.get(VM_GROUP, VM_BUILDERS[kind][0], ns, name)
+        if cr is None or cr["metadata"].get("deletionTimestamp"):
+            return
+        for obj in VM_BUILDERS[kind][1](name, ns, cr.get("spec") or {}):
+            self.ensure(obj, cr)
+        self.set_status(rt, cr, dict(cr.get("status") or {}, updateStatus="operational",
+                                     observedGeneration=cr["metadata"].get("generation", 1)))
+
+    # --------------------------------------------------------------------------- grafana-operator
+    def reconcile_grafana(self, ns, name):
+        rt, g = self.get(GRAFANA_GROUP, "grafanas", ns, name)
+        if g is None or g["metadata"].get("deletionTimestamp"):
+            return
+        spec = g.get("spec") or {}
+        labels = {"app": name}
+        tpl_spec = ((((spec.get("deployment") or {}).get("spec") or {}).get("template") or {}).get("spec") or {})
+        env_from = []
+        for ctr in tpl_spec.get("containers") or []:
+            if ctr.get("name") == "grafana":
+                env_from = ctr.get("envFrom") or []
+        volumes = []
+        if spec.get("persistentVolumeClaim"):
+            pvc_spec = copy.deepcopy((spec["persistentVolumeClaim"] or {}).get("spec") or {})
+            pvc_spec.setdefault("accessModes", ["ReadWriteOnce"])
+            self.ensure({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                         "metadata": {"name": f"{name}-pvc", "namespace": ns, "labels": dict(labels)},
+                         "spec": pvc_spec}, g)
+            volumes.append({"name": "grafana-data", "persistentVolumeClaim": {"claimName": f"{name}-pvc"}})
+        version = str(spec.get("version") or "10.4.7")
+        self.ensure(workload("Deployment", f"{name}-deployment", ns, labels, container="grafana",
+                             image=f"docker.io/grafana/grafana:{version}", volumes=volumes, env_from=env_from), g)
+        self.ensure(service(f"{name}-service", ns, labels, [("grafana", 3000)]), g)
+        ing = spec.get("ingress")
+        if ing:
+            self.ensure({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                         "metadata": dict({"name": f"{name}-ingress", "namespace": ns, "labels": dict(labels)},
+                                          **({"annotations": dict((ing.get("metadata") or {}).get("annotations"))}
+                                             if (ing.get("metadata") or {}).get("annotations") else {})),
+                         "spec": copy.deepcopy(ing.get("spec") or {})}, g)
+        self.set_status(rt, g, {"stage": "complete", "stageStatus": "success", "version": version,
+                                "adminUrl": f"http://{name}-service.{ns}:3000"})
+
+    def resync_datasources(self, ns):
+        rt = self.rt(GRAFANA_GROUP, "grafanadatasources")
+        for d in self.c.list_objects(rt, ns) if rt else []:
+            self.schedule(("gds", ns, d["metadata"]["name"]), self.sync_datasource, ns, d["metadata"]["name"])
+
+    def sync_datasource(self, ns, name):
+        rt, ds = self.get(GRAFANA_GROUP, "grafanadatasources", ns, name)
+        if ds is None or ds["metadata"].get("deletionTimestamp"):
+            return
+        g_rt = self.rt(GRAFANA_GROUP, "grafanas")
+        spec = ds.get("spec") or {}
+        instances = [g for g in (self.c.list_objects(g_rt, ns) if g_rt else [])
+                     if match_label_selector_obj(spec.get("instanceSelector") or {}, g["metadata"].get("labels"))]
+        gen = ds["metadata"].get("generation", 1)
+        prev = ds.get("status") or {}
+        old_cond = (prev.get("conditions") or [{}])[0]
+        ts = now()
+        missing = self._missing_values_source(ns, spec)
+        digest = _digest(spec)
+        if not instances:
+            cond = {"type": "DatasourceSynchronized", "status": "False", "reason": "NoMatchingInstances",
+                    "message": "No instances found matching .spec.instanceSelector"}
+            status = {"NoMatchingInstances": True}
+        elif missing:
+            cond = {"type": "DatasourceSynchronized", "status": "False", "reason": "InvalidSpec",
+                    "message": f"building datasource: {missing} not found in namespace {ns}"}
+            status = {"NoMatchingInstances": False}
+        else:
+            cond = {"type": "DatasourceSynchronized", "status": "True", "reason": "ApplySuccessful",
+                    "message": f"Datasource was successfully applied to {len(instances)} instances"}
+            status = {"NoMatchingInstances": False, "hash": digest,
+                      "uid": (spec.get("datasource") or {}).get("uid") or ds["metadata"]["uid"]}
+        same = (old_cond.get("reason") == cond["reason"] and old_cond.get("message") == cond["message"]
+                and old_cond.get("observedGeneration") == gen and prev.get("hash") == status.get("hash"))
+        if same:
+            return
+        cond.update(observedGeneration=gen, lastTransitionTime=ts)
+        status.update(conditions=[cond], lastResync=ts)
+        self.c.set_status(rt, ds, status)
+
+    def _missing_values_source(self, ns, spec):
+        for item in spec.get("valuesFrom") or []:
+            src = item.get("valueFrom") or {}
+            for ref_key, plural, what in (("secretKeyRef", "secrets", "Secret"),
+                                          ("configMapKeyRef", "configmaps", "ConfigMap")):
+                ref = src.get(ref_key)
+                if ref:
+                    obj = self.c.find(self.c.registry.get("", "v1", plural), ns, ref.get("name", ""))
+                    if obj is None or ref.get("key") not in (obj.get("data") or {}):
+                        return f'{what} "{ref.get("name")}" (key {ref.get("key")})'
+        return None
+
+    # --------------------------------------------------------------------- opentelemetry-operator
+    def reconcile_otel(self, ns, name):
+        rt, col = self.get(OTEL_GROUP, "opentelemetrycollectors", ns, name)
+        if col is None or col["metadata"].get("deletionTimestamp"):
+            return
+        spec = col.get("spec") or {}
+        mode = spec.get("mode") or "deployment"
+        if mode == "sidecar":
+            return
+        kind = {"deployment": "Deployment", "daemonset": "DaemonSet", "statefulset": "StatefulSet"}.get(mode)
+        if kind is None:
+            return
+        wname = f"{name}-collector"
+        labels = {"app.kubernetes.io/name": wname, "app.kubernetes.io/instance": f"{ns}.{name}",
+                  "app.kubernetes.io/component": "opentelemetry-collector",
+                  "app.kubernetes.io/managed-by": "opentelemetry-operator"}
+        image = spec.get("image") or "otel/opentelemetry-collector-contrib:0.116.0"
+        w = self.ensure(workload(kind, wname, ns, labels, replicas=spec.get("replicas", 1), container="otc-container",
+                                 image=image), col)
+        st = (w or {}).get("status") or {}
+        if kind == "DaemonSet":
+            total, ready = st.get("desiredNumberScheduled", 0), st.get("numberReady", 0)
+        else:
+            total, ready = int(spec.get("replicas", 1)), st.get("readyReplicas", 0)
+        sel = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        self.set_status(rt, col, {"scale": {"replicas": total, "statusReplicas": f"{ready}/{total}",
+                                            "selector": sel},
+                                  "version": image.rpartition(":")[2]})
+
+    # ------------------------------------------------------------------------------ cert-manager
+    def _cert_manager_running(self) -> bool:
+        rt = self.c.registry.get("apps", "v1", "deployments")
+        return any((d["metadata"].get("labels") or {}).get("app.kubernetes.io/name") == "cert-manager"
+                   for d in self.c.list_objects(rt))
+
+    def issuer_ready(self, kind, ns, name):
+        rt, iss = self.get(CM_GROUP, "issuers" if kind == "Issuer" else "clusterissuers", ns, name)
+        if iss is None or not self._cert_manager_running():
+            return
+        acme = "acme" in (iss.get("spec") or {})
+        cond = {"type": "Ready", "status": "True", "reason": "ACMEAccountRegistered" if acme else "IsReady",
+                "message": "The ACME account was registered with the ACME server" if acme else "",
+                "observedGeneration": iss["metadata"].get("generation", 1)}
+        old = ((iss.get("status") or {}).get("conditions") or [{}])[0]
+        if {k: old.get(k) for k in cond} != cond:
+            self.c.set_status(rt, iss, {"conditions": [dict(cond, lastTransitionTime=now())]})
+
+    def issue_all(self):
+        if not self._cert_manager_running():
+            return
+        for kind, plural in (("Issuer", "issuers"), ("ClusterIssuer", "clusterissuers")):
+            rt = self.rt(CM_GROUP, plural)
+            for iss in self.c.list_objects(rt) if rt else []:
+                self.issuer_ready(kind, iss["metadata"].get("namespace", ""), iss["metadata"]["name"])
+        rt = self.rt(CM_GROUP, "certificates")
+        for cert in self.c.list_objects(rt) if rt else []:
+            self.issue(cert["metadata"]["namespace"], cert["metadata"]["name"])
+
+    def issue(self, ns, name):
+        rt, cert = self.get(CM_GROUP, "certificates", ns, name)
+        if cert is None or cert["metadata"].get("deletionTimestamp") or not self._cert_manager_running():
+            return
+        spec = cert.get("spec") or {}
+        ref = spec.get("issuerRef") or {}
+        kind = ref.get("kind") or "Issuer"
+        _, iss = self.get(CM_GROUP, "clusterissuers" if kind == "ClusterIssuer" else "issuers", ns, ref.get("name", ""))
+        gen = cert["metadata"].get("generation", 1)
+        if iss is None:
+            cond = {"type": "Ready", "status": "False", "reason": "DoesNotExist",
+                    "message": f'Issuing certificate as Secret does not exist; {kind} "{ref.get("name")}" not found'}
+        elif "acme" in (iss.get("spec") or {}):
+            # no ACME server behind kofsim: the order stays pending, as with an unresolvable domain
+            cond = {"type": "Ready", "status": "False", "reason": "Issuing",
+                    "message": "Issuing certificate as Secret does not exist (ACME order pending)"}
+        else:
+            secret = spec.get("secretName") or name
+            pem = base64.b64encode(f"kofsim certificate {ns}/{name}\n".encode()).decode()
+            self.ensure({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+                         "metadata": {"name": secret, "namespace": ns,
+                                      "annotations": {"cert-manager.io/certificate-name": name,
+                                                      "cert-manager.io/issuer-name": ref.get("name", ""),
+                                                      "cert-manager.io/issuer-kind": kind}},
+                         "data": {"tls.crt": pem, "tls.key": pem, "ca.crt": pem}}, cert)
+            cond = {"type": "Ready", "status": "True", "reason": "Ready",
+                    "message": "Certificate is up to date and has not expired"}
+        cond["observedGeneration"] = gen
+        old = ((cert.get("status") or {}).get("conditions") or [{}])[0]
+        if {k: old.get(k) for k in cond} != cond:
+            self.c.set_status(rt, cert, {"conditions": [dict(cond, lastTransitionTime=now())]})
+
+    # ---------------------------------------------------------------------------- promxy-operator
+    def _promxy_operator(self):
+        rt = self.c.registry.get("apps", "v1", "deployments")
+        return next((d for d in self.c.list_objects(rt) if d["metadata"]["name"].endswith("-promxy-operator")
+                     and not d["metadata"].get("deletionTimestamp")), None)
+
+    def render_all_promxy(self):
         rt = self.rt(PSG_GROUP, "promxyservergroups")
         if rt is None:
             return
+        if self.layer.kof_mode != "0.1":
+            self.render_promxy(None)
+            return
+        for ns in sorted({p["metadata"]["namespace"] for p in self.c.list_objects(rt)}):
+            self.render_promxy(ns)
+
+    def render_promxy(self, ns):
+        """ns: the triggering PSG's namespace (0.1.x), None for all namespaces (1.x)."""
+        rt = self.rt(PSG_GROUP, "promxyservergroups")
+        operator = self._promxy_operator()
+        if rt is None or operator is None:
+            return
+        op_ns = operator["metadata"]["namespace"]
+        v01 = self.layer.kof_mode == "0.1"
         groups: dict[str, list] = {}
-        for psg in self.mgmt.list_objects(rt, ns):
-            labels = psg["metadata"].get("labels") or {}
-            target = next((labels[k] for k in SECRET_LABELS if labels.get(k)), None)
+        for psg in self.c.list_objects(rt, ns):
+            target = (psg["metadata"].get("labels") or {}).get(PSG_LABEL)
             if target and not psg["metadata"].get("deletionTimestamp"):
                 groups.setdefault(target, []).append(psg)
-        sec_rt = self.mgmt.registry.get("", "v1", "secrets")
-        for secret_name, psgs in groups.items():
+        sec_rt = self.c.registry.get("", "v1", "secrets")
+        for secret_name, psgs in sorted(groups.items()):
             server_groups = []
-            for psg in sorted(psgs, key=lambda p: p["metadata"]["name"]):
+            for psg in sorted(psgs, key=lambda p: (p["metadata"]["namespace"], p["metadata"]["name"])):
                 spec = psg.get("spec") or {}
                 http = spec.get("http_client") or {}
                 ba = http.get("basic_auth") or {}
-                cred = self.mgmt.find(sec_rt, ns, ba.get("credentials_secret_name", ""))
-                if cred is None:
-                    return  # PromxySecretCreationFailed: the whole reconcile stops (0.1.x behaviour)
-                data = cred.get("data") or {}
-                user = base64.b64decode(data.get(ba.get("username_key", ""), "")).decode()
-                pw = base64.b64decode(data.get(ba.get("password_key", ""), "")).decode()
-                server_groups.append({
-                    "static_configs": [{"targets": list(spec.get("targets") or [])}],
-                    "path_prefix": spec.get("path_prefix", ""), "scheme": spec.get("scheme", "http"),
-                    "http_client": {"dial_timeout": http.get("dial_timeout", "5s"),
-                                    "tls_config": {"insecure_skip_verify": bool(
-                                        (http.get("tls_config") or {}).get("insecure_skip_verify", False))},
-                                    "basic_auth": {"username": user, "password": pw}},
-                    "labels": {"promxyCluster": spec.get("cluster_name", "")}})
+                group = {"static_configs": [{"targets": list(spec.get("targets") or [])}],
+                         "path_prefix": spec.get("path_prefix", ""), "scheme": spec.get("scheme", "http"),
+                         "http_client": {"dial_timeout": http.get("dial_timeout", "5s"),
+                                         "tls_config": {"insecure_skip_verify": bool(
+                                             (http.get("tls_config") or {}).get("insecure_skip_verify", False))}},
+                         "labels": {"promxyCluster": spec.get("cluster_name", "")}}
+                if v01 or ba.get("credentials_secret_name"):
+                    # 0.1.x reads the Secret from the PSG's namespace unconditionally; 1.x from its own
+                    cred = self.c.find(sec_rt, psg["metadata"]["namespace"] if v01 else op_ns,
+                                       ba.get("credentials_secret_name", ""))
+                    if cred is None:
+                        return  # PromxySecretCreationFailed: the whole reconcile stops
+                    data = cred.get("data") or {}
+                    group["http_client"]["basic_auth"] = {
+                        "username": base64.b64decode(data.get(ba.get("username_key", ""), "")).decode(),
+                        "password": base64.b64decode(data.get(ba.get("password_key", ""), "")).decode()}
+                if not v01:
+                    group["labels"]["promxyClusterNamespace"] = psg["metadata"]["namespace"]
+                    group["ignore_error"] = True
+                server_groups.append(group)
             config = {"global": {"evaluation_interval": "5s", "external_labels": {"source": "promxy"}},
                       "remote_write": [{"url": "http://vminsert-cluster:8480/insert/0/prometheus/api/v1/write"}],
                       "promxy": {"server_groups": server_groups}}
-            body = yaml.safe_dump(config, sort_keys=False).encode()
-            cur = self.mgmt.find(sec_rt, ns, secret_name)
-            want = base64.b64encode(body).decode()
+            want = base64.b64encode(yaml.safe_dump(config, sort_keys=False).encode()).decode()
+            cur = self.c.find(sec_rt, op_ns, secret_name)
             if cur is not None and (cur.get("data") or {}).get("config.yaml") == want:
                 continue
             obj = copy.deepcopy(cur) if cur else {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                                                 "metadata": {"name": secret_name, "namespace": ns}}
-            obj.setdefault("metadata", {}).setdefault("labels", {})["app.kubernetes.io/managed-by"] = "promxy-operator"
+                                                 "metadata": {"name": secret_name, "namespace": op_ns}}
+            obj["metadata"].setdefault("labels", {})["app.kubernetes.io/managed-by"] = "promxy-operator"
             obj["data"] = dict(obj.get("data") or {}, **{"config.yaml": want})
-            self.mgmt.upsert(obj)
+            try:
+                self.c.upsert(obj, manager="promxy-operator")
+            except E.ApiError:
+                return
 
-    # ---------------------------------------------------------------------------- grafana-operator
-    def sync_datasource(self, ns, name):
-        rt = self.rt(GRAFANA_GROUP, "grafanadatasources")
-        g_rt = self.rt(GRAFANA_GROUP, "grafanas")
-        ds = self.mgmt.find(rt, ns, name) if rt else None
-        if ds is None or ds["metadata"].get("deletionTimestamp"):
-            return
-        spec = ds.get("spec") or {}
-        selector = spec.get("instanceSelector") or {}
-        instances = [g for g in (self.mgmt.list_objects(g_rt, ns) if g_rt else [])
-                     if match_label_selector_obj(selector, g["metadata"].get("labels"))]
-        gen = ds["metadata"].get("generation", 1)
-        ts = now()
-        prev = ds.get("status") or {}
-        digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
-        if instances:
-            cond = {"type": "DatasourceSynchronized", "status": "True", "reason": "ApplySuccessful",
-                    "message": f"Datasource was successfully applied to {len(instances)} instances",
-                    "observedGeneration": gen, "lastTransitionTime": ts}
-            status = {"NoMatchingInstances": False, "hash": digest, "lastResync": ts,
-                      "uid": (spec.get("datasource") or {}).get("uid") or ds["metadata"]["uid"],
-                      "conditions": [cond]}
-        else:
-            cond = {"type": "DatasourceSynchronized", "status": "False", "reason": "NoMatchingInstances",
-                    "message": "No instances found matching .spec.instanceSelector",
-                    "observedGeneration": gen, "lastTransitionTime": ts}
-            status = {"NoMatchingInstances": True, "conditions": [cond]}
-        old_cond = (prev.get("conditions") or [{}])[0]
-        if (prev.get("NoMatchingInstances") == status["NoMatchingInstances"] and prev.get("hash") == status.get("hash")
-                and old_cond.get("observedGeneration") == gen):
-            return
-        self.mgmt.set_status(rt, ds, status)
+
+# ------------------------------------------------------------------------------ VM builders
+def _claim(storage: dict) -> dict | None:
+    vct = (storage or {}).get("volumeClaimTemplate") or {}
+    spec = copy.deepcopy(vct.get("spec") or {})
+    if not spec:
+        return None
+    spec.setdefault("accessModes", ["ReadWriteOnce"])
+    return spec
+
+
+def _vmcluster(name, ns, spec):
+    out = []
+    for comp, port, kind, claim in (("vmselect", 8481, "StatefulSet", "vmselect-cachedir"),
+                                    ("vminsert", 8480, "Deployment", None),
+                                    ("vmstorage", 8482, "StatefulSet", "vmstorage-db")):
+        cspec = spec.get(comp) or {}
+        labels = _labels(comp, name, "vm-operator")
+        pvc = _claim(cspec.get("storage")) if claim else None
+        out.append(workload(kind, f"{comp}-{name}", ns, labels, replicas=cspec.get("replicaCount", 1),
+                            claims=[(claim, pvc)] if pvc else (), image=f"victoriametrics/{comp}:v1.108.1-cluster"))
+        ports = [("http", port)] + ([("vminsert", 8400), ("vmselect", 8401)] if comp == "vmstorage" else [])
+        out.append(service(f"{comp}-{name}", ns, labels, ports))
+    return out
+
+
+def _vmauth(name, ns, spec):
+    labels = _labels("vmauth", name, "vm-operator")
+    out = [workload("Deployment", f"vmauth-{name}", ns, labels, replicas=spec.get("replicaCount", 1),
+                    image="victoriametrics/vmauth:v1.108.1"),
+           service(f"vmauth-{name}", ns, labels, [("http", 8427)])]
+    ing = spec.get("ingress")
+    if ing:
+        host = ing.get("host")
+        rule = {"http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": {
+            "service": {"name": f"vmauth-{name}", "port": {"name": "http"}}}}]}}
+        if host:
+            rule["host"] = host
+        ispec = {"rules": [rule]}
+        if ing.get("class_name"):
+            ispec["ingressClassName"] = ing["class_name"]
+        if ing.get("tlsSecretName"):
+            ispec["tls"] = [{"hosts": list(ing.get("tlsHosts") or ([host] if host else [])),
+                             "secretName": ing["tlsSecretName"]}]
+        meta = {"name": f"vmauth-{name}", "namespace": ns, "labels": dict(labels)}
+        if ing.get("annotations"):
+            meta["annotations"] = dict(ing["annotations"])
+        out.append({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta, "spec": ispec})
+    return out
+
+
+def _simple(component, port, kind="Deployment"):
+    def build(name, ns, spec):
+        labels = _labels(component, name, "vm-operator")
+        return [workload(kind, f"{component}-{name}", ns, labels, replicas=spec.get("replicaCount", 1),
+                         image=f"victoriametrics/{component}:v1.108.1"),
+                service(f"{component}-{name}", ns, labels, [("http", port)])]
+    return build
+
+
+VM_BUILDERS = {"VMCluster": ("vmclusters", _vmcluster), "VMAuth": ("vmauths", _vmauth),
+               "VMAlert": ("vmalerts", _simple("vmalert", 8080)),
+               "VMAlertmanager": ("vmalertmanagers", _simple("vmalertmanager", 9093, "StatefulSet")),
+               "VMSingle": ("vmsingles", _simple("vmsingle", 8429))}

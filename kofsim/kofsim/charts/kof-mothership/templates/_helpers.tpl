@@ -21,15 +21,15 @@ metadata:
   name: {{ .name }}
   namespace: {{ .root.Release.Namespace }}
   labels:
-    app.kubernetes.io/name: {{ .name }}
+    app.kubernetes.io/name: {{ .app | default .name }}
     {{- include "kof.labels" .root | nindent 4 }}
 spec:
   replicas: 1
   selector:
-    matchLabels: {app.kubernetes.io/name: {{ .name }}, app.kubernetes.io/instance: {{ .root.Release.Name }}}
+    matchLabels: {app.kubernetes.io/name: {{ .app | default .name }}, app.kubernetes.io/instance: {{ .root.Release.Name }}}
   template:
     metadata:
-      labels: {app.kubernetes.io/name: {{ .name }}, app.kubernetes.io/instance: {{ .root.Release.Name }}}
+      labels: {app.kubernetes.io/name: {{ .app | default .name }}, app.kubernetes.io/instance: {{ .root.Release.Name }}}
     spec:
       containers:
         - name: {{ .container | default "main" }}
