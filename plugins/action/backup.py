@@ -40,7 +40,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        _, args = self.validate_argument_spec(argument_spec=ARGS)
+        args = self.validate_argument_spec(argument_spec=ARGS)[1]
         result["changed"] = False
         try:
             kinds = list(dict.fromkeys(args["kinds"] + args["extra_kinds"]))
@@ -48,7 +48,7 @@ class ActionModule(ActionBase):
                 backup.split_kind(spec)
             extra_refs = []
             for s in args["secrets"]:
-                ns, _, name = s.partition("/")
+                ns, _sep, name = s.partition("/")
                 if not ns or not name:
                     raise backup.BackupError(f"secrets: {s!r} must be <namespace>/<name>")
                 extra_refs.append((ns, name))

@@ -45,7 +45,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        _, args = self.validate_argument_spec(argument_spec=ARGS)
+        args = self.validate_argument_spec(argument_spec=ARGS)[1]
         started = time.monotonic()
         check = bool(self._task.check_mode)
         hosts = list(dict.fromkeys(args["hosts"]))
@@ -81,7 +81,7 @@ class ActionModule(ActionBase):
             for (api_version, ns), objs in by_ns.items():
                 path = object_path(api_version, "clusterdeployments", ns)
                 try:
-                    live, _ = fleet.list_all(kube, path)
+                    live = fleet.list_all(kube, path)[0]
                 except KubeError as err:
                     if err.status == 404:
                         raise KubeError(f"ClusterDeployment ({api_version}) is not served by the management cluster: "

@@ -38,7 +38,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        _, args = self.validate_argument_spec(argument_spec=ARGS)
+        args = self.validate_argument_spec(argument_spec=ARGS)[1]
         dest = os.path.expanduser(args["dest"])
         bad = [k for k in args["keys"] if not isinstance(k, str) or not k.replace("_", "").isalnum()]
         if bad:

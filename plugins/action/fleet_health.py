@@ -45,7 +45,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        _, args = self.validate_argument_spec(argument_spec=ARGS)
+        args = self.validate_argument_spec(argument_spec=ARGS)[1]
         result["changed"] = False
         auth = auth_from({k: args.get(k) for k in AUTH_OPTIONS})
         try:

@@ -28,7 +28,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        _, args = self.validate_argument_spec(argument_spec=ARGS)
+        args = self.validate_argument_spec(argument_spec=ARGS)[1]
         check = bool(self._task.check_mode)
         for i, obj in enumerate(args["definitions"]):
             meta = obj.get("metadata") if isinstance(obj, dict) else None

@@ -41,7 +41,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        _, args = self.validate_argument_spec(argument_spec=ARGS)
+        args = self.validate_argument_spec(argument_spec=ARGS)[1]
         if not MIN_SECONDS <= args["duration"] <= args["max_duration"]:
             result.update(failed=True, msg=f"duration {args['duration']}s is out of bounds: a token lives at least "
                                            f"{MIN_SECONDS}s and at most {args['max_duration']}s (max_duration)")
@@ -74,7 +74,7 @@ class ActionModule(ActionBase):
                     "spec": {"expirationSeconds": args["duration"]}}
             if args["audiences"]:
                 body["spec"]["audiences"] = args["audiences"]
-            _, resp = kube.request("POST", sa_path + "/token", body=body, retry=False)
+            resp = kube.request("POST", sa_path + "/token", body=body, retry=False)[1]
         except KubeError as err:
             result.update(failed=True, msg=str(err))
             return result

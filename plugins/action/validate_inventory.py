@@ -161,7 +161,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        _, args = self.validate_argument_spec(argument_spec=ARGS)
+        args = self.validate_argument_spec(argument_spec=ARGS)[1]
         hosts = list(dict.fromkeys(args["regional"] + args["child"]))
         settings = fleet.resolve_per_host(self, task_vars, hosts, args["settings"]) if hosts else {}
         errors = check_globals(args["globals"]) + check_hosts(args["management"], args["regional"], args["child"],

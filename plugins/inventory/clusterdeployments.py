@@ -28,7 +28,7 @@ description:
     so the playbooks reach the same cluster.
   - The configuration file name must end with C(clusterdeployments.yml) or C(clusterdeployments.yaml).
 author:
-  - k0rdent.kof maintainers
+  - k0rdent.kof maintainers (@k0rdent)
 extends_documentation_fragment:
   - constructed
   - inventory_cache

@@ -93,5 +93,3 @@ def view(obj: dict | None) -> dict:
         meta.pop(k, None)
     out.pop("status", None)
     return out
-
-

@@ -146,7 +146,7 @@ class Helm:
         return rc, out, err
 
     def detect(self):
-        _, out, _ = self.run(["version", "--short"])
+        out = self.run(["version", "--short"])[1]
         self.version = out.strip()
         self.major = parse_version(self.version)[0]
         if self.major not in (3, 4):
@@ -162,7 +162,7 @@ class Helm:
         return json.loads(out)
 
     def user_values(self, name, namespace, kube) -> dict:
-        _, out, _ = self.run(["get", "values", name, "--namespace", namespace, "-o", "json"] + kube)
+        out = self.run(["get", "values", name, "--namespace", namespace, "-o", "json"] + kube)[1]
         return json.loads(out or "null") or {}
 
     def values_file(self, values: dict) -> str:

@@ -266,4 +266,3 @@ def list_resources(module, api_version, kind):
         out.append(shown(item))
     out.sort(key=lambda i: (i["metadata"].get("namespace", ""), i["metadata"]["name"]))
     return out, kube.requests
-

@@ -24,7 +24,10 @@ description:
     O(include_secrets) they are exported into C(secrets.vault), encrypted with the run's ansible-vault password;
     without one the task fails before any request.
 author:
-  - k0rdent.kof maintainers
+  - k0rdent.kof maintainers (@k0rdent)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - k0rdent.kof.action_plugin
 options:
   regional:
     description: Regional clusters to back up; one that has no ClusterDeployment is reported in RV(skipped).

@@ -22,7 +22,10 @@ description:
     play recap shows each cluster's own result.
   - With O(render_dir) it writes each ClusterDeployment to a file instead and contacts no cluster.
 author:
-  - k0rdent.kof maintainers
+  - k0rdent.kof maintainers (@k0rdent)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - k0rdent.kof.action_plugin
 options:
   hosts:
     description: Inventory hosts whose ClusterDeployments to converge, usually C({{ ansible_play_batch }}).
@@ -139,15 +142,3 @@ duration:
   returned: unless rendering
   type: float
 """
-
-from ansible.module_utils.basic import AnsibleModule
-
-
-def main():
-    # All work happens in the action plugin on the controller; reaching this means it was not used.
-    module = AnsibleModule(argument_spec={}, bypass_checks=True)
-    module.fail_json(msg="k0rdent.kof.cluster_deployments runs as an action plugin on the controller")
-
-
-if __name__ == "__main__":
-    main()

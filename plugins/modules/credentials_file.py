@@ -16,7 +16,10 @@ description:
     without printing the password.
   - Idempotent - the file is rewritten only when its content or mode differs.
 author:
-  - k0rdent.kof maintainers
+  - k0rdent.kof maintainers (@k0rdent)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - k0rdent.kof.action_plugin
 options:
   secret:
     description: Name of the Secret.

@@ -19,7 +19,10 @@ description:
   - Writes C(fleet-report.md), C(fleet-report.json) and C(fleet-report.html) (one box per region) to
     O(report_dir), plus timestamped copies. Kubeconfigs and credentials it reads never reach the result.
 author:
-  - k0rdent.kof maintainers
+  - k0rdent.kof maintainers (@k0rdent)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - k0rdent.kof.action_plugin
 options:
   regional:
     description: Regional cluster names.

@@ -15,7 +15,10 @@ description:
     - a cluster that failed fails on its own host, the others still succeed.
   - Costs no API request; with C(--diff) it shows this host's before/after.
 author:
-  - k0rdent.kof maintainers
+  - k0rdent.kof maintainers (@k0rdent)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - k0rdent.kof.action_plugin
 options:
   batch:
     description: Name of the variable the batch task registered.
@@ -50,14 +53,3 @@ ready:
   returned: when waited for
   type: bool
 """
-
-from ansible.module_utils.basic import AnsibleModule
-
-
-def main():
-    module = AnsibleModule(argument_spec={}, bypass_checks=True)
-    module.fail_json(msg="k0rdent.kof.fleet_result runs as an action plugin on the controller")
-
-
-if __name__ == "__main__":
-    main()

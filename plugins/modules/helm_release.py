@@ -20,7 +20,9 @@ description:
   - Check mode runs nothing that changes the cluster; diff mode shows the deployed and requested chart and values,
     with O(hidden_values) masked.
 author:
-  - k0rdent.kof maintainers
+  - k0rdent.kof maintainers (@k0rdent)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 options:
   release_name:
     description: Release name.
@@ -132,6 +134,8 @@ attributes:
     support: full
   diff_mode:
     support: full
+  platform:
+    platforms: posix
 notes:
   - Without a chart version, a newer chart in the repository is not detected; pin O(chart_version).
   - Drift of the live objects is not detected (as helm itself, without the helm-diff plugin).
@@ -289,7 +293,7 @@ def run_module(module):
         chart = (current.get("chart") or "")
         if not chart:
             # helm status -o json has no chart field in helm 3; read it from helm list
-            _, out, _ = helm.run(["list", "--namespace", ns, "--filter", f"^{name}$", "-o", "json"] + kube)
+            out = helm.run(["list", "--namespace", ns, "--filter", f"^{name}$", "-o", "json"] + kube)[1]
             import json
             rows = [r for r in json.loads(out or "[]") if r.get("name") == name]
             chart = rows[0].get("chart", "") if rows else ""

@@ -17,7 +17,10 @@ description:
     group-version).
   - Check mode is a server-side dry run. Diff mode shows each changed object; a Secret's values are masked.
 author:
-  - k0rdent.kof maintainers
+  - k0rdent.kof maintainers (@k0rdent)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - k0rdent.kof.action_plugin
 options:
   definitions:
     description: Objects, each with C(apiVersion), C(kind) and C(metadata.name) (and C(metadata.namespace) when namespaced).

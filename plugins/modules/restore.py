@@ -21,7 +21,10 @@ description:
     applied first; their values never appear in results or diffs.
   - Everything that can be checked before touching a cluster (archive format, clusters, vault password) is.
 author:
-  - k0rdent.kof maintainers
+  - k0rdent.kof maintainers (@k0rdent)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - k0rdent.kof.action_plugin
 options:
   archive:
     description: Path of a C(kof-backup-*.tar.gz) archive.

@@ -18,7 +18,10 @@ description:
     no write request.
   - The token never becomes a task variable, result or log line.
 author:
-  - k0rdent.kof maintainers
+  - k0rdent.kof maintainers (@k0rdent)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - k0rdent.kof.action_plugin
 options:
   name:
     description: ServiceAccount name.

@@ -19,7 +19,10 @@ description:
   - Fails with every error at once, each naming the host and the variable; sets the fact C(kof_inventory_valid)
     on success. It sends no API request.
 author:
-  - k0rdent.kof maintainers
+  - k0rdent.kof maintainers (@k0rdent)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - k0rdent.kof.action_plugin
 options:
   management:
     description: Hosts of group C(kof_management).
@@ -74,14 +77,3 @@ hosts:
   returned: always
   type: dict
 """
-
-from ansible.module_utils.basic import AnsibleModule
-
-
-def main():
-    module = AnsibleModule(argument_spec={}, bypass_checks=True)
-    module.fail_json(msg="k0rdent.kof.validate_inventory runs as an action plugin on the controller")
-
-
-if __name__ == "__main__":
-    main()

@@ -60,7 +60,7 @@ class BackupError(Exception):
 
 
 def split_kind(spec: str) -> tuple[str, str]:
-    api_version, _, kind = spec.rpartition("/")
+    api_version, _sep, kind = spec.rpartition("/")
     if not api_version or not kind or not kind[:1].isupper():
         raise BackupError(f"kind {spec!r} must be <group>/<version>/<Kind>, e.g. grafana.integreatly.org/v1beta1/"
                           "GrafanaDashboard")

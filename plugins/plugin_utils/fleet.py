@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible.errors import AnsibleError
 from ansible.template import Templar
 
-from ansible_collections.k0rdent.kof.plugins.module_utils.compare import (  # noqa: F401 (re-exported)
+from ansible_collections.k0rdent.kof.plugins.module_utils.compare import (  # noqa: F401 (re-exported) pylint: disable=unused-import
     FIELD_MANAGER, fieldset, is_subset, needs_apply, owned_fields, view)
 from ansible_collections.k0rdent.kof.plugins.module_utils.kube import KubeError, object_path
 

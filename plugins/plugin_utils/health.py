@@ -75,11 +75,11 @@ class FleetHealth:
         self.concurrency = concurrency
 
     def _management_objects(self):
-        cds, _ = fleet.list_all(self.kube, object_path(self.api_version, "clusterdeployments", self.kcm_ns))
+        cds = fleet.list_all(self.kube, object_path(self.api_version, "clusterdeployments", self.kcm_ns))[0]
         summaries = {}
         try:
-            items, _ = fleet.list_all(self.kube, object_path("config.projectsveltos.io/v1beta1", "clustersummaries",
-                                                             self.kcm_ns))
+            items = fleet.list_all(self.kube, object_path("config.projectsveltos.io/v1beta1", "clustersummaries",
+                                                          self.kcm_ns))[0]
             for s in items.values():
                 cluster = (s.get("spec") or {}).get("clusterName") or \
                           (s["metadata"].get("labels") or {}).get("projectsveltos.io/cluster-name")
@@ -125,7 +125,7 @@ class FleetHealth:
         with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(clusters) or 1))) as pool:
             for name, res in pool.map(one, clusters):
                 results[name] = res
-        return [results[n] for n, _ in clusters]
+        return [results[n] for n, _tier in clusters]
 
     def _promxy_clusters(self, secret_name):
         sec = self.kube.get(object_path("v1", "secrets", self.kof_ns, secret_name))

@@ -34,7 +34,7 @@ def table(results: list[dict]) -> list[str]:
 
 def markdown(results: list[dict], meta: dict) -> str:
     s = summary(results)
-    lines = [f"# KOF fleet report", "", f"- generated: {meta.get('generated')}",
+    lines = ["# KOF fleet report", "", f"- generated: {meta.get('generated')}",
              f"- management cluster: {meta.get('management')}", f"- KOF version: {meta.get('kof_version')}",
              f"- clusters: {s['clusters']} ({s['healthy']} healthy, {s['unhealthy']} unhealthy, "
              f"{s['missing']} missing)", "",
