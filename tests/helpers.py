@@ -45,8 +45,15 @@ class Run:
     def failed_hosts(self) -> list[str]:
         return sorted(h for h, r in self.recap.items() if r["failed"] or r["unreachable"])
 
+    @property
+    def failures(self) -> str:
+        """The `fatal:` / `failed:` blocks of the output, for assertion messages."""
+        blocks = re.findall(r"^(?:fatal|failed): .*?(?=^\S)", self.stdout, re.M | re.S)
+        return "".join(blocks)[:6000]
+
     def __repr__(self):
-        return f"<Run rc={self.rc} changed={self.changed} failed={self.failed_hosts}>\n{self.stdout[-4000:]}\n{self.stderr[-2000:]}"
+        return (f"<Run rc={self.rc} changed={self.changed} failed={self.failed_hosts}>\n{self.failures}\n"
+                f"{self.stdout[-3000:]}\n{self.stderr[-2000:]}")
 
 
 def ansible_playbook(*args, env: dict | None = None, timeout: int = 900, cwd=None) -> Run:

@@ -5,6 +5,7 @@
 ClusterDeployments of every host in a play batch, in the controller process. See the module file for docs."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -101,6 +102,8 @@ class ActionModule(ActionBase):
                                 r.update(failed=True, msg=f"ClusterDeployment {ns}/{names[h]} still exists after "
                                                           f"{args['wait_timeout']}s (finalizers pending)")
                     continue
+                if check:
+                    objs = self._predict_without_templates(kube, api_version, ns, objs, live, per_host, result)
                 res = fleet.apply_batch(kube, objs, live, api_version=api_version, plural="clusterdeployments",
                                         namespace=ns, check_mode=check, concurrency=args["concurrency"],
                                         manager=args["field_manager"])
@@ -124,6 +127,27 @@ class ActionModule(ActionBase):
         result["api_requests"] = kube.requests
         result["duration"] = round(time.monotonic() - started, 3)
         return result
+
+    def _predict_without_templates(self, kube, api_version, ns, objs, live, per_host, result):
+        """Check mode before kof-mothership is installed: kcm's admission rejects even a dry run that references a
+        ServiceTemplate that does not exist yet, although this run would have created it. Predict those changes
+        without the server's dry run (with a warning) and leave the others to the dry run."""
+        existing = set(fleet.list_all(kube, object_path(api_version, "servicetemplates", ns))[0])
+        rest = {}
+        for h, obj in objs.items():
+            wanted = [s.get("template") for s in ((obj.get("spec") or {}).get("serviceSpec") or {}).get("services") or []]
+            missing = sorted({t for t in wanted if t and t not in existing})
+            cur = live.get(obj["metadata"]["name"])
+            if not missing or not fleet.needs_apply(obj, cur):
+                rest[h] = obj
+                continue
+            per_host[h] = {"changed": True, "action": "created" if cur is None else "updated", "predicted": True,
+                           "before": fleet.view(cur), "after": fleet.view(obj)}
+            result.setdefault("warnings", []).append(
+                f"check mode: ClusterDeployment {ns}/{obj['metadata']['name']} references ServiceTemplate(s) "
+                f"{', '.join(missing)} that do not exist yet (kof-mothership creates them), so kcm would reject a "
+                "dry run; its change is predicted without one")
+        return rest
 
     def _wait(self, kube, path, ns, objs, res, timeout):
         names = {o["metadata"]["name"]: h for h, o in objs.items() if not res[h].get("failed")}
@@ -149,7 +173,8 @@ class ActionModule(ActionBase):
         for h, obj in desired.items():
             d = os.path.join(base, "clusterdeployments")
             path = os.path.join(d, f"{obj['metadata']['namespace']}--{obj['metadata']['name']}.yaml")
-            text = yaml.safe_dump(obj, sort_keys=False, default_flow_style=False)
+            # templated values are ansible-core's tagged str/dict subclasses: plain types for the YAML dumper
+            text = yaml.safe_dump(json.loads(json.dumps(obj)), sort_keys=False, default_flow_style=False)
             old = open(path).read() if os.path.exists(path) else None
             if old != text and not self._task.check_mode:
                 os.makedirs(d, exist_ok=True)

@@ -84,7 +84,7 @@ def check_globals(g: dict) -> list[str]:
     return errs
 
 
-def check_hosts(mgmt, regional, child, settings) -> list[str]:
+def check_hosts(mgmt, regional, child, settings, render=False) -> list[str]:
     errs = []
     if len(mgmt) != 1:
         errs.append(f"group kof_management must have exactly one host (the k0rdent management cluster), has "
@@ -105,6 +105,9 @@ def check_hosts(mgmt, regional, child, settings) -> list[str]:
         tpl = s.get(f"{tier}_template")
         if tpl and not SUBDOMAIN.match(str(tpl)):
             errs.append(f"host {h}: kof_{tier}_template {tpl!r} is not a valid ClusterTemplate name")
+        elif not tpl and render:
+            errs.append(f"host {h}: kof_{tier}_template is empty: render mode reads no cluster, so it cannot pick "
+                        "the newest ClusterTemplate; set kof_cluster_template (or kof_{tier}_template per host)")
         cred = s.get(f"{tier}_credential")
         if not cred or not SUBDOMAIN.match(str(cred)):
             errs.append(f"host {h}: kof_{tier}_credential {cred!r} is not a valid Credential name")
@@ -164,8 +167,9 @@ class ActionModule(ActionBase):
         args = self.validate_argument_spec(argument_spec=ARGS)[1]
         hosts = list(dict.fromkeys(args["regional"] + args["child"]))
         settings = fleet.resolve_per_host(self, task_vars, hosts, args["settings"]) if hosts else {}
+        render = bool(args["globals"].get("kof_render_dir"))
         errors = check_globals(args["globals"]) + check_hosts(args["management"], args["regional"], args["child"],
-                                                              settings)
+                                                              settings, render=render)
         result["changed"] = False
         result["hosts"] = {"management": len(args["management"]), "regional": len(args["regional"]),
                            "child": len(args["child"])}

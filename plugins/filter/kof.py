@@ -1,38 +1,16 @@
 # -*- coding: utf-8 -*-
 # Copyright: k0rdent.kof contributors
 # Apache License 2.0 (see LICENSE)
-"""Filters for k0rdent naming conventions."""
+"""Filters for k0rdent naming conventions, and the KOF objects as the modules would apply them (render mode)."""
 from __future__ import annotations
 
 import re
 
-DOCUMENTATION = r"""
-name: newest_template
-short_description: The k0rdent template name with the highest version
-version_added: 0.1.0
-description:
-  - k0rdent names templates C(<name>-<version with dots as dashes>), for example C(aws-standalone-cp-0-1-1).
-    Returns the name whose version is highest (numerically, not alphabetically), or an empty string.
-positional: _input
-options:
-  _input:
-    description: Template names.
-    type: list
-    elements: str
-    required: true
-"""
+from ansible.errors import AnsibleFilterError
 
-EXAMPLES = r"""
-latest: "{{ ['aws-standalone-cp-0-1-9', 'aws-standalone-cp-0-1-10'] | k0rdent.kof.newest_template }}"
-# -> aws-standalone-cp-0-1-10
-"""
+from ansible_collections.k0rdent.kof.plugins.module_utils import kof_resources
 
-RETURN = r"""
-_value:
-  description: The newest template name, or an empty string for an empty list.
-  type: str
-"""
-
+# Each filter is documented in plugins/filter/<filter name>.yml (ansible-doc -t filter k0rdent.kof.<name>).
 _VERSION = re.compile(r"^(?P<base>.*?)-(?P<ver>\d+(?:-\d+)*)$")
 
 
@@ -65,7 +43,28 @@ def default_storage_classes(resources):
     return out
 
 
+def _manifest(builder, params):
+    if not isinstance(params, dict):
+        raise AnsibleFilterError(f"expected the module's options as a mapping, got {type(params).__name__}")
+    try:
+        return builder(dict(params))
+    except kof_resources.ValidationError as err:
+        raise AnsibleFilterError(str(err)) from err
+
+
+def promxy_server_group_manifest(params):
+    """The PromxyServerGroup k0rdent.kof.promxy_server_group would apply for these options."""
+    return _manifest(kof_resources.promxy_server_group, params)
+
+
+def grafana_datasource_manifest(params):
+    """The GrafanaDatasource k0rdent.kof.grafana_datasource would apply for these options."""
+    return _manifest(kof_resources.grafana_datasource, params)
+
+
 class FilterModule:
     def filters(self):
         return {"newest_template": newest_template, "template_name": template_name,
-                "default_storage_classes": default_storage_classes}
+                "default_storage_classes": default_storage_classes,
+                "promxy_server_group_manifest": promxy_server_group_manifest,
+                "grafana_datasource_manifest": grafana_datasource_manifest}

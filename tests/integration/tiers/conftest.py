@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 import yaml
@@ -12,10 +13,16 @@ from tests.helpers import ROOT, tool_env
 LOCAL = ROOT / "inventories" / "local"
 
 
+def charts_dir() -> str:
+    """The stand-in KOF charts of the kofsim package the tests run against."""
+    import kofsim
+    return str(Path(kofsim.__file__).resolve().parent / "charts")
+
+
 def base_inventory() -> tuple[dict, dict]:
     hosts = yaml.safe_load((LOCAL / "hosts.yml").read_text())
     group_vars = yaml.safe_load((LOCAL / "group_vars" / "all.yml").read_text())
-    group_vars["kof_chart_repository"] = str(ROOT / "kofsim" / "kofsim" / "charts")
+    group_vars["kof_chart_repository"] = charts_dir()
     return hosts, group_vars
 
 

@@ -1,0 +1,145 @@
+"""The whole rollout (playbooks/site.yml) on inventories/local against one kofsim, in the order a user lives
+it: preview with --check (nothing written, predicts the first run), first run, a no-op re-run (changed=0 and
+not a single write), a change of one child shown by --diff, scaling out by one child, and a child that never
+becomes Ready failing on its own host while the others succeed."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import pytest
+
+from kofsim.testing import Kofsim
+from tests.helpers import ROOT, ansible_playbook, tool_env
+from tests.integration.tiers.conftest import base_inventory, write_inventory
+
+CH1 = ("all", "children", "kof_child", "children", "kof_child_region1", "hosts")
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    """A kofsim with the local fleet, the inventory directory, and the environment to run against it."""
+    k = Kofsim(tmp_path_factory.mktemp("kofsim-site"), ready_after=0.3)
+    k.start()
+    home = tmp_path_factory.mktemp("home")
+    env = tool_env(home=home, extra={"K8S_AUTH_KUBECONFIG": k.kubeconfig})
+    hosts, gv = base_inventory()
+    gv["kof_report_dir"] = str(tmp_path_factory.mktemp("report"))
+    gv["kof_verify_timeout"] = 60
+    inv = write_inventory(tmp_path_factory.mktemp("inventory"), hosts, gv)
+    yield {"kofsim": k, "env": env, "inv": inv, "hosts": hosts, "gv": gv, "report": gv["kof_report_dir"]}
+    k.stop()
+
+
+def site(fleet, *args, inv=None):
+    return ansible_playbook("-i", inv or fleet["inv"], "playbooks/site.yml", *args, env=fleet["env"])
+
+
+def changed_by_host(run):
+    return {h: r["changed"] for h, r in run.recap.items()}
+
+
+def kubectl_json(fleet, *args):
+    out = subprocess.run([str(ROOT / ".tools" / "bin" / "kubectl"), *args, "-o", "json"], capture_output=True,
+                         text=True, env=fleet["env"] | {"KUBECONFIG": fleet["kofsim"].kubeconfig}, check=True)
+    return json.loads(out.stdout)
+
+
+def test_1_check_mode_writes_nothing_and_predicts_the_first_run(fleet):
+    k = fleet["kofsim"]
+    seq = k.last_seq()
+    preview = site(fleet, "--check")
+    assert preview.rc == 0, preview
+    assert k.writes(since=seq) == [], "check mode wrote to the API"
+    assert any(r["dry_run"] for r in k.requests(since=seq)), "check mode should predict with server-side dry runs"
+
+    first = site(fleet)
+    assert first.rc == 0 and not first.failed_hosts, first
+    # every host the check run said would change did change, and no other
+    assert changed_by_host(preview) == changed_by_host(first), (preview.recap, first.recap)
+    assert all(first.recap[h]["changed"] > 0 for h in ("cloud1-region1", "cloud1-region1-child1", "mothership"))
+    fleet["first"] = first
+
+
+def test_2_objects_are_the_guides(fleet):
+    cds = {cd["metadata"]["name"]: cd for cd in kubectl_json(fleet, "get", "clusterdeployments", "-n",
+                                                            "kcm-system")["items"]}
+    assert sorted(cds) == sorted(["cloud1-region1", "cloud1-region2", "cloud1-region1-child1",
+                                  "cloud1-region1-child2", "cloud1-region2-child1"])
+    reg = cds["cloud1-region2"]
+    assert reg["metadata"]["labels"]["kof"] == "storage"
+    assert reg["spec"]["credential"] == "aws-cluster-identity-cred"
+    assert reg["spec"]["config"]["region"] == "us-west-2"
+    assert reg["spec"]["config"]["clusterLabels"] == {"k0rdent.mirantis.com/kof-storage-secrets": "true"}
+    child = cds["cloud1-region2-child1"]
+    svc = {s["name"]: s for s in child["spec"]["serviceSpec"]["services"]}
+    assert [s["name"] for s in child["spec"]["serviceSpec"]["services"]] == ["cert-manager", "kof-operators",
+                                                                             "kof-collectors"]
+    assert "vmauth.cloud1-region2.kof.example.com" in svc["kof-collectors"]["values"]
+    assert "cloud1-region1" not in svc["kof-collectors"]["values"]
+    # children inherit their region's cloud region unless they set their own
+    assert child["spec"]["config"]["region"] == "us-west-2"
+    for cd in cds.values():
+        ready = [c for c in cd["status"]["conditions"] if c["type"] == "Ready"]
+        assert ready and ready[0]["status"] == "True", cd["metadata"]["name"]
+    report = json.loads((ROOT / fleet["report"] / "fleet-report.json").read_text())
+    assert report["summary"]["ok"] and len(report["clusters"]) == 5
+
+
+def test_3_rerun_changes_nothing_and_writes_nothing(fleet):
+    k = fleet["kofsim"]
+    seq = k.last_seq()
+    again = site(fleet)
+    assert again.rc == 0, again
+    assert again.changed == 0, again.recap
+    assert k.writes(since=seq) == [], "a no-op re-run sent writes"
+
+
+def test_4_diff_shows_one_child_change_and_no_secret(fleet):
+    hosts = json.loads(json.dumps(fleet["hosts"]))
+    node = hosts["all"]["children"]["kof_child"]["children"]["kof_child_region1"]["hosts"]
+    node["cloud1-region1-child2"] = {"kof_child_workers_number": 5}
+    inv = write_inventory(fleet["inv"], hosts, fleet["gv"])
+    k = fleet["kofsim"]
+    seq = k.last_seq()
+    run = site(fleet, "--diff", inv=inv)
+    assert run.rc == 0, run
+    changed = {h for h, r in run.recap.items() if r["changed"]}
+    assert changed == {"cloud1-region1-child2"}, run.recap
+    assert re.search(r"-\s+workersNumber: 3\n\+\s+workersNumber: 5", run.stdout), run.stdout[-3000:]
+    writes = k.writes(since=seq)
+    assert [w["path"].rsplit("/", 1)[-1] for w in writes] == ["cloud1-region1-child2"], writes
+    secret = kubectl_json(fleet, "get", "secret", "-n", "kof", "storage-vmuser-credentials")["data"]
+    import base64
+    for value in secret.values():
+        assert base64.b64decode(value).decode() not in run.stdout
+
+
+def test_5_scaling_out_changes_only_the_new_child(fleet):
+    hosts = json.loads(json.dumps(fleet["hosts"]))
+    hosts["all"]["children"]["kof_child"]["children"]["kof_child_region1"]["hosts"]["cloud1-region1-child2"] = \
+        {"kof_child_workers_number": 5}
+    hosts["all"]["children"]["kof_child"]["children"]["kof_child_region2"]["hosts"]["cloud1-region2-child2"] = None
+    inv = write_inventory(fleet["inv"], hosts, fleet["gv"])
+    run = site(fleet, inv=inv)
+    assert run.rc == 0, run
+    assert {h for h, r in run.recap.items() if r["changed"]} == {"cloud1-region2-child2"}, run.recap
+    fleet["hosts"] = hosts
+
+
+def test_6_a_child_that_never_becomes_ready_fails_alone(fleet):
+    k = fleet["kofsim"]
+    hosts = json.loads(json.dumps(fleet["hosts"]))
+    hosts["all"]["children"]["kof_child"]["children"]["kof_child_region2"]["hosts"]["cloud1-region2-stuck"] = None
+    gv = dict(fleet["gv"], kof_wait_timeout=3, kof_verify_timeout=3)
+    inv = write_inventory(fleet["inv"], hosts, gv)
+    k.scenario(never_ready=["cloud1-region2-stuck"])
+    run = site(fleet, inv=inv)
+    assert run.rc != 0
+    assert run.failed_hosts == ["cloud1-region2-stuck"], run.recap
+    assert "cloud1-region2-stuck not Ready after 3s" in run.stdout
+    # the verify play then reports the fleet: every other cluster healthy, the stuck one named
+    report = json.loads((ROOT / fleet["report"] / "fleet-report.json").read_text())
+    bad = [c["name"] for c in report["clusters"] if c["state"] != "healthy"]
+    assert bad == ["cloud1-region2-stuck"], report["clusters"]
