@@ -24,12 +24,6 @@ except ImportError:  # pragma: no cover - reported by make_client
     AUTH_ARG_SPEC = {}
     HAS_K8S_CORE = False
 
-try:
-    import kubernetes
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s import client as core_client
-    K8S_IMPORT_ERROR = None
-except ImportError as import_error:  # pragma: no cover - reported by make_client
-    K8S_IMPORT_ERROR = str(import_error)
 
 # A module is one short-lived process per task: a few quick retries of 429/5xx/dropped connections, not the
 # long back-off the controller-side batch plugins use.
@@ -64,8 +58,13 @@ def make_client(module) -> Kube:
     if not HAS_K8S_CORE:
         module.fail_json(msg="the kubernetes.core collection is required on the controller "
                              "(ansible-galaxy collection install kubernetes.core)")
-    if K8S_IMPORT_ERROR:
-        module.fail_json(msg=f"the kubernetes Python library is required on the controller: {K8S_IMPORT_ERROR}")
+    try:
+        # imported here, not at the top: about a second that a run failing validation does not pay
+        import kubernetes  # pylint: disable=import-outside-toplevel
+        from ansible_collections.kubernetes.core.plugins.module_utils.k8s import (  # pylint: disable=import-outside-toplevel
+            client as core_client)
+    except ImportError as err:
+        module.fail_json(msg=f"the kubernetes Python library is required on the controller: {err}")
     kubeconfig = module.params.get("kubeconfig") or os.environ.get("K8S_AUTH_KUBECONFIG")
     if isinstance(kubeconfig, str) and os.pathsep not in kubeconfig and \
             not os.path.exists(os.path.expanduser(kubeconfig)):

@@ -17,14 +17,23 @@ import random
 import threading
 import time
 
-try:
-    import urllib3
-    from kubernetes import client as k8s_client
-    from kubernetes import config as k8s_config
-    from kubernetes.client.rest import ApiException
-    HAS_K8S = True
-except ImportError:  # pragma: no cover - reported by the caller
-    HAS_K8S = False
+# The kubernetes library is imported on first use: importing it costs about a second, which a module that fails
+# validation (or an action plugin that renders only) should not pay.
+_LIB = {}
+
+
+def _lib() -> dict:
+    if not _LIB:
+        try:
+            import urllib3  # pylint: disable=import-outside-toplevel
+            from kubernetes import client, config  # pylint: disable=import-outside-toplevel
+            from kubernetes.client.rest import ApiException  # pylint: disable=import-outside-toplevel
+        except ImportError as err:
+            raise KubeError("the kubernetes Python library is required on the controller (pip install kubernetes): "
+                            f"{err}") from err
+        _LIB.update(urllib3=urllib3, client=client, config=config, ApiException=ApiException)
+    return _LIB
+
 
 AUTH_OPTIONS = ("kubeconfig", "context", "host", "api_key", "validate_certs", "ca_cert", "client_cert",
                 "client_key", "proxy")
@@ -60,8 +69,8 @@ def auth_from(args: dict) -> dict:
 class Kube:
     def __init__(self, auth: dict, *, retries: int = 6, backoff: float = 0.5, max_backoff: float = 8.0,
                  pool_size: int = 32, timeout: float = 60):
-        if not HAS_K8S:
-            raise KubeError("the kubernetes Python library is required on the controller (pip install kubernetes)")
+        lib = _lib()
+        k8s_client, k8s_config = lib["client"], lib["config"]
         self.retries = retries
         self.backoff = backoff
         self.max_backoff = max_backoff
@@ -133,6 +142,8 @@ class Kube:
     def request(self, method: str, path: str, *, query=None, body=None, content_type="application/json",
                 retry: bool = True, stream: bool = False, timeout: float | None = None):
         """Returns (status, parsed JSON body). Raises KubeError on failure."""
+        lib = _lib()
+        urllib3, api_exception = lib["urllib3"], lib["ApiException"]
         attempt = 0
         while True:
             attempt += 1
@@ -151,7 +162,7 @@ class Kube:
                     return status, raw
                 data = raw.data
                 return status, (json.loads(data) if data else None)
-            except ApiException as err:
+            except api_exception as err:
                 status = err.status or 0
                 try:
                     payload = json.loads(err.body) if err.body else {}
@@ -255,7 +266,7 @@ class Kube:
                         return True
                 if time.monotonic() > deadline:
                     return False
-        except (urllib3.exceptions.HTTPError, OSError):
+        except (_lib()["urllib3"].exceptions.HTTPError, OSError):
             return False
         finally:
             raw.release_conn()

@@ -130,6 +130,7 @@ def run_playbook(kofsim, tmp_path):
     def run(name, *args):
         env = tool_env(home=home)
         env["K8S_AUTH_KUBECONFIG"] = kofsim.kubeconfig
+        env["ANSIBLE_PIPELINING"] = "1"  # local connection: no temporary module files per task
         result = ansible_playbook(PLAYBOOKS / name, "-i", "localhost,", "-c", "local", "-e", f"@{extra}", *args,
                                   env=env, timeout=600)
         # the whole output, for a failure's post-mortem (the assertion shows only its tail)
