@@ -24,6 +24,7 @@ KCM_API_VERSIONS = ("v1alpha1", "v1beta1")
 _CRD_CACHE: dict[tuple, list[dict]] = {}
 _SEED_CACHE: dict[str, list[dict]] = {}
 KCM_GROUP = "k0rdent.mirantis.com"
+VIRTUAL_WATCH_HISTORY = 16  # events kept per resource type on a virtual cluster
 
 
 def load_docs(path: Path) -> list[dict]:
@@ -95,7 +96,11 @@ class K0rdent:
                 cluster.write(crd_rt, copy.deepcopy(doc), internal=True)
 
     def attach(self, cid, cluster):
-        """A new virtual cluster: its operators."""
+        """A new virtual cluster: its operators, and a small watch cache (what keeps a fleet of them cheap:
+        most of a cluster's memory would otherwise be past versions of its objects). A watch resuming from an
+        older resourceVersion gets 410 Expired and relists, as against a small kube-apiserver watch cache."""
+        if hasattr(cluster, "history_size"):
+            cluster.history_size = VIRTUAL_WATCH_HISTORY
         self.operators[cid] = ClusterOperators(self, cluster, self.sim.controllers[cid], management=False)
 
     def detach(self, cid):
