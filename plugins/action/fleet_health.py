@@ -16,6 +16,7 @@ from ansible_collections.k0rdent.kof.plugins.module_utils.kube import AUTH_OPTIO
 ARGS = {
     "regional": {"type": "list", "elements": "str", "default": []},
     "child": {"type": "list", "elements": "str", "default": []},
+    "child_regions": {"type": "dict", "default": {}},
     "kcm_namespace": {"type": "str", "default": "kcm-system"},
     "kcm_api_version": {"type": "str", "default": "k0rdent.mirantis.com/v1alpha1"},
     "namespace": {"type": "str", "default": "kof"},
@@ -60,7 +61,8 @@ class ActionModule(ActionBase):
             timeout = 0 if self._task.check_mode else args["wait_timeout"]
             results = health.wait_healthy(checker, args["regional"], args["child"], timeout=timeout,
                                           interval=args["interval"], psg_api_version=args["psg_api_version"],
-                                          promxy_secret=args["promxy_secret"])
+                                          promxy_secret=args["promxy_secret"],
+                                          child_regions={str(k): str(v) for k, v in args["child_regions"].items()})
         except KubeError as err:
             result.update(failed=True, msg=str(err))
             return result

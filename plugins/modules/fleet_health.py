@@ -34,6 +34,12 @@ options:
     type: list
     elements: str
     default: []
+  child_regions:
+    description:
+      - Child cluster name -> its regional cluster, as the inventory says (C(kof_regional)). Used in the report when
+        a ClusterDeployment is missing or lacks the C(k0rdent.mirantis.com/kof-regional-cluster-name) label.
+    type: dict
+    default: {}
   kcm_namespace:
     description: Namespace of the ClusterDeployments.
     type: str

@@ -111,7 +111,8 @@ class FleetHealth:
                 raise
         return out
 
-    def check(self, regional: list, child: list, *, psg_api_version: str, promxy_secret: str | None) -> list[dict]:
+    def check(self, regional: list, child: list, *, psg_api_version: str, promxy_secret: str | None,
+              child_regions: dict | None = None) -> list[dict]:
         cds, summaries, kubeconfigs = self._management_objects()
         regs = self._registrations(psg_api_version) if regional else {"psg": set(), "gds": set()}
         rendered = self._promxy_clusters(promxy_secret) if regional and promxy_secret else None
@@ -121,7 +122,7 @@ class FleetHealth:
         def one(item):
             name, tier = item
             return name, self._check_one(name, tier, cds.get(name), summaries.get(name, []),
-                                         kubeconfigs.get(name), regs, rendered)
+                                         kubeconfigs.get(name), regs, rendered, (child_regions or {}).get(name, ""))
         with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(clusters) or 1))) as pool:
             for name, res in pool.map(one, clusters):
                 results[name] = res
@@ -138,14 +139,15 @@ class FleetHealth:
         groups = ((cfg.get("promxy") or {}).get("server_groups") or [])
         return {(g.get("labels") or {}).get("promxyCluster") for g in groups}
 
-    def _check_one(self, name, tier, cd, summaries, kc_secret, regs, rendered):
+    def _check_one(self, name, tier, cd, summaries, kc_secret, regs, rendered, inventory_region=""):
         res = {"name": name, "tier": tier, "problems": [], "pods": {}}
         if cd is None:
-            res.update(state="missing", ready=False)
+            # the inventory says where a child belongs, so the report still draws it in its region
+            res.update(state="missing", ready=False, region=name if tier == "regional" else inventory_region)
             res["problems"].append("ClusterDeployment not found")
             return res
         labels = cd["metadata"].get("labels") or {}
-        res["region"] = name if tier == "regional" else labels.get(REGION_LABEL, "")
+        res["region"] = name if tier == "regional" else (labels.get(REGION_LABEL) or inventory_region)
         res["ready"] = fleet.is_ready(cd)
         if not res["ready"]:
             cond = fleet.condition(cd, "Ready") or {}
