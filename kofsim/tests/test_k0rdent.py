@@ -446,6 +446,21 @@ def test_scripted_faults_and_render_time_dependencies(k, tmp_path):
                  f"{name} Provisioned")
     assert ready(k, "nr")
 
+    # a cluster that stops matching a ClusterProfile loses what the profile deployed, and its summary
+    kubectl(k, "patch", "cld", "-n", NS, "nolabel", "--type", "json", "-p", json.dumps(
+        [{"op": "remove", "path": "/spec/config/clusterLabels/k0rdent.mirantis.com~1kof-storage-secrets"}]))
+    wait_for(lambda: "kof-storage-secrets-capi-nolabel" not in summaries(k), "summary withdrawn")
+    nkc = kubeconfig_of(k, "nolabel", tmp_path)
+    assert "storage-vmuser-credentials" not in {s["metadata"]["name"] for s in get(
+        k, "secrets", "-n", "kof", kubeconfig=nkc)["items"]}
+    # services taken off the list are uninstalled; no services, no Profile and no summary
+    kubectl(k, "patch", "cld", "-n", NS, "fs", "--type", "merge", "-p", '{"spec":{"serviceSpec":{"services":[]}}}')
+    wait_for(lambda: "p--fs-capi-fs" not in summaries(k), "services summary removed")
+    fkc = kubeconfig_of(k, "fs", tmp_path)
+    assert json.loads(helm(k, 4, "list", "-A", "-o", "json", "--kubeconfig", str(fkc)).stdout) == []
+    wait_for(lambda: "fs" not in {p["metadata"]["name"] for p in get(k, "profiles", "-n", NS)["items"]},
+             "Profile removed")
+
 
 def catalog_ids(chart, release, ns, values, vmuser):
     from kofsim.k0rdent import catalog

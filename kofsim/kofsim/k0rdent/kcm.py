@@ -241,6 +241,10 @@ class Kcm:
             self.ensure_profile(cd, services)
             conds.append(_cond("SveltosProfileReady", "True", "Succeeded", "Sveltos Profile is ready", ts,
                                prev.get("SveltosProfileReady")))
+        else:
+            prt = self.rt(SVELTOS, "profiles")
+            if prt is not None and self.mgmt.find(prt, ns, name) is not None:
+                self.mgmt.delete(prt, ns, name, {"propagationPolicy": "Background"})
         svc_state = self.layer.sveltos.services_status(ns, name, services)
         if self.layer.kcm_version == "v1beta1" and services:
             ok = sum(1 for s in svc_state or [] if s["state"] == "Deployed")
@@ -378,6 +382,7 @@ class Sveltos:
         self.mgmt = layer.mgmt
         # (ns, cd) -> {service name: {"state": Provisioned|Failed, "msg", "ts", "template", "namespace"}}
         self.state: dict[tuple, dict] = {}
+        self.profiles: dict[tuple, dict] = {}  # (ns, cd) -> {ClusterProfile: {(ns, name) of Secrets it copied}}
 
     def rt(self, group, plural):
         rts = self.mgmt.registry.versions_of(group, plural)
@@ -385,6 +390,13 @@ class Sveltos:
 
     def forget(self, ns, name):
         self.state.pop((ns, name), None)
+        self.profiles.pop((ns, name), None)
+
+    def _drop_summary(self, ns, name):
+        rt = self.rt(SVELTOS, "clustersummaries")
+        obj = self.mgmt.find(rt, ns, name) if rt else None
+        if obj is not None:
+            self.mgmt.delete(rt, ns, name, {"propagationPolicy": "Background"})
 
     def on_workload_event(self, ns, name, type_, rt):
         """Something appeared on a cluster: a failed service may now install (Sveltos' retry)."""
@@ -464,11 +476,15 @@ class Sveltos:
         ts = now()
         # ClusterProfiles selecting this cluster: copy the referenced resources
         cp_rt = self.rt(SVELTOS, "clusterprofiles")
+        deployed = self.profiles.setdefault((ns, name), {})  # profile -> {(ns, secret)} copied by it
+        matched = set()
         for cp in self.mgmt.list_objects(cp_rt) if cp_rt else []:
             spec = cp.get("spec") or {}
             if not match_label_selector_obj(spec.get("clusterSelector") or {"matchLabels": {"__none__": "x"}},
                                             cluster_labels):
                 continue
+            matched.add(cp["metadata"]["name"])
+            copied = deployed.setdefault(cp["metadata"]["name"], set())
             failure = None
             for ref in spec.get("templateResourceRefs") or []:
                 res = ref.get("resource") or {}
@@ -481,12 +497,22 @@ class Sveltos:
                                f"templateResourceRefs not found")
                     continue
                 self.layer.copy_secret(target, src)
+                copied.add((res.get("namespace", ""), res.get("name", "")))
             self._summary(ns, cd, f"{cp['metadata']['name']}-capi-{name}",
                           {"projectsveltos.io/cluster-name": name, "projectsveltos.io/cluster-profile-name":
                            cp["metadata"]["name"], "projectsveltos.io/cluster-type": "Capi"},
                           [dict({"featureID": "Resources", "status": "Failed" if failure else "Provisioned",
                                  "hash": _hash(spec), "lastAppliedTime": ts},
                                 **({"failureMessage": failure} if failure else {}))], [])
+        # a profile that no longer selects the cluster (or is gone) withdraws what it deployed, and its summary
+        for gone in [p for p in deployed if p not in matched]:
+            keep = set().union(*(deployed[p] for p in deployed if p != gone))
+            for sns, sname in deployed.pop(gone) - keep:
+                sec_rt = target.registry.get("", "v1", "secrets")
+                sec = target.find(sec_rt, sns, sname)
+                if sec is not None and (sec["metadata"].get("labels") or {}).get("projectsveltos.io/reason"):
+                    target.remove(sec_rt, sec)
+            self._drop_summary(ns, f"{gone}-capi-{name}")
         # the ClusterDeployment's own services (kcm renders them into a namespaced Profile), in order
         services = [s for s in ((cd.get("spec") or {}).get("serviceSpec") or {}).get("services") or []
                     if not s.get("disable")]
@@ -504,7 +530,9 @@ class Sveltos:
                 failed.append(f"{sname}: {msg}")
         for gone in [s for s in st if s not in {x.get("name") for x in services}]:
             self.layer.uninstall(target, gone, st.pop(gone))
-        if services:
+        if not services:
+            self._drop_summary(ns, f"p--{name}-capi-{name}")
+        else:
             feature = {"featureID": "Helm", "hash": _hash(services), "lastAppliedTime": ts,
                        "status": "Failed" if failed else "Provisioned"}
             if failed:
