@@ -437,6 +437,11 @@ def test_uninstall_needs_confirmation_and_goes_in_order(fleet):
         flat(orphaning.stdout), orphaning
     assert k.writes(since=seq) == []
 
+    # a backup that fails stops the uninstall before anything is deleted
+    broken = fleet.play("uninstall.yml", *confirm, "-e", '{"kof_backup_extra_kinds": ["not-a-kind"]}')
+    assert broken.rc != 0 and "must be <group>/<version>/<Kind>" in flat(broken.stdout), broken
+    assert k.writes(since=seq) == []
+
     # a partial fleet: only the limited child goes (no backup: children hold no KOF configuration)
     part = fleet.play("uninstall.yml", *confirm, "--limit", "cloud1-region1-child2")
     assert part.rc == 0, part
