@@ -40,15 +40,18 @@ sys.exit(subprocess.call([sys.executable, "-m", "pip", "install", *args]))
 
 
 def pip_bootstrap_version() -> str:
-    from ansible_test._internal.python_requirements import get_venv_packages  # pylint: disable=import-error
+    try:
+        from ansible_test._internal.python_requirements import get_venv_packages  # pylint: disable=import-error
+    except ImportError:  # a private API: fall back to ansible-core 2.19's pin
+        return "24.2"
 
     class Python:  # get_venv_packages only reads .version
         version = f"{sys.version_info[0]}.{sys.version_info[1]}"
     return get_venv_packages(Python())["pip"]
 
 
-def collection_tree(tmp_path: Path) -> Path:
-    root = tmp_path / "ansible_collections"
+def collection_tree(workdir: Path) -> Path:
+    root = workdir / "ansible_collections"
     coll = root / "k0rdent" / "kof"
     coll.mkdir(parents=True)
     shutil.copy2(ROOT / "galaxy.yml", coll / "galaxy.yml")
@@ -84,9 +87,8 @@ def test_ignore_file_has_no_blanket_entries():
     assert len(others) <= 3, f"the ignore file must stay nearly empty: {others}"
 
 
-@pytest.mark.static
-def test_ansible_test_sanity(tmp_path):
-    coll = collection_tree(tmp_path)
+def ansible_test_sanity(workdir: Path, *extra) -> subprocess.CompletedProcess:
+    coll = collection_tree(workdir)
     home = CACHE / "home"
     (home / ".ansible" / "test" / "cache").mkdir(parents=True, exist_ok=True)
     (home / ".ansible" / "test" / "cache" / f"get_pip_{pip_bootstrap_version().replace('.', '_')}.py").write_text(
@@ -94,12 +96,17 @@ def test_ansible_test_sanity(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "K8S_AUTH_", "PYTHONPATH"))}
     env.update(HOME=str(home), PATH=f"{VENV_BIN}:{env.get('PATH', '')}", ANSIBLE_NOCOLOR="1")
     cmd = [str(VENV_BIN / "ansible-test"), "sanity", "--local", "--color", "no",
-           "--python", f"{sys.version_info[0]}.{sys.version_info[1]}", "--python-interpreter", sys.executable]
+           "--python", f"{sys.version_info[0]}.{sys.version_info[1]}", "--python-interpreter", sys.executable, *extra]
     for name in SKIPPED:
         cmd += ["--skip-test", name]
     with open(CACHE / "lock", "w", encoding="utf-8") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # the cached per-test virtual envs are shared between runs
-        proc = subprocess.run(cmd, cwd=coll, env=env, capture_output=True, text=True, timeout=1500)
+        return subprocess.run(cmd, cwd=coll, env=env, capture_output=True, text=True, timeout=1500)
+
+
+@pytest.mark.static
+def test_ansible_test_sanity(tmp_path):
+    proc = ansible_test_sanity(tmp_path)
     out = proc.stdout + proc.stderr
     errors = [line for line in out.splitlines() if line.startswith(("ERROR:", "FATAL:"))]
     assert proc.returncode == 0, "\n".join(errors) or out[-6000:]
@@ -107,3 +114,15 @@ def test_ansible_test_sanity(tmp_path):
     for name in ("validate-modules", "pylint", "pep8", "import", "ansible-doc", "yamllint", "compile",
                  "action-plugin-docs", "runtime-metadata", "shebang"):
         assert name in ran, f"sanity test {name} did not run: {ran}"
+
+
+if __name__ == "__main__":
+    # `python -m tests.static.test_sanity --prime`: install the sanity test environments ahead (e.g. from
+    # make setup), so the test itself contacts nothing
+    import tempfile
+    if sys.argv[1:] != ["--prime"]:
+        sys.exit("usage: python -m tests.static.test_sanity --prime")
+    with tempfile.TemporaryDirectory() as tmp:
+        result = ansible_test_sanity(Path(tmp), "--prime-venvs")
+    print(result.stdout[-3000:], result.stderr[-3000:])
+    sys.exit(result.returncode)

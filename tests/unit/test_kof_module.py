@@ -168,8 +168,8 @@ def test_absent():
 
 
 def test_wait_timeout_names_what_and_why():
-    with pytest.raises(KubeError, match="timed out after 1s waiting until the thing happened: still pending"):
-        runner(FakeModule(wait_timeout=1, wait_sleep=0), FakeKube()).wait_until(
+    with pytest.raises(KubeError, match="timed out after 0s waiting until the thing happened: still pending"):
+        runner(FakeModule(wait_timeout=0, wait_sleep=0), FakeKube()).wait_until(
             lambda: (False, "still pending"), "the thing happened")
     assert runner(FakeModule(), FakeKube()).wait_until(lambda: (True, ""), "x") is True
 
