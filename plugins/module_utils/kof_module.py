@@ -65,14 +65,16 @@ def make_client(module) -> Kube:
             client as core_client)
     except ImportError as err:
         module.fail_json(msg=f"the kubernetes Python library is required on the controller: {err}")
-    kubeconfig = module.params.get("kubeconfig") or os.environ.get("K8S_AUTH_KUBECONFIG")
-    if isinstance(kubeconfig, str) and os.pathsep not in kubeconfig and \
+    auth = core_client._create_auth_spec(module)  # pylint: disable=protected-access
+    kubeconfig = auth.get("kubeconfig")
+    uses_kubeconfig = not any(all(auth.get(k) for k in keys) for keys in (
+        ("host", "api_key"), ("host", "username", "password"), ("host", "cert_file", "key_file")))
+    if uses_kubeconfig and isinstance(kubeconfig, str) and os.pathsep not in kubeconfig and \
             not os.path.exists(os.path.expanduser(kubeconfig)):
         # the path itself is no_log (kubernetes.core's spec), so the message cannot show it
         module.fail_json(msg="cannot configure the Kubernetes API client: the kubeconfig file does not exist "
                              "(kubeconfig / K8S_AUTH_KUBECONFIG)")
     try:
-        auth = core_client._create_auth_spec(module)  # pylint: disable=protected-access
         configuration = core_client._create_configuration(auth)  # pylint: disable=protected-access
         headers = core_client._create_headers(module)  # pylint: disable=protected-access
         api = kubernetes.client.ApiClient(configuration)
