@@ -15,8 +15,8 @@ LOCAL = ROOT / "inventories" / "local"
 
 def charts_dir() -> str:
     """The stand-in KOF charts of the kofsim package the tests run against."""
-    import kofsim
-    return str(Path(kofsim.__file__).resolve().parent / "charts")
+    from kofsim import testing  # a module, so __file__ is set even when kofsim resolves as a namespace package
+    return str(Path(testing.__file__).resolve().parent / "charts")
 
 
 def base_inventory() -> tuple[dict, dict]:
