@@ -25,7 +25,7 @@ PAUSE = "registry.k8s.io/pause:3.10"
 
 # chart name (ServiceTemplate spec.helm.chartSpec.chart) -> kofsim can install it
 KNOWN_CHARTS = {"ingress-nginx", "cert-manager", "kof-operators", "kof-storage", "kof-collectors",
-                "kof-mothership", "victoria-metrics-operator"}
+                "victoria-metrics-operator"}
 
 
 class RenderError(Exception):
@@ -443,6 +443,6 @@ def objects_for(chart: str, release: str, ns: str, values: dict, lookup=None) ->
         crds.append("victoriametrics")
         objs.append(deployment(f"{release}-victoria-metrics-operator", ns,
                                {"app.kubernetes.io/name": "victoria-metrics-operator"}))
-    else:
-        objs.append(deployment(release, ns, {"app.kubernetes.io/name": release}))
+    else:  # the ServiceTemplate controller does not validate a template of another chart
+        raise RenderError(f"chart {chart} is not one kofsim can install ({', '.join(sorted(KNOWN_CHARTS))})")
     return crds, objs
