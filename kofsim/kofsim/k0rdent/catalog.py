@@ -228,7 +228,8 @@ def kof_storage(release, ns, v, lookup):
             objs.append({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                          "metadata": {"name": sec.get("credentials_secret_name"), "namespace": ns,
                                       "labels": dict(labels)},
-                         "data": {k: data.get(k, "") for k in ("GF_SECURITY_ADMIN_USER", "GF_SECURITY_ADMIN_PASSWORD")}})
+                         "data": {k: data.get(k, "")
+                                  for k in ("GF_SECURITY_ADMIN_USER", "GF_SECURITY_ADMIN_PASSWORD")}})
         objs.append(workload("Deployment", f"{release}-grafana-operator", ns, "grafana-operator", release, chart,
                              image="ghcr.io/grafana/grafana-operator:v5.15.1", container="manager"))
         pvc = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": _get(gr, "storage.size")}}}
@@ -270,7 +271,8 @@ def kof_storage(release, ns, v, lookup):
                          "metadata": dict(meta, name="cluster"),
                          "spec": {"retentionPeriod": str(vmc.get("retentionPeriod")),
                                   "replicationFactor": vmc.get("replicationFactor"),
-                                  "vmselect": {"replicaCount": 1, "storage": storage(_get(vmc, "vmselect.storage.size"))},
+                                  "vmselect": {"replicaCount": 1,
+                                               "storage": storage(_get(vmc, "vmselect.storage.size"))},
                                   "vminsert": {"replicaCount": 1},
                                   "vmstorage": {"replicaCount": 1,
                                                 "storage": storage(_get(vmc, "vmstorage.storage.size"))}}})
@@ -358,8 +360,9 @@ def kof_collectors(release, ns, v, lookup):
                                "filelog": {"include": ["/var/log/pods/*/*/*.log"]}}}
     for name, mode in (("k8s-cluster", "deployment"), ("node-exporter", "daemonset")):
         config = {"receivers": receivers[mode], "processors": {"batch": {}},
-                  "exporters": {"prometheusremotewrite": {"endpoint": _get(kof, "metrics.endpoint"),
-                                                          "external_labels": {g.get("clusterLabel"): g.get("clusterName")}},
+                  "exporters": {"prometheusremotewrite": {
+                      "endpoint": _get(kof, "metrics.endpoint"),
+                      "external_labels": {g.get("clusterLabel"): g.get("clusterName")}},
                                 "otlphttp": {"logs_endpoint": _get(kof, "logs.endpoint")}},
                   "service": {"pipelines": {
                       "metrics": {"receivers": sorted(receivers[mode]), "processors": ["batch"],

@@ -179,7 +179,8 @@ class K0rdent:
         pending = {(d["spec"]["names"]["kind"], f"{d['spec']['group']}/{v['name']}")
                    for cd in crd_dirs for d in crd_docs(cd, self.kcm_version) for v in d["spec"]["versions"]}
         for obj in objs:
-            if target.rt_for(obj["apiVersion"], obj["kind"]) is None and (obj["kind"], obj["apiVersion"]) not in pending:
+            served = target.rt_for(obj["apiVersion"], obj["kind"]) is not None
+            if not served and (obj["kind"], obj["apiVersion"]) not in pending:
                 return (f'Error: unable to build kubernetes objects from release manifest: resource mapping not found '
                         f'for name: "{obj["metadata"]["name"]}" namespace: "{obj["metadata"].get("namespace", "")}" '
                         f'from "": no matches for kind "{obj["kind"]}" in version "{obj["apiVersion"]}"\n'
