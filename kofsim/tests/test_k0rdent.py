@@ -328,6 +328,10 @@ def test_guide_rollout_virtual_clusters_services_operators_and_deletion(k, tmp_p
     assert {(r["name"], r["namespace"], r["status"]) for r in rels} == {
         ("cert-manager", "kof", "deployed"), ("kof-operators", "kof", "deployed"),
         ("kof-collectors", "kof", "deployed")}
+    manifest = [d for d in yaml.safe_load_all(helm(k, 3, "get", "manifest", "-n", "kof", "kof-collectors",
+                                                   "--kubeconfig", str(ckc)).stdout) if d]
+    assert ("OpenTelemetryCollector", "kof-collectors-k8s-cluster") in {(d["kind"], d["metadata"]["name"])
+                                                                         for d in manifest}
     cols = {c["metadata"]["name"]: c for c in get(k, "opentelemetrycollectors", "-n", "kof", kubeconfig=ckc)["items"]}
     assert wait_for(lambda: all((c.get("status") or {}).get("scale", {}).get("statusReplicas") == "1/1" for c in
                                 get(k, "opentelemetrycollectors", "-n", "kof", kubeconfig=ckc)["items"]),

@@ -358,15 +358,16 @@ class Kcm:
 
 
 # ======================================================================================== Sveltos
-def helm_release_secret(release: str, ns: str, chart: str, version: str, values: dict, revision: int) -> dict:
-    """The record helm 3/4 keep per release revision, so `helm list` on a virtual cluster shows it."""
+def helm_release_secret(release: str, ns: str, chart: str, version: str, values: dict, revision: int,
+                        manifest: str = "") -> dict:
+    """The record helm 3/4 keep per release revision, so `helm list` / `helm get` on a virtual cluster show it."""
     ts = now()
     rel = {"name": release, "namespace": ns, "version": revision,
            "info": {"first_deployed": ts, "last_deployed": ts, "deleted": "", "status": "deployed",
                     "description": "Install complete" if revision == 1 else "Upgrade complete"},
            "chart": {"metadata": {"name": chart, "version": version or "0.0.0", "appVersion": version or "",
                                   "apiVersion": "v2"}, "templates": [], "values": {}},
-           "config": values, "manifest": ""}
+           "config": values, "manifest": manifest}
     payload = base64.b64encode(gzip.compress(json.dumps(rel).encode())).decode()
     return {"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
             "metadata": {"name": f"sh.helm.release.v1.{release}.v{revision}", "namespace": ns,

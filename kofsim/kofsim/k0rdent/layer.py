@@ -203,7 +203,8 @@ class K0rdent:
                 body = copy.deepcopy(old)
                 body["metadata"]["labels"]["status"] = "superseded"
                 target.write(sec_rt, body, namespace=ns, old=old, internal=True)
-        target.upsert(helm_release_secret(release, ns, chart, version, values, revision))
+        manifest = "".join(f"---\n{yaml.safe_dump(o, sort_keys=False)}" for o in objs)
+        target.upsert(helm_release_secret(release, ns, chart, version, values, revision, manifest))
         releases[release] = {"hash": digest, "revision": revision, "objects": keys, "namespace": ns}
         self.apply_crashloop(target, target.name.split("/", 1)[-1])
         return None
