@@ -287,6 +287,10 @@ def test_guide_rollout_virtual_clusters_services_operators_and_deletion(k, tmp_p
                                                for n, f in want.items()) else None)(summaries(k)),
                    "ClusterSummaries Provisioned")
     assert f"kof-aws-dns-secrets-capi-{child}" not in got  # the child is not labelled for the DNS secret
+    cs = get(k, "clustersummary", "-n", NS, f"p--{child}-capi-{child}")
+    assert [(h["releaseName"], h["releaseNamespace"], h["status"]) for h in cs["status"]["helmReleaseSummaries"]] \
+        == [("cert-manager", "kof", "Managing"), ("kof-operators", "kof", "Managing"),
+            ("kof-collectors", "kof", "Managing")]
     out = kubectl(k, "get", "clustersummaries", "-n", NS, "-o", "wide").stdout
     assert all(line.split()[1:3].count("Provisioned") == 1 for line in out.splitlines()[1:]), out
 
