@@ -24,8 +24,9 @@ description:
     template and readiness of each, for O(compose), O(groups) and O(keyed_groups).
   - With O(child_region_groups), children are also in C(kof_child_<region>) groups (C(-) becomes C(_)).
   - Authentication follows kubernetes.core (same option names and C(K8S_AUTH_*) environment variables). A
-    kubeconfig path given here is also set as C(kof_kubeconfig) (and the context as C(kof_context)) for all hosts,
-    so the playbooks reach the same cluster.
+    kubeconfig path written in the configuration file is also set as C(kof_kubeconfig) (and the context as
+    C(kof_context)) for all hosts, so the playbooks reach the same cluster; one from the environment is not (in AWX
+    the credential's file exists only for the job that injected it).
   - The configuration file name must end with C(clusterdeployments.yml) or C(clusterdeployments.yaml).
 author:
   - k0rdent.kof maintainers (@k0rdent)
@@ -228,7 +229,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def parse(self, inventory, loader, path, cache=True):
         super().parse(inventory, loader, path, cache)
-        self._read_config_data(path)
+        config = self._read_config_data(path) or {}
+        # only a kubeconfig written in this file becomes kof_kubeconfig: one from the environment (an AWX
+        # credential's temporary file) would be stale in the next job
+        self._explicit = {k for k in ("kubeconfig", "context") if config.get(k)}
         key = self.get_cache_key(path)
         use_cache = self.get_option("cache") and cache
         update_cache = self.get_option("cache") and not cache
@@ -281,9 +285,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             inv.add_group(group)
         mgmt = self.get_option("management_host")
         inv.add_host(mgmt, group="kof_management")
-        if self.get_option("kubeconfig") and self.get_option("host") is None:
+        if "kubeconfig" in self._explicit and self.get_option("host") is None:
             inv.set_variable("all", "kof_kubeconfig", self.get_option("kubeconfig"))
-            if self.get_option("context"):
+            if "context" in self._explicit:
                 inv.set_variable("all", "kof_context", self.get_option("context"))
         for tier, group in (("regional", "kof_regional"), ("child", "kof_child")):
             for name, hostvars in fleet[tier].items():

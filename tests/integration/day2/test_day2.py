@@ -374,7 +374,16 @@ def test_inventory_plugin_adopts_the_fleet(fleet):
     assert hv["cloud1-region2"]["kof_regional_region"] == "us-west-2"
     assert hv["cloud1-region1-child2"]["kof_regional"] == "cloud1-region1"
     assert hv["cloud1-region1-child2"]["kof_clusterdeployment"]["ready"] is True
+    # the kubeconfig came from K8S_AUTH_KUBECONFIG: not pinned into the inventory (stale in the next AWX job)
+    assert not any("kof_kubeconfig" in v for v in hv.values())
     assert len([r for r in fleet.api_requests(seq) if "clusterdeployments" in r["path"]]) == 1
+    # a kubeconfig written in the file is handed to the playbooks
+    (src / "explicit.clusterdeployments.yml").write_text(yaml.safe_dump({
+        "plugin": "k0rdent.kof.clusterdeployments", "kubeconfig": k.kubeconfig, "management_host": "mgmt"}))
+    explicit = unwrap(json.loads(subprocess.run(
+        [cmd[0], "-i", str(src / "explicit.clusterdeployments.yml"), "--host", "mgmt"],
+        capture_output=True, text=True, env=fleet.env, check=True).stdout))
+    assert explicit["kof_kubeconfig"] == k.kubeconfig
     # from the cache: no request at all
     seq = k.last_seq()
     cached = unwrap(json.loads(subprocess.run(cmd, capture_output=True, text=True, env=fleet.env, check=True).stdout))
