@@ -239,6 +239,10 @@ class Api:
             return
         if f.get("cluster") is not None and f["cluster"] != entry["cluster"]:
             return
+        if f.get("user_agent_regex") and not re.search(f["user_agent_regex"], entry["user_agent"]):
+            return
+        if f.get("skip_user_agent_regex") and re.search(f["skip_user_agent_regex"], entry["user_agent"]):
+            return
         if _parse_bool(request.query.get("watch")) and not f.get("watches"):
             return
         if random.random() >= float(f["rate"]):
@@ -852,7 +856,8 @@ class _Dropped(Exception):
 
 
 FAULT_KINDS = ("500", "503", "429", "409", "drop", "latency")
-FAULT_KEYS = {"rate", "kinds", "count", "methods", "path_regex", "cluster", "latency_ms", "retry_after", "watches"}
+FAULT_KEYS = {"rate", "kinds", "count", "methods", "path_regex", "cluster", "latency_ms", "retry_after", "watches",
+              "user_agent_regex", "skip_user_agent_regex"}
 
 
 def validate_faults(spec) -> dict:
@@ -883,11 +888,12 @@ def validate_faults(spec) -> dict:
         if not isinstance(out["methods"], list):
             raise E.bad_request("methods must be a list of HTTP methods")
         out["methods"] = [str(m).upper() for m in out["methods"]]
-    if out.get("path_regex") is not None:
-        try:
-            re.compile(out["path_regex"])
-        except (re.error, TypeError) as err:
-            raise E.bad_request(f"path_regex is not a valid regular expression: {err}")
+    for key in ("path_regex", "user_agent_regex", "skip_user_agent_regex"):
+        if out.get(key) is not None:
+            try:
+                re.compile(out[key])
+            except (re.error, TypeError) as err:
+                raise E.bad_request(f"{key} is not a valid regular expression: {err}")
     return out
 
 

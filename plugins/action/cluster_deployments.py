@@ -28,6 +28,7 @@ ARGS = {
     "concurrency": {"type": "int", "default": 8},
     "render_dir": {"type": "path"},
     "field_manager": {"type": "str", "default": fleet.FIELD_MANAGER},
+    "created_templates": {"type": "list", "elements": "str", "default": []},
     "kubeconfig": {"type": "raw"},
     "context": {"type": "str"},
     "host": {"type": "str"},
@@ -103,7 +104,8 @@ class ActionModule(ActionBase):
                                                           f"{args['wait_timeout']}s (finalizers pending)")
                     continue
                 if check:
-                    objs = self._predict_without_templates(kube, api_version, ns, objs, live, per_host, result)
+                    objs = self._predict_without_templates(kube, api_version, ns, objs, live, per_host, result,
+                                                           set(args["created_templates"]))
                 res = fleet.apply_batch(kube, objs, live, api_version=api_version, plural="clusterdeployments",
                                         namespace=ns, check_mode=check, concurrency=args["concurrency"],
                                         manager=args["field_manager"])
@@ -128,10 +130,11 @@ class ActionModule(ActionBase):
         result["duration"] = round(time.monotonic() - started, 3)
         return result
 
-    def _predict_without_templates(self, kube, api_version, ns, objs, live, per_host, result):
+    def _predict_without_templates(self, kube, api_version, ns, objs, live, per_host, result, created):
         """Check mode before kof-mothership is installed: kcm's admission rejects even a dry run that references a
-        ServiceTemplate that does not exist yet, although this run would have created it. Predict those changes
-        without the server's dry run (with a warning) and leave the others to the dry run."""
+        ServiceTemplate that does not exist yet, although this run would have created it (`created_templates`).
+        Predict those changes without the server's dry run (with a warning); a template that nothing creates is
+        an error, as the real run would meet it; everything else goes to the server's dry run."""
         existing = set(fleet.list_all(kube, object_path(api_version, "servicetemplates", ns))[0])
         rest = {}
         for h, obj in objs.items():
@@ -140,6 +143,13 @@ class ActionModule(ActionBase):
             cur = live.get(obj["metadata"]["name"])
             if not missing or not fleet.needs_apply(obj, cur):
                 rest[h] = obj
+                continue
+            unknown = [t for t in missing if t not in created]
+            if unknown:
+                per_host[h] = {"failed": True, "changed": False,
+                               "msg": f"ClusterDeployment {ns}/{obj['metadata']['name']} references ServiceTemplate(s) "
+                                      f"{', '.join(unknown)} that do not exist in {ns} and that this run does not "
+                                      "create: kcm would reject it (check kof_service_templates)"}
                 continue
             per_host[h] = {"changed": True, "action": "created" if cur is None else "updated", "predicted": True,
                            "before": fleet.view(cur), "after": fleet.view(obj)}

@@ -14,12 +14,28 @@ import json
 import os
 import re
 import tempfile
+import time
 
 GO_DURATION = re.compile(r"^(\d+(\.\d+)?(h|m|s|ms|us|ns))+$")
 
 
+# What helm prints when the API server failed transiently (5xx, 429, a dropped or reset connection, a conflict on
+# its own release Secret): the same command succeeds when run again.
+TRANSIENT = re.compile(
+    r"the server is currently unable to handle the request|internal error occurred|an error on the server"
+    r"|too many requests|rate limit|connection reset by peer|broken pipe|unexpected eof|\bEOF\b"
+    r"|i/o timeout|tls handshake timeout|http2: |connection refused|the object has been modified"
+    r"|please apply your changes to the latest version|server closed idle connection"
+    r"|client rate limiter|stream error|net/http: request canceled|failed to download openapi"
+    r"|could not get apiversions|could not get server version|couldn't get resource list", re.I)
+
+
 class HelmError(Exception):
     pass
+
+
+def transient(text: str) -> bool:
+    return bool(TRANSIENT.search(text or ""))
 
 
 def parse_version(text: str) -> tuple[int, int, int]:
@@ -133,16 +149,31 @@ def local_chart(chart_ref: str) -> dict | None:
 
 
 class Helm:
-    def __init__(self, module, binary: str):
+    def __init__(self, module, binary: str, retries: int = 0, backoff: float = 1.0):
         self.module = module
         self.binary = binary
         self.major = None
         self.version = ""
+        self.retries = retries
+        self.backoff = backoff
+        self.retried = 0  # commands run again after a transient failure
 
     def run(self, args, check=True):
-        rc, out, err = self.module.run_command([self.binary] + args, environ_update={"HELM_NO_PLUGINS": "1"})
+        """Run helm; a transient API failure is retried (bounded, exponential back-off), anything else is not.
+        Re-running is safe: reads are reads, and `upgrade --install` / `uninstall` converge from any state a
+        failed attempt left (a release marked failed is upgraded again)."""
+        attempt = 0
+        while True:
+            attempt += 1
+            rc, out, err = self.module.run_command([self.binary] + args, environ_update={"HELM_NO_PLUGINS": "1"})
+            if rc == 0 or not transient(err or out) or attempt > self.retries:
+                break
+            self.retried += 1
+            time.sleep(min(16.0, self.backoff * 2 ** (attempt - 1)))
         if check and rc != 0:
-            raise HelmError(_first_error(err or out))
+            error = HelmError(_first_error(err or out))
+            error.retried = self.retried
+            raise error
         return rc, out, err
 
     def detect(self):
@@ -175,6 +206,9 @@ class Helm:
 
 
 def _first_error(text: str) -> str:
+    """helm's last `Error:` line with the detail lines under it (`Error: 1 error occurred:` then `* ...`)."""
     lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
-    errs = [ln for ln in lines if ln.lower().startswith("error")]
-    return (errs[-1] if errs else (lines[-1] if lines else "helm failed"))[:600]
+    starts = [i for i, ln in enumerate(lines) if ln.lower().startswith("error")]
+    if not starts:
+        return (lines[-1] if lines else "helm failed")[:600]
+    return " ".join(lines[starts[-1]:])[:600]

@@ -140,7 +140,7 @@ class Kube:
 
     # ------------------------------------------------------------------------------------- core
     def request(self, method: str, path: str, *, query=None, body=None, content_type="application/json",
-                retry: bool = True, stream: bool = False, timeout: float | None = None):
+                retry: bool = True, stream: bool = False, timeout: float | None = None, retry_conflict=False):
         """Returns (status, parsed JSON body). Raises KubeError on failure."""
         lib = _lib()
         urllib3, api_exception = lib["urllib3"], lib["ApiException"]
@@ -169,7 +169,8 @@ class Kube:
                 except (ValueError, TypeError):
                     payload = {"message": (err.body or b"").decode("utf-8", "replace")[:300]
                                if isinstance(err.body, bytes) else str(err.body)[:300]}
-                if retry and status in RETRY_STATUS and attempt <= self.retries:
+                if retry and (status in RETRY_STATUS or (retry_conflict and status == 409)) \
+                        and attempt <= self.retries:
                     self._sleep(attempt, (err.headers or {}).get("Retry-After"))
                     continue
                 raise self._translate(method, path, status, payload)
@@ -227,7 +228,10 @@ class Kube:
         query = {"fieldManager": field_manager, "force": "true" if force else "false"}
         if dry_run:
             query["dryRun"] = "All"
-        return self.request("PATCH", path, query=query, body=obj, content_type="application/apply-patch+yaml")[1]
+        # a forced apply states the whole intent and carries no resourceVersion: after a 409 (an optimistic
+        # concurrency conflict inside the server) the same request is simply sent again
+        return self.request("PATCH", path, query=query, body=obj, content_type="application/apply-patch+yaml",
+                            retry_conflict=force)[1]
 
     def delete(self, path, propagation="Foreground", dry_run=False):
         body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}

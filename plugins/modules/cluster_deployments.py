@@ -62,6 +62,15 @@ options:
     description: Server-side apply field manager.
     type: str
     default: k0rdent.kof
+  created_templates:
+    description:
+      - ServiceTemplates this run creates before the ClusterDeployments are applied (kof-mothership's, with
+        C(kcm.installTemplates)). Only used in check mode, where they do not exist yet - kcm's admission would
+        reject the server-side dry run, so the change of a ClusterDeployment referencing them is predicted from
+        its definition, with a warning. A missing template not listed here fails the host, as the real run would.
+    type: list
+    elements: str
+    default: []
   kubeconfig:
     description:
       - Path to a kubeconfig, or the kubeconfig as a mapping. Defaults to E(K8S_AUTH_KUBECONFIG), then

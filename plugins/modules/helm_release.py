@@ -104,6 +104,13 @@ options:
     description: Skip TLS verification of the chart repository (test registries only; a warning is printed).
     type: bool
     default: false
+  retries:
+    description:
+      - How many times a helm command that failed transiently (API server 5xx or 429, a dropped or reset
+        connection, a conflict) is run again, with exponential back-off (1 s, 2 s, 4 s... at most 16 s).
+        Other failures (a bad chart, invalid values, a timeout waiting for resources) are not retried.
+    type: int
+    default: 3
   binary_path:
     description: The helm binary (helm 3 or 4).
     type: path
@@ -182,6 +189,10 @@ helm_version:
   description: Version of the helm binary used.
   returned: always
   type: str
+retried:
+  description: How many helm commands were run again after a transient failure (0 when none failed).
+  returned: always
+  type: int
 command:
   description: The helm command run, if any (values are in a file; tokens are masked).
   returned: when a command ran
@@ -216,6 +227,7 @@ def argument_spec():
         cascade=dict(type="str", choices=["foreground", "background", "orphan"], default="foreground"),
         plain_http=dict(type="bool", default=False),
         insecure_skip_tls_verify=dict(type="bool", default=False),
+        retries=dict(type="int", default=3),
         binary_path=dict(type="path", default="helm"),
         kubeconfig=dict(type="path"),
         context=dict(type="str"),
@@ -244,7 +256,9 @@ def run_module(module):
     binary = module.get_bin_path(p["binary_path"]) if "/" not in p["binary_path"] else p["binary_path"]
     if not binary:
         module.fail_json(msg=f"helm not found ({p['binary_path']}): set binary_path or install helm 3 or helm 4")
-    helm = Helm(module, binary)
+    if p["retries"] < 0:
+        module.fail_json(msg=f"retries {p['retries']} must be 0 or more")
+    helm = Helm(module, binary, retries=p["retries"])
     major = helm.detect()
     kube = kube_flags(p)
     name, ns = p["release_name"], p["release_namespace"]
@@ -253,6 +267,7 @@ def run_module(module):
 
     if p["state"] == "absent":
         if current is None:
+            result["retried"] = helm.retried
             module.exit_json(**result)
         result["changed"] = True
         if module._diff:
@@ -262,6 +277,7 @@ def run_module(module):
             args = uninstall_args(name, ns, wait=p["wait"], timeout=p["wait_timeout"], cascade=p["cascade"])
             helm.run(args + kube)
             result["command"] = " ".join(["helm"] + args)
+        result["retried"] = helm.retried
         module.exit_json(**result)
 
     # desired state
@@ -328,7 +344,9 @@ def run_module(module):
     if current is not None:
         current.pop("config", None)      # user values live in result.values, masked
         current.pop("manifest", None)
+        current.pop("hooks", None)       # hook manifests may hold Secrets
         result["status"] = current
+    result["retried"] = helm.retried
     module.exit_json(**result)
 
 
@@ -338,7 +356,7 @@ def main():
     try:
         run_module(module)
     except HelmError as err:
-        module.fail_json(msg=f"helm failed: {err}")
+        module.fail_json(msg=f"helm failed: {err}", retried=getattr(err, "retried", 0))
     except Exception as err:  # pragma: no cover - a bug: keep the traceback for the report
         module.fail_json(msg=f"unexpected error: {err}", exception=traceback.format_exc())
 

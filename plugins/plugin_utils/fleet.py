@@ -93,22 +93,12 @@ def apply_batch(kube, desired: dict, live: dict, *, api_version: str, plural: st
             return host, {"changed": True, "action": "created" if cur is None else "updated", "object": new,
                           "before": view(cur), "after": view(new)}
         except KubeError as err:
-            if check_mode and _templates_not_created_yet(err):
-                # kcm's webhook denies the dry run because the ServiceTemplates kof-mothership creates do not
-                # exist yet (check mode did not install it): predict from the definition instead
-                return host, {"changed": True, "action": "created" if cur is None else "updated", "object": obj,
-                              "before": view(cur), "after": view(obj)}
             return host, {"failed": True, "changed": False, "msg": str(err)}
     if todo:
         with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(todo)))) as pool:
             for host, res in pool.map(one, todo):
                 results[host] = res
     return results
-
-
-def _templates_not_created_yet(err: KubeError) -> bool:
-    msg = str(err)
-    return err.status == 403 and "servicetemplates.k0rdent.mirantis.com" in msg and "not found" in msg
 
 
 def delete_batch(kube, names: dict, live: dict, *, api_version: str, plural: str, namespace: str,
