@@ -15,8 +15,8 @@ from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.k0rdent.kof.plugins.plugin_utils import fleet
-from ansible_collections.k0rdent.kof.plugins.module_utils.kube import (AUTH_OPTIONS, Kube, KubeError, auth_from,
-                                                                       object_path)
+from ansible_collections.k0rdent.kof.plugins.module_utils.kube import (AUTH_ARG_SPEC, AUTH_OPTIONS, Kube, KubeError,
+                                                                       auth_from, object_path)
 
 DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 ARGS = {
@@ -29,15 +29,7 @@ ARGS = {
     "render_dir": {"type": "path"},
     "field_manager": {"type": "str", "default": fleet.FIELD_MANAGER},
     "created_templates": {"type": "list", "elements": "str", "default": []},
-    "kubeconfig": {"type": "raw"},
-    "context": {"type": "str"},
-    "host": {"type": "str"},
-    "api_key": {"type": "str", "no_log": True},
-    "validate_certs": {"type": "bool", "aliases": ["verify_ssl"]},
-    "ca_cert": {"type": "path"},
-    "client_cert": {"type": "path"},
-    "client_key": {"type": "path"},
-    "proxy": {"type": "str"},
+    **AUTH_ARG_SPEC,
 }
 
 

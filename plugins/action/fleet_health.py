@@ -11,7 +11,7 @@ import os
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.k0rdent.kof.plugins.plugin_utils import health, report
-from ansible_collections.k0rdent.kof.plugins.module_utils.kube import AUTH_OPTIONS, Kube, KubeError, auth_from
+from ansible_collections.k0rdent.kof.plugins.module_utils.kube import AUTH_ARG_SPEC, AUTH_OPTIONS, Kube, KubeError, auth_from
 
 ARGS = {
     "regional": {"type": "list", "elements": "str", "default": []},
@@ -28,15 +28,7 @@ ARGS = {
     "kof_version": {"type": "str", "default": ""},
     "concurrency": {"type": "int", "default": 8},
     "fail_on_unhealthy": {"type": "bool", "default": True},
-    "kubeconfig": {"type": "raw"},
-    "context": {"type": "str"},
-    "host": {"type": "str"},
-    "api_key": {"type": "str", "no_log": True},
-    "validate_certs": {"type": "bool", "aliases": ["verify_ssl"]},
-    "ca_cert": {"type": "path"},
-    "client_cert": {"type": "path"},
-    "client_key": {"type": "path"},
-    "proxy": {"type": "str"},
+    **AUTH_ARG_SPEC,
 }
 
 

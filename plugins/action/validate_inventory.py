@@ -9,14 +9,13 @@ import re
 
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.k0rdent.kof.plugins.module_utils.kof_resources import DNS1123_LABEL as LABEL
+from ansible_collections.k0rdent.kof.plugins.module_utils.kof_resources import DNS1123_SUBDOMAIN as SUBDOMAIN
+from ansible_collections.k0rdent.kof.plugins.module_utils.kof_resources import VERSION
 from ansible_collections.k0rdent.kof.plugins.plugin_utils import fleet
 
-LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
-VERSION = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
 REGION = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-GO_DURATION = re.compile(r"^(\d+(\.\d+)?(h|m|s|ms))+$")
 DNS_MODES = ("manual", "static_credentials", "node_role", "none")
 
 ARGS = {

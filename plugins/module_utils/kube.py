@@ -37,8 +37,25 @@ def _lib() -> dict:
 
 AUTH_OPTIONS = ("kubeconfig", "context", "host", "api_key", "validate_certs", "ca_cert", "client_cert",
                 "client_key", "proxy")
-_ENV = {o: f"K8S_AUTH_{o.upper()}" for o in AUTH_OPTIONS}
-_ENV["validate_certs"] = "K8S_AUTH_VERIFY_SSL"
+# kubernetes.core reads K8S_AUTH_<option> or K8S_AUTH_<alias>; so do we
+_ENV = {o: (f"K8S_AUTH_{o.upper()}",) for o in AUTH_OPTIONS}
+_ENV.update(validate_certs=("K8S_AUTH_VALIDATE_CERTS", "K8S_AUTH_VERIFY_SSL"),
+            ca_cert=("K8S_AUTH_CA_CERT", "K8S_AUTH_SSL_CA_CERT"),
+            client_cert=("K8S_AUTH_CLIENT_CERT", "K8S_AUTH_CERT_FILE"),
+            client_key=("K8S_AUTH_CLIENT_KEY", "K8S_AUTH_KEY_FILE"))
+# The argument spec of these options for the controller-side plugins (documented by doc fragment
+# k0rdent.kof.kube_connection).
+AUTH_ARG_SPEC = {
+    "kubeconfig": {"type": "raw"},
+    "context": {"type": "str"},
+    "host": {"type": "str"},
+    "api_key": {"type": "str", "no_log": True},
+    "validate_certs": {"type": "bool", "aliases": ["verify_ssl"]},
+    "ca_cert": {"type": "path"},
+    "client_cert": {"type": "path"},
+    "client_key": {"type": "path"},
+    "proxy": {"type": "str"},
+}
 RETRY_STATUS = (429, 500, 502, 503, 504)
 
 
@@ -57,8 +74,10 @@ def auth_from(args: dict) -> dict:
     out = {}
     for opt in AUTH_OPTIONS:
         val = args.get(opt)
-        if val is None and os.environ.get(_ENV[opt]):
-            val = os.environ[_ENV[opt]]
+        for name in _ENV[opt] if val is None else ():
+            if os.environ.get(name):
+                val = os.environ[name]
+                break
         if val is not None:
             out[opt] = val
     if isinstance(out.get("validate_certs"), str):

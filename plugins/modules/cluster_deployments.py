@@ -26,6 +26,7 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - k0rdent.kof.action_plugin
+  - k0rdent.kof.kube_connection
 options:
   hosts:
     description: Inventory hosts whose ClusterDeployments to converge, usually C({{ ansible_play_batch }}).
@@ -71,36 +72,6 @@ options:
     type: list
     elements: str
     default: []
-  kubeconfig:
-    description:
-      - Path to a kubeconfig, or the kubeconfig as a mapping. Defaults to E(K8S_AUTH_KUBECONFIG), then
-        E(KUBECONFIG) and C(~/.kube/config), as in kubernetes.core.
-    type: raw
-  context:
-    description: Kubeconfig context. Defaults to E(K8S_AUTH_CONTEXT).
-    type: str
-  host:
-    description: API server URL. Defaults to E(K8S_AUTH_HOST).
-    type: str
-  api_key:
-    description: Bearer token. Defaults to E(K8S_AUTH_API_KEY).
-    type: str
-  validate_certs:
-    description: Verify the API server certificate. Only turn this off for test clusters.
-    type: bool
-    aliases: [verify_ssl]
-  ca_cert:
-    description: CA bundle for the API server.
-    type: path
-  client_cert:
-    description: Client certificate.
-    type: path
-  client_key:
-    description: Client key.
-    type: path
-  proxy:
-    description: HTTP(S) proxy URL.
-    type: str
 attributes:
   check_mode:
     support: full

@@ -23,6 +23,7 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - k0rdent.kof.action_plugin
+  - k0rdent.kof.kube_connection
 options:
   regional:
     description: Regional cluster names.
@@ -83,34 +84,6 @@ options:
     description: Fail the task when a cluster is unhealthy.
     type: bool
     default: true
-  kubeconfig:
-    description: Path to a kubeconfig, or the kubeconfig as a mapping (default E(K8S_AUTH_KUBECONFIG)).
-    type: raw
-  context:
-    description: Kubeconfig context (default E(K8S_AUTH_CONTEXT)).
-    type: str
-  host:
-    description: API server URL.
-    type: str
-  api_key:
-    description: Bearer token.
-    type: str
-  validate_certs:
-    description: Verify API server certificates (also of the workload clusters).
-    type: bool
-    aliases: [verify_ssl]
-  ca_cert:
-    description: CA bundle of the management API.
-    type: path
-  client_cert:
-    description: Client certificate.
-    type: path
-  client_key:
-    description: Client key.
-    type: path
-  proxy:
-    description: HTTP(S) proxy URL.
-    type: str
 attributes:
   check_mode:
     support: full

@@ -22,6 +22,7 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - k0rdent.kof.action_plugin
+  - k0rdent.kof.kube_connection
 options:
   name:
     description: ServiceAccount name.
@@ -56,38 +57,6 @@ options:
     description: Always request a new token.
     type: bool
     default: false
-  kubeconfig:
-    description:
-      - Path to the management cluster's kubeconfig, or the kubeconfig as a mapping. Defaults to
-        E(K8S_AUTH_KUBECONFIG), then E(KUBECONFIG) and C(~/.kube/config), as kubernetes.core.
-    type: raw
-  context:
-    description: Kubeconfig context (default E(K8S_AUTH_CONTEXT)).
-    type: str
-  host:
-    description: API server URL (default E(K8S_AUTH_HOST)).
-    type: str
-  api_key:
-    description: Bearer token (default E(K8S_AUTH_API_KEY)).
-    type: str
-  validate_certs:
-    description:
-      - Verify API server certificates (also of the regional clusters reached through their kubeconfig
-        Secrets). Default E(K8S_AUTH_VERIFY_SSL), then true.
-    type: bool
-    aliases: [verify_ssl]
-  ca_cert:
-    description: CA bundle of the management cluster API.
-    type: path
-  client_cert:
-    description: Client certificate.
-    type: path
-  client_key:
-    description: Client key.
-    type: path
-  proxy:
-    description: HTTP(S) proxy URL.
-    type: str
 attributes:
   check_mode:
     support: full
