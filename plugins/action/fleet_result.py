@@ -5,6 +5,8 @@
 recap stays per host (a failed cluster fails its own host; the others succeed). See the module for docs."""
 from __future__ import annotations
 
+import json
+
 import yaml
 from ansible.plugins.action import ActionBase
 
@@ -55,4 +57,6 @@ class ActionModule(ActionBase):
 
 
 def _yaml(obj):
-    return yaml.safe_dump(obj, sort_keys=True, default_flow_style=False) if obj else ""
+    # through JSON: in check mode the wanted object comes from templated variables, whose ansible-core 2.19 tagged
+    # str/dict types safe_dump cannot represent
+    return yaml.safe_dump(json.loads(json.dumps(obj)), sort_keys=True, default_flow_style=False) if obj else ""
