@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import copy
 import hashlib
 import json
 
 from . import errors as E
+from .fastcopy import clone
 from .store import Cluster, now, rand_suffix
 
 NODE = "kofsim-node"
@@ -137,7 +137,7 @@ class Controllers:
         if d is None or d["metadata"].get("deletionTimestamp"):
             return
         spec = d.get("spec") or {}
-        tpl = copy.deepcopy(spec.get("template") or {})
+        tpl = clone(spec.get("template") or {})
         h = template_hash(tpl)
         rs_rt = self.rt("apps", "replicasets")
         mine = [o for o in self.c.list_objects(rs_rt, ns) if owned_by(o, d)]
@@ -148,7 +148,7 @@ class Controllers:
                        (0 if current else 1))
         if current is None:
             tpl.setdefault("metadata", {}).setdefault("labels", {})["pod-template-hash"] = h
-            sel = copy.deepcopy(spec.get("selector") or {})
+            sel = clone(spec.get("selector") or {})
             sel.setdefault("matchLabels", {})["pod-template-hash"] = h
             current = self.create({
                 "apiVersion": "apps/v1", "kind": "ReplicaSet",
@@ -159,14 +159,14 @@ class Controllers:
                              "ownerReferences": [owner_ref(d)]},
                 "spec": {"replicas": replicas, "selector": sel, "template": tpl}})
         elif current["spec"].get("replicas") != replicas:
-            body = copy.deepcopy(current)
+            body = clone(current)
             body["spec"]["replicas"] = replicas
             self.c.write(rs_rt, body, namespace=ns, old=current, manager="kube-controller-manager")
         for old in mine:
             if current is not None and old["metadata"]["uid"] == current["metadata"]["uid"]:
                 continue
             if old["spec"].get("replicas", 0) != 0:
-                body = copy.deepcopy(old)
+                body = clone(old)
                 body["spec"]["replicas"] = 0
                 self.c.write(rs_rt, body, namespace=ns, old=old, manager="kube-controller-manager")
         mine = [o for o in self.c.list_objects(rs_rt, ns) if owned_by(o, d)]
@@ -222,10 +222,10 @@ class Controllers:
                 and not p["metadata"].get("deletionTimestamp")]
 
     def _make_pod(self, owner, tpl, name, extra_labels=None):
-        meta = copy.deepcopy(tpl.get("metadata") or {})
+        meta = clone(tpl.get("metadata") or {})
         labels = dict(meta.get("labels") or {})
         labels.update(extra_labels or {})
-        spec = copy.deepcopy(tpl.get("spec") or {})
+        spec = clone(tpl.get("spec") or {})
         for v in spec.get("volumes") or []:
             claim = v.get("persistentVolumeClaim")
             if claim and "{ordinal-claim}" in claim.get("claimName", ""):
@@ -262,7 +262,7 @@ class Controllers:
         n = spec.get("replicas", 1)
         rev = f"{name}-{template_hash(spec.get('template') or {})}"
         pvc_rt = self.rt("", "persistentvolumeclaims")
-        tpl = copy.deepcopy(spec.get("template") or {})
+        tpl = clone(spec.get("template") or {})
         for i in range(n):
             for vct in spec.get("volumeClaimTemplates") or []:
                 cname = f"{vct['metadata']['name']}-{name}-{i}"
@@ -270,11 +270,11 @@ class Controllers:
                     self.create({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
                                  "metadata": {"name": cname, "namespace": ns,
                                               "labels": dict((tpl.get("metadata") or {}).get("labels") or {})},
-                                 "spec": copy.deepcopy(vct.get("spec") or {})})
+                                 "spec": clone(vct.get("spec") or {})})
         pod_names = [f"{name}-{i}" for i in range(n)]
         pods = []
         for i, pn in enumerate(pod_names):
-            t = copy.deepcopy(tpl)
+            t = clone(tpl)
             vols = t.setdefault("spec", {}).setdefault("volumes", [])
             for vct in spec.get("volumeClaimTemplates") or []:
                 vols.append({"name": vct["metadata"]["name"],
@@ -389,7 +389,7 @@ class Controllers:
                                            "PodScheduled")],
                   "containerStatuses": cstat}
         if not (pod.get("spec") or {}).get("nodeName"):
-            body = copy.deepcopy(pod)
+            body = clone(pod)
             body["spec"]["nodeName"] = NODE
             pod, _, _ = self.c.write(rt, body, namespace=ns, old=pod, internal=True)
         self.status(rt, pod, status)
@@ -432,7 +432,7 @@ class Controllers:
             return
         spec = pvc.get("spec") or {}
         if not spec.get("volumeName"):
-            body = copy.deepcopy(pvc)
+            body = clone(pvc)
             body["spec"]["volumeName"] = f"pvc-{pvc['metadata']['uid']}"
             pvc, _, _ = self.c.write(rt, body, namespace=ns, old=pvc, internal=True)
         size = ((spec.get("resources") or {}).get("requests") or {}).get("storage", "1Gi")
@@ -451,7 +451,7 @@ class Controllers:
         pvc_rt = self.rt("", "persistentvolumeclaims")
         for p in self.c.list_objects(pvc_rt):
             if "storageClassName" not in (p.get("spec") or {}) and (p.get("status") or {}).get("phase") != "Bound":
-                body = copy.deepcopy(p)
+                body = clone(p)
                 body["spec"]["storageClassName"] = name
                 try:
                     self.c.write(pvc_rt, body, namespace=p["metadata"]["namespace"], old=p, internal=True)
@@ -474,7 +474,7 @@ class Controllers:
                 "type": t, "status": "True", "lastTransitionTime": ts, "reason": reason, "message": msg}
         stored = sorted(set(((crd.get("status") or {}).get("storedVersions") or []) +
                             [v["name"] for v in spec.get("versions") or [] if v.get("storage")]))
-        self.status(rt, crd, {"acceptedNames": copy.deepcopy(spec.get("names") or {}),
+        self.status(rt, crd, {"acceptedNames": clone(spec.get("names") or {}),
                               "conditions": [cond("NamesAccepted", "NoConflicts", "no conflicts found"),
                                              cond("Established", "InitialNamesAccepted",
                                                   "the initial names have been accepted")],
@@ -497,7 +497,7 @@ class Controllers:
             self.schedule((("apiextensions.k8s.io", "customresourcedefinitions"), "", crd["metadata"]["name"]),
                           self.crd, "", crd["metadata"]["name"], delay=0.2)
             return
-        body = copy.deepcopy(crd)
+        body = clone(crd)
         body["metadata"]["finalizers"] = [f for f in fins if f != CRD_CLEANUP]
         if not body["metadata"]["finalizers"]:
             del body["metadata"]["finalizers"]
@@ -520,7 +520,7 @@ class Controllers:
             self.schedule((("", "namespaces"), "", name), self.namespace, "", name, delay=0.2)
             return
         # the namespace controller's /finalize: once no finalizer of either kind is left, the namespace is gone
-        body = copy.deepcopy(nso)
+        body = clone(nso)
         body.setdefault("spec", {})["finalizers"] = [f for f in body["spec"].get("finalizers") or []
                                                      if f != "kubernetes"]
         self.c.write(rt, body, old=nso, internal=True)
@@ -534,7 +534,7 @@ class Controllers:
             if not alive:
                 self.delete(rt, dep, "Background")
             else:
-                body = copy.deepcopy(dep)
+                body = clone(dep)
                 body["metadata"]["ownerReferences"] = refs
                 try:
                     self.c.write(rt, body, namespace=dep["metadata"].get("namespace"), old=dep, internal=True)
@@ -552,7 +552,7 @@ class Controllers:
         deps = self.c.dependents(owner["metadata"]["uid"])
         if "orphan" in fins:
             for drt, dep in deps:
-                body = copy.deepcopy(dep)
+                body = clone(dep)
                 body["metadata"]["ownerReferences"] = [r for r in dep["metadata"].get("ownerReferences") or []
                                                        if r.get("uid") != owner["metadata"]["uid"]]
                 try:
@@ -570,7 +570,7 @@ class Controllers:
             fins.remove("foregroundDeletion")
         else:
             return
-        body = copy.deepcopy(owner)
+        body = clone(owner)
         body["metadata"]["finalizers"] = fins
         if not fins:
             body["metadata"].pop("finalizers")

@@ -2,12 +2,12 @@
 (built-in kinds only), and server-side apply with field ownership (managedFields, fieldsV1)."""
 from __future__ import annotations
 
-import copy
 import json
 
 import jsonpatch
 
 from .errors import ApiError
+from .fastcopy import clone
 
 # Strategic-merge keys of the built-in kinds, by field name (the apiserver derives them from Go struct tags).
 MERGE_KEYS = {
@@ -30,8 +30,8 @@ def _merge_key(field: str, items: list) -> str | None:
 # ---------------------------------------------------------------------------------------------- merge
 def json_merge_patch(target, patch):
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+        return clone(patch)
+    result = clone(target) if isinstance(target, dict) else {}
     for k, v in patch.items():
         if v is None:
             result.pop(k, None)
@@ -57,13 +57,13 @@ def strategic_merge_patch(target, patch):
 
 def _smp(orig, patch, field):
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
+        return clone(patch)
     directive = patch.get("$patch")
     if directive == "replace":
-        return {k: copy.deepcopy(v) for k, v in patch.items() if not k.startswith("$")}
+        return {k: clone(v) for k, v in patch.items() if not k.startswith("$")}
     if directive == "delete":
         return None
-    result = copy.deepcopy(orig) if isinstance(orig, dict) else {}
+    result = clone(orig) if isinstance(orig, dict) else {}
     orders = {}
     for k, v in patch.items():
         if k in ("$patch", "$retainKeys"):
@@ -107,10 +107,10 @@ def _smp_list(field, orig, patch):
         return out
     key = _merge_key(field, patch + orig)
     if not key or not all(isinstance(x, dict) for x in patch):
-        return [x for x in copy.deepcopy(patch) if not (isinstance(x, dict) and x.get("$patch"))]
+        return [x for x in clone(patch) if not (isinstance(x, dict) and x.get("$patch"))]
     if any(isinstance(x, dict) and x.get("$patch") == "replace" for x in patch):
-        return [x for x in copy.deepcopy(patch) if not x.get("$patch")]
-    out = copy.deepcopy(orig)
+        return [x for x in clone(patch) if not x.get("$patch")]
+    out = clone(orig)
     for item in patch:
         ident = item.get(key)
         idx = next((i for i, o in enumerate(out) if isinstance(o, dict) and o.get(key) == ident), None)
@@ -119,7 +119,7 @@ def _smp_list(field, orig, patch):
                 out.pop(idx)
             continue
         if idx is None:
-            out.append({k: v for k, v in copy.deepcopy(item).items() if k != "$patch"})
+            out.append({k: v for k, v in clone(item).items() if k != "$patch"})
         else:
             out[idx] = _smp(out[idx], item, field)
     return out
@@ -294,14 +294,14 @@ def apply_merge(live, cfg, lt: ListTypes, schema=None, path=()):
     """Merge an apply configuration into the live object: maps merge, associative lists merge by key,
     set lists union, other lists are atomic and replaced."""
     if not isinstance(cfg, dict) or not isinstance(live, dict):
-        return copy.deepcopy(cfg)
-    out = copy.deepcopy(live)
+        return clone(cfg)
+    out = clone(live)
     for name, value in cfg.items():
         sub = _sub(schema, name) if path != () or name not in ("metadata",) else None
         p = path + (f"f:{name}",)
         if isinstance(value, dict):
             if sub is not None and sub.get("x-kubernetes-map-type") == "atomic":
-                out[name] = copy.deepcopy(value)
+                out[name] = clone(value)
             else:
                 out[name] = apply_merge(out.get(name) if isinstance(out.get(name), dict) else {}, value, lt, sub, p)
         elif isinstance(value, list):
@@ -317,19 +317,19 @@ def apply_merge(live, cfg, lt: ListTypes, schema=None, path=()):
                 out[name] = merged
             elif keys and all(isinstance(v, dict) for v in value):
                 items_schema = sub.get("items") if isinstance(sub, dict) else None
-                merged = copy.deepcopy(current)
+                merged = clone(current)
                 for v in value:
                     idx = next((i for i, o in enumerate(merged)
                                 if isinstance(o, dict) and all(o.get(k) == v.get(k) for k in keys)), None)
                     if idx is None:
-                        merged.append(copy.deepcopy(v))
+                        merged.append(clone(v))
                     else:
                         merged[idx] = apply_merge(merged[idx], v, lt, items_schema, p)
                 out[name] = merged
             else:
-                out[name] = copy.deepcopy(value)
+                out[name] = clone(value)
         else:
-            out[name] = copy.deepcopy(value)
+            out[name] = clone(value)
     return out
 
 
@@ -339,10 +339,10 @@ def server_side_apply(live: dict | None, cfg: dict, manager: str, force: bool, l
     from .errors import ApiError as _E
     cfg_fields = fieldset(cfg, lt, schema)
     if live is None:
-        obj = copy.deepcopy(cfg)
+        obj = clone(cfg)
         obj.setdefault("metadata", {})["managedFields"] = [_mf_entry(manager, "Apply", cfg_fields, rt, now)]
         return obj
-    managed = copy.deepcopy(live.get("metadata", {}).get("managedFields") or [])
+    managed = clone(live.get("metadata", {}).get("managedFields") or [])
     owners = []  # (index, entry, fieldset)
     mine_prev = set()
     for i, e in enumerate(managed):
@@ -429,7 +429,7 @@ def record_update(old: dict | None, new: dict, manager: str, lt: ListTypes, sche
         b = _get_path(new, p)
         if a is _MISSING or (not isinstance(b, (dict, list)) and a != b):
             changed.add(p)
-    managed = [] if old is None else copy.deepcopy((old.get("metadata") or {}).get("managedFields") or [])
+    managed = [] if old is None else clone((old.get("metadata") or {}).get("managedFields") or [])
     # fields removed from the object drop out of everyone's sets
     gone = old_fields - new_fields
     out = []

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from .fastcopy import clone
+
 _TYPES = {"object": dict, "array": list, "string": str, "boolean": bool}
 
 
@@ -48,8 +50,7 @@ def process(obj: dict, schema: dict | None) -> Result:
 def _defaults(obj, schema):
     for name, sub in (schema.get("properties") or {}).items():
         if name not in obj and isinstance(sub, dict) and "default" in sub:
-            import copy
-            obj[name] = copy.deepcopy(sub["default"])
+            obj[name] = clone(sub["default"])
 
 
 def _walk(value, schema, path, res: Result, parent, key):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import bisect
-import copy
 import hashlib
 import json
 import random
@@ -25,6 +24,7 @@ from . import errors as E
 from . import protobuf
 from . import schema as S
 from .controllers import Controllers
+from .fastcopy import clone
 from .patch import ListTypes, json_merge_patch, json_patch, server_side_apply, strategic_merge_patch
 from .registry import ResourceType
 from .selectors import match_fields, match_labels, parse_field_selector, parse_label_selector
@@ -628,7 +628,7 @@ class Api:
             raise E.not_found(rt, name)
         if sub == "finalize":
             sub_kind = None
-            new = copy.deepcopy(old)
+            new = clone(old)
             new.setdefault("spec", {})["finalizers"] = list((body.get("spec") or {}).get("finalizers") or [])
             body = new
         else:
@@ -678,10 +678,10 @@ class Api:
             _check_apply_fields(rt, cfg, sch, namespace, name)
             lt = ListTypes(sch, rt.builtin)
             if sub == "status":
-                base = copy.deepcopy(old) if old else None
+                base = clone(old) if old else None
                 if base is None:
                     raise E.not_found(rt, name)
-                new = copy.deepcopy(base)
+                new = clone(base)
                 new["status"] = json_merge_patch(base.get("status") or {}, cfg.get("status") or {})
                 obj, _, warnings = c.write(rt, new, namespace=namespace, old=old, dry_run=dry, field_validation=fv,
                                            subresource="status", manager=None)
@@ -819,7 +819,7 @@ class Api:
         if not isinstance(replicas, int) or replicas < 0:
             raise E.invalid(rt, name, [("spec.replicas", "FieldValueInvalid",
                                         f"Invalid value: {replicas}: must be greater than or equal to 0")])
-        new = copy.deepcopy(obj)
+        new = clone(obj)
         node = new
         parts = paths.get("specReplicasPath", ".spec.replicas").strip(".").split(".")
         for part in parts[:-1]:
@@ -908,7 +908,7 @@ def _check_apply_fields(rt: ResourceType, cfg: dict, schema, namespace, name) ->
     if rt.builtin:
         unknown = S.unknown_builtin_fields(rt, cfg)
     else:
-        probe = copy.deepcopy(cfg)
+        probe = clone(cfg)
         unknown = S.unknown_meta_fields(probe)
         S.drop_fields(probe, unknown)
         unknown += S.process(probe, schema or {}).unknown if schema else []
@@ -1117,7 +1117,7 @@ def openapi_doc(c: Cluster, gv_path: str) -> dict:
         name = f"{'io.k8s.api.' + (group or 'core') if rt.builtin else group}.{version}.{rt.kind}"
         sch = {"type": "object", "x-kubernetes-group-version-kind": [gvk]}
         if not rt.builtin and rt.schema:
-            sch = dict(copy.deepcopy(rt.schema), **{"x-kubernetes-group-version-kind": [gvk]})
+            sch = dict(clone(rt.schema), **{"x-kubernetes-group-version-kind": [gvk]})
         schemas[name] = sch
     return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": c.k8s_version}, "paths": paths,
             "components": {"schemas": schemas}}

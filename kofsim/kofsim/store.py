@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextvars
-import copy
 import datetime as _dt
 import itertools
 import json
@@ -20,6 +19,7 @@ from collections import deque
 
 from . import errors as E
 from . import schema as S
+from .fastcopy import clone
 from .patch import ListTypes, record_update
 from .registry import Registry, ResourceType
 from .selectors import match_fields, match_labels
@@ -107,7 +107,7 @@ class Cluster:
 
     def view(self, obj: dict, rt: ResourceType) -> dict:
         """An object as served at `rt`'s version (CRDs with conversion strategy None just relabel)."""
-        out = copy.deepcopy(obj)
+        out = clone(obj)
         out["apiVersion"] = rt.api_version
         return out
 
@@ -483,7 +483,7 @@ class Cluster:
         warnings: list[str] = []
         if not isinstance(obj, dict):
             raise E.bad_request("the body of the request was in an unknown format")
-        obj = copy.deepcopy(obj)
+        obj = clone(obj)
         # the caller's apiVersion/kind must match the endpoint
         kind = obj.get("kind")
         if kind and kind != rt.kind and subresource is None:
@@ -545,7 +545,7 @@ class Cluster:
                     meta.pop(k, None)
             if subresource == "status":
                 keep_status = obj.get("status")
-                obj = copy.deepcopy(old)
+                obj = clone(old)
                 if keep_status is None:
                     obj.pop("status", None)
                 else:
@@ -553,7 +553,7 @@ class Cluster:
                 meta = obj["metadata"]
             elif rt.status and not internal:
                 if "status" in old:
-                    obj["status"] = copy.deepcopy(old["status"])
+                    obj["status"] = clone(old["status"])
                 else:
                     obj.pop("status", None)
         # type-specific defaulting, schema, validation
@@ -670,23 +670,20 @@ class Cluster:
             raise KeyError(f"{obj['apiVersion']}/{obj['kind']} not served")
         meta = obj.get("metadata") or {}
         old = self.find(rt, meta.get("namespace") if rt.namespaced else "", meta.get("name", ""))
+        # shallow bodies: prepare() copies what it is given before changing anything
         if old is not None and status and "status" in obj and rt.status:
             # spec then status, like a controller that owns both
-            body = copy.deepcopy(obj)
+            body = dict(obj)
             body["metadata"] = dict(old["metadata"], labels=meta.get("labels", old["metadata"].get("labels")),
                                     annotations=meta.get("annotations", old["metadata"].get("annotations")))
             if "ownerReferences" in meta:
                 body["metadata"]["ownerReferences"] = meta["ownerReferences"]
             stored, _, _ = self.write(rt, body, namespace=meta.get("namespace"), old=old, internal=True,
                                       manager=manager)
-            stored2, _, _ = self.write(rt, dict(copy.deepcopy(stored), status=obj["status"]),
-                                       namespace=meta.get("namespace"), old=stored, internal=True,
-                                       subresource="status")
-            return stored2
+            return self._write_status(rt, stored, obj["status"])
         if old is not None:
-            body = copy.deepcopy(obj)
-            body["metadata"] = dict(copy.deepcopy(old["metadata"]), **{k: v for k, v in meta.items()
-                                                                       if k not in ("resourceVersion",)})
+            body = dict(obj)
+            body["metadata"] = dict(old["metadata"], **{k: v for k, v in meta.items() if k != "resourceVersion"})
             if "status" not in obj and "status" in old:
                 body["status"] = old["status"]
             stored, _, _ = self.write(rt, body, namespace=meta.get("namespace"), old=old, internal=True,
@@ -699,10 +696,18 @@ class Cluster:
         cur = self.find(rt, obj["metadata"].get("namespace", "") if rt.namespaced else "", obj["metadata"]["name"])
         if cur is None:
             return obj
-        body = copy.deepcopy(cur)
-        body["status"] = status
+        if rt.status:
+            return self._write_status(rt, cur, status)
+        body = dict(cur, status=status)  # shallow: prepare() copies it
+        stored, _, _ = self.write(rt, body, namespace=cur["metadata"].get("namespace"), old=cur, internal=True)
+        return stored
+
+    def _write_status(self, rt: ResourceType, cur: dict, status: dict) -> dict:
+        """A write to the status subresource: it takes only the status from the body (and the name to check), so
+        the body is just that, not a copy of the whole object."""
+        body = {"metadata": {"name": cur["metadata"]["name"]}, "status": status}
         stored, _, _ = self.write(rt, body, namespace=cur["metadata"].get("namespace"), old=cur, internal=True,
-                                  subresource="status" if rt.status else None)
+                                  subresource="status")
         return stored
 
     # ----------------------------------------------------------------------------------- deletion
@@ -731,7 +736,7 @@ class Cluster:
         if not obj["metadata"].get("deletionTimestamp"):
             for hook in self.admission:
                 hook("DELETE", rt, None, obj)
-        new = copy.deepcopy(obj)
+        new = clone(obj)
         meta = new["metadata"]
         fins = list(meta.get("finalizers") or [])
         if rt.plural == "customresourcedefinitions" and rt.group == "apiextensions.k8s.io" and \
@@ -790,7 +795,7 @@ class Cluster:
         if cur is None:
             return obj
         rv = self.next_rv()
-        gone = copy.deepcopy(cur)
+        gone = clone(cur)
         gone["metadata"]["resourceVersion"] = str(rv)
         self._emit("DELETED", rt, gone, rv)
         self._after_delete(rt, gone)
@@ -845,7 +850,7 @@ class Cluster:
         rts = self.registry.versions_of(group, plural)
         for obj in bucket.values():
             rv = self.next_rv()
-            gone = copy.deepcopy(obj)
+            gone = clone(obj)
             gone["metadata"]["resourceVersion"] = str(rv)
             if rts:
                 self._emit("DELETED", self.storage_rt(rts[0]), gone, rv)

@@ -12,13 +12,14 @@ catalog charts) have no stand-in chart: their objects are the ones the guide's v
 from __future__ import annotations
 
 import base64
-import copy
 import random
 import string
 from functools import lru_cache
 from pathlib import Path
 
 import yaml
+
+from ..fastcopy import clone, yaml_load
 
 CHARTS = Path(__file__).resolve().parent.parent / "charts"
 PAUSE = "registry.k8s.io/pause:3.10"
@@ -40,25 +41,25 @@ def _chart_defaults(chart: str) -> dict:
 
 
 def chart_defaults(chart: str) -> dict:
-    return copy.deepcopy(_chart_defaults(chart))
+    return clone(_chart_defaults(chart))
 
 
 def merge(base: dict, over: dict) -> dict:
     """helm's values coalescing: maps merge, anything else replaces, null deletes the key."""
-    out = copy.deepcopy(base)
+    out = clone(base)
     for k, v in (over or {}).items():
         if v is None:
             out.pop(k, None)
         elif isinstance(v, dict) and isinstance(out.get(k), dict):
             out[k] = merge(out[k], v)
         else:
-            out[k] = copy.deepcopy(v)
+            out[k] = clone(v)
     return out
 
 
 @lru_cache(maxsize=4096)
 def _parse(text: str):
-    loaded = yaml.safe_load(text)
+    loaded = yaml_load(text)
     if loaded is not None and not isinstance(loaded, dict):
         raise ValueError("values must be a YAML mapping")
     return loaded or {}
@@ -70,7 +71,7 @@ def parse_values(text) -> dict:
         return {}
     if isinstance(text, dict):
         return text
-    return copy.deepcopy(_parse(text))
+    return clone(_parse(text))
 
 
 def _get(values, path, default=None):
@@ -93,12 +94,12 @@ def workload(kind, name, ns, app, release, chart, *, image=PAUSE, container="mai
     sel = {"app.kubernetes.io/name": app, "app.kubernetes.io/instance": release}
     ctr = {"name": container, "image": image}
     if env:
-        ctr["env"] = copy.deepcopy(env)
+        ctr["env"] = clone(env)
     if mounts:
-        ctr["volumeMounts"] = copy.deepcopy(mounts)
+        ctr["volumeMounts"] = clone(mounts)
     pod = {"containers": [ctr]}
     if volumes:
-        pod["volumes"] = copy.deepcopy(volumes)
+        pod["volumes"] = clone(volumes)
     spec = {"selector": {"matchLabels": dict(sel)}, "template": {"metadata": {"labels": dict(sel)}, "spec": pod}}
     if kind != "DaemonSet":
         spec["replicas"] = replicas
@@ -370,7 +371,7 @@ def kof_collectors(release, ns, v, lookup):
                       "logs": {"receivers": ["filelog" if mode == "daemonset" else "k8s_events"],
                                "processors": ["batch"], "exporters": ["otlphttp"]}}}}
         if kof.get("basic_auth"):
-            config["extensions"] = copy.deepcopy(extensions)
+            config["extensions"] = clone(extensions)
             config["exporters"]["prometheusremotewrite"]["auth"] = {"authenticator": "basicauth/metrics"}
             config["exporters"]["otlphttp"]["auth"] = {"authenticator": "basicauth/logs"}
             config["service"]["extensions"] = ["basicauth/metrics", "basicauth/logs"]

@@ -25,13 +25,13 @@ Sveltos:
 from __future__ import annotations
 
 import base64
-import copy
 import gzip
 import hashlib
 import json
 import time
 
 from .. import errors as E
+from ..fastcopy import clone
 from ..selectors import match_label_selector_obj
 from ..store import now
 from ..tls import kubeconfig
@@ -214,7 +214,7 @@ class Kcm:
                                   delay=min(1.0, max(0.1, self.sim.ready_after / 4)))
             return
         if FINALIZER not in (cd["metadata"].get("finalizers") or []):
-            body = copy.deepcopy(cd)
+            body = clone(cd)
             body["metadata"].setdefault("finalizers", []).append(FINALIZER)
             cd, _, _ = self.mgmt.write(rt, body, namespace=ns, old=cd, internal=True)
         self.born.setdefault(key, time.monotonic())
@@ -271,7 +271,7 @@ class Kcm:
         cd = self.mgmt.find(rt, ns, name)
         if cd is None:
             return
-        body = copy.deepcopy(cd)
+        body = clone(cd)
         body["metadata"]["finalizers"] = [f for f in cd["metadata"].get("finalizers") or [] if f != FINALIZER]
         self.mgmt.write(rt, body, namespace=ns, old=cd, internal=True)
 

@@ -4,7 +4,6 @@ operators.py the operators KOF's charts run, catalog.py what each chart creates.
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
@@ -13,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from .. import errors as E
+from ..fastcopy import clone, yaml_dump
 from . import catalog
 from .kcm import Kcm, Sveltos, helm_release_secret
 from .operators import ClusterOperators
@@ -87,13 +87,13 @@ class K0rdent:
         for group_dir in PREINSTALLED_CRDS:
             self.install_crds(self.mgmt, group_dir)
         for doc in seed_docs(self.kcm_version):
-            self.mgmt.upsert(copy.deepcopy(doc))
+            self.mgmt.upsert(clone(doc))
 
     def install_crds(self, cluster, group_dir):
         crd_rt = cluster.registry.get("apiextensions.k8s.io", "v1", "customresourcedefinitions")
         for doc in crd_docs(group_dir, self.kcm_version):
             if cluster.find(crd_rt, "", doc["metadata"]["name"]) is None:
-                cluster.write(crd_rt, copy.deepcopy(doc), internal=True)
+                cluster.write(crd_rt, clone(doc), internal=True)
 
     def attach(self, cid, cluster):
         """A new virtual cluster: its operators, and a small watch cache (what keeps a fleet of them cheap:
@@ -156,7 +156,7 @@ class K0rdent:
         want = {"apiVersion": "v1", "kind": "Secret", "type": src.get("type", "Opaque"),
                 "metadata": {"name": src["metadata"]["name"], "namespace": ns,
                              "labels": {"projectsveltos.io/reason": "Resources"}},
-                "data": copy.deepcopy(src.get("data") or {})}
+                "data": clone(src.get("data") or {})}
         cur = target.find(target.registry.get("", "v1", "secrets"), ns, src["metadata"]["name"])
         if cur is None or cur.get("data") != want["data"] or cur.get("type") != want["type"]:
             target.upsert(want)
@@ -200,10 +200,10 @@ class K0rdent:
         if prev:
             old = target.find(sec_rt, ns, f"sh.helm.release.v1.{release}.v{prev['revision']}")
             if old is not None:
-                body = copy.deepcopy(old)
+                body = clone(old)
                 body["metadata"]["labels"]["status"] = "superseded"
                 target.write(sec_rt, body, namespace=ns, old=old, internal=True)
-        manifest = "".join(f"---\n{yaml.safe_dump(o, sort_keys=False)}" for o in objs)
+        manifest = "".join(f"---\n{yaml_dump(o, sort_keys=False)}" for o in objs)
         target.upsert(helm_release_secret(release, ns, chart, version, values, revision, manifest))
         releases[release] = {"hash": digest, "revision": revision, "objects": keys, "namespace": ns}
         self.apply_crashloop(target, target.name.split("/", 1)[-1])
@@ -248,7 +248,7 @@ class K0rdent:
             for sc in list(self.mgmt.list_objects(sc_rt)):
                 ann = sc["metadata"].get("annotations") or {}
                 if ann.get("storageclass.kubernetes.io/is-default-class") == "true":
-                    body = copy.deepcopy(sc)
+                    body = clone(sc)
                     body["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] = "false"
                     self.mgmt.write(sc_rt, body, old=sc, internal=True)
         for (ns, name), cid in list(self.kcm.clusters.items()):

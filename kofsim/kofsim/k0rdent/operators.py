@@ -27,13 +27,11 @@ deleting the resource garbage-collects them), and never rewrites an object that 
 from __future__ import annotations
 
 import base64
-import copy
 import hashlib
 import json
 
-import yaml
-
 from .. import errors as E
+from ..fastcopy import clone, yaml_dump
 from ..selectors import match_label_selector_obj
 from ..store import now
 
@@ -75,7 +73,7 @@ def workload(kind, name, ns, labels, *, replicas=1, claims=(), volumes=(), conta
     if kind == "StatefulSet":
         body["serviceName"] = name
         if claims:
-            body["volumeClaimTemplates"] = [{"metadata": {"name": c}, "spec": copy.deepcopy(s)} for c, s in claims]
+            body["volumeClaimTemplates"] = [{"metadata": {"name": c}, "spec": clone(s)} for c, s in claims]
     return {"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": name, "namespace": ns, "labels": dict(labels)},
             "spec": body}
 
@@ -108,7 +106,7 @@ class ClusterOperators:
 
     def ensure(self, obj, owner):
         """Create or update an owned object; a write only when what the operator wants changed."""
-        obj = copy.deepcopy(obj)
+        obj = clone(obj)
         meta = obj["metadata"]
         meta["ownerReferences"] = [_owner(owner)]
         h = _digest(obj)
@@ -192,7 +190,7 @@ class ClusterOperators:
                 env_from = ctr.get("envFrom") or []
         volumes = []
         if spec.get("persistentVolumeClaim"):
-            pvc_spec = copy.deepcopy((spec["persistentVolumeClaim"] or {}).get("spec") or {})
+            pvc_spec = clone((spec["persistentVolumeClaim"] or {}).get("spec") or {})
             pvc_spec.setdefault("accessModes", ["ReadWriteOnce"])
             self.ensure({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
                          "metadata": {"name": f"{name}-pvc", "namespace": ns, "labels": dict(labels)},
@@ -208,7 +206,7 @@ class ClusterOperators:
                          "metadata": dict({"name": f"{name}-ingress", "namespace": ns, "labels": dict(labels)},
                                           **({"annotations": dict((ing.get("metadata") or {}).get("annotations"))}
                                              if (ing.get("metadata") or {}).get("annotations") else {})),
-                         "spec": copy.deepcopy(ing.get("spec") or {})}, g)
+                         "spec": clone(ing.get("spec") or {})}, g)
         self.set_status(rt, g, {"stage": "complete", "stageStatus": "success", "version": version,
                                 "adminUrl": f"http://{name}-service.{ns}:3000"})
 
@@ -413,11 +411,11 @@ class ClusterOperators:
             config = {"global": {"evaluation_interval": "5s", "external_labels": {"source": "promxy"}},
                       "remote_write": [{"url": "http://vminsert-cluster:8480/insert/0/prometheus/api/v1/write"}],
                       "promxy": {"server_groups": server_groups}}
-            want = base64.b64encode(yaml.safe_dump(config, sort_keys=False).encode()).decode()
+            want = base64.b64encode(yaml_dump(config, sort_keys=False).encode()).decode()
             cur = self.c.find(sec_rt, op_ns, secret_name)
             if cur is not None and (cur.get("data") or {}).get("config.yaml") == want:
                 continue
-            obj = copy.deepcopy(cur) if cur else {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            obj = clone(cur) if cur else {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                                                  "metadata": {"name": secret_name, "namespace": op_ns}}
             obj["metadata"].setdefault("labels", {})["app.kubernetes.io/managed-by"] = "promxy-operator"
             obj["data"] = dict(obj.get("data") or {}, **{"config.yaml": want})
@@ -430,7 +428,7 @@ class ClusterOperators:
 # ------------------------------------------------------------------------------ VM builders
 def _claim(storage: dict) -> dict | None:
     vct = (storage or {}).get("volumeClaimTemplate") or {}
-    spec = copy.deepcopy(vct.get("spec") or {})
+    spec = clone(vct.get("spec") or {})
     if not spec:
         return None
     spec.setdefault("accessModes", ["ReadWriteOnce"])
