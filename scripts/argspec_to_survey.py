@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Generate AWX survey specs (awx/surveys/<job>.json) from role argument specs, so surveys and the roles'
-documented interface cannot drift apart. Run: .venv/bin/python scripts/argspec_to_survey.py"""
+documented interface cannot drift apart. Run: .venv/bin/python scripts/argspec_to_survey.py [output directory]"""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -15,14 +16,8 @@ SPECS = yaml.safe_load((ROOT / "roles" / "kof" / "meta" / "argument_specs.yml").
 # Only flat scalars belong in a survey; structured settings stay in inventory group_vars.
 JOBS = {
     "site": ("Roll out KOF to the fleet", ["kof_version", "kof_child_serial", "kof_regional_serial",
-                                           "kof_max_fail_percentage", "kof_wait_timeout", "kof_verify_timeout",
-                                           "kof_render_dir"]),
+                                           "kof_max_fail_percentage", "kof_wait_timeout", "kof_verify_timeout"]),
     "verify": ("Verify the fleet and write the report", ["kof_verify_timeout", "kof_report_dir"]),
-    "grafana_access": ("Grafana admin credentials into a private file, and the port-forward",
-                       ["kof_access_dir", "kof_access_show_credentials", "kof_grafana_local_port"]),
-    "sveltos_access": ("Read-only ServiceAccount and bounded token for the Sveltos dashboard",
-                       ["kof_sveltos_token_duration", "kof_sveltos_token_renew", "kof_sveltos_cluster_admin",
-                        "kof_access_dir", "kof_access_show_credentials", "kof_sveltos_local_port"]),
     "backup": ("Back up KOF's configuration into an archive",
                ["kof_backup_dir", "kof_backup_include_secrets", "kof_backup_force"]),
     "restore": ("Restore a KOF backup archive",
@@ -36,16 +31,21 @@ JOBS = {
                 ["kof_chart_version", "kof_upgrade_serial", "kof_upgrade_allow_downgrade",
                  "kof_upgrade_remove_old_templates", "kof_verify_timeout"]),
 }
+# Not offered to AWX: the render directory and the access playbooks (grafana_access, sveltos_access) write files
+# for the person who runs them, which a job's container drops; kof_access_show_credentials would put credentials
+# in the job log, which AWX stores. Backups must go to a volume that outlives the job: no default directory.
+REQUIRED = {"kof_backup_dir"}
 TYPES = {"str": "text", "raw": "text", "int": "integer", "float": "float", "bool": "multiplechoice"}
 
 
 def question(name: str) -> dict:
     spec = SPECS[name]
+    text = spec["description"] if isinstance(spec["description"], str) else " ".join(spec["description"])
+    text = re.sub(r"\b[CVOIBEM]\(([^)]*)\)", r"\1", text)  # ansible-doc markup reads as plain text in AWX
     q = {"variable": name, "question_name": name.replace("kof_", "").replace("_", " ").capitalize(),
-         "question_description": spec["description"][:500] if isinstance(spec["description"], str)
-         else " ".join(spec["description"])[:500],
-         "required": False, "type": TYPES.get(spec["type"], "text")}
-    default = spec.get("default")
+         "question_description": text[:500],
+         "required": name in REQUIRED, "type": TYPES.get(spec["type"], "text")}
+    default = None if name in REQUIRED else spec.get("default")
     if spec.get("choices"):
         q["type"] = "multiplechoice"
         q["choices"] = list(spec["choices"])
@@ -62,8 +62,10 @@ def question(name: str) -> dict:
 
 
 def main() -> int:
-    out = ROOT / "awx" / "surveys"
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "awx" / "surveys"
     out.mkdir(parents=True, exist_ok=True)
+    for stale in set(out.glob("*.json")) - {out / f"{job}.json" for job in JOBS}:
+        stale.unlink()
     for job, (desc, names) in JOBS.items():
         spec = {"name": f"k0rdent.kof {job}", "description": desc, "spec": [question(n) for n in names]}
         (out / f"{job}.json").write_text(json.dumps(spec, indent=2) + "\n")
