@@ -76,7 +76,9 @@ options:
     env:
       - name: K8S_AUTH_API_KEY
   validate_certs:
-    description: Verify the API server certificate.
+    description:
+      - Verify the API server certificate (on unless turned off here, by E(K8S_AUTH_VERIFY_SSL) or by the
+        kubeconfig's C(insecure-skip-tls-verify)). When verification is off, a warning says so.
     type: bool
     aliases: [verify_ssl]
     env:
@@ -261,6 +263,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             kube = Kube(auth, retries=3, timeout=30)
         except KubeError as err:
             raise AnsibleParserError(f"k0rdent.kof.clusterdeployments: {err}")
+        if kube.verify is False:  # validate_certs, K8S_AUTH_VERIFY_SSL or the kubeconfig's insecure-skip-tls-verify
+            self.display.warning("k0rdent.kof.clusterdeployments: TLS verification of the management cluster API is "
+                                 "off: its certificate is not verified. Use this for test clusters only.")
         items, token = [], None
         try:
             while True:
