@@ -210,6 +210,25 @@ def test_02_tier_playbooks_check_predicts_their_run(fleet):
     fleet.collect_secrets()  # the external-dns key
 
 
+def test_02b_dns_records_check_predicts_the_route53_records(fleet):
+    """dns_records.yml on its own (site.yml ran it in test_01 before the clusters had addresses): the records of
+    both regions in another hosted zone, addresses known."""
+    route53 = fleet.moto.client("route53")
+    zone = route53.create_hosted_zone(Name="kof.example.com", CallerReference="security-2")["HostedZone"]["Id"]
+
+    def records():
+        sets = route53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+        return sorted(r["Name"] for r in sets if r["Type"] == "CNAME")
+    args = ("-e", "kof_dns_mode=manual", "-e", f"kof_dns_route53_zone_id={zone.rsplit('/', 1)[-1]}",
+            "-e", "kof_dns_route53_zone=")
+    seq = fleet.k.last_seq()
+    check = fleet.play("dns_records.yml", "--check", args=args)
+    assert records() == [] and fleet.k.writes(since=seq) == []
+    real = fleet.play("dns_records.yml", args=args)
+    assert_predicted(check, real)
+    assert len(records()) == 4 and fleet.k.writes(since=seq) == []
+
+
 def test_03_render_check_writes_no_file_and_contacts_no_cluster(fleet):
     render = fleet.tmp / "rendered"
     args = ("-e", f"kof_render_dir={render}", "-e", "kof_cluster_template=aws-standalone-cp-0-1-1")
@@ -274,6 +293,10 @@ def test_05_backup_and_restore_check_predict_their_run(fleet):
 # ------------------------------------------------------------------------------------------ secrets
 def test_06_no_secret_in_any_output_file_report_or_archive(fleet):
     fleet.collect_secrets()
+    # the scanner finds a token inside a base64 blob (here the kubeconfig Secret as the API returns it)
+    raw = json.dumps(fleet.get("/api/v1/namespaces/kcm-system/secrets/cloud1-region1-kubeconfig"))
+    hits = fleet.secrets.find(raw)
+    assert len(hits) == 1 and hits[0].startswith("cloud1-region1-kubeconfig token (base64 "), hits
     fleet.assert_no_leak()
     access = fleet.tmp / "access"
     # the access files hold their own secret and no other, and are private

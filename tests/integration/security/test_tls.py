@@ -4,6 +4,7 @@ off only when kof_validate_certs (or validate_certs) is false, with a warning. T
 (from their Secrets) are covered in test_fleet.py::test_07."""
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 
@@ -76,22 +77,28 @@ def test_helm_and_the_inventory_plugin_refuse_a_wrong_ca(wrong_ca):
 
 
 def test_verification_goes_off_only_explicitly_and_with_a_warning(wrong_ca):
-    """kof_validate_certs=false: the management tier (kubernetes.core reads, helm with
-    --kube-insecure-skip-tls-verify) and the verification (the collection's client) work against the untrusted
-    certificate, and say that verification is off."""
+    """kof_validate_certs=false: a small rollout (kubernetes.core, helm with --kube-insecure-skip-tls-verify, the
+    batch plugin, the promxy/Grafana modules, the verification reaching the workload clusters) works against the
+    untrusted certificate, and every play that contacts a cluster says that verification is off."""
     k, tmp = wrong_ca["k"], wrong_ca["tmp"]
     hosts, gv = base_inventory()
-    hosts["all"]["children"] = {"kof_management": hosts["all"]["children"]["kof_management"]}
-    gv.update(kof_report_dir=str(tmp / "report"), kof_validate_certs=False)
+    groups = hosts["all"]["children"]
+    groups["kof_regional"]["hosts"] = {"cloud1-region1": groups["kof_regional"]["hosts"]["cloud1-region1"]}
+    groups["kof_child"] = {"hosts": {"cloud1-region1-child1": {"kof_regional": "cloud1-region1"}}}
+    gv.update(kof_report_dir=str(tmp / "report"), kof_validate_certs=False, kof_verify_timeout=60,
+              kof_verify_interval=1, kof_cluster_template="aws-standalone-cp-0-1-1")
     inv = write_inventory(tmp / "inventory-insecure", hosts, gv)
-    run = ansible_playbook("-i", inv, "playbooks/mothership.yml", "playbooks/verify.yml", env=wrong_ca["env"],
-                           timeout=600)
-    assert run.rc == 0, run
-    out = flat(run.stdout + run.stderr)
-    assert "WARNING: kof_validate_certs is false" in out
-    assert "validate_certs is false: the API server certificate is not verified" in out  # helm_release
-    assert any(r["path"].endswith("/secrets/sh.helm.release.v1.kof-mothership.v1") or "kof-mothership" in r["path"]
-               for r in k.writes()), "helm did not install through the untrusted certificate"
+    plays = ("mothership.yml", "regional.yml", "child.yml", "verify.yml")
+    run = ansible_playbook("-i", inv, *[f"playbooks/{p}" for p in plays], env=wrong_ca["env"], timeout=600)
+    assert run.rc == 0 and not run.failed_hosts, run
+    sections = re.split(r"^PLAY \[", run.stdout, flags=re.M)[1:]
+    assert len(sections) == len(plays)
+    for play, section in zip(plays, sections):
+        assert "WARNING: kof_validate_certs is false" in flat(section), f"{play} did not warn"
+    assert "validate_certs is false: the API server certificate is not verified" in flat(run.stderr + run.stdout)
+    report = json.loads((tmp / "report" / "fleet-report.json").read_text())
+    assert report["summary"]["ok"] and report["summary"]["clusters"] == 2, report["summary"]
+    assert any("sh.helm.release.v1.kof-mothership" in w["path"] for w in k.writes())
 
     source = tmp / "insecure.clusterdeployments.yml"
     source.write_text(yaml.safe_dump({"plugin": "k0rdent.kof.clusterdeployments", "validate_certs": False}))
