@@ -28,6 +28,8 @@ ARGS = {
     "kof_version": {"type": "str", "default": ""},
     "concurrency": {"type": "int", "default": 8},
     "fail_on_unhealthy": {"type": "bool", "default": True},
+    "hosts": {"type": "list", "elements": "str", "default": []},
+    "management": {"type": "list", "elements": "str", "default": []},
     **AUTH_ARG_SPEC,
 }
 
@@ -84,4 +86,18 @@ class ActionModule(ActionBase):
             result["failed"] = bool(args["fail_on_unhealthy"])
         else:
             result["msg"] = f"{summ['healthy']} of {summ['clusters']} clusters healthy"
+        # check mode deployed nothing: it reports and fails no host
+        result["failed_hosts"] = {} if self._task.check_mode else failed_hosts(bad, args["hosts"], args["management"],
+                                                                              result["msg"])
         return result
+
+
+def failed_hosts(bad: list, hosts: list, management: list, summary: str) -> dict:
+    """{host: message} of the hosts a play must fail: each unhealthy cluster that is a host of the play on its own
+    host; the management hosts of the play for unhealthy clusters that have none (a run limited to the management
+    host). Computed here once, so the play's per-host task is a dictionary lookup."""
+    in_play = set(hosts)
+    out = {r["name"]: f"{r['name']} is {r['state']}: {'; '.join(r['problems'])}" for r in bad if r["name"] in in_play}
+    if any(r["name"] not in in_play for r in bad):
+        out.update({m: summary for m in management if m in in_play})
+    return out

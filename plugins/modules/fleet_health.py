@@ -84,6 +84,20 @@ options:
     description: Fail the task when a cluster is unhealthy.
     type: bool
     default: true
+  hosts:
+    description:
+      - The hosts of the play (C(ansible_play_hosts_all)), for RV(failed_hosts) - an unhealthy cluster that is one of
+        them fails on its own host.
+    type: list
+    elements: str
+    default: []
+  management:
+    description:
+      - The management hosts (group C(kof_management)). Those of them in O(hosts) fail, in RV(failed_hosts), for the
+        unhealthy clusters that are not hosts of the play.
+    type: list
+    elements: str
+    default: []
 attributes:
   check_mode:
     support: full
@@ -118,6 +132,14 @@ table:
   returned: always
   type: list
   elements: str
+failed_hosts:
+  description:
+    - Host -> message, for the hosts of O(hosts) that must fail - each unhealthy cluster on its own host, and the
+      management hosts for unhealthy clusters without a host in O(hosts). Empty in check mode. A per-host
+      C(ansible.builtin.fail) task that looks itself up here reports the fleet truthfully at the cost of a
+      dictionary lookup per host.
+  returned: always
+  type: dict
 report_files:
   description: Paths of the Markdown, JSON and HTML reports.
   returned: when report_dir is set

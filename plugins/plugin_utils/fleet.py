@@ -35,6 +35,11 @@ def resolve_per_host(action, task_vars: dict, hosts: list, var_name: str) -> dic
     play_hosts = list(task_vars.get("ansible_play_hosts") or hosts)
     play_hosts_all = list(task_vars.get("ansible_play_hosts_all") or hosts)
     out = {}
+    # one Templar for every host (its variables swapped per host), whose Jinja environment compiles each template
+    # source once: the same definitions are rendered for every host, and compiling them again for each host was
+    # most of the cost at 1000 hosts
+    templar = Templar(loader=action._loader, variables={})
+    _cache_compiled_templates(templar)
     for name in hosts:
         host = inventory.get_host(name)
         if host is None:
@@ -45,11 +50,34 @@ def resolve_per_host(action, task_vars: dict, hosts: list, var_name: str) -> dic
                               _hosts_all=play_hosts_all)
             if var_name not in ctx:
                 raise AnsibleError(f"variable {var_name} is not defined for host {name}")
-            templar = Templar(loader=action._loader, variables=ctx)
+            templar.available_variables = ctx
             out[name] = templar.template(ctx[var_name])
         except Exception as err:  # an undefined or invalid variable of one host fails that host only
             out[name] = err if isinstance(err, AnsibleError) else AnsibleError(str(err))
     return out
+
+
+def _cache_compiled_templates(templar) -> None:
+    """Memoize template compilation on this Templar's own Jinja environment (compiled templates do not depend
+    on the variables they are rendered with). Only this Templar is affected; where ansible-core's internals are
+    not the expected ones nothing is cached (slower, same results)."""
+    try:
+        env = templar._engine.environment  # pylint: disable=protected-access
+        from_string = env.from_string
+        from ansible._internal._templating._jinja_bits import _TemplateCompileContext  # pylint: disable=import-outside-toplevel
+    except (AttributeError, ImportError):
+        return
+    compiled = {}
+
+    def cached(source, *args, **kwargs):
+        if args or kwargs or not isinstance(source, str):
+            return from_string(source, *args, **kwargs)
+        ctx = _TemplateCompileContext.current(optional=True)
+        key = (source, type(source), getattr(ctx, "escape_backslashes", None))
+        if key not in compiled:
+            compiled[key] = from_string(source)
+        return compiled[key]
+    env.from_string = cached
 
 
 # comparison helpers live in module_utils (shared with the modules)
