@@ -11,7 +11,8 @@ import yaml
 from ansible.plugins.action import ActionBase
 
 ARGS = {
-    "batch": {"type": "str", "required": True},
+    # one registered batch result, or several (a regional cluster's ClusterDeployment and its registrations)
+    "batch": {"type": "list", "elements": "str", "required": True},
     "what": {"type": "str", "default": "ClusterDeployment"},
 }
 
@@ -24,35 +25,54 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         args = self.validate_argument_spec(argument_spec=ARGS)[1]
         host = task_vars.get("inventory_hostname")
-        batch = task_vars.get(args["batch"])
-        if not isinstance(batch, dict):
-            result.update(failed=True, msg=f"no batch result in {args['batch']}: the batch task did not run (an "
-                                           "earlier task failed, see above) or it registers another variable")
-            return result
-        if batch.get("failed"):
-            result.update(failed=True, msg=f"the batch failed for every host: {batch.get('msg', 'unknown error')}")
-            return result
-        mine = (batch.get("hosts") or {}).get(host)
-        if mine is None:
-            if batch.get("skipped"):
-                result.update(skipped=True, msg="the batch task was skipped")
+        shares = []
+        for name in args["batch"]:
+            batch = task_vars.get(name)
+            if not isinstance(batch, dict):
+                result.update(failed=True, msg=f"no batch result in {name}: the batch task did not run (an "
+                                               "earlier task failed, see above) or it registers another variable")
                 return result
-            result.update(failed=True, msg=f"{host} was not part of the batch {args['batch']}")
+            if batch.get("failed"):
+                result.update(failed=True, msg=f"the batch failed for every host: {batch.get('msg', 'unknown error')}")
+                return result
+            mine = (batch.get("hosts") or {}).get(host)
+            if mine is None:
+                if batch.get("skipped"):
+                    continue
+                result.update(failed=True, msg=f"{host} was not part of the batch {name}")
+                return result
+            shares.append(mine)
+        if not shares:
+            result.update(skipped=True, msg="the batch task was skipped")
             return result
-        result["changed"] = bool(mine.get("changed"))
+        first = shares[0]
+        result["changed"] = any(bool(m.get("changed")) for m in shares)
         for key in ("action", "ready", "path", "health"):
-            if key in mine:
-                result[key] = mine[key]
-        if mine.get("failed"):
+            if key in first:
+                result[key] = first[key]
+        objects = [o for m in shares[1:] for o in m.get("objects") or []]
+        if objects:
+            result["objects"] = {o["name"]: o["action"] for o in objects}
+        failed = [m for m in shares if m.get("failed")]
+        if failed:
             result["failed"] = True
-            result["msg"] = mine.get("msg", "failed")
+            result["msg"] = "; ".join(m.get("msg", "failed") for m in failed)
             return result
-        result["msg"] = f"{args['what']} {mine.get('action', 'ok')}" + (
-            " and Ready" if mine.get("ready") else "")
-        if self._task.diff and mine.get("changed") and ("before" in mine or "after" in mine):
-            result["diff"] = {"before": _yaml(mine.get("before")), "after": _yaml(mine.get("after")),
+        result["msg"] = f"{args['what']} {first.get('action', 'ok')}" + (" and Ready" if first.get("ready") else "")
+        if objects:
+            result["msg"] += "; " + ", ".join(f"{o['kind']} {o['action']}" for o in objects)
+        if self._task.diff:
+            diffs = []
+            if first.get("changed") and ("before" in first or "after" in first):
+                diffs.append({"before": _yaml(first.get("before")), "after": _yaml(first.get("after")),
                               "before_header": f"{args['what']} {host} (live)",
-                              "after_header": f"{args['what']} {host} (wanted)"}
+                              "after_header": f"{args['what']} {host} (wanted)"})
+            diffs += [{"before": _yaml(o.get("before")), "after": _yaml(o.get("after")),
+                       "before_header": f"{o['kind']} {o['name']} (live)",
+                       "after_header": f"{o['kind']} {o['name']} (wanted)"}
+                      for o in objects if o["action"] != "unchanged"]
+            if diffs:
+                result["diff"] = diffs[0] if len(diffs) == 1 else diffs
         return result
 
 

@@ -21,8 +21,14 @@ extends_documentation_fragment:
   - k0rdent.kof.action_plugin
 options:
   batch:
-    description: Name of the variable the batch task registered.
-    type: str
+    description:
+      - Name of the variable the batch task registered, or a list of them - the host's shares are combined (changed
+        when one changed, failed when one failed, one diff per changed object). The first one gives RV(action) and
+        RV(ready); the others may be M(k0rdent.kof.regional_registrations) results, whose objects are listed in
+        RV(objects).
+      - A batch that was skipped is left out; when all were skipped, so is this task.
+    type: list
+    elements: str
     required: true
   what:
     description: Noun used in the message.
@@ -52,4 +58,8 @@ ready:
   description: Whether the host's object was Ready when the batch finished.
   returned: when waited for
   type: bool
+objects:
+  description: Object -> what the batch did to it (created, updated, unchanged), from the second and later batches.
+  returned: when a batch of O(batch) after the first has objects for this host
+  type: dict
 """
