@@ -78,19 +78,26 @@ class Controllers:
             fins = meta.get("finalizers") or []
             if "foregroundDeletion" in fins or "orphan" in fins:
                 self.schedule(("fg", k, ns, name), self.finalize_dependents, rt, ns, name)
-        handler = {
-            ("", "namespaces"): self.namespace, ("apps", "deployments"): self.deployment,
-            ("apps", "replicasets"): self.replicaset, ("apps", "statefulsets"): self.statefulset,
-            ("apps", "daemonsets"): self.daemonset, ("batch", "jobs"): self.job, ("", "pods"): self.pod,
-            ("", "services"): self.service, ("", "persistentvolumeclaims"): self.pvc,
-            ("apiextensions.k8s.io", "customresourcedefinitions"): self.crd,
-            ("storage.k8s.io", "storageclasses"): self.storageclass,
-        }.get(k)
+        handler = self._handlers().get(k)
         if handler is not None:
             delay = self.pod_start if k == ("", "pods") and type_ == "ADDED" else None
             self.schedule((k, ns, name), handler, ns, name, delay=delay)
         for ref in meta.get("ownerReferences") or []:
             self._touch_owner(ref, ns)
+
+    def _handlers(self) -> dict:
+        """The controller of each kind (built once: every event of every cluster looks it up)."""
+        table = self.__dict__.get("_handler_table")
+        if table is None:
+            table = self._handler_table = {
+                ("", "namespaces"): self.namespace, ("apps", "deployments"): self.deployment,
+                ("apps", "replicasets"): self.replicaset, ("apps", "statefulsets"): self.statefulset,
+                ("apps", "daemonsets"): self.daemonset, ("batch", "jobs"): self.job, ("", "pods"): self.pod,
+                ("", "services"): self.service, ("", "persistentvolumeclaims"): self.pvc,
+                ("apiextensions.k8s.io", "customresourcedefinitions"): self.crd,
+                ("storage.k8s.io", "storageclasses"): self.storageclass,
+            }
+        return table
 
     def _touch_owner(self, ref, ns):
         kind = ref.get("kind")

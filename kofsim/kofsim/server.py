@@ -24,7 +24,7 @@ from . import errors as E
 from . import protobuf
 from . import schema as S
 from .controllers import Controllers
-from .fastcopy import clone
+from .fastcopy import clone, yaml_load
 from .patch import ListTypes, json_merge_patch, json_patch, server_side_apply, strategic_merge_patch
 from .registry import ResourceType
 from .selectors import match_fields, match_labels, parse_field_selector, parse_label_selector
@@ -653,7 +653,7 @@ class Api:
                 raise E.ApiError(422, "Invalid", "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required "
                                  "value: is required for apply patch")
             try:
-                cfg = yaml.safe_load(raw)
+                cfg = yaml_load(raw)  # libyaml: every server-side apply body comes through here
             except yaml.YAMLError as err:
                 raise E.bad_request(f"error decoding YAML: {err}")
             if not isinstance(cfg, dict):

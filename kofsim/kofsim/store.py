@@ -545,7 +545,7 @@ class Cluster:
                     meta.pop(k, None)
             if subresource == "status":
                 keep_status = obj.get("status")
-                obj = clone(old)
+                obj = clone({k: v for k, v in old.items() if k != "status"})  # the old status is replaced
                 if keep_status is None:
                     obj.pop("status", None)
                 else:
