@@ -87,8 +87,8 @@ class ActionModule(ActionBase):
         else:
             result["msg"] = f"{summ['healthy']} of {summ['clusters']} clusters healthy"
         # check mode deployed nothing: it reports and fails no host
-        result["failed_hosts"] = {} if self._task.check_mode else failed_hosts(bad, args["hosts"], args["management"],
-                                                                              result["msg"])
+        result["failed_hosts"] = ({} if self._task.check_mode
+                                  else failed_hosts(bad, args["hosts"], args["management"], result["msg"]))
         return result
 
 
