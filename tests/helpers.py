@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -61,3 +62,23 @@ def ansible_playbook(*args, env: dict | None = None, timeout: int = 900, cwd=Non
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env or tool_env(), timeout=timeout,
                           cwd=cwd or ROOT)
     return Run(proc)
+
+
+def bumped_charts(tmp: Path, version: str = "0.1.2") -> Path:
+    """kofsim's stand-in charts exist in one version: a copy (made once per directory) with a new chart version,
+    and kof-mothership's ServiceTemplates pointing at it, as a KOF upgrade brings."""
+    import yaml  # pylint: disable=import-outside-toplevel
+
+    dest = Path(tmp) / f"charts-{version}"
+    if not dest.exists():
+        shutil.copytree(ROOT / "kofsim" / "kofsim" / "charts", dest)
+        for chart in dest.glob("*/Chart.yaml"):
+            meta = yaml.safe_load(chart.read_text())
+            meta["version"] = meta["appVersion"] = version
+            chart.write_text(yaml.safe_dump(meta, sort_keys=False))
+        values = dest / "kof-mothership" / "values.yaml"
+        doc = yaml.safe_load(values.read_text())
+        for chart in doc["kcm"]["kof"]["charts"].values():
+            chart["version"] = version
+        values.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return dest

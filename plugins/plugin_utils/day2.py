@@ -40,6 +40,11 @@ def workload_kube(mgmt: Kube, name: str, namespace: str, validate_certs=None) ->
     if sec is None:
         raise KubeError(f"Secret {namespace}/{name}-kubeconfig not found: the cluster {name} is not provisioned "
                         "(or k0rdent has not written its kubeconfig yet)")
+    return kube_from_secret(mgmt, sec, name, namespace, validate_certs)
+
+
+def kube_from_secret(mgmt: Kube, sec: dict, name: str, namespace: str, validate_certs=None) -> Kube:
+    """The client of a cluster from its kubeconfig Secret, already read (see workload_kube)."""
     try:
         kubeconfig = yaml.safe_load(base64.b64decode((sec.get("data") or {}).get("value", "")))
     except (ValueError, yaml.YAMLError) as err:

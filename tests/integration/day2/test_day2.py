@@ -9,7 +9,6 @@ import base64
 import copy
 import json
 import os
-import shutil
 import stat
 import subprocess
 import tarfile
@@ -17,7 +16,7 @@ import tarfile
 import pytest
 import yaml
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, bumped_charts
 from tests.integration.day2.conftest import CD
 
 pytestmark = pytest.mark.slow
@@ -288,23 +287,6 @@ def test_backup_and_restore(fleet):
 
 
 # ------------------------------------------------------------------------------------------ upgrade
-def bumped_charts(tmp, version="0.1.2"):
-    """kofsim's stand-in charts exist in one version: a copy with a new chart version and ServiceTemplates."""
-    dest = tmp / f"charts-{version}"
-    if not dest.exists():
-        shutil.copytree(ROOT / "kofsim" / "kofsim" / "charts", dest)
-        for chart in dest.glob("*/Chart.yaml"):
-            meta = yaml.safe_load(chart.read_text())
-            meta["version"] = meta["appVersion"] = version
-            chart.write_text(yaml.safe_dump(meta, sort_keys=False))
-        values = dest / "kof-mothership" / "values.yaml"
-        doc = yaml.safe_load(values.read_text())
-        for chart in doc["kcm"]["kof"]["charts"].values():
-            chart["version"] = version
-        values.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return dest
-
-
 def test_upgrade_region_by_region(fleet):
     k = fleet.k
     charts = bumped_charts(fleet.tmp)

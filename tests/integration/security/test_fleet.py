@@ -13,13 +13,12 @@ import base64
 import copy
 import json
 import secrets as pysecrets
-import shutil
 
 import pytest
 import yaml
 
 from kofsim.testing import Kofsim
-from tests.helpers import ROOT, ansible_playbook, tool_env
+from tests.helpers import ROOT, ansible_playbook, bumped_charts, tool_env
 from tests.integration.security.conftest import Secrets, file_texts, kubeconfig_with_ca, mode
 from tests.integration.tiers.conftest import base_inventory, write_inventory
 from tests.moto_server import MotoServer
@@ -343,22 +342,6 @@ def test_07_workload_clusters_are_verified_against_their_kubeconfig_ca(fleet):
 
 
 # ---------------------------------------------------------------------------------------- day 2
-def bumped_charts(tmp, version="0.1.2"):
-    """kofsim's stand-in charts exist in one version: a copy with a new chart version and ServiceTemplates."""
-    dest = tmp / f"charts-{version}"
-    shutil.copytree(ROOT / "kofsim" / "kofsim" / "charts", dest)
-    for chart in dest.glob("*/Chart.yaml"):
-        meta = yaml.safe_load(chart.read_text())
-        meta["version"] = meta["appVersion"] = version
-        chart.write_text(yaml.safe_dump(meta, sort_keys=False))
-    values = dest / "kof-mothership" / "values.yaml"
-    doc = yaml.safe_load(values.read_text())
-    for chart in doc["kcm"]["kof"]["charts"].values():
-        chart["version"] = version
-    values.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return dest
-
-
 def test_08_upgrade_check_predicts_the_upgrade(fleet):
     k = fleet.k
     inv = fleet.variant("inventory-upgrade", kof_chart_repository=str(bumped_charts(fleet.tmp)),

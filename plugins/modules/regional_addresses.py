@@ -1,0 +1,104 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: k0rdent.kof contributors
+# Apache License 2.0 (see LICENSE)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: regional_addresses
+short_description: Read the ingress-nginx load-balancer address of every regional cluster, waiting for it
+version_added: 0.1.0
+description:
+  - The guide's "Manual DNS config" step C(kubectl get svc -n ingress-nginx ingress-nginx-controller) for every
+    regional cluster in O(hosts), in one task in the controller process (action plugin), for the records
+    C(vmauth.<domain>) and C(grafana.<domain>).
+  - Each cluster is reached through the C(<name>-kubeconfig) Secret k0rdent writes in O(namespace) on the management
+    cluster. The kubeconfig stays in the controller process; it is never returned or logged.
+  - Looks at every cluster without an address again each O(interval) seconds until each has one or O(timeout)
+    passes; a cluster that still has none is returned with the reason in C(problem) (the task itself does not
+    fail, so the caller can report and fail each cluster on its own host).
+author:
+  - k0rdent.kof maintainers (@k0rdent)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - k0rdent.kof.action_plugin
+  - k0rdent.kof.kube_connection
+options:
+  hosts:
+    description: Regional cluster names (the inventory hostnames of C(kof_regional)).
+    type: list
+    elements: str
+    required: true
+  namespace:
+    description: Namespace of the ClusterDeployments and their C(<name>-kubeconfig) Secrets.
+    type: str
+    default: kcm-system
+  service_namespace:
+    description: Namespace of the ingress controller's Service on the regional cluster.
+    type: str
+    default: ingress-nginx
+  service_name:
+    description: Name of the ingress controller's C(LoadBalancer) Service.
+    type: str
+    default: ingress-nginx-controller
+  timeout:
+    description: Seconds to wait for every cluster to have an address. V(0) looks once.
+    type: int
+    default: 600
+  interval:
+    description: Seconds between two looks at the clusters that have no address yet.
+    type: int
+    default: 10
+  concurrency:
+    description: Clusters read in parallel at most.
+    type: int
+    default: 8
+attributes:
+  check_mode:
+    support: full
+    details: Read-only; in check mode it looks once and does not wait.
+  diff_mode:
+    support: none
+notes:
+  - Requires the C(kubernetes) Python library on the controller.
+seealso:
+  - name: KOF Manual DNS config
+    description: The install guide's section this automates.
+    link: https://docs.k0rdent.io/
+"""
+
+EXAMPLES = r"""
+- name: Wait for the load-balancer address of ingress-nginx on each regional cluster
+  k0rdent.kof.regional_addresses:
+    hosts: "{{ ansible_play_hosts }}"
+    timeout: 900
+  run_once: true
+  register: regional_addresses
+
+- name: Show the address of this regional cluster
+  ansible.builtin.debug:
+    msg: "{{ inventory_hostname }}: {{ regional_addresses.hosts[inventory_hostname].address or 'none yet' }}"
+"""
+
+RETURN = r"""
+hosts:
+  description:
+    - Cluster -> C(address) (the first load-balancer ingress, its hostname or else its IP; empty when there is none)
+      and C(problem) (empty, or why there is no address - the kubeconfig Secret or the Service missing or unreadable,
+      or no load-balancer address yet).
+  returned: always
+  type: dict
+  sample:
+    region1: {address: a1b2.elb.us-east-2.amazonaws.com, problem: ""}
+    region2: {address: "", problem: "Service ingress-nginx/ingress-nginx-controller does not exist after 600s"}
+pending:
+  description: The clusters that have no address.
+  returned: always
+  type: list
+  elements: str
+elapsed:
+  description: Seconds spent, waiting included.
+  returned: always
+  type: float
+"""
