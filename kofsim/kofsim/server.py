@@ -70,6 +70,8 @@ class Simulator:
         self.seq = 0
         self.initial_faults: dict = {"rate": fault_rate} if fault_rate else {}
         self.faults: dict = dict(self.initial_faults)
+        # faults draw from their own generator: a spec with a seed gives the same sequence of draws every run
+        self.fault_rng = random.Random()
         self.clusters: dict[str, Cluster] = {}
         self.controllers: dict[str, Controllers] = {}
         self.plugins: list = []
@@ -123,6 +125,7 @@ class Simulator:
         self.plugins = []
         self.log.clear()
         self.faults = dict(self.initial_faults)
+        self.fault_rng = random.Random()
         self._build()
 
     def cluster_url(self, cid: str) -> str:
@@ -245,14 +248,15 @@ class Api:
             return
         if _parse_bool(request.query.get("watch")) and not f.get("watches"):
             return
-        if random.random() >= float(f["rate"]):
+        rng = self.sim.fault_rng
+        if rng.random() >= float(f["rate"]):
             return
         kinds = list(f.get("kinds") or FAULT_KINDS)
         if request.method not in ("PUT", "PATCH") and "409" in kinds:
             kinds.remove("409")  # a conflict is only a plausible answer to an update
         if not kinds:
             return
-        kind = random.choice(kinds)
+        kind = rng.choice(kinds)
         if f.get("count") is not None:
             f["count"] -= 1
         entry["fault"] = kind
@@ -304,6 +308,7 @@ class Api:
             elif request.method == "PUT":
                 try:
                     sim.faults = validate_faults(body or {})
+                    sim.fault_rng = random.Random(sim.faults.get("seed"))
                 except E.ApiError as err:
                     return _status_response(err)
             return _json(sim.faults)
@@ -857,7 +862,7 @@ class _Dropped(Exception):
 
 FAULT_KINDS = ("500", "503", "429", "409", "drop", "latency")
 FAULT_KEYS = {"rate", "kinds", "count", "methods", "path_regex", "cluster", "latency_ms", "retry_after", "watches",
-              "user_agent_regex", "skip_user_agent_regex"}
+              "user_agent_regex", "skip_user_agent_regex", "seed"}
 
 
 def validate_faults(spec) -> dict:
@@ -880,7 +885,7 @@ def validate_faults(spec) -> dict:
         if not isinstance(kinds, list) or not all(str(k) in FAULT_KINDS for k in kinds):
             raise E.bad_request(f"kinds must be a list of {list(FAULT_KINDS)}")
         out["kinds"] = [str(k) for k in kinds]
-    for key in ("count", "latency_ms", "retry_after"):
+    for key in ("count", "latency_ms", "retry_after", "seed"):
         if out.get(key) is not None and (not isinstance(out[key], int) or isinstance(out[key], bool)
                                          or out[key] < 0):
             raise E.bad_request(f"{key} must be a non-negative integer")

@@ -107,6 +107,22 @@ def test_dropped_connection_and_latency(bare):
     assert time.monotonic() - t0 >= 0.4
 
 
+def test_a_seed_repeats_the_same_faults(bare):
+    """With a seed the draws are the same every time: the same requests, in the same order, get the same faults."""
+    def faults_of_40_gets():
+        seq = bare.last_seq()
+        bare.set_faults(rate=0.3, kinds=["500", "503"], seed=7, path_regex="/configmaps$")
+        statuses = [call(bare, "GET", CM)[0] for _ in range(40)]
+        bare.clear_faults()
+        assert statuses == [r["status"] for r in bare.requests(since=seq) if r["path"] == CM]
+        return statuses
+    first = faults_of_40_gets()
+    assert 0 < sum(st != 200 for st in first) < 40 and {500, 503} <= set(first)
+    assert faults_of_40_gets() == first
+    st, _, body = call(bare, "PUT", "/kofsim/faults", body={"seed": "x"})
+    assert st == 400 and "seed" in body["message"]
+
+
 def test_fault_spec_is_validated(bare):
     for spec in ({"kinds": ["418"]}, {"rate": 2}, {"count": -1}, {"path_regex": "("}, {"colour": "red"}):
         st, _, body = call(bare, "PUT", "/kofsim/faults", body=spec)
