@@ -15,7 +15,7 @@ from ansible.parsing.vault import VaultLib, match_encrypt_secret
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.k0rdent.kof.plugins.plugin_utils import backup, day2
-from ansible_collections.k0rdent.kof.plugins.module_utils.kube import KubeError, object_path
+from ansible_collections.k0rdent.kof.plugins.module_utils.kube import AUTH_ARG_SPEC, KubeError, object_path
 
 ARGS = dict({
     "regional": {"type": "list", "elements": "str", "default": []},
@@ -31,7 +31,7 @@ ARGS = dict({
     "vault_id": {"type": "str"},
     "force": {"type": "bool", "default": False},
     "kof_version": {"type": "str", "default": ""},
-}, **day2.AUTH_ARGS)
+}, **AUTH_ARG_SPEC)
 
 
 class ActionModule(ActionBase):

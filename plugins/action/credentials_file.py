@@ -13,7 +13,7 @@ import yaml
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.k0rdent.kof.plugins.plugin_utils import day2
-from ansible_collections.k0rdent.kof.plugins.module_utils.kube import KubeError, object_path
+from ansible_collections.k0rdent.kof.plugins.module_utils.kube import AUTH_ARG_SPEC, KubeError, object_path
 
 ARGS = dict({
     "secret": {"type": "str", "required": True},
@@ -21,7 +21,7 @@ ARGS = dict({
     "keys": {"type": "dict", "required": True},
     "dest": {"type": "path", "required": True},
     "format": {"type": "str", "default": "yaml", "choices": ["yaml", "json", "env"]},
-}, **day2.AUTH_ARGS)
+}, **AUTH_ARG_SPEC)
 
 
 def render(values: dict, fmt: str) -> bytes:

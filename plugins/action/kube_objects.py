@@ -10,7 +10,7 @@ import time
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.k0rdent.kof.plugins.plugin_utils import day2
-from ansible_collections.k0rdent.kof.plugins.module_utils.kube import KubeError
+from ansible_collections.k0rdent.kof.plugins.module_utils.kube import AUTH_ARG_SPEC, KubeError
 
 ARGS = dict({
     "definitions": {"type": "list", "elements": "dict", "required": True},
@@ -19,7 +19,7 @@ ARGS = dict({
     "propagation": {"type": "str", "default": "Foreground", "choices": ["Foreground", "Background", "Orphan"]},
     "wait": {"type": "bool", "default": False},
     "wait_timeout": {"type": "int", "default": 300},
-}, **day2.AUTH_ARGS)
+}, **AUTH_ARG_SPEC)
 
 
 class ActionModule(ActionBase):

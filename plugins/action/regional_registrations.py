@@ -12,8 +12,8 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.k0rdent.kof.plugins.plugin_utils import fleet
 from ansible_collections.k0rdent.kof.plugins.module_utils import kof_resources
-from ansible_collections.k0rdent.kof.plugins.module_utils.kube import (AUTH_ARG_SPEC, AUTH_OPTIONS, Kube, KubeError,
-                                                                       auth_from, object_path)
+from ansible_collections.k0rdent.kof.plugins.module_utils.kube import AUTH_ARG_SPEC, KubeError, object_path
+from ansible_collections.k0rdent.kof.plugins.plugin_utils.day2 import management_kube
 
 ARGS = dict({
     "hosts": {"type": "list", "elements": "str", "required": True},
@@ -56,9 +56,8 @@ class ActionModule(ActionBase):
                 meta = obj["metadata"]
                 wanted.setdefault((obj["apiVersion"], kof_resources.PLURALS[obj["kind"]], meta["namespace"]),
                                   {})[h] = obj
-        auth = auth_from({k: args.get(k) for k in AUTH_OPTIONS})
         try:
-            kube = Kube(auth, pool_size=max(8, args["concurrency"] * 2))
+            kube = management_kube(args, pool_size=max(8, args["concurrency"] * 2))
         except KubeError as err:
             result.update(failed=True, msg=str(err))
             return result

@@ -13,7 +13,7 @@ from ansible.parsing.vault import VaultLib
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.k0rdent.kof.plugins.plugin_utils import backup, day2
-from ansible_collections.k0rdent.kof.plugins.module_utils.kube import KubeError
+from ansible_collections.k0rdent.kof.plugins.module_utils.kube import AUTH_ARG_SPEC, KubeError
 
 MANAGER = "k0rdent.kof.restore"
 ARGS = dict({
@@ -24,7 +24,7 @@ ARGS = dict({
     "secrets": {"type": "bool", "default": False},
     "kcm_namespace": {"type": "str", "default": "kcm-system"},
     "max_diffs": {"type": "int", "default": 20},
-}, **day2.AUTH_ARGS)
+}, **AUTH_ARG_SPEC)
 
 
 class ActionModule(ActionBase):

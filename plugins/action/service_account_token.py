@@ -13,7 +13,7 @@ import os
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.k0rdent.kof.plugins.plugin_utils import day2
-from ansible_collections.k0rdent.kof.plugins.module_utils.kube import KubeError, object_path
+from ansible_collections.k0rdent.kof.plugins.module_utils.kube import AUTH_ARG_SPEC, KubeError, object_path
 
 MIN_SECONDS = 600  # the API server refuses shorter TokenRequests
 ARGS = dict({
@@ -25,7 +25,7 @@ ARGS = dict({
     "audiences": {"type": "list", "elements": "str", "default": []},
     "renew_before": {"type": "int", "default": 600},
     "force": {"type": "bool", "default": False},
-}, **day2.AUTH_ARGS)
+}, **AUTH_ARG_SPEC)
 
 
 def _parse_ts(text):

@@ -16,10 +16,8 @@ import tempfile
 import yaml
 
 from ansible_collections.k0rdent.kof.plugins.module_utils.compare import needs_apply, view
-from ansible_collections.k0rdent.kof.plugins.module_utils.kube import (AUTH_ARG_SPEC, AUTH_OPTIONS, Kube, KubeError,
-                                                                       auth_from, object_path)
+from ansible_collections.k0rdent.kof.plugins.module_utils.kube import AUTH_OPTIONS, Kube, KubeError, auth_from, object_path
 
-AUTH_ARGS = AUTH_ARG_SPEC
 # Server-owned or instance-specific metadata: meaningless (or harmful) when an object is re-created elsewhere.
 SERVER_METADATA = ("uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp",
                    "deletionGracePeriodSeconds", "managedFields", "selfLink", "ownerReferences", "finalizers")
