@@ -53,6 +53,9 @@ class ActionModule(ActionBase):
                 except Exception as err:  # a bad variable of one host fails that host only
                     _fail(per_host[h], f"{args[option]}: {err}")
                     continue
+                warning = kof_resources.insecure_warning(obj)
+                if warning:
+                    result.setdefault("warnings", []).append(warning)
                 meta = obj["metadata"]
                 wanted.setdefault((obj["apiVersion"], kof_resources.PLURALS[obj["kind"]], meta["namespace"]),
                                   {})[h] = obj

@@ -5,8 +5,13 @@
 checked for every host before anything is changed. See the module file for docs."""
 from __future__ import annotations
 
+import difflib
+import fnmatch
 import re
+from functools import lru_cache
+from pathlib import Path
 
+import yaml
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.k0rdent.kof.plugins.module_utils.kof_resources import DNS1123_LABEL as LABEL
@@ -17,6 +22,56 @@ from ansible_collections.k0rdent.kof.plugins.plugin_utils import fleet
 EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 REGION = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 DNS_MODES = ("manual", "static_credentials", "node_role", "none")
+
+# kof_* names the collection itself sets at run time (facts, registered results) or publishes with set_stats (an
+# AWX workflow passes those on to the next job as extra vars). tests/static/test_roles.py keeps this list complete.
+RUNTIME_VARIABLES = frozenset({
+    "kof_inventory_valid", "kof_template_auto", "kof_templates", "kof_backup", "kof_dns", "kof_dns_records",
+    "kof_dns_records_pending", "kof_fleet_health", "kof_fleet_unhealthy", "kof_grafana_access",
+    "kof_prune_candidates", "kof_prune_deleted", "kof_restore", "kof_sveltos_access"})
+ROLES = Path(__file__).resolve().parents[2] / "roles"
+
+
+@lru_cache(maxsize=1)
+def declared_variables() -> frozenset:
+    """Every kof_* variable the collection declares: the options of every role entry point's argument spec, the
+    roles' defaults and their internal vars, plus RUNTIME_VARIABLES."""
+    names = set(RUNTIME_VARIABLES)
+    for role in ROLES.iterdir() if ROLES.is_dir() else ():
+        for rel in ("defaults/main.yml", "vars/main.yml"):
+            f = role / rel
+            if f.is_file():
+                names |= set(yaml.safe_load(f.read_text()) or {})
+        f = role / "meta" / "argument_specs.yml"
+        if f.is_file():
+            for entry in ((yaml.safe_load(f.read_text()) or {}).get("argument_specs") or {}).values():
+                names |= set((entry or {}).get("options") or {})
+    return frozenset(n for n in names if n.startswith("kof_"))
+
+
+def check_unknown(names_per_host: dict, custom) -> list[str]:
+    """One error per unknown kof_* variable, with the hosts that see it and the nearest declared name. The
+    user's own kof_* variables are kept with kof_custom_variables (names or shell-style patterns)."""
+    known = declared_variables()
+    patterns = [str(p) for p in (custom or [])]
+    seen: dict[str, list] = {}
+    for host, names in names_per_host.items():
+        for name in sorted(names):
+            if name not in known and not any(fnmatch.fnmatchcase(name, p) for p in patterns):
+                seen.setdefault(name, []).append(host)
+    errs = []
+    for name, hosts in sorted(seen.items()):
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+        if len(hosts) == len(names_per_host) > 1:
+            where = "every host"  # an extra var or a variable of group all
+        else:
+            where = ("host " if len(hosts) == 1 else "hosts ") + ", ".join(hosts[:3]) + \
+                (f" (+{len(hosts) - 3} more)" if len(hosts) > 3 else "")
+        errs.append(f"unknown variable {name} ({where}): "
+                    + (f"did you mean {close[0]}? " if close else "")
+                    + "the collection does not read it; list your own kof_* variables in kof_custom_variables")
+    return errs
+
 
 ARGS = {
     "management": {"type": "list", "elements": "str", "default": []},
@@ -165,10 +220,18 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         args = self.validate_argument_spec(argument_spec=ARGS)[1]
         hosts = list(dict.fromkeys(args["regional"] + args["child"]))
-        settings = fleet.resolve_per_host(self, task_vars, hosts, args["settings"]) if hosts else {}
+        names: dict = {}
+        settings = fleet.resolve_per_host(self, task_vars, hosts, args["settings"], names=names) if hosts else {}
+        # the management host's own variables (this task runs on it): extra vars and its inventory vars
+        names[task_vars.get("inventory_hostname", "management")] = {k for k in task_vars if k.startswith("kof_")}
         render = bool(args["globals"].get("kof_render_dir"))
+        custom = args["globals"].get("kof_custom_variables") or []
         errors = check_globals(args["globals"]) + check_hosts(args["management"], args["regional"], args["child"],
                                                               settings, render=render)
+        if not isinstance(custom, list):
+            errors.append("kof_custom_variables must be a list of variable names (shell-style patterns allowed)")
+            custom = []
+        errors += check_unknown(names, custom)
         result["changed"] = False
         result["hosts"] = {"management": len(args["management"]), "regional": len(args["regional"]),
                            "child": len(args["child"])}

@@ -109,6 +109,18 @@ def check_secret_key(value, option):
     return value
 
 
+def as_bool(value, option):
+    """A boolean option that may arrive as a string from a template ("true", "False", "yes", "0")."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0", "", "none"):
+        return False
+    raise ValidationError(f"{option} {value!r} is not a boolean")
+
+
 def check_metadata(items, option, values_are_labels):
     """Label / annotation keys ([prefix/]name) and, for labels, values; both must be strings."""
     if not isinstance(items, dict):
@@ -182,7 +194,8 @@ def promxy_server_group(params: dict) -> dict:
         raise ValidationError("basic_auth.secret_name is empty: the KOF 0.1.x promxy-operator always reads the "
                               "credentials Secret (an empty name fails its whole reconcile)")
     http = {"dial_timeout": check_duration(params.get("dial_timeout") or "5s", "dial_timeout"),
-            "tls_config": {"insecure_skip_verify": bool(params.get("insecure_skip_verify", False))}}
+            "tls_config": {"insecure_skip_verify": as_bool(params.get("insecure_skip_verify", False),
+                                                     "insecure_skip_verify")}}
     if ref:
         http["basic_auth"] = {"credentials_secret_name": ref[0], "username_key": ref[1], "password_key": ref[2]}
     labels = {"app.kubernetes.io/name": "promxy-operator"}
@@ -196,6 +209,15 @@ def promxy_server_group(params: dict) -> dict:
     if params.get("annotations"):
         obj["metadata"]["annotations"] = dict(check_metadata(params["annotations"], "annotations", False))
     return obj
+
+
+def insecure_warning(obj: dict) -> str | None:
+    """The warning for a PromxyServerGroup that turns off promxy's certificate check of its targets."""
+    tls = ((obj.get("spec") or {}).get("http_client") or {}).get("tls_config") or {}
+    if obj.get("kind") != "PromxyServerGroup" or not tls.get("insecure_skip_verify"):
+        return None
+    return (f"PromxyServerGroup {obj['metadata']['namespace']}/{obj['metadata']['name']}: insecure_skip_verify is "
+            f"true: promxy will not verify the certificate of {', '.join(obj['spec'].get('targets') or [])}")
 
 
 def promxy_rendered(obj: dict, config: dict) -> bool:

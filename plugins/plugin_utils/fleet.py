@@ -19,12 +19,13 @@ from ansible_collections.k0rdent.kof.plugins.module_utils.kube import KubeError,
 
 
 # --------------------------------------------------------------------------- per-host definitions
-def resolve_per_host(action, task_vars: dict, hosts: list, var_name: str) -> dict:
+def resolve_per_host(action, task_vars: dict, hosts: list, var_name: str, names: dict | None = None) -> dict:
     """Evaluate variable `var_name` once per host, in that host's own variable context (inventory,
     group_vars, role defaults, play and extra vars, with Ansible's precedence), from one task.
 
     This is what running a per-host task would give, without a per-host task: at 1000 hosts a per-host task
-    costs more than the whole batch. Returns {host: value or AnsibleError}.
+    costs more than the whole batch. Returns {host: value or AnsibleError}. With `names` (a dict), also records
+    the `kof_*` variable names each host sees (names[host] = set), for the inventory's unknown-variable check.
     """
     hostvars = task_vars.get("hostvars")
     vm = getattr(hostvars, "_variable_manager", None)
@@ -48,6 +49,8 @@ def resolve_per_host(action, task_vars: dict, hosts: list, var_name: str) -> dic
         try:
             ctx = vm.get_vars(play=play, host=host, task=action._task, _hosts=play_hosts,
                               _hosts_all=play_hosts_all)
+            if names is not None:
+                names[name] = {k for k in ctx if k.startswith("kof_")}
             if var_name not in ctx:
                 raise AnsibleError(f"variable {var_name} is not defined for host {name}")
             templar.available_variables = ctx
