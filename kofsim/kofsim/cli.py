@@ -14,6 +14,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from . import realapi
 from .server import Simulator, make_app
 from .tls import kubeconfig, make_ca_and_server
 
@@ -34,14 +35,24 @@ def main(argv=None):
                                  "management cluster, for testing k0rdent.kof")
     sub = ap.add_subparsers(dest="cmd", required=True)
     _common(sub.add_parser("serve", help="run in the foreground"))
-    _common(sub.add_parser("up", help="start in the background and return when it answers"))
+    up_p = sub.add_parser("up", help="start in the background and return when it answers")
+    _common(up_p)
+    up_p.add_argument("--api", choices=("emulator", "real"), default="emulator",
+                      help="emulator (default), or real: etcd, kube-apiserver and kube-controller-manager built "
+                      "by kofsim/realkube/build.sh, with the upstream CRDs (only --dir and --port apply)")
     down = sub.add_parser("down", help="stop a server started with `up`")
     down.add_argument("--dir", required=True)
     args = ap.parse_args(argv)
     if args.cmd == "serve":
         return serve(args)
     if args.cmd == "up":
+        if args.api == "real":
+            stop(Path(args.dir).resolve(), quiet=True)
+            return realapi.up(args)
+        realapi.down(Path(args.dir), quiet=True)
         return up(args)
+    if realapi.is_real(Path(args.dir)):
+        return realapi.down(Path(args.dir))
     return stop(Path(args.dir))
 
 

@@ -170,3 +170,60 @@ class Kofsim:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
+
+
+class RealKube:
+    """A real control plane (etcd, kube-apiserver, kube-controller-manager built by kofsim/realkube/build.sh,
+    the upstream CRDs installed) managed through `kofsim up --api real` / `kofsim down`. Same connection surface
+    as Kofsim; no control API (no faults, request log or reset: it is the real server)."""
+
+    def __init__(self, directory: str | os.PathLike | None = None, *, port: int = 0, extra_args=()):
+        self._own_dir = directory is None
+        self.dir = Path(directory or tempfile.mkdtemp(prefix="kofsim-real-"))
+        self.port = port
+        self.extra_args = list(extra_args)
+
+    @staticmethod
+    def missing() -> str | None:
+        """Why the real backend cannot start here (binaries or CRDs not built), or None."""
+        from .realapi import missing
+        return missing()
+
+    def start(self) -> "RealKube":
+        args = [Kofsim.executable(), "up", "--api", "real", "--dir", str(self.dir), "--port", str(self.port)]
+        proc = subprocess.run(args + self.extra_args, capture_output=True, text=True, timeout=180)
+        if proc.returncode != 0:
+            raise KofsimError(f"kofsim up --api real failed ({proc.returncode}): {proc.stderr or proc.stdout}")
+        self.port = int((self.dir / "port").read_text().strip())
+        return self
+
+    def stop(self) -> None:
+        subprocess.run([Kofsim.executable(), "down", "--dir", str(self.dir)], capture_output=True, timeout=120)
+        if self._own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def pids(self) -> dict[str, int]:
+        from .realapi import read_pids
+        return read_pids(self.dir)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    kubeconfig = Kofsim.kubeconfig
+    url = Kofsim.url
+    ca_file = Kofsim.ca_file
+    env = Kofsim.env
+
+
+def backend(api: str | None = None, directory: str | os.PathLike | None = None, **kwargs) -> "Kofsim | RealKube":
+    """A test cluster of either backend, not started: `api` is "emulator" (Kofsim) or "real" (RealKube);
+    when None, the KOFSIM_API environment variable chooses (default "emulator"). kwargs go to the class."""
+    api = api or os.environ.get("KOFSIM_API", "emulator")
+    if api == "emulator":
+        return Kofsim(directory, **kwargs)
+    if api == "real":
+        return RealKube(directory, **kwargs)
+    raise ValueError(f"unknown kofsim API backend {api!r} (emulator or real)")
