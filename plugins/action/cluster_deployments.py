@@ -29,6 +29,7 @@ ARGS = {
     "render_dir": {"type": "path"},
     "field_manager": {"type": "str", "default": fleet.FIELD_MANAGER},
     "created_templates": {"type": "list", "elements": "str", "default": []},
+    "default_template": {"type": "str", "default": ""},
     **AUTH_ARG_SPEC,
 }
 
@@ -48,7 +49,9 @@ class ActionModule(ActionBase):
         resolved = fleet.resolve_per_host(self, task_vars, hosts, args["definition"])
         seen = {}
         for h, obj in resolved.items():
-            err = obj if isinstance(obj, Exception) else _check_definition(obj, args["definition"], args["state"])
+            # an empty spec.template is settled against the live object (_settle_templates); render mode has none
+            err = obj if isinstance(obj, Exception) else _check_definition(
+                obj, args["definition"], args["state"], allow_empty_template=not args["render_dir"])
             if err:
                 per_host[h] = {"failed": True, "changed": False, "msg": str(err)}
                 continue
@@ -95,6 +98,12 @@ class ActionModule(ActionBase):
                                 r.update(failed=True, msg=f"ClusterDeployment {ns}/{names[h]} still exists after "
                                                           f"{args['wait_timeout']}s (finalizers pending)")
                     continue
+                refused = _settle_templates(objs, live, args["default_template"], per_host)
+                if refused:
+                    # an inventory error that kcm would refuse: nothing of the batch is written
+                    raise KubeError(f"{len(refused)} ClusterDeployment template change{'s' if len(refused) > 1 else ''}"
+                                    " that kcm refuses, nothing was changed: " + "; ".join(refused))
+                objs = {h: o for h, o in objs.items() if h not in per_host}
                 if check:
                     objs = self._predict_without_templates(kube, api_version, ns, objs, live, per_host, result,
                                                            set(args["created_templates"]))
@@ -188,7 +197,37 @@ class ActionModule(ActionBase):
         return result
 
 
-def _check_definition(obj, var, state="present"):
+def _settle_templates(objs, live, default_template, per_host) -> list[str]:
+    """spec.template of each object, as kcm v0.1.0's ClusterDeployment webhook allows it: a live ClusterDeployment
+    keeps its template unless the inventory names another, which must be one of the live object's
+    status.availableUpgrades (kcm refuses any other change); a new one takes the named template or
+    default_template (the newest valid one). Returns the refused changes; a host without any template is failed."""
+    refused = []
+    for h, obj in objs.items():
+        spec = obj.setdefault("spec", {})
+        name = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
+        cur = live.get(obj["metadata"]["name"])
+        running = ((cur or {}).get("spec") or {}).get("template")
+        want = spec.get("template")
+        if not want:
+            spec["template"] = running or default_template
+            if not spec["template"]:
+                per_host[h] = {"failed": True, "changed": False,
+                               "msg": f"ClusterDeployment {name}: no ClusterTemplate: set kof_cluster_template (or "
+                                      "kof_regional_template / kof_child_template for this host)"}
+            continue
+        if running and want != running:
+            offered = list(((cur.get("status") or {}).get("availableUpgrades")) or [])
+            if want not in offered:
+                refused.append(f"host {h}: ClusterDeployment {name} runs ClusterTemplate {running} and kcm only "
+                               f"allows a change to one of its status.availableUpgrades "
+                               f"({', '.join(sorted(offered)) or 'none offered'}), not to {want}: name one of those, "
+                               f"or unset the template variable (kof_cluster_template, kof_regional_template or "
+                               f"kof_child_template) to keep {running}")
+    return refused
+
+
+def _check_definition(obj, var, state="present", allow_empty_template=True):
     if not isinstance(obj, dict):
         return AnsibleError(f"{var} must be a mapping (a ClusterDeployment), got {type(obj).__name__}")
     if obj.get("kind") != "ClusterDeployment":
@@ -200,7 +239,7 @@ def _check_definition(obj, var, state="present"):
         val = meta.get(field)
         if not isinstance(val, str) or not DNS1123.match(val) or len(val) > (63 if field == "namespace" else 253):
             return AnsibleError(f"{var}.metadata.{field} {val!r} is not a valid DNS-1123 name")
-    if state == "present" and not (obj.get("spec") or {}).get("template"):
+    if state == "present" and not allow_empty_template and not (obj.get("spec") or {}).get("template"):
         return AnsibleError(f"{var}.spec.template is empty: set the ClusterTemplate to use")
     return None
 

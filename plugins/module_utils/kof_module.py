@@ -117,6 +117,7 @@ class ResourceRunner:
     def __init__(self, module, kube: Kube):
         self.module = module
         self.kube = kube
+        self.before = None  # the live object before present() wrote (for waits that compare with it)
 
     def path(self, obj, named=True):
         meta = obj["metadata"]
@@ -162,6 +163,7 @@ class ResourceRunner:
             if self.module._diff:  # pylint: disable=protected-access
                 result["diff"] = {"before": {}, "after": redact(view(obj))}
             return None
+        self.before = live
         if not needs_apply(obj, live, FIELD_MANAGER):
             result.update(changed=False, method="none", result=shown(live))
             return live
@@ -201,8 +203,9 @@ class ResourceRunner:
 
 def run(module, build, identify, observe=None, awaited=None):
     """Module main: build and validate the object (before any request; for state=absent only its identity), then
-    present / absent, the optional wait, and single-line errors. observe(kube, obj) -> (done, why, value) is the
-    module's wait probe and awaited(obj) says in words what it waits for."""
+    present / absent, the optional wait, and single-line errors. observe(kube, obj, before) -> (done, why, value)
+    is the module's wait probe (before: the live object before the write, None when it was created) and
+    awaited(obj) says in words what it waits for."""
     params = module.params
     try:
         obj = identify(params) if params["state"] == "absent" else build(params)
@@ -221,7 +224,7 @@ def run(module, build, identify, observe=None, awaited=None):
                 seen = {}
 
                 def probe():
-                    done, why, value = observe(kube, obj)
+                    done, why, value = observe(kube, obj, runner.before)
                     seen["value"] = value
                     return done, why
                 runner.wait_until(probe, awaited(obj) if awaited else f"{ref(obj)} is observed")

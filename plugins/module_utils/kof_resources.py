@@ -316,24 +316,93 @@ def grafana_datasource(params: dict) -> dict:
     return obj
 
 
-def datasource_synchronized(live: dict | None):
-    """(done, condition, why): grafana-operator applied the object's current generation to at least one
-    Grafana instance (a DatasourceSynchronized=True condition whose observedGeneration is current)."""
+def datasource_synchronized(live: dict | None, before: dict | None = None, grafanas: list | None = None):
+    """(done, observed, why): grafana-operator applied the object's current content to its Grafana instances.
+
+    Two status generations exist. grafana-operator >= 5.16 (KOF 1.x) writes a DatasourceSynchronized condition
+    with observedGeneration: done when it is True for the current generation. v5.13.0-5.15 (KOF 0.1.1's
+    kof-mothership ships v5.13.0) writes only NoMatchingInstances, hash, lastMessage, lastResync and uid: done
+    when an instance matches, lastMessage is empty, hash and uid are set and, when this run changed
+    spec.datasource (before = the object before the write), the hash is no longer the previous content's. That
+    version reports nothing for a missing valuesFrom Secret or a Grafana that is not ready (only its log does), so
+    the reason given then names both. Its status has no generation either: a change outside spec.datasource (the
+    instance selector) leaves it as it was, so with `grafanas` (the Grafana objects whose labels match the
+    instance selector, from any namespace) the Grafanas the operator would import into are checked here: at
+    least one in the datasource's namespace (or any, with allowCrossNamespaceImport) and ready."""
     if not live:
         return False, None, "the object does not exist"
     status = live.get("status") or {}
-    generation = (live.get("metadata") or {}).get("generation") or 1
-    cond = next((c for c in status.get("conditions") or [] if c.get("type") == "DatasourceSynchronized"), None)
-    if cond is None:
-        return False, None, "grafana-operator has not reported on it yet"
-    if cond.get("observedGeneration") is not None and cond["observedGeneration"] < generation:
-        return False, cond, f"the condition is for generation {cond['observedGeneration']}, not {generation}"
-    if cond.get("status") != "True" or status.get("NoMatchingInstances"):
-        return False, cond, cond.get("message") or cond.get("reason") or "not synchronized"
-    return True, cond, ""
+    if status.get("conditions"):
+        generation = (live.get("metadata") or {}).get("generation") or 1
+        cond = next((c for c in status["conditions"] if c.get("type") == "DatasourceSynchronized"), None)
+        if cond is None:
+            return False, None, "grafana-operator has not reported on it yet"
+        if cond.get("observedGeneration") is not None and cond["observedGeneration"] < generation:
+            return False, cond, f"the condition is for generation {cond['observedGeneration']}, not {generation}"
+        if cond.get("status") != "True" or status.get("NoMatchingInstances"):
+            return False, cond, cond.get("message") or cond.get("reason") or "not synchronized"
+        return True, cond, ""
+    observed = {k: status[k] for k in ("hash", "uid", "lastResync", "lastMessage", "NoMatchingInstances")
+                if k in status}
+    if status.get("NoMatchingInstances"):
+        return False, observed, "no Grafana instance matches spec.instanceSelector (NoMatchingInstances)"
+    if status.get("lastMessage"):
+        return False, observed, status["lastMessage"]
+    pending = ("grafana-operator has not synchronized it yet (grafana-operator 5.13-5.15 reports no error when a "
+               "valuesFrom Secret or key is missing in the datasource's namespace or the Grafana instance is not "
+               "ready: check both, and the operator's log)")
+    if not status.get("hash") or not status.get("uid"):
+        return False, observed, pending
+    if before is not None:
+        old_status = before.get("status") or {}
+        # a new spec.datasource is new content, so a new hash (a valuesFrom change may not be: not awaited)
+        content_changed = (before.get("spec") or {}).get("datasource") != (live.get("spec") or {}).get("datasource")
+        if content_changed and old_status.get("hash") and status["hash"] == old_status["hash"]:
+            return False, observed, "status.hash is still the previous content's: " + pending
+    if grafanas is not None:
+        spec = live.get("spec") or {}
+        ns = (live.get("metadata") or {}).get("namespace")
+        if not grafanas:
+            return False, observed, "no Grafana instance matches spec.instanceSelector"
+        eligible = [g for g in grafanas if spec.get("allowCrossNamespaceImport")
+                    or (g.get("metadata") or {}).get("namespace") == ns]
+        if not eligible:
+            return False, observed, (f"the Grafana instances that match spec.instanceSelector are not in namespace {ns} "
+                                     "and allowCrossNamespaceImport is false: none imports it")
+        ready = [g for g in eligible if (g.get("status") or {}).get("stage") == "complete"
+                 and (g.get("status") or {}).get("stageStatus") == "success"]
+        if not ready:
+            g = eligible[0]
+            return False, observed, (f"Grafana {(g.get('metadata') or {}).get('namespace')}/"
+                                     f"{(g.get('metadata') or {}).get('name')} is not ready (stage "
+                                     f"{(g.get('status') or {}).get('stage', 'none')}, "
+                                     f"{(g.get('status') or {}).get('stageStatus', 'no status')})")
+    expected_uid = ((live.get("spec") or {}).get("datasource") or {}).get("uid") or \
+        (live.get("metadata") or {}).get("uid")
+    if expected_uid and status["uid"] != expected_uid:
+        return False, observed, f"status.uid {status['uid']} is not the datasource's uid {expected_uid} yet"
+    return True, observed, ""
 
 
 # ----------------------------------------------------------------------------------------- shared
+def instance_label_selector(obj: dict) -> str:
+    """spec.instanceSelector of a GrafanaDatasource as a label selector string (matchLabels and
+    matchExpressions), for listing the Grafana instances it selects."""
+    sel = (obj.get("spec") or {}).get("instanceSelector") or {}
+    parts = [f"{k}={v}" for k, v in sorted((sel.get("matchLabels") or {}).items())]
+    for expr in sel.get("matchExpressions") or []:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        if op == "In":
+            parts.append(f"{key} in ({','.join(values)})")
+        elif op == "NotIn":
+            parts.append(f"{key} notin ({','.join(values)})")
+        elif op == "Exists":
+            parts.append(key)
+        elif op == "DoesNotExist":
+            parts.append(f"!{key}")
+    return ",".join(parts)
+
+
 def referenced_secret(obj: dict):
     """The credentials Secret an object references, or None."""
     spec = obj.get("spec") or {}

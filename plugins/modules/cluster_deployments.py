@@ -72,6 +72,16 @@ options:
     type: list
     elements: str
     default: []
+  default_template:
+    description:
+      - The ClusterTemplate for a new ClusterDeployment whose definition leaves C(spec.template) empty (role
+        k0rdent.kof.kof picks the newest valid one). A live ClusterDeployment with an empty C(spec.template) keeps
+        the template it runs.
+      - A definition that names a template other than the live one is applied only when that template is one of
+        the live object's C(status.availableUpgrades) (kcm's webhook refuses any other change); otherwise the task
+        fails before any write, listing the upgrades on offer.
+    type: str
+    default: ""
 attributes:
   check_mode:
     support: full

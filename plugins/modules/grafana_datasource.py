@@ -109,10 +109,15 @@ options:
     default: false
   wait:
     description:
-      - Wait until grafana-operator applied the object's current generation to a Grafana instance - a
-        C(DatasourceSynchronized=True) condition whose C(observedGeneration) is the object's C(generation), and
-        C(NoMatchingInstances) not true. A timeout reports the operator's last message (for example that no
-        instance matches O(instance_selector)).
+      - Wait until grafana-operator applied the object's current content to its Grafana instances, read from the
+        status its version writes. grafana-operator 5.13-5.15 (KOF 0.1.1 ships v5.13.0) - C(NoMatchingInstances)
+        not true, C(lastMessage) empty, C(hash) and C(uid) set, after a change of C(spec.datasource) a
+        C(hash) other than the previous content's, and (as that status has no generation) a Grafana that
+        matches C(spec.instanceSelector) in the datasource's namespace (any, with O(allow_cross_namespace_import))
+        whose stage is complete. grafana-operator 5.16 and later - a
+        C(DatasourceSynchronized=True) condition whose C(observedGeneration) is the object's C(generation).
+      - A timeout reports the operator's last message, or, for 5.13-5.15, which report nothing for a missing
+        valuesFrom Secret or a Grafana that is not ready, says to check both.
       - With O(state=absent), wait until the object is gone.
       - Never waits in check mode.
     type: bool
@@ -189,10 +194,11 @@ api_version:
   type: str
   sample: grafana.integreatly.org/v1beta1
 observed:
-  description: The C(DatasourceSynchronized) condition the wait ended on.
+  description: What the wait ended on - the status fields C(hash), C(uid), C(lastResync) (grafana-operator
+    5.13-5.15), or the C(DatasourceSynchronized) condition (5.16 and later).
   returned: when O(wait) is true, O(state=present) and not in check mode
   type: dict
-  sample: {type: DatasourceSynchronized, status: "True", reason: ApplySuccessful, observedGeneration: 1}
+  sample: {hash: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08, uid: 6f0d7a4e-2c1b-4f8e-9a51-2b7f3c1d9e0a}
 duration:
   description: Seconds the module spent, when it waited.
   returned: when O(wait) is true and not in check mode
@@ -212,7 +218,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.k0rdent.kof.plugins.module_utils import kof_module
 from ansible_collections.k0rdent.kof.plugins.module_utils.kof_resources import (
-    DATASOURCE_TYPES, PLURALS, datasource_synchronized, grafana_datasource, grafana_datasource_id)
+    DATASOURCE_TYPES, PLURALS, datasource_synchronized, grafana_datasource, grafana_datasource_id,
+    instance_label_selector)
 from ansible_collections.k0rdent.kof.plugins.module_utils.kube import object_path
 
 
@@ -242,12 +249,17 @@ def argument_spec():
     return spec
 
 
-def synchronized(kube, obj):
-    """Wait probe: grafana-operator applied the current generation to at least one Grafana instance."""
+def synchronized(kube, obj, before=None):
+    """Wait probe: grafana-operator applied the current content to its Grafana instances."""
     meta = obj["metadata"]
     live = kube.get(object_path(obj["apiVersion"], PLURALS[obj["kind"]], meta["namespace"], meta["name"]))
-    done, cond, why = datasource_synchronized(live)
-    return done, why, cond
+    grafanas = None
+    if live and not (live.get("status") or {}).get("conditions"):
+        # grafana-operator 5.13-5.15 reports no generation: look at the Grafanas it would import into ourselves
+        grafanas = (kube.list(object_path(obj["apiVersion"], "grafanas", None),
+                              {"labelSelector": instance_label_selector(live)}) or {}).get("items") or []
+    done, observed, why = datasource_synchronized(live, before, grafanas)
+    return done, why, observed
 
 
 def awaited(obj):

@@ -263,7 +263,7 @@ def config_secret_name(obj):
                 if k in ("k0rdent.mirantis.com/promxy-secret-name", "k0rdent.mirantis.com/secret-name"))
 
 
-def rendered(kube, obj):
+def rendered(kube, obj, before=None):  # pylint: disable=unused-argument
     """Wait probe: the operator rendered this group's current spec into the promxy config Secret."""
     ns, secret_name = obj["metadata"]["namespace"], config_secret_name(obj)
     secret = kube.get(object_path("v1", "secrets", ns, secret_name))

@@ -17,6 +17,7 @@ import yaml
 
 from . import fleet
 from ansible_collections.k0rdent.kof.plugins.module_utils.kube import Kube, KubeError, object_path
+from ansible_collections.k0rdent.kof.plugins.module_utils import kof_resources
 
 REGIONAL_NAMESPACES = ["cert-manager", "ingress-nginx", "kof", "kube-system", "projectsveltos"]
 CHILD_NAMESPACES = ["kof", "kube-system", "projectsveltos"]
@@ -94,7 +95,7 @@ class FleetHealth:
         return cds, summaries, kubeconfigs
 
     def _registrations(self, psg_api_version: str):
-        out = {"psg": set(), "gds": set(), "promxy": set()}
+        out = {"psg": set(), "gds": {}, "promxy": set(), "grafanas": []}
         try:
             for p in (self.kube.list(object_path(psg_api_version, "promxyservergroups", self.kof_ns))
                       .get("items") or []):
@@ -105,7 +106,10 @@ class FleetHealth:
         try:
             for d in (self.kube.list(object_path("grafana.integreatly.org/v1beta1", "grafanadatasources",
                                                  self.kof_ns)).get("items") or []):
-                out["gds"].add(((d.get("spec") or {}).get("datasource") or {}).get("name"))
+                out["gds"][((d.get("spec") or {}).get("datasource") or {}).get("name")] = d
+            if out["gds"]:
+                out["grafanas"] = self.kube.list(object_path("grafana.integreatly.org/v1beta1", "grafanas",
+                                                             None)).get("items") or []
         except KubeError as err:
             if err.status != 404:
                 raise
@@ -114,7 +118,7 @@ class FleetHealth:
     def check(self, regional: list, child: list, *, psg_api_version: str, promxy_secret: str | None,
               child_regions: dict | None = None) -> list[dict]:
         cds, summaries, kubeconfigs = self._management_objects()
-        regs = self._registrations(psg_api_version) if regional else {"psg": set(), "gds": set()}
+        regs = self._registrations(psg_api_version) if regional else {"psg": set(), "gds": {}}
         rendered = self._promxy_clusters(promxy_secret) if regional and promxy_secret else None
         clusters = [(n, "regional") for n in regional] + [(n, "child") for n in child]
         results = {}
@@ -172,6 +176,16 @@ class FleetHealth:
                 res["problems"].append("promxy has not rendered this cluster's PromxyServerGroup yet")
             if name not in regs["gds"]:
                 res["problems"].append("no GrafanaDatasource for this cluster's logs on the management cluster")
+            else:
+                gds = regs["gds"][name]
+                selected = None
+                if not (gds.get("status") or {}).get("conditions"):
+                    selected = [g for g in regs["grafanas"] if match_selector(
+                        (gds.get("spec") or {}).get("instanceSelector") or {}, g["metadata"].get("labels") or {})]
+                synced, _observed, why = kof_resources.datasource_synchronized(gds, None, selected)
+                if not synced:
+                    res["problems"].append(f"GrafanaDatasource {gds['metadata'].get('namespace')}/"
+                                           f"{gds['metadata']['name']} not synchronized with Grafana: {why}")
         if res["ready"]:
             if kc_secret is None:
                 res["problems"].append(f"kubeconfig Secret {name}-kubeconfig not found")
@@ -186,6 +200,18 @@ class FleetHealth:
                     res["problems"].append(f"cannot read the cluster through its kubeconfig: {str(err)[:160]}")
         res["state"] = "healthy" if not res["problems"] else "unhealthy"
         return res
+
+
+def match_selector(selector: dict, labels: dict) -> bool:
+    """A metav1.LabelSelector (matchLabels, matchExpressions) against labels."""
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        if (op == "In" and labels.get(key) not in values) or (op == "NotIn" and labels.get(key) in values) or \
+                (op == "Exists" and key not in labels) or (op == "DoesNotExist" and key in labels):
+            return False
+    return True
 
 
 def wait_healthy(health: FleetHealth, regional, child, *, timeout: float, interval: float = 5.0, **kw):

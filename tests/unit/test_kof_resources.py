@@ -241,7 +241,7 @@ def _gds(generation=2, **status):
     return {"kind": "GrafanaDatasource", "metadata": {"generation": generation}, "status": status}
 
 
-def test_datasource_synchronized_is_generation_aware():
+def test_datasource_synchronized_conditions_are_generation_aware():
     ok = {"type": "DatasourceSynchronized", "status": "True", "observedGeneration": 2, "message": "applied"}
     assert kr.datasource_synchronized(_gds(NoMatchingInstances=False, conditions=[ok])) == (True, ok, "")
     stale = dict(ok, observedGeneration=1)
@@ -251,8 +251,42 @@ def test_datasource_synchronized_is_generation_aware():
                "message": "No instances found matching .spec.instanceSelector"}
     done, _cond, why = kr.datasource_synchronized(_gds(NoMatchingInstances=True, conditions=[nomatch]))
     assert not done and why.startswith("No instances found")
-    assert kr.datasource_synchronized(_gds()) == (False, None, "grafana-operator has not reported on it yet")
     assert kr.datasource_synchronized(None)[0] is False
+
+
+def _v513(status=None, datasource=None, uid="u-1"):
+    """A GrafanaDatasource as grafana-operator v5.13.0 reports it: no conditions, no observedGeneration."""
+    return {"kind": "GrafanaDatasource", "metadata": {"generation": 1, "uid": uid},
+            "spec": {"datasource": datasource or {"name": "r1", "url": "https://vmauth.r1.example.com/vls"}},
+            "status": status or {}}
+
+
+def test_datasource_synchronized_on_grafana_operator_5_13_status():
+    synced = {"hash": "h1", "uid": "u-1", "lastResync": "2026-12-04T10:00:00Z"}
+    done, observed, why = kr.datasource_synchronized(_v513(synced))
+    assert done and why == "" and observed == synced
+    # nothing reported yet, or a missing Secret / Grafana not ready: v5.13.0 writes no status for those
+    done, _obs, why = kr.datasource_synchronized(_v513())
+    assert not done and "valuesFrom Secret" in why and "not ready" in why
+    done, _obs, why = kr.datasource_synchronized(_v513({"NoMatchingInstances": True}))
+    assert not done and "NoMatchingInstances" in why
+    done, _obs, why = kr.datasource_synchronized(_v513(dict(synced, lastMessage="dial tcp: connection refused")))
+    assert not done and why == "dial tcp: connection refused"
+    # an explicit spec.datasource.uid is what the operator reports
+    assert kr.datasource_synchronized(_v513(dict(synced, uid="logs-r1"), dict(uid="logs-r1")))[0]
+    done, _obs, why = kr.datasource_synchronized(_v513(synced, dict(uid="logs-r1")))
+    assert not done and "status.uid u-1" in why
+
+
+def test_datasource_synchronized_5_13_waits_for_the_new_content_hash():
+    before = _v513({"hash": "h1", "uid": "u-1"})
+    after_same_hash = _v513({"hash": "h1", "uid": "u-1"}, {"name": "r1", "url": "https://vmauth.new.example.com/vls"})
+    done, _obs, why = kr.datasource_synchronized(after_same_hash, before)
+    assert not done and "previous content" in why
+    after = _v513({"hash": "h2", "uid": "u-1"}, {"name": "r1", "url": "https://vmauth.new.example.com/vls"})
+    assert kr.datasource_synchronized(after, before)[0]
+    # a change outside spec.datasource (resyncPeriod) gives no new hash: the healthy status is enough
+    assert kr.datasource_synchronized(_v513({"hash": "h1", "uid": "u-1"}), before)[0]
 
 
 # ----------------------------------------------------------------------------------------- helpers
@@ -281,3 +315,29 @@ def test_redact_masks_literal_credentials_only():
     assert kr.redact(ours) == ours
     psg = kr.promxy_server_group(dict(GUIDE))
     assert kr.redact(psg) == psg and kr.redact(None) is None
+
+
+def _grafana(ns="kof", stage="complete", stage_status="success"):
+    return {"metadata": {"name": "grafana-vm", "namespace": ns, "labels": {"dashboards": "grafana"}},
+            "status": {"stage": stage, "stageStatus": stage_status}}
+
+
+def test_datasource_synchronized_5_13_checks_the_grafanas_it_imports_into():
+    synced = _v513({"hash": "h1", "uid": "u-1"})
+    synced["metadata"]["namespace"] = "kof"
+    assert kr.datasource_synchronized(synced, None, [_grafana()])[0]
+    done, _obs, why = kr.datasource_synchronized(synced, None, [])
+    assert not done and why == "no Grafana instance matches spec.instanceSelector"
+    done, _obs, why = kr.datasource_synchronized(synced, None, [_grafana(ns="other")])
+    assert not done and "allowCrossNamespaceImport is false" in why
+    synced["spec"]["allowCrossNamespaceImport"] = True
+    assert kr.datasource_synchronized(synced, None, [_grafana(ns="other")])[0]
+    done, _obs, why = kr.datasource_synchronized(synced, None, [_grafana(stage="deployment", stage_status="failed")])
+    assert not done and "is not ready (stage deployment, failed)" in why
+
+
+def test_instance_label_selector():
+    obj = {"spec": {"instanceSelector": {"matchLabels": {"dashboards": "grafana", "a": "b"},
+                                         "matchExpressions": [{"key": "tier", "operator": "In", "values": ["x", "y"]},
+                                                              {"key": "gone", "operator": "DoesNotExist"}]}}}
+    assert kr.instance_label_selector(obj) == "a=b,dashboards=grafana,tier in (x,y),!gone"

@@ -35,7 +35,7 @@ from ..fastcopy import clone
 from ..selectors import match_label_selector_obj
 from ..store import now
 from ..tls import kubeconfig
-from . import catalog
+from . import admission, catalog
 
 GROUP = "k0rdent.mirantis.com"
 SVELTOS = "config.projectsveltos.io"
@@ -46,6 +46,13 @@ def _deny(webhook: str, kind: str, why: str) -> E.ApiError:
     return E.ApiError(403, "Forbidden", f'admission webhook "{webhook}" denied the request: the {kind} is '
                                         f"invalid: {why}" if kind else f'admission webhook "{webhook}" denied the '
                                                                        f"request: {why}")
+
+
+def _denied(webhook: str, denied) -> E.ApiError:
+    """kube-apiserver's answer to a webhook denial: 403 with the webhook's name, its warnings as Warning headers."""
+    warning = ", ".join('299 - "' + w.replace('"', '\\"') + '"' for w in denied.warnings)
+    return E.ApiError(403, "Forbidden", f'admission webhook "{webhook}" denied the request: {denied.message}',
+                      headers={"Warning": warning} if warning else None)
 
 
 def _cond(type_, status, reason, message, ts, prev=None):
@@ -93,7 +100,18 @@ class Kcm:
         spec = cd.get("spec") or {}
         if cd["metadata"].get("deletionTimestamp"):
             return
+        if self.layer.kcm_version == "v1alpha1":
+            # kcm v0.1.0's rules and messages (admission.py)
+            try:
+                admission.validate_cluster_deployment("UPDATE" if old else "CREATE", cd, old,
+                                                      lambda plural, n, name: self.get(GROUP, plural, n, name))
+            except admission.Denied as denied:
+                raise _denied(hook, denied) from None
+            return
         key = f"{ns}/{cd['metadata']['name']}"
+        if old is not None and (old.get("spec") or {}).get("template") != spec.get("template") and \
+                spec.get("template") not in ((old.get("status") or {}).get("availableUpgrades") or []):
+            raise _deny(hook, "", "cluster upgrade is forbidden")
 
         def deny(why):
             return _deny(hook, "ClusterDeployment", why)
@@ -131,6 +149,15 @@ class Kcm:
     def _admit_template_delete(self, rt, tpl):
         name, ns = tpl["metadata"]["name"], tpl["metadata"].get("namespace")
         cd_rt = self.rt(GROUP, "clusterdeployments")
+        if self.layer.kcm_version == "v1alpha1":
+            mcs_rt = self.rt(GROUP, "multiclusterservices")
+            try:
+                admission.validate_template_delete(
+                    rt.kind, tpl, self.mgmt.list_objects(cd_rt, ns) if cd_rt else [],
+                    self.mgmt.list_objects(mcs_rt) if mcs_rt else [])
+            except admission.Denied as denied:
+                raise _denied(f"validation.{rt.kind.lower()}.k0rdent.mirantis.com", denied) from None
+            return
         for cd in self.mgmt.list_objects(cd_rt, ns) if cd_rt else []:
             spec = cd.get("spec") or {}
             uses = spec.get("template") == name if rt.kind == "ClusterTemplate" else any(
@@ -158,6 +185,12 @@ class Kcm:
             for st in self.mgmt.list_objects(st_rt, ns) if st_rt else []:
                 self.ctl.schedule(("kcm-st", ns, st["metadata"]["name"]), self.reconcile_st, ns,
                                   st["metadata"]["name"])
+        elif rt.group == GROUP and rt.kind == "ClusterTemplateChain":
+            # kcm's ClusterDeployment controller watches chains: availableUpgrades follow them
+            cd_rt = self.rt(GROUP, "clusterdeployments")
+            for cd in self.mgmt.list_objects(cd_rt, ns) if cd_rt else []:
+                self.ctl.schedule(("kcm-cd", ns, cd["metadata"]["name"]), self.reconcile_cd, ns,
+                                  cd["metadata"]["name"])
         elif rt.group == SVELTOS and rt.kind == "ClusterProfile":
             self.resync_all()
         elif rt.group == "" and rt.kind == "Secret" and type_ != "DELETED" and self.layer.secret_referenced(ns, name):
@@ -253,6 +286,9 @@ class Kcm:
                                prev.get("ServicesInReadyState")))
         conds.append(_cond("Ready", "True", "Succeeded", "Object is ready", ts, prev.get("Ready")))
         status = {"conditions": conds, "observedGeneration": gen, "k8sVersion": self.sim.clusters[cid].k8s_version}
+        upgrades = self.available_upgrades(ns, (cd.get("spec") or {}).get("template", ""))
+        if upgrades:
+            status["availableUpgrades"] = upgrades
         if svc_state:
             status["services"] = svc_state
         self._set_status(rt, cd, status)
@@ -261,6 +297,11 @@ class Kcm:
         if self.synced.get(key) != gen:
             self.synced[key] = gen
             self.ctl.schedule(("sveltos", ns, name), self.layer.sveltos.sync, ns, name, delay=0.05)
+
+    def available_upgrades(self, ns, template):
+        """status.availableUpgrades from the namespace's ClusterTemplateChains, as kcm's controller sets it."""
+        rt = self.rt(GROUP, "clustertemplatechains")
+        return admission.available_upgrades(template, self.mgmt.list_objects(rt, ns) if rt else [])
 
     def _set_status(self, rt, cd, status):
         if cd.get("status") != status:

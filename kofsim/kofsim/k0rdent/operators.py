@@ -9,9 +9,10 @@ deleting the resource garbage-collects them), and never rewrites an object that 
   vmalertmanager-<n> StatefulSet + Service (9093); VMSingle -> vmsingle-<n>. status.updateStatus
   `operational` once created.
 - grafana-operator: Grafana `<n>` -> <n>-deployment, <n>-service (3000), <n>-pvc (spec.persistentVolumeClaim),
-  <n>-ingress (spec.ingress); GrafanaDatasource status: NoMatchingInstances when no Grafana in its namespace
-  matches spec.instanceSelector, a failed condition when a valuesFrom Secret/ConfigMap is missing (it must be
-  in the datasource's namespace), otherwise synchronized (uid, hash, lastResync).
+  <n>-ingress (spec.ingress). GrafanaDatasource status as the operator version of the KOF generation writes it:
+  KOF 0.1 (kof-mothership 0.1.1 ships grafana-operator v5.13.0) only NoMatchingInstances, hash, lastMessage,
+  lastResync and uid (see _sync_datasource_v5_13); KOF 1.x (grafana-operator >= 5.16) a DatasourceSynchronized
+  condition with observedGeneration.
 - opentelemetry-operator: OpenTelemetryCollector `<n>` -> <n>-collector Deployment / DaemonSet / StatefulSet
   by spec.mode, status.scale.statusReplicas ("ready/total") kept current from the workload.
 - cert-manager: Issuers/ClusterIssuers Ready; a Certificate whose issuer exists is issued into its
@@ -144,9 +145,11 @@ class ClusterOperators:
         elif g == GRAFANA_GROUP and k == "Grafana":
             if type_ != "DELETED":
                 self.schedule(("Grafana", ns, name), self.reconcile_grafana, ns, name)
-            self.resync_datasources(ns)
+            self.resync_datasources(None)  # datasources select Grafanas in every namespace
         elif g == GRAFANA_GROUP and k == "GrafanaDatasource" and type_ != "DELETED":
             self.schedule(("gds", ns, name), self.sync_datasource, ns, name)
+        elif g == "" and k in ("Secret", "ConfigMap") and self.rt(GRAFANA_GROUP, "grafanadatasources") is not None:
+            self.resync_datasources(ns)
         elif g == OTEL_GROUP and k == "OpenTelemetryCollector" and type_ != "DELETED":
             self.schedule(("otel", ns, name), self.reconcile_otel, ns, name)
         elif g == "apps" and type_ != "DELETED":
@@ -211,18 +214,100 @@ class ClusterOperators:
                                 "adminUrl": f"http://{name}-service.{ns}:3000"})
 
     def resync_datasources(self, ns):
+        """Every GrafanaDatasource of ns (None: of the cluster). The real operator requeues on its own (errors
+        after a delay, successes after resyncPeriod); kofsim re-syncs on the events that can change the outcome:
+        a Grafana, or a Secret/ConfigMap in the datasource's namespace."""
         rt = self.rt(GRAFANA_GROUP, "grafanadatasources")
         for d in self.c.list_objects(rt, ns) if rt else []:
-            self.schedule(("gds", ns, d["metadata"]["name"]), self.sync_datasource, ns, d["metadata"]["name"])
+            dns = d["metadata"]["namespace"]
+            self.schedule(("gds", dns, d["metadata"]["name"]), self.sync_datasource, dns, d["metadata"]["name"])
 
     def sync_datasource(self, ns, name):
         rt, ds = self.get(GRAFANA_GROUP, "grafanadatasources", ns, name)
         if ds is None or ds["metadata"].get("deletionTimestamp"):
             return
+        if self.layer.kof_mode == "0.1":
+            self._sync_datasource_v5_13(rt, ds, ns)
+        else:
+            self._sync_datasource_conditions(rt, ds, ns)
+
+    def _matching_grafanas(self, spec):
+        """GetMatchingInstances: every Grafana of the cluster whose labels match spec.instanceSelector."""
         g_rt = self.rt(GRAFANA_GROUP, "grafanas")
+        return [g for g in (self.c.list_objects(g_rt, None) if g_rt else [])
+                if match_label_selector_obj(spec.get("instanceSelector") or {}, g["metadata"].get("labels"))]
+
+    def _sync_datasource_v5_13(self, rt, ds, ns):
+        """grafana-operator v5.13.0 (kof-mothership 0.1.1; controllers/datasource_controller.go Reconcile): its
+        status has only NoMatchingInstances, hash, lastMessage, lastResync and uid (all omitempty).
+        - NoMatchingInstances is written on every reconcile (no Grafana anywhere matches instanceSelector:
+          true, and nothing else happens);
+        - a valuesFrom Secret/ConfigMap or key that is missing fails before any other status write: the
+          operator only logs it and requeues, the status says nothing;
+        - a matching Grafana in another namespace is skipped unless allowCrossNamespaceImport; one that is not
+          ready (stage complete/success) makes the sync unsuccessful without a message;
+        - success: lastMessage cleared, hash = sha256 of the datasource as sent to Grafana (placeholders
+          substituted), uid = spec.datasource.uid or metadata.uid, lastResync when the resync period elapsed."""
         spec = ds.get("spec") or {}
-        instances = [g for g in (self.c.list_objects(g_rt, ns) if g_rt else [])
-                     if match_label_selector_obj(spec.get("instanceSelector") or {}, g["metadata"].get("labels"))]
+        prev = ds.get("status") or {}
+        status = {k: v for k, v in prev.items() if k in ("hash", "lastMessage", "lastResync", "uid")}
+        instances = self._matching_grafanas(spec)
+        if not instances:
+            status["NoMatchingInstances"] = True
+            self.set_status(rt, ds, status)
+            return
+        content = self._datasource_content(ns, ds)
+        if content is None:
+            self.set_status(rt, ds, status)  # NoMatchingInstances false (omitted): the error is only logged
+            return
+        success = True
+        for g in instances:
+            if g["metadata"].get("namespace") != ns and not spec.get("allowCrossNamespaceImport"):
+                continue
+            gst = g.get("status") or {}
+            if gst.get("stage") != "complete" or gst.get("stageStatus") != "success":
+                success = False
+        if success:
+            status.pop("lastMessage", None)
+            status["hash"] = hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":"))
+                                            .encode()).hexdigest()
+            status["uid"] = content["uid"]
+            if status.get("hash") != prev.get("hash") or "lastResync" not in status:
+                status["lastResync"] = now()
+        self.set_status(rt, ds, status)
+
+    def _datasource_content(self, ns, ds):
+        """The datasource as the operator sends it to Grafana, or None when a valuesFrom source is missing."""
+        spec = ds.get("spec") or {}
+        content = clone(spec.get("datasource") or {})
+        if not content.get("uid"):
+            content["uid"] = ds["metadata"]["uid"]
+        for item in spec.get("valuesFrom") or []:
+            src = item.get("valueFrom") or {}
+            value = None
+            for ref_key, plural in (("secretKeyRef", "secrets"), ("configMapKeyRef", "configmaps")):
+                ref = src.get(ref_key)
+                if ref:
+                    obj = self.c.find(self.c.registry.get("", "v1", plural), ns, ref.get("name", ""))
+                    data = (obj or {}).get("data") or {}
+                    if ref.get("key") not in data:
+                        return None
+                    value = base64.b64decode(data[ref["key"]]).decode() if plural == "secrets" else data[ref["key"]]
+                    key = ref["key"]
+            if value is None:
+                continue
+            node, parts = content, str(item.get("targetPath", "")).split(".")
+            for part in parts[:-1]:
+                node = node.setdefault(part, {}) if isinstance(node, dict) else {}
+            if isinstance(node, dict) and isinstance(node.get(parts[-1]), str):
+                node[parts[-1]] = node[parts[-1]].replace("${%s}" % key, value).replace("$" + key, value)
+        return content
+
+    def _sync_datasource_conditions(self, rt, ds, ns):
+        """grafana-operator >= 5.16 (KOF 1.x): a DatasourceSynchronized condition with observedGeneration."""
+        spec = ds.get("spec") or {}
+        instances = [g for g in self._matching_grafanas(spec) if g["metadata"].get("namespace") == ns
+                     or spec.get("allowCrossNamespaceImport")]
         gen = ds["metadata"].get("generation", 1)
         prev = ds.get("status") or {}
         old_cond = (prev.get("conditions") or [{}])[0]
@@ -236,12 +321,11 @@ class ClusterOperators:
         elif missing:
             cond = {"type": "DatasourceSynchronized", "status": "False", "reason": "InvalidSpec",
                     "message": f"building datasource: {missing} not found in namespace {ns}"}
-            status = {"NoMatchingInstances": False}
+            status = {}
         else:
             cond = {"type": "DatasourceSynchronized", "status": "True", "reason": "ApplySuccessful",
                     "message": f"Datasource was successfully applied to {len(instances)} instances"}
-            status = {"NoMatchingInstances": False, "hash": digest,
-                      "uid": (spec.get("datasource") or {}).get("uid") or ds["metadata"]["uid"]}
+            status = {"hash": digest, "uid": (spec.get("datasource") or {}).get("uid") or ds["metadata"]["uid"]}
         same = (old_cond.get("reason") == cond["reason"] and old_cond.get("message") == cond["message"]
                 and old_cond.get("observedGeneration") == gen and prev.get("hash") == status.get("hash"))
         if same:
