@@ -106,7 +106,9 @@ def workload(kind, name, ns, app, release, chart, *, image=PAUSE, container="mai
     if kind == "StatefulSet":
         spec["serviceName"] = name
     if claim:
-        cspec = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": claim["size"]}}}
+        cspec = {"resources": {"requests": {"storage": claim["size"]}}}
+        if claim.get("accessModes"):
+            cspec = dict({"accessModes": clone(claim["accessModes"])}, **cspec)
         if claim.get("storageClass"):
             cspec["storageClassName"] = claim["storageClass"]
         spec["volumeClaimTemplates"] = [{"metadata": {"name": claim["name"]}, "spec": cspec}]
@@ -233,10 +235,12 @@ def kof_storage(release, ns, v, lookup):
                                   for k in ("GF_SECURITY_ADMIN_USER", "GF_SECURITY_ADMIN_PASSWORD")}})
         objs.append(workload("Deployment", f"{release}-grafana-operator", ns, "grafana-operator", release, chart,
                              image="ghcr.io/grafana/grafana-operator:v5.15.1", container="manager"))
-        pvc = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": _get(gr, "storage.size")}}}
+        # version and PVC size are fixed in the real 0.1.1 template (grafana.version / storage.size are
+        # kof-mothership's keys); the PVC's class is global.storageClass
+        pvc = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "200Mi"}}}
         if sc:
             pvc["storageClassName"] = sc
-        gspec = {"version": str(gr.get("version")), "persistentVolumeClaim": {"spec": pvc},
+        gspec = {"version": "10.4.7", "persistentVolumeClaim": {"spec": pvc},
                  "deployment": {"spec": {"template": {"spec": {"containers": [
                      {"name": "grafana", "envFrom": [{"secretRef": {"name": sec.get("credentials_secret_name")}}]}]}}}}}
         if _get(gr, "ingress.enabled"):
@@ -250,16 +254,27 @@ def kof_storage(release, ns, v, lookup):
                      "metadata": {"name": "grafana-vm", "namespace": ns, "labels": dict(labels, dashboards="grafana")},
                      "spec": gspec})
         for ds in gr.get("datasources") or []:
+            dspec = {"instanceSelector": {"matchLabels": {"dashboards": "grafana"}},
+                     "datasource": {"name": ds.get("name"), "type": ds.get("type"), "access": "proxy",
+                                    "url": ds.get("url"), "isDefault": False},
+                     "resyncPeriod": "5m"}
+            auth = ds.get("auth")
+            if auth:
+                dspec["valuesFrom"] = [
+                    {"targetPath": "basicAuthUser", "valueFrom": {"secretKeyRef": {
+                        "name": auth.get("credentials_secret_name"), "key": auth.get("username_key")}}},
+                    {"targetPath": "secureJsonData.basicAuthPassword", "valueFrom": {"secretKeyRef": {
+                        "name": auth.get("credentials_secret_name"), "key": auth.get("password_key")}}}]
+                dspec["datasource"].update({"basicAuth": True, "basicAuthUser": f"${{{auth.get('username')}}}",
+                                            "secureJsonData": {"basicAuthPassword": f"${{{auth.get('password')}}}"}})
             objs.append({"apiVersion": "grafana.integreatly.org/v1beta1", "kind": "GrafanaDatasource",
                          "metadata": {"name": ds.get("name"), "namespace": ns, "labels": dict(labels)},
-                         "spec": {"instanceSelector": {"matchLabels": {"dashboards": "grafana"}},
-                                  "datasource": {"name": ds.get("name"), "type": ds.get("type"), "access": "proxy",
-                                                 "url": ds.get("url"), "isDefault": bool(ds.get("isDefault", False))},
-                                  "resyncPeriod": "5m"}})
-    vm = v.get("victoriametrics") or {}
-    if vm.get("enabled"):
+                         "spec": dspec})
+    if (v.get("victoria-metrics-operator") or {}).get("enabled"):  # the dependency's condition
         objs.append(workload("Deployment", f"{release}-victoria-metrics-operator", ns, "victoria-metrics-operator",
                              release, chart, image="victoriametrics/operator:v0.51.3", container="manager"))
+    vm = v.get("victoriametrics") or {}
+    if vm.get("enabled"):
         meta = {"namespace": ns, "labels": dict(labels)}
         vmc = vm.get("vmcluster") or {}
         if vmc.get("enabled"):
@@ -268,14 +283,16 @@ def kof_storage(release, ns, v, lookup):
                 if sc:
                     spec["storageClassName"] = sc
                 return {"volumeClaimTemplate": {"spec": spec}}
+            # the real template's defaults (`| default 2`, `| default 3`): values.yaml sets neither
+            replicas = vmc.get("replicaCount") or 3
             objs.append({"apiVersion": "operator.victoriametrics.com/v1beta1", "kind": "VMCluster",
                          "metadata": dict(meta, name="cluster"),
                          "spec": {"retentionPeriod": str(vmc.get("retentionPeriod")),
-                                  "replicationFactor": vmc.get("replicationFactor"),
-                                  "vmselect": {"replicaCount": 1,
+                                  "replicationFactor": vmc.get("replicationFactor") or 2,
+                                  "vmselect": {"replicaCount": replicas,
                                                "storage": storage(_get(vmc, "vmselect.storage.size"))},
-                                  "vminsert": {"replicaCount": 1},
-                                  "vmstorage": {"replicaCount": 1,
+                                  "vminsert": {"replicaCount": replicas},
+                                  "vmstorage": {"replicaCount": replicas,
                                                 "storage": storage(_get(vmc, "vmstorage.storage.size"))}}})
         auth = vm.get("vmauth") or {}
         if auth.get("enabled"):
@@ -311,18 +328,42 @@ def kof_storage(release, ns, v, lookup):
                          "spec": {"datasource": {"url": "http://vmselect-cluster:8481/select/0/prometheus"},
                                   "notifier": {"url": "http://vmalertmanager-cluster:9093"},
                                   "remoteWrite": {"url": "http://vminsert-cluster:8480/insert/0/prometheus"}}})
+    # victoria-logs-single 0.8.16: server.persistentVolume (default off) with its own storageClassName ("-":
+    # none), never global.storageClass; a StatefulSet, or a Deployment with a PVC of its own
     vls = v.get("victoria-logs-single") or {}
-    if vls.get("enabled"):
+    srv = vls.get("server") or {}
+    if vls.get("enabled") and srv.get("enabled"):
         name = f"{release}-victoria-logs-single-server"
-        objs.append(workload("StatefulSet", name, ns, "victoria-logs-single", release, chart,
-                             image="victoriametrics/victoria-logs:v1.3.2-victorialogs", container="vlogs",
-                             claim={"name": "server-volume", "size": _get(vls, "server.storage.size"),
-                                    "storageClass": _get(vls, "server.storage.storageClassName") or sc}))
+        pv = srv.get("persistentVolume") or {}
+        want_pvc = bool(pv.get("enabled")) and not pv.get("existingClaim")
+        image = "victoriametrics/victoria-logs:v1.8.0-victorialogs"
+        if _get(srv, "statefulSet.enabled"):
+            claim = None
+            if want_pvc:
+                sclass = pv.get("storageClassName")
+                claim = {"name": "server-volume", "size": pv.get("size"), "accessModes": pv.get("accessModes"),
+                         "storageClass": "" if sclass == "-" else sclass}
+            objs.append(workload("StatefulSet", name, ns, "victoria-logs-single", release, chart, image=image,
+                                 container="vlogs", claim=claim))
+        else:
+            objs.append(workload("Deployment", name, ns, "victoria-logs-single", release, chart, image=image,
+                                 container="vlogs"))
+            if want_pvc:
+                pspec = {"resources": {"requests": {"storage": pv.get("size")}}}
+                if pv.get("accessModes"):
+                    pspec = dict({"accessModes": clone(pv["accessModes"])}, **pspec)
+                if pv.get("storageClassName"):
+                    pspec["storageClassName"] = pv["storageClassName"]
+                objs.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                             "metadata": {"name": pv.get("name") or name, "namespace": ns, "labels": dict(labels)},
+                             "spec": pspec})
         objs.append(service(name, ns, {"app.kubernetes.io/name": "victoria-logs-single",
                                        "app.kubernetes.io/instance": release}, [("http", 9428, 9428)], labels))
     ed = v.get("external-dns") or {}
     if ed.get("enabled"):
-        env = list(ed.get("env") or []) + [{"name": "EXTERNAL_DNS_PROVIDER", "value": _get(ed, "provider.name")}]
+        provider = ed.get("provider")  # a string or {name: ...} (external-dns 1.15.1's schema)
+        provider = provider.get("name") if isinstance(provider, dict) else provider
+        env = list(ed.get("env") or []) + [{"name": "EXTERNAL_DNS_PROVIDER", "value": provider}]
         objs.append(workload("Deployment", f"{release}-external-dns", ns, "external-dns", release, chart,
                              image="registry.k8s.io/external-dns/external-dns:v0.15.0", container="external-dns",
                              env=env, mounts=ed.get("extraVolumeMounts"), volumes=ed.get("extraVolumes")))
@@ -343,7 +384,7 @@ def kof_collectors(release, ns, v, lookup):
     objs = [{"apiVersion": "v1", "kind": "ServiceAccount",
              "metadata": {"name": f"{release}-k8s-cluster-collector", "namespace": ns, "labels": dict(labels)}}]
     extensions = {}
-    if kof.get("basic_auth") and not g.get("lint"):
+    if not g.get("lint"):  # the real chart always authenticates; global.lint skips the lookup
         for kind in ("metrics", "logs"):
             c = kof.get(kind) or {}
             secret = lookup("v1", "Secret", ns, c.get("credentials_secret_name"))
@@ -360,6 +401,8 @@ def kof_collectors(release, ns, v, lookup):
                                                 "insecure_skip_verify": True},
                                "filelog": {"include": ["/var/log/pods/*/*/*.log"]}}}
     for name, mode in (("k8s-cluster", "deployment"), ("node-exporter", "daemonset")):
+        if not _get(v, "collectors.enabled"):
+            break
         config = {"receivers": receivers[mode], "processors": {"batch": {}},
                   "exporters": {"prometheusremotewrite": {
                       "endpoint": _get(kof, "metrics.endpoint"),
@@ -370,11 +413,10 @@ def kof_collectors(release, ns, v, lookup):
                                   "exporters": ["prometheusremotewrite"]},
                       "logs": {"receivers": ["filelog" if mode == "daemonset" else "k8s_events"],
                                "processors": ["batch"], "exporters": ["otlphttp"]}}}}
-        if kof.get("basic_auth"):
-            config["extensions"] = clone(extensions)
-            config["exporters"]["prometheusremotewrite"]["auth"] = {"authenticator": "basicauth/metrics"}
-            config["exporters"]["otlphttp"]["auth"] = {"authenticator": "basicauth/logs"}
-            config["service"]["extensions"] = ["basicauth/metrics", "basicauth/logs"]
+        config["extensions"] = clone(extensions)
+        config["exporters"]["prometheusremotewrite"]["auth"] = {"authenticator": "basicauth/metrics"}
+        config["exporters"]["otlphttp"]["auth"] = {"authenticator": "basicauth/logs"}
+        config["service"]["extensions"] = ["basicauth/metrics", "basicauth/logs"]
         objs.append({"apiVersion": "opentelemetry.io/v1beta1", "kind": "OpenTelemetryCollector",
                      "metadata": {"name": f"{release}-{name}", "namespace": ns, "labels": dict(labels)},
                      "spec": {"mode": mode, "serviceAccount": f"{release}-k8s-cluster-collector", "config": config}})

@@ -34,28 +34,21 @@ spec:
     receivers: {{- toYaml .receivers | nindent 6 }}
     processors:
       batch: {}
-    {{- if .root.Values.kof.basic_auth }}
+    {{- /* the real chart always authenticates (basic auth read from the credentials Secret) */}}
     extensions: {{- include "basic_auth_extensions" .root | nindent 6 }}
-    {{- end }}
     exporters:
       prometheusremotewrite:
         endpoint: {{ .root.Values.kof.metrics.endpoint }}
         external_labels:
           {{ .root.Values.global.clusterLabel }}: {{ .root.Values.global.clusterName | quote }}
-        {{- if .root.Values.kof.basic_auth }}
         auth:
           authenticator: basicauth/metrics
-        {{- end }}
       otlphttp:
         logs_endpoint: {{ .root.Values.kof.logs.endpoint }}
-        {{- if .root.Values.kof.basic_auth }}
         auth:
           authenticator: basicauth/logs
-        {{- end }}
     service:
-      {{- if .root.Values.kof.basic_auth }}
       extensions: [basicauth/metrics, basicauth/logs]
-      {{- end }}
       pipelines:
         metrics:
           receivers: {{ keys .receivers | sortAlpha | toJson }}

@@ -48,7 +48,9 @@ spec:
     - metadata:
         name: {{ .name }}
       spec:
-        accessModes: [ReadWriteOnce]
+        {{- with .accessModes }}
+        accessModes: {{- toYaml . | nindent 10 }}
+        {{- end }}
         {{- with .storageClass }}
         storageClassName: {{ . }}
         {{- end }}
