@@ -109,6 +109,14 @@ CASES = {
     "cluster config not a mapping": (host_var(REG, "cloud1-region2", "kof_regional_config", "region: x"),
                                      "kof_regional_config"),
     "validate_certs not a boolean": (global_var("kof_validate_certs", "sometimes"), "kof_validate_certs"),
+    # a typo would otherwise do nothing at all (issue 13: an unread kof_promxy_insecure_skip_verify)
+    "misspelt host variable": (host_var(REG, "cloud1-region1", "kof_promxy_insecure_skip_verfy", True),
+                               "unknown variable kof_promxy_insecure_skip_verfy (host cloud1-region1): did you mean "
+                               "kof_promxy_insecure_skip_verify?"),
+    "unknown group variable": (global_var("kof_regional_storageclass", "gp3"),
+                               "unknown variable kof_regional_storageclass (every host): did you mean "
+                               "kof_regional_storage_class?"),
+    "custom variables not a list": (global_var("kof_custom_variables", "kof_team"), "kof_custom_variables must be"),
 }
 
 
@@ -132,3 +140,12 @@ def test_valid_inventory_passes_validation(inventory, kofsim_k0rdent, env_for):
     run = ansible_playbook("-i", inv, "playbooks/site.yml", "--tags", "kof_validate", "-v", env=env_for(kofsim_k0rdent))
     assert run.rc == 0, run
     assert "inventory valid: 1 management, 2 regional, 3 child clusters" in run.stdout
+
+
+def test_custom_variables_are_kept(inventory, kofsim_k0rdent, env_for):
+    """The user's own kof_* variables pass once listed in kof_custom_variables (names or patterns)."""
+    hosts, gv, write = inventory
+    gv.update(kof_team_owner="sre", kof_cost_center="c-1", kof_custom_variables=["kof_team_*", "kof_cost_center"])
+    run = ansible_playbook("-i", write(hosts, gv), "playbooks/site.yml", "--tags", "kof_validate",
+                           env=env_for(kofsim_k0rdent))
+    assert run.rc == 0, run
