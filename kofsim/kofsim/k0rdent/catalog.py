@@ -8,16 +8,21 @@ compares both. Workloads that the real operators create from custom resources (v
 grafana-vm-deployment, the OpenTelemetry collectors' pods) come from kofsim's simulated operators
 (operators.py), on the virtual clusters as on the management cluster. cert-manager and ingress-nginx (kcm's
 catalog charts) have no stand-in chart: their objects are the ones the guide's verification looks at.
+Before anything is built, the merged values are checked against the chart's values.schema.json as helm does,
+with helm 3's message (kofsim/CHARTS.md): a key the real KOF 0.1.1 chart lacks fails the install.
 """
 from __future__ import annotations
 
 import base64
+import json
 import random
+import re
 import string
 from functools import lru_cache
 from pathlib import Path
 
 import yaml
+from jsonschema import Draft7Validator
 
 from ..fastcopy import clone, yaml_load
 
@@ -81,6 +86,87 @@ def _get(values, path, default=None):
             return default
         node = node[part]
     return node
+
+
+# ------------------------------------------------------------------------- values.schema.json
+SCHEMA_ERROR = "values don't meet the specifications of the schema(s) in the following chart(s):\n"
+
+
+@lru_cache(maxsize=None)
+def _validator(chart: str):
+    f = CHARTS / chart / "values.schema.json"
+    return Draft7Validator(json.loads(f.read_text())) if f.exists() else None
+
+
+def _json_type(v) -> str:
+    """The type gojsonschema reports as "given"."""
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, int) or isinstance(v, float) and v.is_integer():
+        return "integer"
+    if isinstance(v, float):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    return "array" if isinstance(v, list) else "object"
+
+
+def _go_errors(err) -> list[tuple[tuple, str]]:
+    """One jsonschema error as helm 3's lines (helm 3.17 validates with xeipuuv/gojsonschema): (path, text)."""
+    path = tuple(str(p) for p in err.absolute_path)
+    field = ".".join(path) if path else "(root)"
+    kind = err.validator
+    if kind == "additionalProperties" and err.validator_value is False:
+        props = err.schema.get("properties") or {}
+        patterns = list((err.schema.get("patternProperties") or {}))
+        extra = [k for k in err.instance if k not in props and not any(re.search(p, k) for p in patterns)]
+        # gojsonschema reports one line per property, in Go map order (random): sorted here
+        return [(path, f"Additional property {k} is not allowed") for k in sorted(extra)]
+    if kind == "type":
+        want = err.validator_value
+        want = want if isinstance(want, str) else "[" + ",".join(want) + "]"
+        return [(path, f"Invalid type. Expected: {want}, given: {_json_type(err.instance)}")]
+    if kind == "enum":
+        return [(path, f"{field} must be one of the following: "
+                       + ", ".join(json.dumps(v) for v in err.validator_value))]
+    if kind == "oneOf":
+        out = [(path, "Must validate one and only one schema (oneOf)")]
+        if err.context:  # none matched: gojsonschema adds the errors of the closest subschema
+            by_schema: dict = {}
+            for sub in err.context:
+                by_schema.setdefault(sub.relative_schema_path[0], []).append(sub)
+            best = min(by_schema.items(), key=lambda kv: (len(kv[1]), kv[0]))[1]
+            for sub in best:
+                out += _go_errors(sub)
+        return out
+    return [(path, err.message)]
+
+
+def schema_errors(chart: str, values: dict) -> list[str]:
+    """What helm 3 lists when values (the chart's defaults merged with the release's) do not meet the chart's
+    values.schema.json: `<field>: <description>` lines, a node's own errors before its children's."""
+    validator = _validator(chart)
+    if validator is None:
+        return []
+    return list(_schema_errors(chart, json.dumps(values, sort_keys=True, default=str)))
+
+
+@lru_cache(maxsize=4096)
+def _schema_errors(chart: str, values_json: str) -> tuple[str, ...]:
+    lines = []
+    for n, err in enumerate(_validator(chart).iter_errors(json.loads(values_json))):
+        for m, (path, text) in enumerate(_go_errors(err)):
+            lines.append(((path, n, m), f"{'.'.join(path) if path else '(root)'}: {text}"))
+    return tuple(text for _, text in sorted(lines))
+
+
+def validate_values(chart: str, values: dict) -> None:
+    """helm's check of the merged values against values.schema.json, before anything is rendered."""
+    errors = schema_errors(chart, values)
+    if errors:
+        raise RenderError(SCHEMA_ERROR + f"{chart}:\n" + "".join(f"- {e}\n" for e in errors))
 
 
 # ---------------------------------------------------------------------------------- builders
@@ -463,7 +549,9 @@ def objects_for(chart: str, release: str, ns: str, values: dict, lookup=None) ->
     lookup = lookup or (lambda *a: None)
     if chart in KOF_CHARTS:
         build, crds = KOF_CHARTS[chart]
-        return list(crds), build(release, ns, merge(_chart_defaults(chart), values), lookup)
+        merged = merge(_chart_defaults(chart), values)
+        validate_values(chart, merged)
+        return list(crds), build(release, ns, merged, lookup)
     objs: list[dict] = []
     crds: list[str] = []
     if chart == "ingress-nginx":
