@@ -65,6 +65,33 @@ def missing() -> str | None:
     return None
 
 
+# kofsim's own CRD files installed next to the upstream ones: kcm v0.1.0 and kof 0.1.1's PromxyServerGroup
+# (transcriptions of the real CRDs: their Go modules are not served by the proxy, see kofsim/CRDS.md), and what a
+# k0rdent 0.1 management cluster has before KOF (Flux's HelmRepository, cert-manager). Only v1alpha1 of kcm and
+# the PromxyServerGroup, the versions kcm 0.1.x and KOF 0.1.1 serve.
+KOFSIM_CRD_GROUPS = ("kcm", "kof", "flux", "certmanager")
+KOFSIM_DATA = Path(__file__).resolve().parent / "data" / "crds"
+
+
+def kofsim_crds() -> list[tuple[dict, dict]]:
+    """(index entry, CRD) of kofsim's own CRDs for the real backend, the 0.1 generation's versions only."""
+    out = []
+    for group_dir in KOFSIM_CRD_GROUPS:
+        for f in sorted((KOFSIM_DATA / group_dir).glob("*.yaml")):
+            for crd in yaml.safe_load_all(f.read_text()):
+                if not crd:
+                    continue
+                if group_dir in ("kcm", "kof"):
+                    crd["spec"]["versions"] = [dict(v, served=True, storage=True)
+                                               for v in crd["spec"]["versions"] if v["name"] == "v1alpha1"]
+                versions = [v["name"] for v in crd["spec"]["versions"] if v.get("served", True)]
+                out.append(({"name": crd["metadata"]["name"], "group": crd["spec"]["group"],
+                             "plural": crd["spec"]["names"]["plural"], "kind": crd["spec"]["names"]["kind"],
+                             "versions": versions, "component": f"kofsim/{group_dir}",
+                             "source": f"kofsim/kofsim/data/crds/{group_dir}/{f.name}"}, crd))
+    return out
+
+
 def crd_index() -> list[dict]:
     return json.loads((kube_dir() / "crds" / "index.json").read_text())
 
@@ -379,10 +406,12 @@ class _Plane:
 
     # -- CRDs ------------------------------------------------------------------------------------------------
     def install_crds(self, deadline: float) -> int:
-        index = crd_index()
         root = kube_dir() / "crds"
-        for entry in index:
-            crd = yaml.safe_load((root / entry["file"]).read_text())
+        upstream = [(entry, yaml.safe_load((root / entry["file"]).read_text())) for entry in crd_index()]
+        names = {entry["name"] for entry, _ in upstream}
+        ours = [(entry, crd) for entry, crd in kofsim_crds() if entry["name"] not in names]
+        index = [entry for entry, _ in upstream + ours]
+        for entry, crd in upstream + ours:
             status, body = self.api("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
             if status not in (201, 409):
                 raise StartError(f"CRD {entry['name']} from {entry['source']} refused ({status}): "

@@ -46,6 +46,8 @@ def crd_docs(group_dir: str, kcm_version: str = "v1alpha1") -> list[dict]:
                 for v in versions:
                     v["served"], v["storage"] = True, True
                 doc["spec"]["versions"] = versions
+            # kinds the other kcm generation does not have (kcm 0.1's AccessManagement, ManagementBackup, ...)
+            docs = [doc for doc in docs if doc["spec"]["versions"]]
         _CRD_CACHE[key] = docs
     return _CRD_CACHE[key]
 
