@@ -320,7 +320,9 @@ def test_guide_rollout_virtual_clusters_services_operators_and_deletion(k, tmp_p
         == [("cert-manager", "kof", "Managing"), ("kof-operators", "kof", "Managing"),
             ("kof-collectors", "kof", "Managing")]
     out = kubectl(k, "get", "clustersummaries", "-n", NS, "-o", "wide").stdout
-    assert all(line.split()[1:3].count("Provisioned") == 1 for line in out.splitlines()[1:]), out
+    # Sveltos v0.45.0's printer columns: HELMCHARTS, KUSTOMIZEREFS, POLICYREFS; one feature each here
+    assert out.split()[:5] == ["NAME", "AGE", "HELMCHARTS", "KUSTOMIZEREFS", "POLICYREFS"], out
+    assert all(line.split()[2:5].count("Provisioned") == 1 for line in out.splitlines()[1:]), out
 
     rkc, ckc = kubeconfig_of(k, reg, tmp_path), kubeconfig_of(k, child, tmp_path)
     assert yaml.safe_load(rkc.read_text())["clusters"][0]["cluster"]["server"].endswith(f"/clusters/{NS}/{reg}")

@@ -80,7 +80,48 @@ def needs_apply(want: dict, live: dict | None, manager: str = FIELD_MANAGER) -> 
         return True
     owned = owned_fields(live, manager)
     # fields applied before and no longer wanted must go: re-apply so the server removes them
-    return owned is not None and owned != fieldset(want)
+    return owned is not None and any(_stale(path, owned, want, live) for path in owned)
+
+
+def _at(obj, path):
+    """The value at a fieldsV1 path of `f:` segments, or _MISSING."""
+    node = obj
+    for seg in path:
+        if not isinstance(node, dict) or not seg.startswith("f:") or seg[2:] not in node:
+            return _MISSING
+        node = node[seg[2:]]
+    return node
+
+
+_MISSING = object()
+
+
+def _stale(path, owned, want, live) -> bool:
+    """True when a field this manager applied before is no longer wanted as it is.
+
+    A path into a list (`k:`/`v:`/`i:` segments) is covered by the wanted list (compared by value). A path the
+    server recorded without children although the wanted value there is a map is an atomic map (a CRD's
+    x-kubernetes-map-type: atomic, such as a GrafanaDatasource's instanceSelector): its keys must be the wanted
+    ones, since the server replaces it whole."""
+    node = want
+    for i, seg in enumerate(path):
+        if isinstance(node, list):
+            return False
+        if not seg.startswith("f:") or not isinstance(node, dict) or seg[2:] not in node:
+            return True
+        node = node[seg[2:]]
+        if isinstance(node, list):
+            return False
+    if isinstance(node, dict) and node and not any(p[:len(path)] == path and len(p) > len(path) for p in owned):
+        return not _same_keys(node, _at(live, path))
+    return False
+
+
+def _same_keys(want, have) -> bool:
+    """The same map keys at every level (the values were compared by is_subset already)."""
+    if not isinstance(want, dict):
+        return True
+    return isinstance(have, dict) and set(want) == set(have) and all(_same_keys(v, have[k]) for k, v in want.items())
 
 
 def view(obj: dict | None) -> dict:

@@ -88,3 +88,37 @@ def test_view_drops_server_fields():
     assert "status" not in shown
     assert set(shown["metadata"]) == {"name", "namespace", "labels"}
     assert view(None) == {}
+
+
+def _real_server_fields(want):
+    """managedFields as kube-apiserver v1.36 records an apply of WANT against grafana-operator v5.13.0's CRD:
+    spec.instanceSelector is an atomic map (x-kubernetes-map-type: atomic), so no path goes below it."""
+    return {p for p in fieldset(want) if not (len(p) > 2 and p[:2] == ("f:spec", "f:instanceSelector"))}
+
+
+def test_atomic_maps_as_the_real_server_records_them():
+    live = live_of(WANT)
+    live["metadata"]["managedFields"][0]["fieldsV1"] = fields_v1(_real_server_fields(WANT))
+    # a re-run with the same object needs no write (it did: every run re-applied on a real server)
+    assert not needs_apply(WANT, live)
+    # a label dropped from the atomic selector is not a subset difference: the key sets tell
+    fewer = copy.deepcopy(WANT)
+    fewer["spec"]["instanceSelector"]["matchLabels"] = {"dashboards": "grafana"}
+    live["spec"]["instanceSelector"]["matchLabels"]["tier"] = "ops"
+    assert needs_apply(fewer, live)
+
+
+def test_paths_into_lists_are_covered_by_the_wanted_list():
+    want = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "n"},
+            "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "i:1"}]}}}}
+    live = copy.deepcopy(want)
+    owned = fieldset(want) | {("f:spec", "f:template", "f:spec", "f:containers", 'k:{"name":"c"}'),
+                              ("f:spec", "f:template", "f:spec", "f:containers", 'k:{"name":"c"}', "f:image")}
+    live["metadata"]["managedFields"] = [{"manager": FIELD_MANAGER, "operation": "Apply", "fieldsType": "FieldsV1",
+                                          "fieldsV1": fields_v1(owned)}]
+    assert not needs_apply(want, live)
+    gone = copy.deepcopy(want)
+    del gone["spec"]["template"]["spec"]["containers"]
+    gone["spec"]["template"]["spec"]["hostNetwork"] = True
+    live["spec"]["template"]["spec"]["hostNetwork"] = True
+    assert needs_apply(gone, live)

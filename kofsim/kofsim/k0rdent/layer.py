@@ -31,15 +31,31 @@ def load_docs(path: Path) -> list[dict]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d]
 
 
+# data/crds/<dir> -> the component directory of .tools/kube/crds holding the upstream CRDs of the versions the
+# 0.1 generation pins (kofsim/CRDS.md): those replace kofsim's own files in kcm 0.1.x mode
+UPSTREAM_CRDS = {"grafana": "grafana-operator", "sveltos": "sveltos"}
+
+
+def upstream_crd_docs(group_dir: str) -> list[dict] | None:
+    """The upstream CRDs the build extracted from the Go modules (None when not built: kofsim's copies are used)."""
+    component = UPSTREAM_CRDS.get(group_dir)
+    d = Path(os.environ.get("KOFSIM_KUBE_DIR") or DATA.parents[2] / ".tools" / "kube") / "crds" / (component or "-")
+    files = sorted(d.glob("*.yaml")) if component and d.is_dir() else []
+    return [doc for f in files for doc in load_docs(f)] or None
+
+
 def crd_docs(group_dir: str, kcm_version: str = "v1alpha1") -> list[dict]:
     """The CRDs of data/crds/<group_dir>. kcm's files carry v1alpha1 and v1beta1; kcm 0.1.x serves only
-    v1alpha1 and kcm 1.x only v1beta1, so the other one is dropped here."""
+    v1alpha1 and kcm 1.x only v1beta1, so the other one is dropped here. In kcm 0.1.x mode the grafana-operator
+    (v5.13.0) and Sveltos (v0.45.0) CRDs are the upstream ones when the build extracted them."""
     key = (group_dir, kcm_version)
     if key not in _CRD_CACHE:
         d = DATA / "crds" / group_dir
-        docs = []
-        for f in sorted(d.glob("*.yaml")) if d.exists() else []:
-            docs += load_docs(f)
+        docs = upstream_crd_docs(group_dir) if kcm_version == "v1alpha1" else None
+        if docs is None:
+            docs = []
+            for f in sorted(d.glob("*.yaml")) if d.exists() else []:
+                docs += load_docs(f)
         if group_dir == "kcm":
             for doc in docs:
                 versions = [v for v in doc["spec"]["versions"] if v["name"] == kcm_version]
