@@ -23,29 +23,21 @@ EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z
 REGION = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 DNS_MODES = ("manual", "static_credentials", "node_role", "none")
 
-# kof_* names the collection itself sets at run time (facts, registered results) or publishes with set_stats (an
-# AWX workflow passes those on to the next job as extra vars). tests/static/test_roles.py keeps this list complete.
-RUNTIME_VARIABLES = frozenset({
-    "kof_inventory_valid", "kof_template_auto", "kof_templates", "kof_backup", "kof_dns", "kof_dns_records",
-    "kof_dns_records_pending", "kof_fleet_health", "kof_fleet_unhealthy", "kof_grafana_access",
-    "kof_prune_candidates", "kof_prune_deleted", "kof_restore", "kof_sveltos_access"})
-ROLES = Path(__file__).resolve().parents[2] / "roles"
+# meta/variables.yml declares every kof_* variable once (its `runtime` list: names the collection sets itself
+# while it runs); roles' vars/ files hold their internal names.
+COLLECTION = Path(__file__).resolve().parents[2]
 
 
 @lru_cache(maxsize=1)
 def declared_variables() -> frozenset:
-    """Every kof_* variable the collection declares: the options of every role entry point's argument spec, the
-    roles' defaults and their internal vars, plus RUNTIME_VARIABLES."""
-    names = set(RUNTIME_VARIABLES)
-    for role in ROLES.iterdir() if ROLES.is_dir() else ():
-        for rel in ("defaults/main.yml", "vars/main.yml"):
-            f = role / rel
-            if f.is_file():
-                names |= set(yaml.safe_load(f.read_text()) or {})
-        f = role / "meta" / "argument_specs.yml"
-        if f.is_file():
-            for entry in ((yaml.safe_load(f.read_text()) or {}).get("argument_specs") or {}).values():
-                names |= set((entry or {}).get("options") or {})
+    """Every kof_* name the collection declares: meta/variables.yml (settings and runtime names) and the roles'
+    internal vars."""
+    registry = yaml.safe_load((COLLECTION / "meta" / "variables.yml").read_text())
+    names = set(registry.get("runtime") or ())
+    for section in registry["sections"]:
+        names |= set(section["variables"])
+    for f in (COLLECTION / "roles").glob("*/vars/*.yml"):
+        names |= set(yaml.safe_load(f.read_text()) or {})
     return frozenset(n for n in names if n.startswith("kof_"))
 
 

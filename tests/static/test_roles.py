@@ -40,37 +40,3 @@ def test_role_has_readme_section(role):
     readme = (ROOT / "roles" / role / "README.md")
     assert readme.exists() and len(readme.read_text()) > 200, f"roles/{role}/README.md missing or empty"
     assert f"k0rdent.kof.{role}" in (ROOT / "README.md").read_text(), f"README.md has no section on {role}"
-
-
-def _variable_references(text: str) -> set:
-    """kof_* names a role file reads: inside Jinja expressions and `when:`/`that:` conditions, not in comments,
-    quoted strings (group names such as 'kof_child'), attribute access (x.kof_storage) or mapping keys it sets."""
-    import re
-    exprs = re.findall(r"\{\{(.*?)\}\}", text, re.S)
-    exprs += re.findall(r"^\s*(?:when|that|until|-)\s*:?\s*(.*)$", text, re.M)
-    used = set()
-    for expr in exprs:
-        expr = re.sub(r"'[^']*'|\"[^\"]*\"", "", expr)
-        used |= set(re.findall(r"(?<![.\w])(kof_[a-z0-9_]+)\b", expr))
-    return used
-
-
-def test_tier_roles_use_only_baseline_variables():
-    """Tier roles read kof_* variables from role kof: each one they use must be a documented default there."""
-    defaults = set(yaml.safe_load((ROOT / "roles" / "kof" / "defaults" / "main.yml").read_text()))
-    used = set()
-    for role in ("child", "regional", "mothership", "verify"):
-        for f in (ROOT / "roles" / role).rglob("*.yml"):
-            if f.parent.name == "meta":
-                continue
-            text = "\n".join(line for line in f.read_text().splitlines() if not line.lstrip().startswith("#"))
-            used |= _variable_references(text)
-    internal = {"kof_template_auto", "kof_templates", "kof_inventory_valid", "kof_host_settings"}
-    missing = sorted(u for u in used - defaults - internal if not u.startswith("kof_dns_"))
-    assert not missing, f"variables used but not defined in roles/kof/defaults: {missing}"
-
-
-def test_reference_scan_sees_variables_and_skips_names():
-    refs = _variable_references("x: \"{{ groups['kof_child'] | default(kof_missing) }}\"\nwhen: kof_wait | bool\n"
-                                "y: \"{{ kof_service_templates.kof_storage }}\"")
-    assert refs == {"kof_missing", "kof_wait", "kof_service_templates"}
