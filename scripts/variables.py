@@ -141,8 +141,11 @@ def role_vars(role: Path) -> set:
 
 
 # ------------------------------------------------------------------------------------------------ generation
-def option(spec: dict) -> dict:
-    return {k: spec[k] for k in SPEC_KEYS if k in spec}
+def option(spec: dict, with_default: bool = True) -> dict:
+    """An argument spec option. Only the baseline role states the default: it holds the value, and a tier role
+    validates its arguments before the baseline is loaded (a default such as "{{ kof_version }}" would be templated
+    there, too early)."""
+    return {k: spec[k] for k in SPEC_KEYS if k in spec and (with_default or k != "default")}
 
 
 def defaults_text(registry: dict) -> str:
@@ -192,7 +195,7 @@ def specs_for_roles(registry: dict) -> tuple[dict, list[str]]:
                         problems.append(f"roles/{role.name} reads {n}: add {role.name} to its roles in "
                                         "meta/variables.yml")
                 used_by_role |= set(names)
-            body["options"] = {n: option(allvars[n]) for n in names}
+            body["options"] = {n: option(allvars[n], with_default=role.name == BASELINE) for n in names}
         if role.name != BASELINE:
             for n, spec in allvars.items():
                 if role.name in spec.get("roles", []) and n not in used_by_role:
