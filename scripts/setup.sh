@@ -99,3 +99,16 @@ bash "$ROOT/kofsim/realkube/build.sh"
 # 5. real VictoriaMetrics single-node and vmalert for the FinOps tests and demo, built from their Go module
 #    (kofsim/realvm: go.mod/go.sum pin v1.151.0) into .tools/vm (skipped while its inputs are unchanged)
 bash "$ROOT/kofsim/realvm/build.sh"
+
+# 6. headless Chromium (Debian's package) for the tests that open the HTML reports and keep a screenshot; they
+#    skip only when it is missing, which happens only where apt-get is unavailable or not root
+if ! command -v chromium >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    log "installing chromium (apt-get)"
+    { DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; } \
+      || log "chromium could not be installed: the HTML screenshot tests will skip"
+  else
+    log "chromium is not installed and apt-get is unavailable (or not root): the HTML screenshot tests will skip"
+  fi
+fi
