@@ -245,16 +245,16 @@ idle {esc(m['idle'])}, KOF {esc(m['kof_version'])}, {m['clusters']} clusters, {m
 
 
 def stats(report: dict, top: int = 5) -> dict:
-    """What set_stats publishes for an AWX workflow (small: totals, top groups, gaps)."""
+    """What set_stats publishes as kof_cost_report for an AWX workflow (small: totals, top groups, gaps)."""
     m, t = report["meta"], report["totals"]
-    return {"kof_cost_total": round(t["total"], 2), "kof_cost_currency": m["currency"],
-            "kof_cost_previous_total": None if t["previous"] is None else round(t["previous"], 2),
-            "kof_cost_period": {"start": m["period"]["start"], "end": m["period"]["end"]},
-            "kof_cost_idle_total": round(sum(c.get("idle", 0) for c in report["clusters"]), 2),
-            "kof_cost_top": [{"name": r["name"], "total": round(r["total"], 2)}
-                             for r in report["rows"] if r["kind"] == "group"][:top],
-            "kof_cost_missing_clusters": [c["cluster"] for c in report["clusters"] if c.get("missing")],
-            "kof_cost_quality_ok": bool(report["quality"].get("ok"))}
+    return {"total": round(t["total"], 2), "currency": m["currency"],
+            "previous_total": None if t["previous"] is None else round(t["previous"], 2),
+            "period": {"start": m["period"]["start"], "end": m["period"]["end"]},
+            "group_by": m["group_by"],
+            "idle_total": round(sum(c.get("idle", 0) for c in report["clusters"]), 2),
+            "top": [{"name": r["name"], "total": round(r["total"], 2)} for r in report["rows"] if r["kind"] == "group"][:top],
+            "missing_clusters": [c["cluster"] for c in report["clusters"] if c.get("missing")],
+            "quality_ok": bool(report["quality"].get("ok"))}
 
 
 # -------------------------------------------------------------------------------------------------------- files

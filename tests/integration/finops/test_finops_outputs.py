@@ -50,7 +50,7 @@ def test_files_and_retention(report, tmp_path):
     html = open(files["html"]).read()
     assert html.count("<svg") == 3 and "<script" not in html and "http://" not in html.split("<svg")[0]
     st = finops_report.stats(report)
-    assert st["kof_cost_total"] == round(report["totals"]["total"], 2) and st["kof_cost_missing_clusters"] == ["region3-ghost"]
+    assert st["total"] == round(report["totals"]["total"], 2) and st["missing_clusters"] == ["region3-ghost"]
     finops_report.write(str(tmp_path), report, "2026-11-20T06:00:00Z", keep=0)
     assert sorted(os.listdir(tmp_path)) == sorted(f"cost-report.{e}" for e in finops_report.FORMATS)
 

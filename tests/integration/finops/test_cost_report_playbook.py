@@ -1,0 +1,67 @@
+"""playbooks/cost_report.yml end to end with real ansible-playbook: the 60-cluster fleet as an inventory, promxy's
+API answered by the session's real VictoriaMetrics (kof_cost_promxy_url), the report files, set_stats, the price
+check, check mode (no file) and the budget rules rendered (kof_render_dir)."""
+import json
+import os
+
+import yaml
+
+from tests.helpers import ansible_playbook, tool_env
+
+
+def inventory(fv, path, prices=True, budgets=None):
+    regions = sorted({c["region"] for c in fv.clusters})
+    children = {}
+    for r in regions:
+        hosts = {c["name"]: ({"kof_cost_prices": c["prices"]} if prices else None)
+                 for c in fv.clusters if c["region"] == r}
+        children[f"kof_child_{r}"] = {"hosts": hosts, "vars": {"kof_regional": r}}
+    inv = {"all": {"vars": {"kof_base_domain": "kof.example.com", "kof_admin_email": "ops@example.com",
+                            "kof_dns_mode": "manual", "kof_budgets": budgets or [],
+                            "kof_cluster_template": "aws-standalone-cp-0-1-0"},
+                   "children": {"kof_management": {"hosts": {"mothership": None}},
+                                "kof_regional": {"hosts": {r: None for r in regions}},
+                                "kof_child": {"children": children}}}}
+    path.write_text(yaml.safe_dump(inv))
+    return path
+
+
+def test_cost_report_playbook(fleet_vm, tmp_path):
+    fv = fleet_vm
+    inv = inventory(fv, tmp_path / "hosts.yml", budgets=[{"team": "alpha", "amount": 5000}])
+    out = tmp_path / "out"
+    env = tool_env({"ANSIBLE_CALLBACKS_ENABLED": "ansible.builtin.junit", "ANSIBLE_SHOW_CUSTOM_STATS": "true"})
+    period = {"start": fv.end - 14 * 86400, "end": fv.end}
+    ev = {"kof_cost_promxy_url": fv.vm.url, "kof_report_dir": str(out), "kof_cost_group_by": "team",
+          "kof_cost_period": period, "kof_cost_currency": "EUR", "kof_render_dir": ""}
+    # the budget VMRule needs a management cluster: the report alone here (the rules are rendered below)
+    skip = ("--skip-tags", "finops_budgets")
+    run = ansible_playbook("-i", inv, "playbooks/cost_report.yml", "-e", json.dumps(ev), "--check", *skip, env=env)
+    assert run.rc == 0, run.failures
+    assert not out.exists()  # check mode: queries, no file
+    run = ansible_playbook("-i", inv, "playbooks/cost_report.yml", "-e", json.dumps(ev), *skip, env=env)
+    assert run.rc == 0, run.failures
+    assert sorted(os.listdir(out)) and {f"cost-report.{e}" for e in ("csv", "json", "md", "html")} <= set(os.listdir(out))
+    rep = json.load(open(out / "cost-report.json"))
+    import kofvm
+    hand = sum(kofvm.expected(c, 720 - 14 * 24, 720)["total"] for c in fv.clusters)
+    assert round(rep["totals"]["total"], 2) == round(hand, 2)
+    assert "| alpha |" in run.stdout and "kof_cost_report" in run.stdout
+    # the budget rules as a file (render mode queries nothing)
+    rdir = tmp_path / "render"
+    rdir.mkdir()
+    run = ansible_playbook("-i", inv, "playbooks/cost_report.yml", "-e", json.dumps(dict(ev, kof_render_dir=str(rdir))),
+                           env=env)
+    assert run.rc == 0, run.failures
+    obj = yaml.safe_load((rdir / "finops-budgets.yml").read_text())
+    assert obj["kind"] == "VMRule" and {r["alert"] for r in obj["spec"]["groups"][0]["rules"]} == {
+        "KofBudgetSpend_team_alpha_80", "KofBudgetSpend_team_alpha_100", "KofBudgetBurnRate_team_alpha",
+        "KofBudgetForecast_team_alpha"}
+
+
+def test_bad_budget_fails_before_any_query(fleet_vm, tmp_path):
+    fv = fleet_vm
+    inv = inventory(fv, tmp_path / "hosts.yml", prices=False, budgets=[{"team": "alpha", "amount": -3}])
+    ev = {"kof_cost_promxy_url": "http://127.0.0.1:9", "kof_report_dir": str(tmp_path / "out")}
+    run = ansible_playbook("-i", inv, "playbooks/cost_report.yml", "-e", json.dumps(ev), env=tool_env())
+    assert run.rc != 0 and "amount: -3 must be a number > 0" in run.stdout, run.stdout[-3000:]
