@@ -10,7 +10,7 @@ export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 PYTEST_ARGS ?=
 BENCH_N ?= 10 100 1000
 
-.PHONY: setup test demo bench lint sanity unit build clean
+.PHONY: setup test demo bench bench-finops lint sanity unit build clean
 setup:
 	@bash scripts/setup.sh
 
@@ -28,6 +28,10 @@ demo: setup
 
 bench: setup
 	@$(VENV)/bin/python benchmarks/run.py $(BENCH_N)
+
+# FinOps: the cost report of 1000 clusters x 30 days in real VictoriaMetrics (benchmarks/finops.py)
+bench-finops: setup
+	@$(VENV)/bin/python benchmarks/finops.py $(BENCH_FINOPS_ARGS)
 
 build: setup
 	@mkdir -p build && $(VENV)/bin/ansible-galaxy collection build --force --output-path build .

@@ -96,9 +96,8 @@ def parse_budgets(budgets, currency="USD") -> list[dict]:
         if not isinstance(ths, list) or not ths:
             raise FinOpsError(f"{where} ({name}).thresholds must be a non-empty list (0.8, '80%', 1.0)")
         thresholds = sorted({round(_num(t, f"{where} ({name}).thresholds", strict=True), 6) for t in ths})
-        burn = b.get("burn_rate", {}) or {}
-        if burn is False:
-            burn = {"enabled": False}
+        burn = b.get("burn_rate", {})
+        burn = {"enabled": False} if burn is False else (burn or {})
         if not isinstance(burn, dict):
             raise FinOpsError(f"{where} ({name}).burn_rate must be a mapping (window, factor) or false")
         window = str(burn.get("window", "1d"))
