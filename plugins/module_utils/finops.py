@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: k0rdent.kof contributors
-# Apache License 2.0 (see LICENSE)
+# SPDX-License-Identifier: Apache-2.0
 """FinOps cost engine: OpenCost's metrics (read through promxy) to costs per cluster, region, namespace or pod
 label, split into CPU, RAM, GPU, storage (PV) and load balancers, with idle and shared costs, a comparison with the
 previous period and a data-quality gate.

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: k0rdent.kof contributors
-# Apache License 2.0 (see LICENSE)
+# SPDX-License-Identifier: Apache-2.0
 """Budgets (``kof_budgets``) to alert rules, evaluated by the management cluster's rule engine through promxy.
 
 A budget: ``{name, team | namespace | cluster | label: {key: value}, amount, thresholds, forecast, burn_rate,

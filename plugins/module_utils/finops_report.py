@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: k0rdent.kof contributors
-# Apache License 2.0 (see LICENSE)
+# SPDX-License-Identifier: Apache-2.0
 """Cost report outputs: CSV, JSON, Markdown (the play output and tickets) and a self-contained HTML page whose
 charts are SVG drawn by matplotlib (inline: no script, no network, opens anywhere; a JavaScript chart library
 would have to be vendored from npm and executed by the reader's browser). Without matplotlib the page is written

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: k0rdent.kof contributors
-# Apache License 2.0 (see LICENSE)
+# SPDX-License-Identifier: Apache-2.0
 """The Prometheus HTTP API of promxy (or any Prometheus-compatible endpoint) as the cost engine's source.
 
 ``PromSource(base_url, token=..., ca_file=..., verify=...)``: ``base_url`` ends before ``/api/v1`` - e.g. the
