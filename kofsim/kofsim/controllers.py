@@ -16,6 +16,18 @@ from .fastcopy import clone
 from .store import Cluster, now, rand_suffix
 
 NODE = "kofsim-node"
+ROOT_CA = "kube-root-ca.crt"
+NAMESPACE_DELETION_CONDITIONS = (
+    ("NamespaceDeletionDiscoveryFailure", "ResourcesDiscovered", "All resources successfully discovered"),
+    ("NamespaceDeletionGroupVersionParsingFailure", "ParsedGroupVersions", "All legacy kube types successfully parsed"),
+    ("NamespaceDeletionContentFailure", "ContentDeleted", "All content successfully deleted, may be waiting on "
+                                                          "finalization"),
+    ("NamespaceContentRemaining", "ContentRemoved", "All content successfully removed"),
+    ("NamespaceFinalizersRemaining", "ContentHasNoFinalizers", "All content-preserving finalizers finished"))
+PVC_PROTECTION = "kubernetes.io/pvc-protection"
+ROOT_CA_DESCRIPTION = ("Contains a CA bundle that can be used to verify the kube-apiserver when using internal "
+                       "endpoints such as the internal service IP or kubernetes.default.svc. No other usage is "
+                       "guaranteed across distributions of Kubernetes clusters.")
 _SAFE = "bcdfghjklmnpqrstvwxz2456789"
 
 
@@ -71,6 +83,8 @@ class Controllers:
         k = (rt.group, rt.plural)
         if type_ == "DELETED":
             self.schedule(("gc", meta["uid"]), self.gc_orphans, meta["uid"])
+            if (k == ("", "serviceaccounts") and name == "default") or (k == ("", "configmaps") and name == ROOT_CA):
+                self.schedule((("", "namespaces"), "", ns), self.namespace, "", ns)
             for ref in meta.get("ownerReferences") or []:
                 self._touch_owner(ref, ns)
             return
@@ -115,16 +129,18 @@ class Controllers:
             return None, None
         return rt, self.c.find(rt, ns if rt.namespaced else "", name)
 
-    def status(self, rt, obj, status):
+    def status(self, rt, obj, status, manager=None):
         if obj.get("status") == status:
             return obj
-        return self.c.set_status(rt, obj, status)
+        return self.c.set_status(rt, obj, status, manager)
 
     def create(self, obj):
         rt = self.c.rt_for(obj["apiVersion"], obj["kind"])
         try:
-            stored, _, _ = self.c.write(rt, obj, namespace=obj["metadata"].get("namespace"), internal=False,
-                                        manager=_manager(obj["kind"]))
+            # pods of workload controllers do not wait for the namespace's default ServiceAccount (the real
+            # controllers retry until it exists; kofsim's act once per event)
+            stored, _, _ = self.c.write(rt, obj, namespace=obj["metadata"].get("namespace"),
+                                        internal=obj["kind"] == "Pod", manager=_manager(obj["kind"]))
             return stored
         except E.ApiError as err:
             if err.reason in ("AlreadyExists", "NotFound", "Forbidden"):
@@ -427,7 +443,10 @@ class Controllers:
 
     def pvc(self, ns, name):
         rt, pvc = self.get("", "persistentvolumeclaims", ns, name)
-        if pvc is None or pvc["metadata"].get("deletionTimestamp"):
+        if pvc is None:
+            return
+        if pvc["metadata"].get("deletionTimestamp"):
+            self.pvc_protection(rt, pvc)
             return
         if (pvc.get("status") or {}).get("phase") == "Bound":
             return
@@ -450,6 +469,25 @@ class Controllers:
         for p in self.c.list_objects(pod_rt, ns):
             if (p.get("status") or {}).get("phase") == "Pending":
                 self.schedule((("", "pods"), ns, p["metadata"]["name"]), self.pod, ns, p["metadata"]["name"])
+
+    def pvc_protection(self, rt, pvc):
+        """kube-controller-manager's pvc-protection controller: a claim being deleted loses its
+        kubernetes.io/pvc-protection finalizer once no pod uses it."""
+        fins = pvc["metadata"].get("finalizers") or []
+        if PVC_PROTECTION not in fins:
+            return
+        ns, name = pvc["metadata"]["namespace"], pvc["metadata"]["name"]
+        pod_rt = self.rt("", "pods")
+        for p in self.c.list_objects(pod_rt, ns) if pod_rt else []:
+            if any(((v or {}).get("persistentVolumeClaim") or {}).get("claimName") == name
+                   for v in (p.get("spec") or {}).get("volumes") or []):
+                self.schedule((("", "persistentvolumeclaims"), ns, name), self.pvc, ns, name, delay=0.2)
+                return
+        body = clone(pvc)
+        body["metadata"]["finalizers"] = [f for f in fins if f != PVC_PROTECTION]
+        if not body["metadata"]["finalizers"]:
+            del body["metadata"]["finalizers"]
+        self.c.write(rt, body, namespace=ns, old=pvc, internal=True, manager="kube-controller-manager")
 
     def storageclass(self, _ns, name):
         # retroactive default StorageClass assignment (Kubernetes >= 1.28)
@@ -476,16 +514,28 @@ class Controllers:
         spec = crd.get("spec") or {}
         prev = {c["type"]: c for c in (crd.get("status") or {}).get("conditions") or []}
 
-        def cond(t, reason, msg):
-            return prev.get(t) if prev.get(t, {}).get("status") == "True" else {
-                "type": t, "status": "True", "lastTransitionTime": ts, "reason": reason, "message": msg}
+        def cond(t, reason, msg, status="True"):
+            old = prev.get(t, {})
+            if old.get("status") == status and old.get("reason") == reason:
+                return old
+            return {"type": t, "status": status,
+                    "lastTransitionTime": old.get("lastTransitionTime", ts) if old.get("status") == status else ts,
+                    "reason": reason, "message": msg}
         stored = sorted(set(((crd.get("status") or {}).get("storedVersions") or []) +
                             [v["name"] for v in spec.get("versions") or [] if v.get("storage")]))
-        self.status(rt, crd, {"acceptedNames": clone(spec.get("names") or {}),
-                              "conditions": [cond("NamesAccepted", "NoConflicts", "no conflicts found"),
-                                             cond("Established", "InitialNamesAccepted",
-                                                  "the initial names have been accepted")],
-                              "storedVersions": stored})
+        # apiextensions' naming controller accepts the names (Established False, Installing), then the
+        # establishing controller establishes the CRD
+        established = prev.get("Established", {}).get("status") == "True"
+        installing = "Established" not in prev
+        names = cond("NamesAccepted", "NoConflicts", "no conflicts found")
+        est = cond("Established", "Installing", "the initial names have been accepted", "False") if installing \
+            else cond("Established", "InitialNamesAccepted", "the initial names have been accepted")
+        if established:
+            est = prev["Established"]
+        self.status(rt, crd, {"acceptedNames": clone(spec.get("names") or {}), "conditions": [names, est],
+                              "storedVersions": stored}, manager="kube-apiserver")
+        if installing:
+            self.schedule(((rt.group, rt.plural), "", name), self.crd, "", name)
 
     def crd_cleanup(self, rt, crd):
         """apiextensions' finalizer: delete every instance, wait until they are gone, then let the CRD go."""
@@ -517,6 +567,7 @@ class Controllers:
         if not nso["metadata"].get("deletionTimestamp"):
             if (nso.get("status") or {}).get("phase") != "Active":
                 self.status(rt, nso, {"phase": "Active"})
+            self.namespace_defaults(name)
             return
         remaining = 0
         for srt, obj in self.c.namespace_content(name):
@@ -526,11 +577,45 @@ class Controllers:
         if remaining:
             self.schedule((("", "namespaces"), "", name), self.namespace, "", name, delay=0.2)
             return
+        # the namespace controller reports how the deletion went, then finalizes
+        conds = [(t, r, m) for t, r, m in NAMESPACE_DELETION_CONDITIONS]
+        prev = {c["type"]: c for c in (nso.get("status") or {}).get("conditions") or []}
+        ts = now()
+        status = dict(nso.get("status") or {})
+        status["conditions"] = [{"type": t, "status": "False",
+                                 "lastTransitionTime": prev.get(t, {}).get("lastTransitionTime", ts)
+                                 if prev.get(t, {}).get("status") == "False" else ts, "reason": r, "message": m}
+                                for t, r, m in conds]
+        if status != (nso.get("status") or {}):
+            nso = self.status(rt, nso, status, manager="kube-controller-manager")
         # the namespace controller's /finalize: once no finalizer of either kind is left, the namespace is gone
         body = clone(nso)
         body.setdefault("spec", {})["finalizers"] = [f for f in body["spec"].get("finalizers") or []
                                                      if f != "kubernetes"]
-        self.c.write(rt, body, old=nso, internal=True)
+        self.c.write(rt, body, old=nso, internal=True, subresource="finalize")
+
+    def namespace_defaults(self, name):
+        """kube-controller-manager's serviceaccount controller and root-ca-certificate publisher: every active
+        namespace has the `default` ServiceAccount and the `kube-root-ca.crt` ConfigMap (recreated when deleted,
+        restored when changed)."""
+        sa_rt, sa = self.get("", "serviceaccounts", name, "default")
+        if sa_rt is not None and sa is None:
+            self.create({"apiVersion": "v1", "kind": "ServiceAccount",
+                         "metadata": {"name": "default", "namespace": name}})
+        cm_rt, cm = self.get("", "configmaps", name, ROOT_CA)
+        ca = getattr(self.c, "ca_pem", b"") or b""
+        want = {"ca.crt": ca.decode() if isinstance(ca, bytes) else str(ca)}
+        if cm_rt is None:
+            return
+        if cm is None:
+            self.create({"apiVersion": "v1", "kind": "ConfigMap",
+                         "metadata": {"name": ROOT_CA, "namespace": name,
+                                      "annotations": {"kubernetes.io/description": ROOT_CA_DESCRIPTION}},
+                         "data": want})
+        elif cm.get("data") != want and not cm["metadata"].get("deletionTimestamp"):
+            body = clone(cm)
+            body["data"] = want
+            self.c.write(cm_rt, body, namespace=name, old=cm, internal=True, manager="kube-controller-manager")
 
     # ----------------------------------------------------------------------------- garbage collector
     def gc_orphans(self, uid):
@@ -543,8 +628,11 @@ class Controllers:
             else:
                 body = clone(dep)
                 body["metadata"]["ownerReferences"] = refs
+                if not refs:
+                    del body["metadata"]["ownerReferences"]
                 try:
-                    self.c.write(rt, body, namespace=dep["metadata"].get("namespace"), old=dep, internal=True)
+                    self.c.write(rt, body, namespace=dep["metadata"].get("namespace"), old=dep, internal=True,
+                                 manager="kube-controller-manager")
                 except E.ApiError:
                     pass
 
@@ -562,8 +650,11 @@ class Controllers:
                 body = clone(dep)
                 body["metadata"]["ownerReferences"] = [r for r in dep["metadata"].get("ownerReferences") or []
                                                        if r.get("uid") != owner["metadata"]["uid"]]
+                if not body["metadata"]["ownerReferences"]:
+                    del body["metadata"]["ownerReferences"]
                 try:
-                    self.c.write(drt, body, namespace=dep["metadata"].get("namespace"), old=dep, internal=True)
+                    self.c.write(drt, body, namespace=dep["metadata"].get("namespace"), old=dep, internal=True,
+                                 manager="kube-controller-manager")
                 except E.ApiError:
                     pass
             fins.remove("orphan")
@@ -581,7 +672,7 @@ class Controllers:
         body["metadata"]["finalizers"] = fins
         if not fins:
             body["metadata"].pop("finalizers")
-        self.c.write(rt, body, namespace=ns or None, old=owner, internal=True)
+        self.c.write(rt, body, namespace=ns or None, old=owner, internal=True, manager="kube-controller-manager")
 
 
 def _manager(kind):

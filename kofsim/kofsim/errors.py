@@ -26,9 +26,22 @@ def _qualified(rt) -> str:
     return f"{rt.plural}.{rt.group}" if rt.group else rt.plural
 
 
+def _details(name, group, kind, **extra) -> dict:
+    """StatusDetails as kube-apiserver serializes it: empty name and group are omitted (omitempty)."""
+    d = {}
+    if name:
+        d["name"] = name
+    if group:
+        d["group"] = group
+    if kind:
+        d["kind"] = kind
+    d.update(extra)
+    return d
+
+
 def not_found(rt, name: str) -> ApiError:
     return ApiError(404, "NotFound", f'{_qualified(rt)} "{name}" not found',
-                    details={"name": name, "group": rt.group, "kind": rt.plural})
+                    details=_details(name, rt.group, rt.plural))
 
 
 def unknown_resource() -> ApiError:
@@ -38,24 +51,50 @@ def unknown_resource() -> ApiError:
 
 def already_exists(rt, name: str) -> ApiError:
     return ApiError(409, "AlreadyExists", f'{_qualified(rt)} "{name}" already exists',
-                    details={"name": name, "group": rt.group, "kind": rt.plural})
+                    details=_details(name, rt.group, rt.plural))
 
 
 def conflict(rt, name: str, why: str = "the object has been modified; please apply your changes to the "
              "latest version and try again") -> ApiError:
     return ApiError(409, "Conflict", f'Operation cannot be fulfilled on {_qualified(rt)} "{name}": {why}',
-                    details={"name": name, "group": rt.group, "kind": rt.plural})
+                    details=_details(name, rt.group, rt.plural))
+
+
+def precondition_failed(rt, name: str, what: str, want: str, have: str) -> ApiError:
+    """A delete whose precondition does not hold (the storage layer's error: the Kind, not the resource)."""
+    tail = ("The object might have been deleted and then recreated" if what == "UID" else
+            "The object might have been modified")
+    qualified = f"{rt.kind}.{rt.group}" if rt.group else rt.kind
+    return ApiError(409, "Conflict", f'Operation cannot be fulfilled on {qualified} "{name}": the {what} in the '
+                    f"precondition ({want}) does not match the {what} in record ({have}). {tail}",
+                    details=_details(name, rt.group, rt.kind))
 
 
 def invalid(rt, name: str, causes: list[tuple[str, str, str]]) -> ApiError:
     """causes: (field, reasonType e.g. FieldValueRequired, message)."""
-    text = ", ".join(f"{field}: {msg}" for field, _, msg in causes)
-    if len(causes) > 1:
-        text = "[" + text + "]"
-    qualified = f"{rt.kind}.{rt.group}" if rt.group else rt.kind
+    return invalid_kind(rt.kind, rt.group, name, causes)
+
+
+def invalid_kind(kind: str, group: str, name: str, causes: list[tuple[str, str, str]]) -> ApiError:
+    """422 Invalid as apierrors.NewInvalid words it: `<Kind>.<group> "<name>" is invalid: <field>: <msg>` (one
+    cause) or `[<field>: <msg>, ...]`; a cause without a field is the message alone."""
+    parts = [f"{field}: {msg}" if field else msg for field, _, msg in causes]
+    # the aggregate drops duplicate messages (utilerrors.NewAggregate + Reduce do not; ToAggregate dedups)
+    seen, uniq = set(), []
+    for p in parts:
+        if p not in seen:
+            seen.add(p)
+            uniq.append(p)
+    text = uniq[0] if len(uniq) == 1 else "[" + ", ".join(uniq) + "]"
+    qualified = f"{kind}.{group}" if group else kind
+    cs = []
+    for f, r, m in causes:
+        c = {"reason": r, "message": m}
+        if f:
+            c["field"] = f
+        cs.append(c)
     return ApiError(422, "Invalid", f'{qualified} "{name}" is invalid: {text}',
-        details={"name": name, "group": rt.group, "kind": rt.kind,
-                 "causes": [{"reason": r, "message": m, "field": f} for f, r, m in causes]})
+                    details=_details(name, group, kind, causes=cs))
 
 
 def bad_request(message: str) -> ApiError:
@@ -69,16 +108,17 @@ def unsupported_media(ct: str) -> ApiError:
 
 
 def method_not_allowed(verb: str, rt) -> ApiError:
-    return ApiError(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource",
-                    details={"group": rt.group, "kind": rt.plural})
+    return ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource",
+                    details={})
 
 
 def forbidden_ns_terminating(rt, name, ns) -> ApiError:
     return ApiError(403, "Forbidden", f'{rt.plural} "{name}" is forbidden: unable to create new content in '
                     f'namespace {ns} because it is being terminated',
-                    details={"name": name, "group": rt.group, "kind": rt.plural,
-                             "causes": [{"reason": "NamespaceTerminating", "field": "metadata.namespace",
-                                         "message": f"namespace {ns} is being terminated"}]})
+                    details=_details(name, rt.group, rt.plural,
+                                     causes=[{"reason": "NamespaceTerminating", "message": f"namespace {ns} is being "
+                                                                                           f"terminated",
+                                              "field": "metadata.namespace"}]))
 
 
 def ns_not_found(ns: str) -> ApiError:
@@ -88,3 +128,202 @@ def ns_not_found(ns: str) -> ApiError:
 
 def gone(message: str) -> ApiError:
     return ApiError(410, "Expired", message)
+
+
+# ------------------------------------------------------------------------------------- Go's JSON errors
+def _quote_char(c: str) -> str:
+    if c == "'":
+        return "'\\''"
+    if c == '"':
+        return "'\"'"
+    s = json.dumps(c)[1:-1]
+    if len(c) == 1 and (ord(c) < 0x20 or 0x7f <= ord(c) < 0xa0):
+        s = "\\u%04x" % ord(c) if ord(c) >= 0x7f else {"\n": "\\n", "\t": "\\t", "\r": "\\r"}.get(c, "\\x%02x" % ord(c))
+    return "'" + s + "'"
+
+
+def go_json_error(data: bytes) -> str | None:
+    """The error encoding/json reports for invalid JSON (its scanner's wording), or None when it is valid."""
+    text = data.decode("latin-1")
+    i, n = 0, len(text)
+    stack = []  # "obj-key", "obj-value", "arr"
+
+    def ws():
+        nonlocal i
+        while i < n and text[i] in " \t\r\n":
+            i += 1
+
+    def err(ctx):
+        return f"invalid character {_quote_char(text[i])} {ctx}"
+
+    def value(ctx="looking for beginning of value"):
+        nonlocal i
+        ws()
+        if i >= n:
+            raise _Eof()
+        ch = text[i]
+        if ch == "{":
+            i += 1
+            ws()
+            if i < n and text[i] == "}":
+                i += 1
+                return None
+            while True:
+                ws()
+                if i >= n:
+                    raise _Eof()
+                if text[i] != '"':
+                    return err("looking for beginning of object key string")
+                e = string()
+                if e:
+                    return e
+                ws()
+                if i >= n:
+                    raise _Eof()
+                if text[i] != ":":
+                    return err("after object key")
+                i += 1
+                e = value()
+                if e:
+                    return e
+                ws()
+                if i >= n:
+                    raise _Eof()
+                if text[i] == ",":
+                    i += 1
+                    continue
+                if text[i] == "}":
+                    i += 1
+                    return None
+                return err("after object key:value pair")
+        if ch == "[":
+            i += 1
+            ws()
+            if i < n and text[i] == "]":
+                i += 1
+                return None
+            while True:
+                e = value()
+                if e:
+                    return e
+                ws()
+                if i >= n:
+                    raise _Eof()
+                if text[i] == ",":
+                    i += 1
+                    continue
+                if text[i] == "]":
+                    i += 1
+                    return None
+                return err("after array element")
+        if ch == '"':
+            return string()
+        if ch == "-" or ch.isdigit():
+            return number()
+        for lit in ("true", "false", "null"):
+            if ch == lit[0]:
+                i += 1
+                for k, expect in enumerate(lit[1:]):
+                    if i >= n:
+                        raise _Eof()
+                    if text[i] != expect:
+                        return err(f"in literal {lit} (expecting {_quote_char(expect)})")
+                    i += 1
+                return None
+        return err(ctx)
+
+    def string():
+        nonlocal i
+        i += 1
+        while True:
+            if i >= n:
+                raise _Eof()
+            ch = text[i]
+            if ch == '"':
+                i += 1
+                return None
+            if ch == "\\":
+                i += 1
+                if i >= n:
+                    raise _Eof()
+                if text[i] in 'bfnrt\\/"':
+                    i += 1
+                    continue
+                if text[i] == "u":
+                    i += 1
+                    for _ in range(4):
+                        if i >= n:
+                            raise _Eof()
+                        if text[i] not in "0123456789abcdefABCDEF":
+                            return err("in \\u hexadecimal character escape")
+                        i += 1
+                    continue
+                return err("in string escape code")
+            if ord(ch) < 0x20:
+                return err("in string literal")
+            i += 1
+
+    def number():
+        nonlocal i
+        if text[i] == "-":
+            i += 1
+            if i >= n:
+                raise _Eof()
+            if not text[i].isdigit():
+                return err("in numeric literal")
+        if text[i] == "0":
+            i += 1
+        else:
+            while i < n and text[i].isdigit():
+                i += 1
+        if i < n and text[i] == ".":
+            i += 1
+            if i >= n:
+                raise _Eof()
+            if not text[i].isdigit():
+                return err("after decimal point in numeric literal")
+            while i < n and text[i].isdigit():
+                i += 1
+        if i < n and text[i] in "eE":
+            i += 1
+            if i < n and text[i] in "+-":
+                i += 1
+            if i >= n:
+                raise _Eof()
+            if not text[i].isdigit():
+                return err("in exponent of numeric literal")
+            while i < n and text[i].isdigit():
+                i += 1
+        return None
+
+    try:
+        e = value()
+        if e:
+            return e
+        ws()
+        if i < n:
+            return err("after top-level value")
+        return None
+    except _Eof:
+        return "unexpected end of JSON input"
+
+
+class _Eof(Exception):
+    pass
+
+
+def summarize(data: bytes, limit: int = 30) -> str:
+    if not data:
+        return "<empty>"
+    if data[:2] == b"\x1f\x8b":
+        return "<gzip>"
+    text = data.decode("utf-8", errors="replace")
+    return text[:limit] + " ..." if len(data) > limit else text
+
+
+def options_invalid(kind: str, causes: list[tuple[str, str, str]]) -> ApiError:
+    """422 for request options (CreateOptions, UpdateOptions, PatchOptions, DeleteOptions, ListOptions)."""
+    return invalid_kind(kind, "meta.k8s.io", "", causes)
+
+
+import json  # noqa: E402

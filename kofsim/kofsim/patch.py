@@ -45,10 +45,10 @@ def json_patch(target, ops):
         raise ApiError(400, "BadRequest", "json patch must be an array of operations")
     try:
         return jsonpatch.apply_patch(target, ops)
-    except jsonpatch.JsonPatchTestFailed as err:
-        raise ApiError(422, "Invalid", f"the server rejected our request due to an error in our request: {err}")
-    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, KeyError, IndexError, TypeError) as err:
-        raise ApiError(422, "Invalid", f"the server rejected our request due to an error in our request: {err}")
+    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, KeyError, IndexError, TypeError):
+        # kube-apiserver does not say which operation failed
+        raise ApiError(422, "Invalid", "the server rejected our request due to an error in our request",
+                       details={})
 
 
 def strategic_merge_patch(target, patch):
@@ -138,85 +138,164 @@ def _reorder(field, items, order):
     return sorted(items, key=lambda x: ranked.get(x.get(key), len(order)))
 
 
-# -------------------------------------------------------------------------- server-side apply (SSA)
-class ListTypes:
-    """Tells whether a list at a path is associative (and by which keys), a set, or atomic."""
+# -------------------------------------------------------------------------- field management (SSA, managedFields)
+# What kube-apiserver's field manager (sigs.k8s.io/structured-merge-diff) does, on a schema Node (schema.py):
+# - a field set holds *members*: leaves (scalars, atomic maps and lists, empty containers), associative list
+#   items (k:{keys}) and set items (v:value), and containers that an Update added (their "." in fieldsV1);
+# - Update: Compare(live, new) -> Added / Modified / Removed; the writer gets Added+Modified, everyone loses
+#   Removed and what the writer took;
+# - Apply: the configuration's own field set; merged into live; fields this manager applied last time and no
+#   one owns any more are pruned; other managers' fields that the result changes are conflicts (409) unless
+#   forced, then they change hands.
+from .schema import ANY, Node  # noqa: E402
 
-    def __init__(self, schema: dict | None = None, builtin: bool = True):
-        self.schema = schema
-        self.builtin = builtin
+_ABSENT = object()
 
-    def keys_for(self, path: tuple, field: str, items: list, subschema: dict | None):
-        if subschema is not None:
-            lt = subschema.get("x-kubernetes-list-type")
-            if lt == "map":
-                return tuple(subschema.get("x-kubernetes-list-map-keys") or ())
-            if lt == "set":
-                return "set"
-            return None
-        if not self.builtin:
-            return None
-        if field in SET_LISTS:
-            return "set"
-        key = _merge_key(field, items)
-        return (key,) if key else None
+# fields no manager owns (fieldmanager's stripMeta): exact members
+STRIPPED = {("f:apiVersion",), ("f:kind",), ("f:metadata",), ("f:metadata", "f:name"),
+            ("f:metadata", "f:namespace"), ("f:metadata", "f:creationTimestamp"), ("f:metadata", "f:selfLink"),
+            ("f:metadata", "f:uid"), ("f:metadata", "f:clusterName"), ("f:metadata", "f:generation"),
+            ("f:metadata", "f:managedFields"), ("f:metadata", "f:resourceVersion")}
 
 
-def _sub(schema, name):
-    if not isinstance(schema, dict):
+def _kind(node: Node, *values) -> str:
+    k = node.kind
+    if k != "any":
+        return k
+    for v in values:  # deduced: maps are granular, lists atomic, the rest scalars
+        if isinstance(v, dict):
+            return "map"
+        if isinstance(v, list):
+            return "atomic-list"
+        if v is not _ABSENT and v is not None:
+            return "scalar"
+    return "scalar"
+
+
+def _eq(a, b) -> bool:
+    if type(a) is not type(b):
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) \
+                and not isinstance(b, bool):
+            return a == b
+        return False
+    return a == b
+
+
+def _item_pe(node: Node, item):
+    """The path element of a list item (None when the item cannot be keyed)."""
+    if node.list_type == "set":
+        return "v:" + json.dumps(item, separators=(",", ":"), sort_keys=True)
+    if not isinstance(item, dict):
         return None
-    props = schema.get("properties")
-    if props and name in props:
-        return props[name]
-    ap = schema.get("additionalProperties")
-    return ap if isinstance(ap, dict) else None
+    keys = {}
+    props = node.elem().s.get("properties") or {}
+    for k in node.keys:
+        if k in item:
+            keys[k] = item[k]
+        elif "default" in (props.get(k) or {}):  # a key field left out takes its schema default (protocol: TCP)
+            keys[k] = props[k]["default"]
+    return "k:" + json.dumps(keys, separators=(",", ":"), sort_keys=True)
 
 
-def _item_key(item: dict, keys: tuple) -> str:
-    return "k:" + json.dumps({k: item.get(k) for k in keys}, separators=(",", ":"), sort_keys=True)
-
-
-def fieldset(obj: dict, lt: ListTypes, schema=None, path=()) -> set:
-    """All field paths set in `obj` (apply configuration semantics). A path is a tuple of
-    'f:<name>' / 'k:{...}' / 'v:<json>' elements; a map/list-item path also stands for its own presence."""
-    out = set()
-    if not isinstance(obj, dict):
+def to_set(value, node: Node, path=(), out=None) -> set:
+    """ToFieldSet: every leaf and list item of `value`."""
+    if out is None:
+        out = set()
+    k = _kind(node, value)
+    if k in ("struct", "map"):
+        if not isinstance(value, dict):
+            if value is not None:
+                out.add(path)
+            return out
+        if node.atomic:
+            out.add(path)
+            return out
+        for key, v in value.items():
+            sub = node.field(key) if node is not ANY else ANY
+            to_set(v, sub if sub is not None else ANY, path + ("f:" + key,), out)
         return out
-    for name, value in obj.items():
-        if path == () and name in ("apiVersion", "kind"):
-            continue
-        if path == () and name == "metadata":
-            meta = value or {}
-            for mk in ("labels", "annotations"):
-                if meta.get(mk):
-                    out.add(("f:metadata",))
-                    out.add(("f:metadata", f"f:{mk}"))
-                for lk in (meta.get(mk) or {}):
-                    out.add(("f:metadata", f"f:{mk}", f"f:{lk}"))
-            if meta.get("finalizers"):
-                out.add(("f:metadata",))
-                out.add(("f:metadata", "f:finalizers"))
-            for fz in meta.get("finalizers") or []:
-                out.add(("f:metadata", "f:finalizers", "v:" + json.dumps(fz)))
-            continue
-        p = path + (f"f:{name}",)
-        sub = _sub(schema, name)
-        out.add(p)
-        if isinstance(value, dict):
-            if sub is not None and sub.get("x-kubernetes-map-type") == "atomic":
+    if k == "list":
+        if not isinstance(value, list) or node.list_type == "atomic":
+            out.add(path)
+            return out
+        elem = node.elem()
+        for item in value:
+            pe = _item_pe(node, item)
+            if pe is None:
                 continue
-            out |= fieldset(value, lt, sub, p)
-        elif isinstance(value, list):
-            items_schema = sub.get("items") if isinstance(sub, dict) else None
-            keys = lt.keys_for(p, name, value, sub)
-            if keys == "set":
-                for v in value:
-                    out.add(p + ("v:" + json.dumps(v, sort_keys=True),))
-            elif keys and all(isinstance(v, dict) for v in value):
-                for v in value:
-                    ip = p + (_item_key(v, keys),)
-                    out.add(ip)
-                    out |= fieldset(v, lt, items_schema, ip)
+            out.add(path + (pe,))
+            if node.list_type == "map":
+                to_set(item, elem, path + (pe,), out)
+        return out
+    if path:
+        out.add(path)
+    return out
+
+
+def compare(lhs, rhs, node: Node, path=(), added=None, modified=None, removed=None):
+    """typed.Compare: (added, modified, removed) between two values (_ABSENT for a missing side)."""
+    if added is None:
+        added, modified, removed = set(), set(), set()
+    k = _kind(node, lhs, rhs)
+    leaf = True
+    if k in ("struct", "map") and not node.atomic:
+        lm = lhs if isinstance(lhs, dict) else None
+        rm = rhs if isinstance(rhs, dict) else None
+        if lm or rm:
+            leaf = False
+            keys = list(lm or ()) + [x for x in (rm or ()) if not lm or x not in lm]
+            for key in keys:
+                sub = node.field(key) if node is not ANY else ANY
+                compare(lm.get(key, _ABSENT) if lm is not None else _ABSENT,
+                        rm.get(key, _ABSENT) if rm is not None else _ABSENT,
+                        sub if sub is not None else ANY, path + ("f:" + key,), added, modified, removed)
+    elif k == "list" and node.list_type != "atomic":
+        ll = lhs if isinstance(lhs, list) else None
+        rl = rhs if isinstance(rhs, list) else None
+        if ll or rl:
+            leaf = False
+            elem = node.elem()
+            li, ri = {}, {}
+            for src, idx in ((ll or (), li), (rl or (), ri)):
+                for item in src:
+                    pe = _item_pe(node, item)
+                    if pe is not None and pe not in idx:
+                        idx[pe] = item
+            for pe in list(li) + [x for x in ri if x not in li]:
+                a, b = li.get(pe, _ABSENT), ri.get(pe, _ABSENT)
+                ip = path + (pe,)
+                if node.list_type == "set":
+                    if a is _ABSENT:
+                        added.add(ip)
+                    elif b is _ABSENT:
+                        removed.add(ip)
+                    continue
+                compare(a, b, elem, ip, added, modified, removed)
+    if leaf:
+        if lhs is _ABSENT and rhs is _ABSENT:
+            return added, modified, removed
+        if lhs is _ABSENT:
+            added.add(path)
+        elif rhs is _ABSENT:
+            removed.add(path)
+        elif not _eq(lhs, rhs):
+            modified.add(path)
+    elif path:
+        if lhs is _ABSENT:
+            added.add(path)
+        elif rhs is _ABSENT:
+            removed.add(path)
+    return added, modified, removed
+
+
+def _filter(fs: set, exclude_prefixes=()) -> set:
+    out = set()
+    for p in fs:
+        if p in STRIPPED:
+            continue
+        if any(p[:len(x)] == x for x in exclude_prefixes):
+            continue
+        out.add(p)
     return out
 
 
@@ -226,13 +305,23 @@ def to_fields_v1(paths: set) -> dict:
         node = tree
         for el in p:
             node = node.setdefault(el, {})
-    def mark(node):
-        for child in node.values():
+    members = set(paths)
+
+    def mark(node, prefix):
+        for k, child in node.items():
+            if k == ".":
+                continue
+            p = prefix + (k,)
             if child:
-                mark(child)
-                child.setdefault(".", {})  # the field itself is owned too, as in real fieldsV1
-    mark(tree)
-    return tree
+                mark(child, p)
+                if p in members:
+                    child["."] = {}
+    mark(tree, ())
+    return _sorted_tree(tree)
+
+
+def _sorted_tree(t: dict) -> dict:
+    return {k: _sorted_tree(t[k]) for k in sorted(t)}
 
 
 def from_fields_v1(tree: dict, prefix=()) -> set:
@@ -241,7 +330,8 @@ def from_fields_v1(tree: dict, prefix=()) -> set:
         if k == ".":
             continue
         p = prefix + (k,)
-        out.add(p)
+        if not child or "." in child:
+            out.add(p)
         out |= from_fields_v1(child, p)
     return out
 
@@ -277,7 +367,8 @@ def _remove_path(obj, path):
         parent.pop(rest, None)
     elif kind == "k" and isinstance(parent, list):
         want = json.loads(rest)
-        parent[:] = [i for i in parent if not (isinstance(i, dict) and all(i.get(a) == b for a, b in want.items()))]
+        parent[:] = [i for i in parent if not (isinstance(i, dict) and all(i.get(a) == b for a, b in want.items())
+                                                 and all(k in i for k in want))]
     elif kind == "v" and isinstance(parent, list):
         val = json.loads(rest)
         parent[:] = [i for i in parent if i != val]
@@ -290,175 +381,251 @@ class _Missing:
 _MISSING = _Missing()
 
 
-def apply_merge(live, cfg, lt: ListTypes, schema=None, path=()):
-    """Merge an apply configuration into the live object: maps merge, associative lists merge by key,
-    set lists union, other lists are atomic and replaced."""
-    if not isinstance(cfg, dict) or not isinstance(live, dict):
-        return clone(cfg)
-    out = clone(live)
-    for name, value in cfg.items():
-        sub = _sub(schema, name) if path != () or name not in ("metadata",) else None
-        p = path + (f"f:{name}",)
-        if isinstance(value, dict):
-            if sub is not None and sub.get("x-kubernetes-map-type") == "atomic":
-                out[name] = clone(value)
+def _named_fields(fs: set, root: Node) -> set:
+    """EnsureNamedFieldsAreMembers: struct fields above members become members themselves."""
+    out = set(fs)
+    for p in fs:
+        node = root
+        for i, el in enumerate(p[:-1]):
+            if node is None:
+                break
+            kind, _, rest = el.partition(":")
+            if kind == "f":
+                is_named = node.kind == "struct" and rest in (node.s.get("properties") or {})
+                node = node.field(rest) if node is not ANY else ANY
+                if is_named:
+                    out.add(p[:i + 1])
             else:
-                out[name] = apply_merge(out.get(name) if isinstance(out.get(name), dict) else {}, value, lt, sub, p)
-        elif isinstance(value, list):
-            keys = lt.keys_for(p, name, value, sub) if not (path == ("f:metadata",) and name != "finalizers") else None
-            if path == ("f:metadata",) and name == "finalizers":
-                keys = "set"
-            current = out.get(name) if isinstance(out.get(name), list) else []
-            if keys == "set":
-                merged = list(current)
-                for v in value:
-                    if v not in merged:
-                        merged.append(v)
-                out[name] = merged
-            elif keys and all(isinstance(v, dict) for v in value):
-                items_schema = sub.get("items") if isinstance(sub, dict) else None
-                merged = clone(current)
-                for v in value:
-                    idx = next((i for i, o in enumerate(merged)
-                                if isinstance(o, dict) and all(o.get(k) == v.get(k) for k in keys)), None)
-                    if idx is None:
-                        merged.append(clone(v))
-                    else:
-                        merged[idx] = apply_merge(merged[idx], v, lt, items_schema, p)
-                out[name] = merged
-            else:
-                out[name] = clone(value)
-        else:
-            out[name] = clone(value)
+                node = node.elem() if node.kind == "list" else ANY
     return out
 
 
-def server_side_apply(live: dict | None, cfg: dict, manager: str, force: bool, lt: ListTypes, schema, rt,
-                      now: str) -> dict:
-    """Returns the new object (managedFields updated). Raises 409 Conflict on ownership conflicts."""
-    from .errors import ApiError as _E
-    cfg_fields = fieldset(cfg, lt, schema)
-    if live is None:
-        obj = clone(cfg)
-        obj.setdefault("metadata", {})["managedFields"] = [_mf_entry(manager, "Apply", cfg_fields, rt, now)]
-        return obj
-    managed = clone(live.get("metadata", {}).get("managedFields") or [])
-    owners = []  # (index, entry, fieldset)
-    mine_prev = set()
-    for i, e in enumerate(managed):
-        fs = from_fields_v1(e.get("fieldsV1"))
-        if e.get("manager") == manager and e.get("operation") == "Apply" and not e.get("subresource"):
-            mine_prev = fs
-        else:
-            owners.append((i, e, fs))
-    # conflicts: a field another manager owns whose value this configuration changes
-    conflicts = []
-    for path in cfg_fields:
-        want = _get_path(cfg, path)
-        have = _get_path(live, path)
-        if have is _MISSING or isinstance(want, (dict,)) or _leafless(path):
-            continue
-        if want != have:
-            for _, e, fs in owners:
-                if path in fs:
-                    conflicts.append((e.get("manager"), path))
-    if conflicts and not force:
-        msg = "; ".join(f'conflict with "{m}": {".".join(x.split(":", 1)[1] for x in p)}' for m, p in conflicts[:10])
-        raise _E(409, "Conflict", f"Apply failed with {len(conflicts)} conflict{'s' if len(conflicts) > 1 else ''}: "
-                 f"{msg}", details={"name": live["metadata"].get("name"), "group": rt.group, "kind": rt.plural,
-                                    "causes": [{"reason": "FieldManagerConflict",
-                                                "message": f'conflict with "{m}"', "field": ".".join(
-                                                    x.split(":", 1)[1] for x in p)} for m, p in conflicts]})
-    new = apply_merge(live, cfg, lt, schema)
-    # fields this manager applied before and no longer applies, owned by nobody else: removed
-    others_all = set().union(*[fs for _, _, fs in owners]) if owners else set()
-    for path in sorted(mine_prev - cfg_fields, key=len, reverse=True):
-        if path in others_all or any(o[:len(path)] == path and len(o) > len(path) for o in others_all):
-            continue
-        if path[0] == "f:metadata" and (len(path) < 3 or path[1] not in ("f:labels", "f:annotations",
-                                                                          "f:finalizers")):
-            continue  # only keys inside labels/annotations/finalizers are apply-owned metadata
-        _remove_path(new, path)
-    # ownership: forced conflicts move to this manager
-    new_managed = []
-    conflict_paths = {p for _, p in conflicts}
-    for i, e, fs in owners:
-        if conflict_paths & fs:
-            fs = fs - conflict_paths
-            if not fs:
+def apply_merge(live, cfg, node: Node):
+    """typed.Merge: the configuration wins for leaves; maps merge; associative lists merge by key; sets union;
+    atomic values are replaced."""
+    k = _kind(node, live, cfg)
+    if k in ("struct", "map") and not node.atomic and isinstance(cfg, dict):
+        out = clone(live) if isinstance(live, dict) else {}
+        for name, value in cfg.items():
+            sub = node.field(name) if node is not ANY else ANY
+            out[name] = apply_merge(out.get(name, _ABSENT), value, sub if sub is not None else ANY)
+        return out
+    if k == "list" and node.list_type != "atomic" and isinstance(cfg, list):
+        current = clone(live) if isinstance(live, list) else []
+        if node.list_type == "set":
+            for v in cfg:
+                if v not in current:
+                    current.append(clone(v))
+            return current
+        elem = node.elem()
+        index = {_item_pe(node, i): n for n, i in enumerate(current)}
+        for item in cfg:
+            pe = _item_pe(node, item)
+            if pe in index:
+                current[index[pe]] = apply_merge(current[index[pe]], item, elem)
+            else:
+                index[pe] = len(current)
+                current.append(clone(item))
+        return current
+    return clone(cfg)
+
+
+def _paths_str(p: tuple) -> str:
+    """fieldpath.Path.String(): .data.k1, .spec.containers[name="web"].image, .metadata.finalizers[="x"]."""
+    out = []
+    for el in p:
+        kind, _, rest = el.partition(":")
+        if kind == "f":
+            out.append("." + rest)
+        elif kind == "k":
+            keys = json.loads(rest)
+            out.append("[" + ",".join(f"{k}={json.dumps(v, separators=(',', ':'))}" for k, v in sorted(keys.items()))
+                       + "]")
+        elif kind == "v":
+            out.append("[=" + rest + "]")
+    return "".join(out)
+
+
+class Managed:
+    """A managedFields list, parsed: entries keyed by identity (manager, operation, apiVersion, subresource)."""
+
+    def __init__(self, entries):
+        self.entries = []
+        for e in entries or []:
+            self.entries.append({"e": e, "set": from_fields_v1(e.get("fieldsV1") or {}), "changed": False})
+
+    @staticmethod
+    def ident(manager, operation, api_version, subresource):
+        return (manager, operation, api_version if operation == "Update" else "", subresource or "")
+
+    def find(self, ident):
+        for x in self.entries:
+            e = x["e"]
+            if self.ident(e.get("manager"), e.get("operation"), e.get("apiVersion"), e.get("subresource")) == ident:
+                return x
+        return None
+
+    def render(self, now: str) -> list:
+        out = []
+        for x in self.entries:
+            if not x["set"]:
                 continue
-            e = dict(e, fieldsV1=to_fields_v1(fs))
-        new_managed.append(e)
-    prev_entry = next((e for e in managed if e.get("manager") == manager and e.get("operation") == "Apply"
-                       and not e.get("subresource")), None)
-    if prev_entry is not None and from_fields_v1(prev_entry.get("fieldsV1")) == cfg_fields:
-        entry = prev_entry
-    else:
-        entry = _mf_entry(manager, "Apply", cfg_fields, rt, now)
-    new_managed.append(entry)
-    new.setdefault("metadata", {})["managedFields"] = _ordered(managed, new_managed)
-    return new
+            e = dict(x["e"])
+            if x["changed"]:
+                e["fieldsV1"] = to_fields_v1(x["set"])
+                if x.get("touch", True) and e.get("subresource") != "scale":
+                    e["time"] = now  # (the scale subresource's entries carry no time)
+            if not e.get("time"):
+                e.pop("time", None)
+            out.append(e)
+        return sort_entries(out)
 
 
-def _leafless(path):
-    return path[-1].startswith("k:")
+def sort_entries(entries: list) -> list:
+    """The apiserver's order: operation (Apply before Update), time, manager, apiVersion, subresource."""
+    return sorted(entries, key=lambda e: (e.get("operation", ""), e.get("time") or "", e.get("manager", ""),
+                                          e.get("apiVersion", ""), e.get("subresource", "")))
 
 
-def _ordered(old, new):
-    """Keep managedFields order stable so a no-op apply leaves the object byte-identical."""
-    pos = {(e.get("manager"), e.get("operation"), e.get("subresource")): i for i, e in enumerate(old)}
-    return sorted(new, key=lambda e: pos.get((e.get("manager"), e.get("operation"), e.get("subresource")), 1 << 30))
-
-
-def _mf_entry(manager, operation, fields, rt, now, subresource=None):
-    e = {"manager": manager, "operation": operation, "apiVersion": rt.api_version, "time": now,
-         "fieldsType": "FieldsV1", "fieldsV1": to_fields_v1(fields)}
+def _new_entry(manager, operation, api_version, subresource):
+    e = {"manager": manager, "operation": operation, "apiVersion": api_version, "time": "",
+         "fieldsType": "FieldsV1", "fieldsV1": {}}
     if subresource:
         e["subresource"] = subresource
     return e
 
 
-def record_update(old: dict | None, new: dict, manager: str, lt: ListTypes, schema, rt, now: str,
-                  subresource: str | None = None) -> None:
-    """Update-operation bookkeeping: the manager owns the fields it changed; others lose them."""
-    old_fields = fieldset(_strip_meta(old), lt, schema) if old else set()
-    new_fields = fieldset(_strip_meta(new), lt, schema)
-    changed = set()
-    for p in new_fields:
-        a = _get_path(old, p) if old else _MISSING
-        b = _get_path(new, p)
-        if a is _MISSING or (not isinstance(b, (dict, list)) and a != b):
-            changed.add(p)
-    managed = [] if old is None else clone((old.get("metadata") or {}).get("managedFields") or [])
-    # fields removed from the object drop out of everyone's sets
-    gone = old_fields - new_fields
-    out = []
-    mine = None
-    for e in managed:
-        if e.get("manager") == manager and e.get("operation") == "Update" and e.get("subresource") == subresource:
-            mine = e
-            continue
-        fs = from_fields_v1(e.get("fieldsV1"))
-        fs2 = fs - changed - gone
-        if fs2 != fs:
-            if not fs2:
-                continue
-            e = dict(e, fieldsV1=to_fields_v1(fs2))
-        out.append(e)
-    prev = from_fields_v1(mine.get("fieldsV1")) - gone if mine else set()
-    fs = prev | changed
-    if fs:
-        if mine is not None and from_fields_v1(mine.get("fieldsV1")) == fs:
-            out.append(mine)
-        else:
-            out.append(_mf_entry(manager, "Update", fs, rt, now, subresource))
-    new.setdefault("metadata", {})["managedFields"] = _ordered(managed, out)
-
-
-def _strip_meta(obj):
-    if not obj:
+def _strip_managed(obj):
+    if not isinstance(obj, dict):
         return obj
     o = dict(obj)
-    meta = dict(o.get("metadata") or {})
-    o["metadata"] = {k: meta[k] for k in ("labels", "annotations", "finalizers") if k in meta}
+    meta = o.get("metadata")
+    if isinstance(meta, dict) and "managedFields" in meta:
+        o["metadata"] = {k: v for k, v in meta.items() if k != "managedFields"}
     return o
+
+
+def _reset_prefixes(has_status: bool, subresource: str | None):
+    if subresource == "status":
+        return (("f:spec",),)
+    return (("f:status",),) if has_status else ()
+
+
+def record_update(old: dict | None, new: dict, manager: str, root: Node, zero: dict, rt, now: str,
+                  subresource: str | None = None) -> None:
+    """Update bookkeeping (create, update, patch): the writer owns what it added or changed; others lose what was
+    removed or taken. Sets new.metadata.managedFields."""
+    live = _strip_managed(old) if old is not None else zero
+    added, modified, removed = compare(live, _strip_managed(new), root)
+    reset = _reset_prefixes(rt.status, subresource)
+    added, modified, removed = _filter(added, reset), _filter(modified, reset), _filter(removed, reset)
+    m = Managed((old or {}).get("metadata", {}).get("managedFields") if old is not None else None)
+    taken = added | modified
+    for x in m.entries:
+        s2 = x["set"] - taken - removed
+        if s2 != x["set"]:
+            x["set"], x["changed"], x["touch"] = s2, True, False
+    if taken:
+        ident = Managed.ident(manager, "Update", rt.api_version, subresource)
+        mine = m.find(ident)
+        if mine is None:
+            mine = {"e": _new_entry(manager, "Update", rt.api_version, subresource), "set": set(), "changed": True}
+            m.entries.append(mine)
+        mine["set"] = mine["set"] | taken
+        mine["changed"], mine["touch"] = True, True
+    out = m.render(now)
+    meta = new.setdefault("metadata", {})
+    if out:
+        meta["managedFields"] = out
+    else:
+        meta.pop("managedFields", None)
+
+
+def server_side_apply(live: dict | None, cfg: dict, manager: str, force: bool, root: Node, zero: dict, rt,
+                      now: str, subresource: str | None = None) -> dict:
+    """Returns the new object (managedFields updated). Raises 409 Conflict on ownership conflicts."""
+    base = _strip_managed(live) if live is not None else zero
+    reset = _reset_prefixes(rt.status, subresource)
+    cfg_set = _filter(to_set(cfg, root), reset)
+    merged = apply_merge(base, cfg, root)
+    m = Managed((live or {}).get("metadata", {}).get("managedFields") if live is not None else None)
+    ident = Managed.ident(manager, "Apply", "", subresource)
+    mine = m.find(ident)
+    last = mine["set"] if mine is not None else set()
+    is_new = mine is None
+    if mine is None:
+        mine = {"e": _new_entry(manager, "Apply", rt.api_version, subresource), "set": set(), "changed": True}
+        m.entries.append(mine)
+    prev_set = mine["set"]
+    mine["set"] = cfg_set
+    # prune: what this manager applied last time, does not apply now, and nobody owns
+    if last:
+        owned = set()
+        for x in m.entries:
+            owned |= x["set"]
+        owned = _named_fields(owned, root)
+        merged_set = _named_fields(to_set(_strip_managed(merged), root), root)
+        drop = (merged_set & _named_fields(last, root)) - owned
+        for p in sorted(drop - STRIPPED, key=len, reverse=True):
+            _remove_path(merged, p)
+    added, modified, removed = compare(base, _strip_managed(merged), root)
+    added, modified, removed = _filter(added, reset), _filter(modified, reset), _filter(removed, reset)
+    taken = added | modified
+    conflicts = []
+    for x in m.entries:
+        if x is mine:
+            continue
+        c = x["set"] & taken
+        if c:
+            conflicts.append((x, c))
+    if conflicts and not force:
+        raise _conflict_error(conflicts)
+    for x in m.entries:
+        if x is mine:
+            continue
+        s2 = x["set"] - taken - removed
+        if s2 != x["set"]:
+            x["set"], x["changed"], x["touch"] = s2, True, False
+    changed_obj = bool(taken or removed)
+    # the entry's time moves when the object changed (managedFieldsUpdater.Apply)
+    mine["changed"] = is_new or changed_obj or prev_set != cfg_set
+    mine["touch"] = is_new or changed_obj
+    if not is_new and mine["e"].get("apiVersion") != rt.api_version and mine["changed"]:
+        mine["e"] = dict(mine["e"], apiVersion=rt.api_version)
+    merged.setdefault("metadata", {})
+    out = m.render(now)
+    if out:
+        merged["metadata"]["managedFields"] = out
+    else:
+        merged["metadata"].pop("managedFields", None)
+    return merged
+
+
+def _print_manager(e: dict) -> str:
+    if e.get("operation") == "Update":
+        return f'"{e.get("manager")}" using {e.get("apiVersion")}'
+    return f'"{e.get("manager")}"'
+
+
+def _conflict_error(conflicts) -> ApiError:
+    items = []
+    for x, c in conflicts:
+        for p in sorted(c, key=_path_sort_key):
+            items.append((_print_manager(x["e"]), _paths_str(p)))
+    causes = [{"reason": "FieldManagerConflict", "message": f"conflict with {m}", "field": p} for m, p in items]
+    if len(items) == 1:
+        msg = f"Apply failed with 1 conflict: conflict with {items[0][0]}: {items[0][1]}"
+    else:
+        by = {}
+        for m, p in items:
+            by.setdefault(m, []).append(p)
+        lines = []
+        for m in sorted(by):
+            lines.append(f"conflicts with {m}:")
+            lines += [f"- {p}" for p in by[m]]
+        msg = f"Apply failed with {len(items)} conflicts: " + "\n".join(lines)
+    return ApiError(409, "Conflict", msg, details={"causes": causes})
+
+
+def _path_sort_key(p):
+    return p

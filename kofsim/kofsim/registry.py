@@ -60,7 +60,7 @@ _REPLICAS = {"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".statu
 BUILTINS = [
     _b("", "v1", "Namespace", "namespaces", False, ["ns"], status=True,
        verbs=["create", "delete", "get", "list", "patch", "update", "watch"], extra=["finalize"]),
-    _b("", "v1", "Pod", "pods", True, ["po"], status=True, extra=["log"], categories=["all"]),
+    _b("", "v1", "Pod", "pods", True, ["po"], status=True, generation=True, extra=["log"], categories=["all"]),
     _b("", "v1", "Service", "services", True, ["svc"], status=True,
        verbs=["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"], categories=["all"]),
     _b("", "v1", "ConfigMap", "configmaps", True, ["cm"]),

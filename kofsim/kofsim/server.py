@@ -25,10 +25,11 @@ from . import protobuf
 from . import schema as S
 from .controllers import Controllers
 from .fastcopy import clone, yaml_load
-from .patch import ListTypes, json_merge_patch, json_patch, server_side_apply, strategic_merge_patch
+from .patch import json_merge_patch, json_patch, server_side_apply, strategic_merge_patch
 from .registry import ResourceType
 from .selectors import match_fields, match_labels, parse_field_selector, parse_label_selector
 from .store import WRITE_SINK, Cluster, now
+from .openapi import openapi_doc, openapi_index
 from .tables import to_table
 
 JSON = "application/json"
@@ -41,6 +42,7 @@ class Watch:
         self.namespace = namespace
         self.label_reqs, self.field_reqs = label_reqs, field_reqs
         self.queue: asyncio.Queue = asyncio.Queue()
+        self.min_rv = 0  # a watch from a future resourceVersion sees only the events after it
 
     def matches(self, ev) -> bool:
         if self.namespace and ev.namespace != self.namespace:
@@ -50,7 +52,7 @@ class Watch:
         return not (self.field_reqs and not match_fields(self.field_reqs, ev.obj))
 
     def offer(self, ev):
-        if self.matches(ev):
+        if ev.rv > self.min_rv and self.matches(ev):
             self.queue.put_nowait(ev)
 
 
@@ -94,6 +96,7 @@ class Simulator:
     def add_cluster(self, cid: str, token: str | None = None, *, lb_domain: str | None = None) -> Cluster:
         c = Cluster(cid, token or secrets.token_urlsafe(24), k8s_version=self.k8s_version)
         c.lb_domain = lb_domain
+        c.ca_pem = self.ca_pem
         self.clusters[cid] = c
         self.controllers[cid] = Controllers(c, self.loop)
         seed_system(c)
@@ -136,7 +139,8 @@ def seed_system(c: Cluster) -> None:
     """What every fresh cluster has: the standard namespaces and a Ready node."""
     ns_rt = c.registry.get("", "v1", "namespaces")
     for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
-        c.write(ns_rt, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}, internal=True)
+        c.write(ns_rt, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}, internal=True,
+                manager="kube-apiserver")
     ts = now()
     c.upsert({"apiVersion": "v1", "kind": "Node",
               "metadata": {"name": "kofsim-node", "labels": {"kubernetes.io/hostname": "kofsim-node",
@@ -337,21 +341,34 @@ class Api:
             return web.Response(text="ok")
         if path == "/version":
             return _json(version_info(c))
+        aggregated = _wants_aggregated(request.headers.get("Accept", ""))
         if path == "/api":
+            if aggregated:
+                return _json(aggregated_discovery(c, core=True), content_type=AGGREGATED_CT)
             return _json({"kind": "APIVersions", "versions": ["v1"],
-                          "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]})
+                          "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0",
+                                                          "serverAddress": request.host or "127.0.0.1"}]})
         if path == "/apis":
+            if aggregated:
+                return _json(aggregated_discovery(c, core=False), content_type=AGGREGATED_CT)
             return _json(api_group_list(c))
         if path == "/openapi/v2":
-            raise E.ApiError(404, "NotFound", "the server could not find the requested resource", details={})
+            from .openapi import openapi_v2
+            return openapi_v2(c, request)
         if path == "/openapi/v3":
-            return _json(openapi_index(c))
+            return _json(openapi_index(c), content_type="text/plain; charset=utf-8")
         if path.startswith("/openapi/v3/"):
-            return _json(openapi_doc(c, path[len("/openapi/v3/"):]))
+            doc = openapi_doc(c, path[len("/openapi/v3/"):])
+            if doc is None:
+                return web.Response(status=404, body=b"", headers={"Cache-Control": "no-cache, private"})
+            return _json(doc)
         segs = [urllib.parse.unquote(s) for s in path.strip("/").split("/")]
         if segs[0] == "api" and len(segs) >= 2:
             group, version, rest = "", segs[1], segs[2:]
         elif segs[0] == "apis" and len(segs) >= 2:
+            if segs[1] not in c.registry.groups or segs[1] == "":
+                # no handler is registered for an unknown group: the mux's plain 404
+                return web.Response(status=404, text="404 page not found\n", content_type="text/plain")
             if len(segs) == 2:
                 return _json(api_group(c, segs[1]))
             group, version, rest = segs[1], segs[2], segs[3:]
@@ -380,6 +397,8 @@ class Api:
             raise E.unknown_resource()
         if sub and sub not in (["status"] if rt.status else []) + (["scale"] if rt.scale else []) + \
                 rt.extra_subresources:
+            if not rt.builtin and request.method == "GET":
+                raise E.not_found(rt, name)  # the custom resource handler looks the object up by name
             raise E.unknown_resource()
         q = request.query
         m = request.method
@@ -434,35 +453,58 @@ class Api:
                 raise E.ApiError(415, "UnsupportedMediaType", str(err))
             except Exception as err:
                 raise E.bad_request(f"unable to decode protobuf body: {err}")
-        if ct in ("application/json", "", "application/yaml", "*/*"):
+        if ct in ("application/json", "", "*/*"):
+            problem = E.go_json_error(raw) if raw else None
+            if problem is not None or not raw:
+                raise E.bad_request(f"the object provided is unrecognized (must be of type {rt.kind}): couldn't get "
+                                    f"version/kind; json parse error: {problem or 'unexpected end of JSON input'} "
+                                    f"({E.summarize(raw)})")
+            body = json.loads(raw, object_pairs_hook=_DupDict)
+            dups = _duplicates(body)
+            if dups:
+                request["kofsim_duplicates"] = dups
+                if request.query.get("fieldValidation") == "Strict":
+                    text = ", ".join(f'duplicate field "{d}"' for d in dups)
+                    raise E.bad_request(f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
+                                        f"strict decoding error: {text}")
+            return _plain(body)
+        if ct == "application/yaml":
             try:
-                return json.loads(raw) if ct != "application/yaml" else yaml.safe_load(raw)
-            except ValueError as err:
-                raise E.bad_request(f"couldn't get version/kind; json parse error: {err}")
+                return yaml.safe_load(raw)
+            except yaml.YAMLError as err:
+                raise E.bad_request(f"error converting YAML to JSON: {_go_yaml_error(err)}")
         raise E.ApiError(415, "UnsupportedMediaType", f'the body of the request was in an unknown format - accepted '
                          f'media types include: application/json, application/yaml, '
                          f'application/vnd.kubernetes.protobuf')
 
     def opts(self, request):
         q = request.query
-        fv = q.get("fieldValidation", "Warn")
-        if fv not in ("Strict", "Warn", "Ignore"):
-            raise E.bad_request(f'fieldValidation must be one of "Ignore", "Warn", or "Strict", got "{fv}"')
+        kind = {"POST": "CreateOptions", "PUT": "UpdateOptions", "PATCH": "PatchOptions"}.get(request.method,
+                                                                                          "CreateOptions")
+        fv = q.get("fieldValidation", "")
+        causes = []
         dry = q.getall("dryRun", [])
-        for d in dry:
-            if d != "All":
-                raise E.bad_request(f'dryRun: Unsupported value: "{d}": supported values: "All"')
+        if any(d != "All" for d in dry):
+            causes.append(("dryRun", "FieldValueNotSupported", "Unsupported value: [" + ", ".join(
+                json.dumps(d) for d in dry) + ']: supported values: "All"'))
+        if fv not in ("", "Strict", "Warn", "Ignore"):
+            causes.append(("fieldValidation", "FieldValueNotSupported", f'Unsupported value: "{fv}": supported values: '
+                           '"", "Ignore", "Strict", "Warn"'))
+        if causes:
+            raise E.options_invalid(kind, causes)
         manager = q.get("fieldManager") or _default_manager(request.headers.get("User-Agent", ""))
-        return bool(dry), fv, manager
+        return bool(dry), fv or "Warn", manager
 
     def respond(self, request, c, rt, obj, status=200, warnings=()):
         headers = {}
+        dups = request.get("kofsim_duplicates")
+        if dups and request.query.get("fieldValidation", "Warn") not in ("Ignore",):
+            warnings = [f'duplicate field "{d}"' for d in dups] + list(warnings)
         if warnings:
             headers["Warning"] = ", ".join('299 - "' + w.replace('"', '\\"') + '"' for w in warnings)
         accept = request.headers.get("Accept", "")
         if "as=Table" in accept:
-            return _json(to_table(c, rt, [obj], request.query.get("includeObject", "Metadata")), status, headers,
-                         content_type="application/json;as=Table;v=v1;g=meta.k8s.io")
+            return _json(to_table(c, rt, [obj], request.query.get("includeObject", "Metadata")), status, headers)
         return _json(obj, status, headers)
 
     # ------------------------------------------------------------------------------------ verbs
@@ -474,7 +516,7 @@ class Api:
         try:
             limit = int(q.get("limit", "0") or 0)
         except ValueError:
-            raise E.bad_request(f'invalid limit "{q.get("limit")}"')
+            raise E.bad_request(f'strconv.ParseInt: parsing "{q.get("limit")}": invalid syntax')
         cont = q.get("continue")
         rv = q.get("resourceVersion", "")
         list_rv = c.rv
@@ -495,19 +537,21 @@ class Api:
                 raise E.ApiError(410, "Expired", "The resourceVersion for the provided list is too old.")
         items = c.list_objects(rt, namespace, lreq, freq)
         if after is not None:
-            items = [o for o in items if _okey(o) > after]
+            items = [o for o in items if _continue_key(o, rt, namespace) > after]
         meta = {"resourceVersion": str(list_rv)}
+        if not rt.builtin and "as=Table" not in request.headers.get("Accept", ""):
+            meta["continue"] = ""  # unstructured lists keep the empty field
         page = items
         if limit > 0 and len(items) > limit:
             page = items[:limit]
-            meta["continue"] = _encode_continue(_okey(page[-1]), list_rv)
+            meta["continue"] = _encode_continue(_continue_key(page[-1], rt, namespace), list_rv)
             if not lreq and not freq:  # the apiserver only counts the rest when no selector filters it
                 meta["remainingItemCount"] = len(items) - limit
         accept = request.headers.get("Accept", "")
         if "as=Table" in accept:
             table = to_table(c, rt, [_shallow_view(o, rt) for o in page], q.get("includeObject", "Metadata"))
             table["metadata"] = meta
-            return _json(table, content_type="application/json;as=Table;v=v1;g=meta.k8s.io")
+            return _json(table)
         out_items = []
         for o in page:
             v = _shallow_view(o, rt)
@@ -538,10 +582,10 @@ class Api:
         backlog = []
         if rv not in ("", "0") and not initial:
             since = _parse_rv(rv)
-            if since > c.rv:
-                raise _too_large_rv(since, c.rv)
+            future = since > c.rv  # the watch cache waits for it; events after it are delivered
             try:
-                backlog = [ev for ev in c.events_since(rt, since) if w.matches(ev)]
+                backlog = [] if future else [ev for ev in c.events_since(rt, since) if w.matches(ev)]
+                w.min_rv = since
             except E.ApiError as err:
                 # an expired resourceVersion is reported inside the watch stream, as the watch cache does
                 resp = web.StreamResponse(status=200, headers={"Content-Type": JSON})
@@ -570,8 +614,7 @@ class Api:
             for type_, obj in replay:
                 await resp.write(line(type_, obj))
             if initial and bookmarks:
-                mark = {"type": "BOOKMARK", "object": {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": {
-                    "resourceVersion": str(start_rv), "annotations": {"k8s.io/initial-events-end": "true"}}}}
+                mark = {"type": "BOOKMARK", "object": _bookmark(c, rt, start_rv)}
                 await resp.write((json.dumps(mark) + "\n").encode())
             while True:
                 left = deadline - time.monotonic()
@@ -612,7 +655,7 @@ class Api:
                 raise E.ns_not_found(namespace)
         if isinstance(body, dict) and isinstance(body.get("metadata"), dict) and \
                 body["metadata"].get("resourceVersion") not in (None, ""):
-            raise E.bad_request("resourceVersion should not be set on objects to be created")
+            raise E.ApiError(500, "", "resourceVersion should not be set on objects to be created")
         if c.crd_terminating(rt):
             raise E.ApiError(405, "MethodNotAllowed", "create not allowed while custom resource definition is "
                              "terminating", details={"group": rt.group, "kind": rt.plural})
@@ -632,42 +675,44 @@ class Api:
         if old is None:
             raise E.not_found(rt, name)
         if sub == "finalize":
-            sub_kind = None
+            sub_kind = "finalize"
             new = clone(old)
             new.setdefault("spec", {})["finalizers"] = list((body.get("spec") or {}).get("finalizers") or [])
             body = new
         else:
             sub_kind = sub
         if not rt.builtin and sub_kind in (None, "status") and not meta.get("resourceVersion"):
-            raise E.invalid(rt, name, [("metadata.resourceVersion", "FieldValueInvalid",
-                                        "Invalid value: 0x0: must be specified for an update")])
+            raise E.invalid_kind(rt.plural, rt.group, name, [("metadata.resourceVersion", "FieldValueInvalid",
+                                                              "Invalid value: 0: must be specified for an update")])
         obj, _, warnings = c.write(rt, body, namespace=namespace, old=old, dry_run=dry, field_validation=fv,
                                    subresource=sub_kind, manager=manager)
-        if sub == "finalize" and not obj["spec"].get("finalizers") and obj["metadata"].get("deletionTimestamp"):
+        if sub == "finalize" and not (obj.get("spec") or {}).get("finalizers") and obj["metadata"].get("deletionTimestamp"):
             self.sim.controllers[c.name].schedule((("", "namespaces"), "", name),
                                                   self.sim.controllers[c.name].namespace, "", name)
         return self.respond(request, c, rt, c.view(obj, rt), 200, warnings)
 
     async def patch(self, request, c, rt, namespace, name, sub):
         ct = (request.headers.get("Content-Type") or "").split(";")[0].strip()
+        if ct not in ("application/apply-patch+yaml", "application/merge-patch+json", "application/json-patch+json",
+                      "application/strategic-merge-patch+json", "application/apply-patch+cbor"):
+            raise E.ApiError(415, "UnsupportedMediaType", "415: Unsupported Media Type", details={})
         raw = await request.read()
         dry, fv, manager = self.opts(request)
         old = c.find(rt, namespace if rt.namespaced else "", name)
         if ct == "application/apply-patch+yaml":
             if not request.query.get("fieldManager"):
-                raise E.ApiError(422, "Invalid", "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required "
-                                 "value: is required for apply patch")
+                raise E.options_invalid("PatchOptions", [("fieldManager", "FieldValueRequired",
+                                                          "Required value: is required for apply patch")])
             try:
                 cfg = yaml_load(raw)  # libyaml: every server-side apply body comes through here
             except yaml.YAMLError as err:
-                raise E.bad_request(f"error decoding YAML: {err}")
+                raise E.bad_request(f"error decoding YAML: error converting YAML to JSON: {_go_yaml_error(err)}")
             if not isinstance(cfg, dict):
                 raise E.bad_request("apply configuration must be an object")
             if cfg.get("apiVersion") != rt.api_version or cfg.get("kind") != rt.kind:
-                raise E.bad_request(f"the API version in the data ({cfg.get('apiVersion')}) does not match the "
-                                    f"expected API version ({rt.api_version})" if cfg.get("apiVersion")
-                                    != rt.api_version else f'Object of kind "{cfg.get("kind")}" cannot be handled '
-                                                           f'as {rt.kind}')
+                g, _, v = str(cfg.get("apiVersion") or "").rpartition("/")
+                raise E.bad_request(f"invalid object type: {g}/{v}, Kind={cfg.get('kind') or ''}")
+            cfg_namespace = (cfg.get("metadata") or {}).get("namespace") or ""
             cmeta = cfg.setdefault("metadata", {})
             if cmeta.get("name") not in (None, name):
                 raise E.bad_request(f"the name of the object ({cmeta.get('name')}) does not match the name on the "
@@ -680,20 +725,21 @@ class Api:
                 cmeta["namespace"] = namespace
             force = _parse_bool(request.query.get("force"))
             sch = None if rt.builtin else (c.storage_rt(rt).schema or {})
-            _check_apply_fields(rt, cfg, sch, namespace, name)
-            lt = ListTypes(sch, rt.builtin)
+            _check_apply_fields(rt, cfg, sch, cfg_namespace, name)
             if sub == "status":
-                base = clone(old) if old else None
-                if base is None:
+                if old is None:
                     raise E.not_found(rt, name)
-                new = clone(base)
-                new["status"] = json_merge_patch(base.get("status") or {}, cfg.get("status") or {})
+                status_cfg = {k: v for k, v in cfg.items() if k in ("apiVersion", "kind", "metadata", "status")}
+                new = server_side_apply(c.view(old, rt), status_cfg, manager, force, c.type_root(rt),
+                                        c.zero_object(rt), rt, now(), subresource="status")
+                new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
                 obj, _, warnings = c.write(rt, new, namespace=namespace, old=old, dry_run=dry, field_validation=fv,
                                            subresource="status", manager=None)
                 return self.respond(request, c, rt, c.view(obj, rt), 200, warnings)
             if old is not None and rt.status and "status" in cfg:
                 cfg = {k: v for k, v in cfg.items() if k != "status"}
-            new = server_side_apply(c.view(old, rt) if old else None, cfg, manager, force, lt, sch, rt, now())
+            new = server_side_apply(c.view(old, rt) if old else None, cfg, manager, force, c.type_root(rt),
+                                    c.zero_object(rt), rt, now())
             if old is None:
                 if rt.namespaced and c.namespace_obj(namespace) is None:
                     raise E.ns_not_found(namespace)
@@ -704,16 +750,20 @@ class Api:
             return self.respond(request, c, rt, c.view(obj, rt), 200, warnings)
         if old is None:
             raise E.not_found(rt, name)
-        try:
-            patch_doc = json.loads(raw) if raw else {}
-        except ValueError as err:
-            raise E.bad_request(f"error decoding patch: {err}")
+        problem = E.go_json_error(raw) if raw else None
+        if problem:
+            raise E.bad_request(f"error decoding patch: {problem}")
+        patch_doc = json.loads(raw) if raw else {}
         current = c.view(old, rt)
         if ct == "application/merge-patch+json":
             if not isinstance(patch_doc, dict):
-                raise E.bad_request("merge patch must be a JSON object")
+                raise E.bad_request("error decoding patch: json: cannot unmarshal "
+                                    f"{_go_json_type(patch_doc)} into Go value of type map[string]interface {{}}")
             new = json_merge_patch(current, patch_doc)
         elif ct == "application/json-patch+json":
+            if not isinstance(patch_doc, list):
+                raise E.bad_request(f"error decoding patch: json: cannot unmarshal {_go_json_type(patch_doc)} into "
+                                    "Go value of type []handlers.jsonPatchOp")
             new = json_patch(current, patch_doc)
         elif ct == "application/strategic-merge-patch+json":
             if not rt.builtin:
@@ -761,6 +811,11 @@ class Api:
         q = request.query
         if q.get("gracePeriodSeconds"):
             options["gracePeriodSeconds"] = int(q["gracePeriodSeconds"])
+        policy = options.get("propagationPolicy")
+        if policy is not None and policy not in ("Foreground", "Background", "Orphan"):
+            raise E.options_invalid("DeleteOptions", [(
+                "propagationPolicy", "FieldValueNotSupported", f'Unsupported value: "{policy}": supported values: '
+                '"Foreground", "Background", "Orphan", "nil"')])
         dry = "All" in q.getall("dryRun", []) or "All" in (options.get("dryRun") or [])
         obj, deleted_now = c.delete(rt, namespace, name, options, dry_run=dry)
         status = 202 if (not deleted_now and options.get("orphanDependents") is False) else 200
@@ -782,7 +837,11 @@ class Api:
         for obj in c.list_objects(rt, namespace, lreq, freq):
             try:
                 o, _ = c.delete(rt, obj["metadata"].get("namespace"), obj["metadata"]["name"], options, dry_run=dry)
-                out.append(c.view(o, rt))
+                v = c.view(o, rt)
+                if rt.builtin:  # typed lists carry no per-item TypeMeta
+                    v.pop("apiVersion", None)
+                    v.pop("kind", None)
+                out.append(v)
             except E.ApiError:
                 pass
         return _json({"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": {"resourceVersion": str(c.rv)},
@@ -830,7 +889,8 @@ class Api:
         for part in parts[:-1]:
             node = node.setdefault(part, {})
         node[parts[-1]] = replicas
-        stored, _, _ = c.write(rt, new, namespace=namespace, old=obj, dry_run=dry, manager=manager)
+        stored, _, _ = c.write(rt, new, namespace=namespace, old=obj, dry_run=dry, manager=manager,
+                               subresource="scale")
         return _json(scale_of(stored))
 
     async def token_request(self, request, c, rt, namespace, name):
@@ -902,6 +962,51 @@ def validate_faults(spec) -> dict:
     return out
 
 
+class _DupDict(dict):
+    """A JSON object that remembers keys it saw twice (the last value wins, as in Go)."""
+    __slots__ = ("dups",)
+
+    def __init__(self, pairs):
+        super().__init__()
+        self.dups = []
+        for k, v in pairs:
+            if k in self and k not in self.dups:
+                self.dups.append(k)
+            self[k] = v
+
+
+def _go_json_type(v) -> str:
+    return ("object" if isinstance(v, dict) else "array" if isinstance(v, list) else "string" if isinstance(v, str)
+            else "bool" if isinstance(v, bool) else "number" if isinstance(v, (int, float)) else "null")
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _duplicates(value, path="") -> list[str]:
+    out = []
+    if isinstance(value, _DupDict):
+        out += [f"{path}.{k}" if path else k for k in value.dups]
+        for k, v in value.items():
+            out += _duplicates(v, f"{path}.{k}" if path else k)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += _duplicates(v, f"{path}[{i}]")
+    return out
+
+
+def _go_yaml_error(err) -> str:
+    """A PyYAML error as go-yaml words it (both are libyaml: the same problem texts)."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or str(err)
+    return f"yaml: line {mark.line if mark is not None else 0}: {problem}"
+
+
 def _parse_bool(v) -> bool:
     # strconv.ParseBool, which kube-apiserver uses for query parameters
     return v in ("1", "t", "T", "true", "TRUE", "True")
@@ -924,8 +1029,9 @@ def _check_apply_fields(rt: ResourceType, cfg: dict, schema, namespace, name) ->
 
 
 def _returns_deleted_object(rt: ResourceType) -> bool:
-    # registries with ReturnDeletedObject: pods, services and every custom resource
-    return not rt.builtin or (rt.group == "" and rt.plural in ("pods", "services"))
+    # registries with ReturnDeletedObject (as kube-apiserver v1.36 answers: custom resources get a Status)
+    return rt.builtin and (rt.group, rt.plural) in {("", "pods"), ("", "services"), ("", "serviceaccounts"),
+                                                    ("storage.k8s.io", "storageclasses")}
 
 
 def _parse_rv(rv: str) -> int:
@@ -939,7 +1045,7 @@ def _parse_rv(rv: str) -> int:
 
 
 def _too_large_rv(want: int, have: int) -> E.ApiError:
-    return E.ApiError(504, "Timeout", f"Too large resource version: {want}, current: {have}",
+    return E.ApiError(504, "Timeout", f"Timeout: Too large resource version: {want}, current: {have}",
                       details={"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource "
                                                                                              "version"}],
                                "retryAfterSeconds": 1})
@@ -949,22 +1055,37 @@ def _okey(obj) -> tuple:
     return (obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
 
 
-def _encode_continue(key: tuple, rv: int) -> str:
-    # the shape of kube-apiserver's token: {"v": "meta.k8s.io/v1", "rv": N, "start": "<key>\x00"}
-    tok = {"v": "meta.k8s.io/v1", "rv": rv, "start": f"{key[0]}/{key[1]}\u0000"}
+def _continue_key(obj, rt, namespace) -> str:
+    """The etcd key after the list's prefix: "/<name>" in one namespace (or cluster-scoped), "/<ns>/<name>" across
+    namespaces."""
+    meta = obj["metadata"]
+    if rt.namespaced and not namespace:
+        return f"/{meta.get('namespace', '')}/{meta['name']}"
+    return f"/{meta['name']}"
+
+
+def _encode_continue(key: str, rv: int) -> str:
+    # kube-apiserver's token: {"v": "meta.k8s.io/v1", "rv": N, "start": "<key>\x00"}, base64url without padding
+    tok = {"v": "meta.k8s.io/v1", "rv": rv, "start": f"{key}\u0000"}
     return base64.urlsafe_b64encode(json.dumps(tok, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
-def _decode_continue(cont: str) -> tuple[tuple, int]:
+def _decode_continue(cont: str) -> tuple[str, int]:
     try:
-        tok = json.loads(base64.urlsafe_b64decode(cont + "=" * (-len(cont) % 4)).decode())
+        raw = base64.urlsafe_b64decode(cont + "=" * (-len(cont) % 4))
+    except Exception as err:
+        raise E.bad_request(f"invalid continue token: continue key is not valid: {err}")
+    problem = E.go_json_error(raw)
+    if problem:
+        raise E.bad_request(f"invalid continue token: continue key is not valid: {problem}")
+    try:
+        tok = json.loads(raw)
         if tok.get("v") != "meta.k8s.io/v1":
             raise ValueError("version")
-        ns, _, name = tok["start"].rstrip("\u0000").partition("/")
-        return (ns, name), int(tok["rv"])
+        return tok["start"].rstrip("\u0000"), int(tok["rv"])
     except Exception:
-        raise E.bad_request("continue key is not valid: incorrect encoded start resourceVersion (version "
-                            "meta.k8s.io/v1)")
+        raise E.bad_request("invalid continue token: continue key is not valid: incorrect encoded start "
+                            "resourceVersion (version meta.k8s.io/v1)")
 
 
 def _validate_list_options(q, *, watch: bool) -> None:
@@ -1011,6 +1132,32 @@ def _validate_list_options(q, *, watch: bool) -> None:
                                   "causes": [{"reason": r, "message": m, "field": f} for f, r, m in errs]})
 
 
+# the watch cache makes its bookmarks from an empty object of the internal type: fields that are values there and
+# pointers in the served version show up as zeros
+_INTERNAL_ZEROS = {("apps", "Deployment"): {"spec": {"replicas": 0}}, ("apps", "ReplicaSet"): {"spec": {"replicas": 0}},
+                   ("apps", "StatefulSet"): {"spec": {"replicas": 0}},
+                   ("rbac.authorization.k8s.io", "Role"): {"rules": None},
+                   ("rbac.authorization.k8s.io", "ClusterRole"): {"rules": None},
+                   ("apiextensions.k8s.io", "CustomResourceDefinition"): {"status": {"conditions": None,
+                                                                                     "storedVersions": None}}}
+
+
+def _bookmark(c: Cluster, rt: ResourceType, rv: int) -> dict:
+    obj = {"kind": rt.kind, "apiVersion": rt.api_version}
+    if rt.builtin:
+        zero = c.zero_object(rt)
+        zero.pop("apiVersion", None)
+        zero.pop("kind", None)
+        for key, val in (_INTERNAL_ZEROS.get((rt.group, rt.kind)) or {}).items():
+            if isinstance(val, dict) and isinstance(zero.get(key), dict):
+                zero[key].update(val)
+            else:
+                zero[key] = val
+        obj.update(zero)
+    obj["metadata"] = {"resourceVersion": str(rv), "annotations": {"k8s.io/initial-events-end": "true"}}
+    return obj
+
+
 def _shallow_view(obj: dict, rt: ResourceType) -> dict:
     """An object as served at `rt`'s version, for serialization only (no deep copy: nothing mutates it)."""
     out = dict(obj)
@@ -1027,9 +1174,22 @@ def _default_manager(ua: str) -> str:
 def version_info(c: Cluster) -> dict:
     v = c.k8s_version.lstrip("v")
     major, minor, *_ = v.split(".")
-    return {"major": major, "minor": minor, "gitVersion": c.k8s_version, "gitCommit": "kofsim",
-            "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.24.0",
-            "compiler": "gc", "platform": "linux/amd64", "emulationMajor": major, "emulationMinor": minor}
+    return {"major": major, "minor": minor, "emulationMajor": major, "emulationMinor": minor,
+            "minCompatibilityMajor": major, "minCompatibilityMinor": str(max(0, int(minor) - 1)),
+            "gitVersion": c.k8s_version, "gitCommit": "kofsim", "gitTreeState": "clean",
+            "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.24.0", "compiler": "gc",
+            "platform": "linux/amd64"}
+
+
+AGGREGATED_CT = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+CRD_VERBS = ["delete", "deletecollection", "get", "list", "patch", "create", "update", "watch"]
+
+
+def _wants_aggregated(accept: str) -> bool:
+    """The client lists aggregated discovery (apidiscovery.k8s.io/v2) first among what it accepts."""
+    first = accept.split(",")[0].replace(" ", "")
+    return "g=apidiscovery.k8s.io" in first and "v=v2" in first.split("g=apidiscovery.k8s.io")[1].split(",")[0] \
+        and "as=APIGroupDiscoveryList" in first
 
 
 def api_group(c: Cluster, group: str) -> dict:
@@ -1041,91 +1201,109 @@ def api_group(c: Cluster, group: str) -> dict:
 
 
 def api_group_list(c: Cluster) -> dict:
-    return {"kind": "APIGroupList", "apiVersion": "v1",
-            "groups": [api_group(c, g) for g in c.registry.group_names() if g]}
+    groups = []
+    for g in c.registry.group_names():
+        if g:
+            entry = api_group(c, g)
+            del entry["kind"], entry["apiVersion"]  # inside a list, the groups carry no TypeMeta
+            groups.append(entry)
+    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+
+
+def storage_version_hash(group: str, version: str, kind: str) -> str:
+    """discovery.StorageVersionHash: the first 8 bytes of sha256("<group>/<version>/<kind>"), base64."""
+    return base64.b64encode(hashlib.sha256(f"{group}/{version}/{kind}".encode()).digest()[:8]).decode()
+
+
+_SUB_VERBS = {"status": ["get", "patch", "update"], "scale": ["get", "patch", "update"], "log": ["get"],
+              "token": ["create"], "finalize": ["update"]}
+
+
+def _resource_entries(c: Cluster, group: str, version: str) -> list[dict]:
+    """The APIResourceList entries of a group-version: the real server's own for the built-in kinds (only what
+    kofsim serves), generated for CRDs as apiextensions-apiserver does."""
+    key = f"apis/{group}/{version}" if group else f"api/{version}"
+    real = {r["name"]: r for r in (S.builtin_openapi().get("discovery") or {}).get(key, [])}
+    res = []
+    for rt in sorted(c.registry.resources(group, version), key=lambda r: r.plural):
+        subs = (["status"] if rt.status else []) + (["scale"] if rt.scale else []) + list(rt.extra_subresources)
+        if rt.builtin and rt.plural in real:
+            res.append(dict(real[rt.plural]))
+            for sub in subs:
+                name = f"{rt.plural}/{sub}"
+                if name in real:
+                    res.append(dict(real[name]))
+            continue
+        entry = {"name": rt.plural, "singularName": rt.singular, "namespaced": rt.namespaced, "kind": rt.kind,
+                 "verbs": list(CRD_VERBS) if not rt.builtin else list(rt.verbs)}
+        if rt.short_names:
+            entry["shortNames"] = list(rt.short_names)
+        if rt.categories:
+            entry["categories"] = list(rt.categories)
+        storage = c.storage_rt(rt)
+        entry["storageVersionHash"] = storage_version_hash(rt.group, storage.version, rt.kind)
+        res.append(entry)
+        for sub in subs:
+            item = {"name": f"{rt.plural}/{sub}", "singularName": "", "namespaced": rt.namespaced, "kind": rt.kind,
+                    "verbs": list(_SUB_VERBS[sub])}
+            if sub == "scale":
+                item.update(group="autoscaling", version="v1", kind="Scale")
+            elif sub == "token":
+                item.update(group="authentication.k8s.io", version="v1", kind="TokenRequest")
+            elif sub == "log":
+                item["kind"] = "Pod"
+            res.append(item)
+    return res
 
 
 def resource_list(c: Cluster, group: str, version: str) -> dict:
-    res = []
-    for rt in sorted(c.registry.resources(group, version), key=lambda r: r.plural):
-        entry = {"name": rt.plural, "singularName": rt.singular, "namespaced": rt.namespaced, "kind": rt.kind,
-                 "verbs": rt.verbs}
-        if rt.short_names:
-            entry["shortNames"] = rt.short_names
-        if rt.categories:
-            entry["categories"] = rt.categories
-        entry["storageVersionHash"] = base64.b64encode(f"{rt.group}/{rt.plural}".encode()).decode()[:11]
-        res.append(entry)
-        if rt.status:
-            res.append({"name": f"{rt.plural}/status", "singularName": "", "namespaced": rt.namespaced,
-                        "kind": rt.kind, "verbs": ["get", "patch", "update"]})
-        if rt.scale:
-            res.append({"name": f"{rt.plural}/scale", "singularName": "", "namespaced": rt.namespaced,
-                        "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]})
-        for extra in rt.extra_subresources:
-            verbs = {"log": ["get"], "token": ["create"], "finalize": ["update"]}[extra]
-            kind = {"log": "Pod", "token": "TokenRequest", "finalize": "Namespace"}[extra]
-            item = {"name": f"{rt.plural}/{extra}", "singularName": "", "namespaced": rt.namespaced, "kind": kind,
-                    "verbs": verbs}
-            if extra == "token":
-                item.update(group="authentication.k8s.io", version="v1")
-            res.append(item)
-    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{group}/{version}" if group else version,
-            "resources": res}
+    out = {"kind": "APIResourceList", "groupVersion": f"{group}/{version}" if group else version,
+           "resources": _resource_entries(c, group, version)}
+    if group:
+        out = {"kind": "APIResourceList", "apiVersion": "v1", **{k: v for k, v in out.items() if k != "kind"}}
+    return out
 
 
-def openapi_index(c: Cluster) -> dict:
-    cached = c.extra.get("openapi_index")
-    if cached and cached[0] == c.registry.generation:
-        return cached[1]
-    paths = {}
-    for g in c.registry.group_names():
-        for v in c.registry.groups[g]:
-            # the hash changes whenever the group-version's document does (clients cache documents by it)
-            rts = sorted(c.registry.resources(g, v), key=lambda r: r.plural)
-            digest = hashlib.sha256(json.dumps([[r.plural, r.kind, r.namespaced, r.schema] for r in rts],
-                                               sort_keys=True, default=str).encode()).hexdigest()[:16].upper()
-            gv = f"apis/{g}/{v}" if g else f"api/{v}"
-            paths[gv] = {"serverRelativeURL": f"/openapi/v3/{gv}?hash={digest}"}
-    c.extra["openapi_index"] = (c.registry.generation, {"paths": paths})
-    return {"paths": paths}
-
-
-def openapi_doc(c: Cluster, gv_path: str) -> dict:
-    parts = gv_path.strip("/").split("/")
-    if parts[0] == "api" and len(parts) == 2:
-        group, version = "", parts[1]
-    elif parts[0] == "apis" and len(parts) == 3:
-        group, version = parts[1], parts[2]
-    else:
-        raise E.unknown_resource()
-    rts = c.registry.resources(group, version)
-    if not rts:
-        raise E.unknown_resource()
-    prefix = f"/api/{version}" if not group else f"/apis/{group}/{version}"
-    paths = {}
-    schemas = {}
-    fv = {"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": True},
-          "description": "fieldValidation instructs the server on how to handle objects in the request"}
-    for rt in rts:
-        gvk = {"group": group, "version": version, "kind": rt.kind}
-        base = f"{prefix}/namespaces/{{namespace}}/{rt.plural}" if rt.namespaced else f"{prefix}/{rt.plural}"
-        op = {"x-kubernetes-group-version-kind": gvk, "parameters": [fv],
-              "responses": {"200": {"description": "OK"}}}
-        paths[base + "/{name}"] = {
-            "get": dict(op, operationId=f"read{rt.kind}", **{"x-kubernetes-action": "get"}),
-            "put": dict(op, operationId=f"replace{rt.kind}", **{"x-kubernetes-action": "put"}),
-            "patch": dict(op, operationId=f"patch{rt.kind}", **{"x-kubernetes-action": "patch"}),
-            "delete": dict(op, operationId=f"delete{rt.kind}", **{"x-kubernetes-action": "delete"})}
-        paths[base] = {"get": dict(op, operationId=f"list{rt.kind}", **{"x-kubernetes-action": "list"}),
-                       "post": dict(op, operationId=f"create{rt.kind}", **{"x-kubernetes-action": "post"})}
-        name = f"{'io.k8s.api.' + (group or 'core') if rt.builtin else group}.{version}.{rt.kind}"
-        sch = {"type": "object", "x-kubernetes-group-version-kind": [gvk]}
-        if not rt.builtin and rt.schema:
-            sch = dict(clone(rt.schema), **{"x-kubernetes-group-version-kind": [gvk]})
-        schemas[name] = sch
-    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": c.k8s_version}, "paths": paths,
-            "components": {"schemas": schemas}}
+def aggregated_discovery(c: Cluster, core: bool) -> dict:
+    """apidiscovery.k8s.io/v2 APIGroupDiscoveryList: /api (the core group) or /apis (every other group)."""
+    items = []
+    for g in ([""] if core else [g for g in c.registry.group_names() if g]):
+        versions = []
+        for v in c.registry.groups.get(g, []):
+            entries = _resource_entries(c, g, v)
+            mains, subs = [], {}
+            for e in entries:
+                if "/" in e["name"]:
+                    subs.setdefault(e["name"].split("/")[0], []).append(e)
+                else:
+                    mains.append(e)
+            resources = []
+            for e in sorted(mains, key=lambda x: x["name"]):
+                rk = {"group": "", "version": "", "kind": e["kind"]}
+                rt = c.registry.get(g, v, e["name"])
+                if rt is not None and not rt.builtin:
+                    rk = {"group": g, "version": v, "kind": e["kind"]}
+                item = {"resource": e["name"], "responseKind": rk,
+                        "scope": "Namespaced" if e["namespaced"] else "Cluster",
+                        "singularResource": e.get("singularName", ""), "verbs": e["verbs"]}
+                if e.get("shortNames"):
+                    item["shortNames"] = e["shortNames"]
+                if e.get("categories"):
+                    item["categories"] = e["categories"]
+                sr = []
+                for sub in sorted(subs.get(e["name"], []), key=lambda x: x["name"]):
+                    kind = {"group": sub.get("group", ""), "version": sub.get("version", ""), "kind": sub["kind"]}
+                    if rt is not None and not rt.builtin and "group" not in sub:
+                        kind = {"group": g, "version": v, "kind": sub["kind"]}
+                    sr.append({"subresource": sub["name"].split("/", 1)[1], "responseKind": kind,
+                               "verbs": sub["verbs"]})
+                if sr:
+                    item["subresources"] = sr
+                resources.append(item)
+            versions.append({"version": v, "resources": resources, "freshness": "Current"})
+        items.append({"metadata": {"name": g} if g else {}, "versions": versions})
+    return {"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {},
+            "items": items}
 
 
 # ------------------------------------------------------------------------------------- app

@@ -20,7 +20,7 @@ from collections import deque
 from . import errors as E
 from . import schema as S
 from .fastcopy import clone
-from .patch import ListTypes, record_update
+from .patch import record_update
 from .registry import Registry, ResourceType
 from .selectors import match_fields, match_labels
 
@@ -38,6 +38,14 @@ SUBDOMAIN_MSG = ("a lowercase RFC 1123 subdomain must consist of lower case alph
 LABEL_MSG = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
              "start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for "
              "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")
+NAME_PART_MSG = ("name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+                 "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
+                 "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')")
+LABEL_VALUE_MSG = ("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
+                   "and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or "
+                   "'12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')")
+CONFIG_KEY_MSG = ("a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  "
+                  "or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')")
 DNS1035_MSG = ("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
                "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', "
                "regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')")
@@ -90,6 +98,8 @@ class Cluster:
         self.crashloop: set = set()       # (namespace, pod name prefix) of pods that never become Ready
         self._ip = itertools.count(10)
         self.extra: dict = {}             # controller-private state
+        # CEL rules also for kofsim's own writes (controllers, the k0rdent layer)? Off: those are trusted.
+        self.cel_for_internal = False
         # validating admission webhooks: fn(operation, rt, new, old) raising ApiError to deny.
         # They run for dry runs too (kcm's webhooks declare sideEffects: None).
         self.admission: list = []
@@ -266,23 +276,22 @@ class Cluster:
         causes = []
         for k, v in (meta.get("labels") or {}).items():
             if not self._label_key_ok(k):
-                causes.append((f"metadata.labels", "FieldValueInvalid",
-                               f'Invalid value: "{k}": name part must consist of alphanumeric characters, \'-\', '
-                               f"'_' or '.', and must start and end with an alphanumeric character"))
+                causes.append(("metadata.labels", "FieldValueInvalid", f'Invalid value: "{k}": {NAME_PART_MSG}'))
             if not isinstance(v, str):
-                raise E.bad_request(f"json: cannot unmarshal {type(v).__name__} into Go struct field "
+                raise E.bad_request(f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: json: '
+                                    f"cannot unmarshal {_go_json_type(v)} into Go struct field "
                                     f"ObjectMeta.metadata.labels of type string")
-            if v and (len(v) > 63 or not LABEL_NAME.match(v)):
-                causes.append((f"metadata.labels", "FieldValueInvalid",
-                               f'Invalid value: "{v}": a valid label must be an empty string or consist of '
-                               f"alphanumeric characters, '-', '_' or '.', and must start and end with an "
-                               f"alphanumeric character"))
+            if v and len(v) > 63:
+                causes.append(("metadata.labels", "FieldValueTooLong", f'Too long: may not be more than 63 bytes'))
+            elif v and not LABEL_NAME.match(v):
+                causes.append(("metadata.labels", "FieldValueInvalid", f'Invalid value: "{v}": {LABEL_VALUE_MSG}'))
         for k, v in (meta.get("annotations") or {}).items():
             if not self._label_key_ok(k.lower()):
                 causes.append(("metadata.annotations", "FieldValueInvalid", f'Invalid value: "{k}": name part '
                                                                           f"must consist of alphanumeric characters"))
             if not isinstance(v, str):
-                raise E.bad_request(f"json: cannot unmarshal {type(v).__name__} into Go struct field "
+                raise E.bad_request(f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: json: '
+                                    f"cannot unmarshal {_go_json_type(v)} into Go struct field "
                                     f"ObjectMeta.metadata.annotations of type string")
         if len(json.dumps(meta.get("annotations") or {})) > 262144:
             causes.append(("metadata.annotations", "FieldValueTooLong", "Too long: must have at most 262144 bytes"))
@@ -297,8 +306,7 @@ class Cluster:
             for field_ in ("data", "binaryData", "stringData"):
                 for k in (obj.get(field_) or {}):
                     if not CONFIG_KEY.match(k) or len(k) > 253:
-                        causes.append((f"{field_}[{k}]", "FieldValueInvalid", f'Invalid value: "{k}": a valid '
-                                       "config key must consist of alphanumeric characters, '-', '_' or '.'"))
+                        causes.append((f"{field_}[{k}]", "FieldValueInvalid", f'Invalid value: "{k}": {CONFIG_KEY_MSG}'))
             if old and old.get("immutable"):
                 for field_ in ("data", "binaryData", "stringData"):
                     if obj.get(field_) != old.get(field_):
@@ -320,7 +328,7 @@ class Cluster:
                 from .selectors import match_label_selector_obj
                 if not match_label_selector_obj(sel, (tpl.get("metadata") or {}).get("labels")):
                     causes.append(("spec.template.metadata.labels", "FieldValueInvalid",
-                                   "Invalid value: " + json.dumps((tpl.get("metadata") or {}).get("labels") or {})
+                                   "Invalid value: " + _go_json((tpl.get("metadata") or {}).get("labels") or {})
                                    + ": `selector` does not match template `labels`"))
             causes += self._pod_spec_causes(tpl.get("spec") or {}, "spec.template.spec")
             if old is not None and rt.group == "apps" and (old.get("spec") or {}).get("selector") != sel:
@@ -343,6 +351,11 @@ class Cluster:
                 if oip and spec.get("clusterIP") not in (None, "", oip):
                     causes.append(("spec.clusterIPs[0]", "FieldValueInvalid",
                                    f'Invalid value: []string{{"{spec.get("clusterIP")}"}}: may not change once set'))
+        if rt.plural == "services" and rt.group == "":
+            ingress = ((obj.get("status") or {}).get("loadBalancer") or {}).get("ingress")
+            if ingress and spec.get("type", "ClusterIP") != "LoadBalancer":
+                causes.append(("status.loadBalancer.ingress", "FieldValueForbidden",
+                               "Forbidden: may only be used when `spec.type` is 'LoadBalancer'"))
         if rt.plural == "persistentvolumeclaims" and old is not None:
             a = {k: v for k, v in (old.get("spec") or {}).items() if k not in ("resources", "volumeName")}
             b = {k: v for k, v in spec.items() if k not in ("resources", "volumeName")}
@@ -354,7 +367,10 @@ class Cluster:
             if not obj.get("roleRef"):
                 causes.append(("roleRef.name", "FieldValueRequired", "Required value"))
             elif old is not None and old.get("roleRef") != obj.get("roleRef"):
-                causes.append(("roleRef", "FieldValueInvalid", "Invalid value: ...: cannot change roleRef"))
+                ref = obj.get("roleRef") or {}
+                shown = _go_json({"APIGroup": ref.get("apiGroup", ""), "Kind": ref.get("kind", ""),
+                                  "Name": ref.get("name", "")})
+                causes.append(("roleRef", "FieldValueInvalid", f"Invalid value: {shown}: cannot change roleRef"))
         if rt.plural == "storageclasses" and old is not None:
             for f_ in ("provisioner", "parameters", "reclaimPolicy", "volumeBindingMode"):
                 if old.get(f_) != obj.get(f_):
@@ -408,19 +424,68 @@ class Cluster:
         return causes
 
     # --------------------------------------------------------------------------- defaulting
-    def _default_builtin(self, rt: ResourceType, obj: dict, old: dict | None):
-        spec = obj.get("spec")
-        if rt.plural == "namespaces":
-            obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
-            obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
-            if old is None:
-                obj.setdefault("status", {"phase": "Active"})
-        elif rt.plural == "secrets":
-            if not obj.get("type"):  # SetDefaults_Secret: an empty type (protobuf sends "") is Opaque
-                obj["type"] = "Opaque"
+    def type_root(self, rt: ResourceType):
+        """The schema Node the field manager walks objects of `rt` with (cached per schema)."""
+        if rt.builtin:
+            return S.type_root(rt)
+        sch = self.storage_rt(rt).schema or {}
+        cache = self.extra.setdefault("type_roots", {})
+        hit = cache.get(rt.key)
+        if hit is None or hit[0] is not sch:
+            hit = cache[rt.key] = (sch, S.cr_root(sch))
+        return hit[1]
+
+    def zero_object(self, rt: ResourceType) -> dict:
+        """What the field manager compares a created object with: an empty object of the kind."""
+        if not rt.builtin:
+            return {}
+        cache = _ZERO.get((rt.group, rt.version, rt.kind))
+        if cache is None:
+            cache = _ZERO[(rt.group, rt.version, rt.kind)] = S.zero_object(S.type_root(rt))
+        return clone(cache)
+
+    def _has_cel(self, rt: ResourceType, schema: dict) -> bool:
+        cache = self.extra.setdefault("has_cel", {})
+        hit = cache.get(rt.key)
+        if hit is None or hit[0] is not schema:
+            from .cel import has_rules
+            hit = cache[rt.key] = (schema, has_rules(schema))
+        return hit[1]
+
+    @staticmethod
+    def _scale_errors(rt: ResourceType, obj: dict) -> list:
+        """The custom resource strategy's checks of the scale subresource's replicas paths."""
+        if not rt.scale:
+            return []
+        out = []
+        for key in ("specReplicasPath", "statusReplicasPath"):
+            path = rt.scale.get(key)
+            if not path:
+                continue
+            node = obj
+            for part in path.lstrip(".").split("."):
+                node = node.get(part, _NO) if isinstance(node, dict) else _NO
+            if node is _NO or node is None:
+                continue
+            if not isinstance(node, int) or isinstance(node, bool):
+                got = {str: "string", bool: "bool", float: "float64", dict: "map[string]interface {}",
+                       list: "[]interface {}"}.get(type(node), type(node).__name__)
+                shown = str(node).lower() if isinstance(node, bool) else node
+                out.append((path, "FieldValueInvalid", f"Invalid value: 0: {path} accessor error: {shown} is of "
+                                                       f"the type {got}, expected int64"))
+            elif node < 0:
+                out.append((path, "FieldValueInvalid", f"Invalid value: {node}: should be a non-negative integer"))
+            elif node > 2147483647:
+                out.append((path, "FieldValueInvalid", f"Invalid value: {node}: should be less than or equal to "
+                                                       "2147483647"))
+        return out
+
+    def _decode_builtin(self, rt: ResourceType, obj: dict):
+        """What decoding into the Go type does before defaulting: Secret stringData folded into data."""
+        if rt.plural == "secrets" and rt.group == "":
             if "stringData" in obj:
                 sd = obj.pop("stringData") or {}
-                data = obj.setdefault("data", {}) or {}
+                data = obj.get("data") or {}
                 obj["data"] = data
                 for k, v in sd.items():
                     data[k] = base64.b64encode(str(v).encode()).decode()
@@ -430,43 +495,190 @@ class Cluster:
                 try:
                     base64.b64decode(v, validate=True)
                 except (binascii.Error, ValueError, TypeError):
-                    raise E.bad_request(f"Secret in version \"v1\" cannot be handled as a Secret: illegal base64 "
-                                        f"data at input byte 0 (data[{k}])")
+                    raise E.bad_request('Secret in version "v1" cannot be handled as a Secret: illegal base64 '
+                                        'data at input byte 0')
+
+    def _default_builtin(self, rt: ResourceType, obj: dict, old: dict | None):
+        """SetDefaults_* of the built-in kinds (what the writer of the object then owns)."""
+        spec = obj.get("spec")
+        if rt.plural == "namespaces":
+            obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
+        elif rt.plural == "secrets":
+            if not obj.get("type"):  # SetDefaults_Secret: an empty type (protobuf sends "") is Opaque
+                obj["type"] = "Opaque"
         elif rt.plural == "services" and spec is not None:
             spec.setdefault("type", "ClusterIP")
             spec.setdefault("sessionAffinity", "None")
-            if old is not None and (old.get("spec") or {}).get("clusterIP") and not spec.get("clusterIP"):
-                spec["clusterIP"] = old["spec"]["clusterIP"]
-                spec["clusterIPs"] = old["spec"].get("clusterIPs", [old["spec"]["clusterIP"]])
-            if spec["type"] != "ExternalName" and not spec.get("clusterIP"):
-                n = next(self._ip)
-                spec["clusterIP"] = f"10.96.{n // 250}.{n % 250 + 1}"
-                spec["clusterIPs"] = [spec["clusterIP"]]
-            spec.setdefault("ipFamilies", ["IPv4"])
-            spec.setdefault("ipFamilyPolicy", "SingleStack")
-            spec.setdefault("internalTrafficPolicy", "Cluster")
+            if spec["type"] != "ExternalName":
+                spec.setdefault("internalTrafficPolicy", "Cluster")
+            if spec["type"] in ("NodePort", "LoadBalancer"):
+                spec.setdefault("externalTrafficPolicy", "Cluster")
+            if spec["type"] == "LoadBalancer":
+                spec.setdefault("allocateLoadBalancerNodePorts", True)
             for p in spec.get("ports") or []:
                 p.setdefault("protocol", "TCP")
                 if "targetPort" not in p and "port" in p:
                     p["targetPort"] = p["port"]
-        elif rt.plural == "deployments" and spec is not None:
-            spec.setdefault("replicas", 1)
-            spec.setdefault("revisionHistoryLimit", 10)
-            spec.setdefault("progressDeadlineSeconds", 600)
-            spec.setdefault("strategy", {"type": "RollingUpdate",
-                                         "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}})
-        elif rt.plural in ("statefulsets", "replicasets") and spec is not None:
-            spec.setdefault("replicas", 1)
-        elif rt.plural == "persistentvolumeclaims" and spec is not None and old is None:
-            if "storageClassName" not in spec:
+        elif rt.plural == "pods" and rt.group == "" and spec is not None:
+            _default_pod_spec(spec)
+            for c in spec.get("containers") or []:
+                res = c.get("resources") or {}
+                if res.get("limits"):
+                    req = res.setdefault("requests", {})
+                    for k, v in res["limits"].items():
+                        req.setdefault(k, v)
+            spec.setdefault("enableServiceLinks", True)
+        elif rt.group in ("apps", "batch") and spec is not None:
+            tpl_spec = (spec.get("template") or {}).get("spec")
+            if rt.plural == "deployments":
+                spec.setdefault("replicas", 1)
+                strategy = spec.setdefault("strategy", {})
+                strategy.setdefault("type", "RollingUpdate")
+                if strategy["type"] == "RollingUpdate":
+                    ru = strategy.setdefault("rollingUpdate", {})
+                    ru.setdefault("maxUnavailable", "25%")
+                    ru.setdefault("maxSurge", "25%")
+                spec.setdefault("revisionHistoryLimit", 10)
+                spec.setdefault("progressDeadlineSeconds", 600)
+            elif rt.plural == "replicasets":
+                spec.setdefault("replicas", 1)
+            elif rt.plural == "statefulsets":
+                spec.setdefault("replicas", 1)
+                spec.setdefault("podManagementPolicy", "OrderedReady")
+                us = spec.setdefault("updateStrategy", {})
+                us.setdefault("type", "RollingUpdate")
+                if us["type"] == "RollingUpdate":
+                    us.setdefault("rollingUpdate", {}).setdefault("partition", 0)
+                spec.setdefault("revisionHistoryLimit", 10)
+                spec.setdefault("persistentVolumeClaimRetentionPolicy", {"whenDeleted": "Retain",
+                                                                         "whenScaled": "Retain"})
+                for t in spec.get("volumeClaimTemplates") or []:
+                    (t.setdefault("spec", {})).setdefault("volumeMode", "Filesystem")
+            elif rt.plural == "daemonsets":
+                us = spec.setdefault("updateStrategy", {})
+                us.setdefault("type", "RollingUpdate")
+                if us["type"] == "RollingUpdate":
+                    ru = us.setdefault("rollingUpdate", {})
+                    ru.setdefault("maxUnavailable", 1)
+                    ru.setdefault("maxSurge", 0)
+                spec.setdefault("revisionHistoryLimit", 10)
+            elif rt.plural == "jobs":
+                spec.setdefault("backoffLimit", 6)
+                spec.setdefault("completions", 1)
+                spec.setdefault("parallelism", 1)
+            if isinstance(tpl_spec, dict):
+                _default_pod_spec(tpl_spec)
+        elif rt.plural == "persistentvolumeclaims" and spec is not None:
+            spec.setdefault("volumeMode", "Filesystem")
+        elif rt.plural in ("rolebindings", "clusterrolebindings"):
+            ref = obj.get("roleRef")
+            if isinstance(ref, dict) and not ref.get("apiGroup"):
+                ref["apiGroup"] = "rbac.authorization.k8s.io"
+            for sub in obj.get("subjects") or []:
+                if isinstance(sub, dict) and "apiGroup" not in sub:
+                    if sub.get("kind") in ("User", "Group"):
+                        sub["apiGroup"] = "rbac.authorization.k8s.io"
+                    # a ServiceAccount's apiGroup defaults to "" (omitted)
+        elif rt.plural == "storageclasses":
+            obj.setdefault("reclaimPolicy", "Delete")
+            obj.setdefault("volumeBindingMode", "Immediate")
+        elif rt.plural == "customresourcedefinitions" and spec is not None:
+            names = spec.get("names") or {}
+            if names.get("kind"):
+                names.setdefault("singular", names["kind"].lower())
+                names.setdefault("listKind", names["kind"] + "List")
+            spec.setdefault("conversion", {"strategy": "None"})
+
+    def _admit_builtin(self, rt: ResourceType, obj: dict, old: dict | None, internal: bool = False,
+                       subresource: str | None = None):
+        """What happens after the field manager: admission plugins (ServiceAccount, DefaultStorageClass,
+        DefaultTolerationSeconds, Priority, StorageObjectInUseProtection) and the registry strategies
+        (namespace finalizers and phase, Service IP allocation, Pod status). Nobody owns these fields."""
+        spec = obj.get("spec")
+        meta = obj["metadata"]
+        if rt.plural == "namespaces" and rt.group == "":
+            spec = obj.setdefault("spec", {})
+            if old is None:
+                spec["finalizers"] = ["kubernetes"]
+                obj["status"] = {"phase": "Active"}
+            else:
+                # spec.finalizers change only through /finalize (the namespace strategy keeps the old ones)
+                fins = spec.get("finalizers") if subresource == "finalize" else \
+                    (old.get("spec") or {}).get("finalizers")
+                if fins:
+                    spec["finalizers"] = list(fins)
+                else:
+                    spec.pop("finalizers", None)
+                if subresource != "status":
+                    obj["status"] = clone(old.get("status")) if old.get("status") is not None else obj.get("status")
+        elif rt.plural == "services" and rt.group == "" and spec is not None:
+            if old is not None and (old.get("spec") or {}).get("clusterIP") and not spec.get("clusterIP"):
+                spec["clusterIP"] = old["spec"]["clusterIP"]
+                spec["clusterIPs"] = old["spec"].get("clusterIPs", [old["spec"]["clusterIP"]])
+            if spec.get("type") != "ExternalName":
+                if not spec.get("clusterIP"):
+                    n = next(self._ip)
+                    spec["clusterIP"] = f"10.96.{n // 250}.{n % 250 + 1}"
+                    spec["clusterIPs"] = [spec["clusterIP"]]
+                elif not spec.get("clusterIPs"):
+                    spec["clusterIPs"] = [spec["clusterIP"]]
+                spec.setdefault("ipFamilies", ["IPv4"])
+                spec.setdefault("ipFamilyPolicy", "SingleStack")
+            if old is None:
+                obj["status"] = {"loadBalancer": {}}
+        elif rt.plural == "persistentvolumeclaims" and rt.group == "" and old is None:
+            if spec is not None and "storageClassName" not in spec:
                 default = self.default_storage_class()
                 if default:
                     spec["storageClassName"] = default
-            spec.setdefault("volumeMode", "Filesystem")
-        elif rt.plural == "jobs" and spec is not None:
-            spec.setdefault("backoffLimit", 6)
-            spec.setdefault("completions", 1)
-            spec.setdefault("parallelism", 1)
+            fins = meta.setdefault("finalizers", [])
+            if "kubernetes.io/pvc-protection" not in fins:
+                fins.append("kubernetes.io/pvc-protection")
+            obj["status"] = {"phase": "Pending"}
+        elif rt.plural == "pods" and rt.group == "" and old is None and spec is not None:
+            self._admit_pod(obj, internal)
+        elif rt.plural == "customresourcedefinitions" and old is None:
+            # the CRD strategy's PrepareForCreate: status reset, the storage version recorded
+            storage = [v["name"] for v in (spec or {}).get("versions") or [] if v.get("storage")]
+            obj["status"] = {"acceptedNames": {"kind": "", "plural": ""}, "conditions": None,
+                             "storedVersions": storage}
+
+    def _admit_pod(self, pod: dict, internal: bool):
+        spec = pod["spec"]
+        ns = pod["metadata"].get("namespace", "")
+        sa_name = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
+        sa_rt = self.registry.get("", "v1", "serviceaccounts")
+        sa = self.find(sa_rt, ns, sa_name) if sa_rt else None
+        if sa is None and not internal:
+            raise E.ApiError(403, "Forbidden", f'pods "{pod["metadata"].get("name", "")}" is forbidden: error looking '
+                             f'up service account {ns}/{sa_name}: serviceaccount "{sa_name}" not found',
+                             details=E._details(pod["metadata"].get("name", ""), "", "pods"))
+        spec["serviceAccountName"] = sa_name
+        spec["serviceAccount"] = sa_name
+        automount = spec.get("automountServiceAccountToken")
+        if automount is None and sa is not None:
+            automount = sa.get("automountServiceAccountToken")
+        if automount is not False and not any(v.get("name", "").startswith("kube-api-access-")
+                                              for v in spec.get("volumes") or []):
+            vol = "kube-api-access-" + rand_suffix()
+            spec.setdefault("volumes", []).append({"name": vol, "projected": {"sources": [
+                {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {
+                    "apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}], "defaultMode": 420}})
+            for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+                mounts = c.setdefault("volumeMounts", [])
+                if not any(m.get("mountPath") == "/var/run/secrets/kubernetes.io/serviceaccount" for m in mounts):
+                    mounts.append({"name": vol, "readOnly": True,
+                                   "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"})
+        tol = spec.setdefault("tolerations", [])
+        for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
+            if not any(t.get("key") == key and t.get("effect") in ("NoExecute", None, "") for t in tol):
+                tol.append({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300})
+        if not spec.get("priorityClassName"):
+            spec.setdefault("priority", 0)
+        spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
+        pod["status"] = {"phase": "Pending", "qosClass": _qos_class(spec)}
 
     def default_storage_class(self) -> str | None:
         for (_, name), sc in sorted(self.objects.get(("storage.k8s.io", "storageclasses"), {}).items()):
@@ -533,10 +745,12 @@ class Cluster:
             if old["metadata"].get("deletionTimestamp") and not internal:
                 added = [f for f in meta.get("finalizers") or [] if f not in (old["metadata"].get("finalizers") or [])]
                 if added:
-                    raise E.invalid(rt, old["metadata"]["name"], [(
-                        "metadata.finalizers", "FieldValueForbidden",
-                        "Forbidden: no new finalizers can be added if the object is being deleted, found new "
-                        "finalizers []string{" + ", ".join(json.dumps(f) for f in added) + "}")])
+                    cause = ("metadata.finalizers", "FieldValueForbidden",
+                             "Forbidden: no new finalizers can be added if the object is being deleted, found new "
+                             "finalizers []string{" + ", ".join(json.dumps(f) for f in added) + "}")
+                    # kube-apiserver's update validation reports it twice (ValidateObjectMetaUpdate runs in both
+                    # the generic and the type's ValidateUpdate)
+                    raise E.invalid(rt, old["metadata"]["name"], [cause, cause] if rt.builtin else [cause])
             # server-owned metadata survives client writes
             for k in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
                 if k in old["metadata"]:
@@ -545,7 +759,10 @@ class Cluster:
                     meta.pop(k, None)
             if subresource == "status":
                 keep_status = obj.get("status")
+                applied_fields = meta.get("managedFields") if manager is None and not internal else None
                 obj = clone({k: v for k, v in old.items() if k != "status"})  # the old status is replaced
+                if applied_fields is not None:  # server-side apply computed them already
+                    obj["metadata"]["managedFields"] = applied_fields
                 if keep_status is None:
                     obj.pop("status", None)
                 else:
@@ -556,37 +773,64 @@ class Cluster:
                     obj["status"] = clone(old["status"])
                 else:
                     obj.pop("status", None)
-        # type-specific defaulting, schema, validation
+        # type-specific decoding and defaulting, then field management (on the defaulted object, before the
+        # registry strategy and admission change it, as kube-apiserver's handlers do), then validation
+        root = self.type_root(rt)
+        errors = []
         if rt.builtin:
-            unknown = [] if internal else S.unknown_builtin_fields(rt, obj)
+            unknown = []
+            if not internal:
+                if root is not S.ANY:
+                    S.unknown_typed_fields(obj, root, "", unknown)
+                else:
+                    unknown = S.unknown_builtin_fields(rt, obj)
             if unknown:
                 if field_validation == "Strict":
                     text = ", ".join(f'unknown field "{u}"' for u in unknown)
                     raise E.bad_request(f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
                                         f"strict decoding error: {text}")
-                S.drop_fields(obj, unknown)
+                S.drop_paths(obj, unknown)
                 if field_validation != "Ignore":
                     warnings += [f'unknown field "{u}"' for u in unknown]
+            self._decode_builtin(rt, obj)
+            S.drop_empty_omitted(obj, root)
             self._default_builtin(rt, obj, old)
-            self._validate_meta(rt, obj)
-            self._validate_builtin(rt, obj, old)
         else:
             srt = self.storage_rt(rt)
-            root = srt.schema or {}
             meta_unknown = [] if internal else S.unknown_meta_fields(obj)
             S.drop_fields(obj, meta_unknown)
-            res = S.process(obj, root)
+            res = S.process(obj, srt.schema or {})
             meta = obj["metadata"]
             unknown = meta_unknown + res.unknown
             if unknown:
                 if field_validation == "Strict":
                     text = ", ".join(f'unknown field "{u}"' for u in unknown)
-                    raise E.bad_request(f"strict decoding error: {text}")
+                    raise E.bad_request(f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
+                                        f"strict decoding error: {text}")
                 if field_validation != "Ignore":
                     warnings += [f'unknown field "{u}"' for u in unknown]
+            errors = res.errors
+        meta = obj["metadata"]
+        if manager:
+            record_update(old, obj, manager, root, self.zero_object(rt), rt, now(), subresource)
+        if rt.builtin:
+            self._admit_builtin(rt, obj, old, internal=internal, subresource=subresource)
+            meta = obj["metadata"]
             self._validate_meta(rt, obj)
-            if res.errors:
-                raise E.invalid(rt, meta.get("name", ""), res.errors)
+            self._validate_builtin(rt, obj, old)
+        else:
+            self._validate_meta(rt, obj)
+            errors = list(errors) + self._scale_errors(rt, obj)
+            schema = self.storage_rt(rt).schema or {}
+            if (not internal or self.cel_for_internal) and self._has_cel(rt, schema):
+                if any(r in BLOCKING_REASONS for _, r, _ in errors):
+                    errors.append(("<nil>", "FieldValueInvalid", "Invalid value: null: some validation rules were not "
+                                   "checked because the object was invalid; correct the existing errors to "
+                                   "complete validation"))
+                else:
+                    errors += S.validate_cel(obj, old, schema)
+            if errors:
+                raise E.invalid(rt, meta.get("name", ""), errors)
         # generation: bumped when anything but metadata/status changes (status too for CRs without /status)
         if rt.generation or not rt.builtin:
             if old is None:
@@ -596,12 +840,13 @@ class Cluster:
                 a = {k: v for k, v in old.items() if k not in ignore}
                 b = {k: v for k, v in obj.items() if k not in ignore}
                 gen = old["metadata"].get("generation", 1)
-                meta["generation"] = gen + 1 if a != b else gen
+                changed = a != b
+                if rt.plural == "deployments" and rt.group == "" + "apps":
+                    # the deployment strategy also counts annotation changes (the old rollback annotation)
+                    changed = changed or (old["metadata"].get("annotations") or {}) != (meta.get("annotations") or {})
+                meta["generation"] = gen + 1 if changed else gen
         else:
             meta.pop("generation", None)
-        if manager:
-            sch = None if rt.builtin else (self.storage_rt(rt).schema or {})
-            record_update(old, obj, manager, ListTypes(sch, rt.builtin), sch, rt, now(), subresource)
         return obj, warnings
 
     def commit(self, rt: ResourceType, obj: dict, old: dict | None) -> tuple[dict, bool]:
@@ -692,22 +937,22 @@ class Cluster:
         stored, _, _ = self.write(rt, obj, namespace=meta.get("namespace"), internal=True, manager=manager)
         return stored
 
-    def set_status(self, rt: ResourceType, obj: dict, status: dict) -> dict:
+    def set_status(self, rt: ResourceType, obj: dict, status: dict, manager: str | None = None) -> dict:
         cur = self.find(rt, obj["metadata"].get("namespace", "") if rt.namespaced else "", obj["metadata"]["name"])
         if cur is None:
             return obj
         if rt.status:
-            return self._write_status(rt, cur, status)
+            return self._write_status(rt, cur, status, manager)
         body = dict(cur, status=status)  # shallow: prepare() copies it
         stored, _, _ = self.write(rt, body, namespace=cur["metadata"].get("namespace"), old=cur, internal=True)
         return stored
 
-    def _write_status(self, rt: ResourceType, cur: dict, status: dict) -> dict:
+    def _write_status(self, rt: ResourceType, cur: dict, status: dict, manager: str | None = None) -> dict:
         """A write to the status subresource: it takes only the status from the body (and the name to check), so
         the body is just that, not a copy of the whole object."""
         body = {"metadata": {"name": cur["metadata"]["name"]}, "status": status}
         stored, _, _ = self.write(rt, body, namespace=cur["metadata"].get("namespace"), old=cur, internal=True,
-                                  subresource="status")
+                                  subresource="status", manager=manager)
         return stored
 
     # ----------------------------------------------------------------------------------- deletion
@@ -720,12 +965,10 @@ class Cluster:
             raise E.not_found(rt, name)
         pre = options.get("preconditions") or {}
         if pre.get("uid") and pre["uid"] != obj["metadata"]["uid"]:
-            raise E.conflict(rt, name, f"Precondition failed: UID in precondition: {pre['uid']}, UID in object "
-                                       f"meta: {obj['metadata']['uid']}")
+            raise E.precondition_failed(rt, name, "UID", pre["uid"], obj["metadata"]["uid"])
         if pre.get("resourceVersion") and pre["resourceVersion"] != obj["metadata"]["resourceVersion"]:
-            raise E.conflict(rt, name, "Precondition failed: ResourceVersion in precondition: "
-                                       f"{pre['resourceVersion']}, ResourceVersion in object meta: "
-                                       f"{obj['metadata']['resourceVersion']}")
+            raise E.precondition_failed(rt, name, "ResourceVersion", pre["resourceVersion"],
+                                        obj["metadata"]["resourceVersion"])
         policy = options.get("propagationPolicy")
         if policy is None and options.get("orphanDependents") is not None:
             policy = "Orphan" if options["orphanDependents"] else "Background"
@@ -756,7 +999,6 @@ class Cluster:
                 return new, False
             if not meta.get("deletionTimestamp"):
                 meta["deletionTimestamp"] = now()
-                meta["deletionGracePeriodSeconds"] = 0
                 new.setdefault("status", {})["phase"] = "Terminating"
                 stored, _ = self.commit(rt, new, obj)
                 return stored, False
@@ -765,7 +1007,8 @@ class Cluster:
             fins.append("foregroundDeletion")
         if policy == "Orphan" and "orphan" not in fins:
             fins.append("orphan")
-        graceful = rt.plural == "pods" and rt.group == "" and not meta.get("deletionTimestamp") and \
+        is_pod = rt.plural == "pods" and rt.group == ""
+        graceful = is_pod and not meta.get("deletionTimestamp") and \
             (obj.get("spec") or {}).get("nodeName") and options.get("gracePeriodSeconds") != 0
         if fins or graceful:
             if meta.get("deletionTimestamp") and fins == list(meta.get("finalizers") or []):
@@ -775,9 +1018,11 @@ class Cluster:
                 meta.pop("finalizers")
             if not meta.get("deletionTimestamp"):
                 meta["deletionTimestamp"] = now()
-                meta["deletionGracePeriodSeconds"] = 1 if graceful else 0
-                if rt.generation or not rt.builtin:
-                    meta["generation"] = meta.get("generation", 1) + 1
+                is_crd = rt.plural == "customresourcedefinitions" and rt.group == "apiextensions.k8s.io"
+                if not is_crd:
+                    meta["deletionGracePeriodSeconds"] = 1 if graceful else 0
+                if not is_crd and meta.get("generation"):
+                    meta["generation"] = meta["generation"] + 1
             if dry_run:
                 return new, False
             rv = self.next_rv()
@@ -787,6 +1032,16 @@ class Cluster:
             return new, False
         if dry_run:
             return obj, True
+        if is_pod and not meta.get("deletionTimestamp"):
+            # a pod that never ran: marked for deletion (grace 0) and removed at once, in two events
+            meta["deletionTimestamp"] = now()
+            meta["deletionGracePeriodSeconds"] = 0
+            meta["generation"] = meta.get("generation", 1) + 1
+            rv = self.next_rv()
+            meta["resourceVersion"] = str(rv)
+            self._put(rt, new)
+            self._emit("MODIFIED", rt, new, rv)
+            return self.remove(rt, new), True
         return self.remove(rt, obj), True
 
     def remove(self, rt: ResourceType, obj: dict) -> dict:
@@ -855,3 +1110,108 @@ class Cluster:
             if rts:
                 self._emit("DELETED", self.storage_rt(rts[0]), gone, rv)
         self.registry.remove_group_resource(group, plural)
+
+
+_ZERO: dict = {}
+_NO = object()
+# errors after which kube-apiserver does not evaluate CEL rules (hasBlockingErr)
+BLOCKING_REASONS = {"FieldValueNotSupported", "FieldValueRequired", "FieldValueTooLong", "FieldValueTooMany",
+                    "FieldValueTypeInvalid"}
+
+
+def _default_probe(p):
+    if not isinstance(p, dict):
+        return
+    p.setdefault("timeoutSeconds", 1)
+    p.setdefault("periodSeconds", 10)
+    p.setdefault("successThreshold", 1)
+    p.setdefault("failureThreshold", 3)
+    hg = p.get("httpGet")
+    if isinstance(hg, dict):
+        hg.setdefault("path", "/")
+        hg.setdefault("scheme", "HTTP")
+
+
+def _image_tag(image: str) -> str:
+    """The tag parsers.ParseImageName reports: "latest" when there is neither tag nor digest."""
+    if "@" in image:
+        return ""
+    last = image.rsplit("/", 1)[-1]
+    return last.split(":", 1)[1] if ":" in last else "latest"
+
+
+def _default_container(c: dict):
+    if not isinstance(c, dict):
+        return
+    if not c.get("imagePullPolicy"):
+        c["imagePullPolicy"] = "Always" if _image_tag(c.get("image") or "") == "latest" else "IfNotPresent"
+    c.setdefault("terminationMessagePath", "/dev/termination-log")
+    c.setdefault("terminationMessagePolicy", "File")
+    c.setdefault("resources", {})
+    for port in c.get("ports") or []:
+        if isinstance(port, dict):
+            port.setdefault("protocol", "TCP")
+    for env in c.get("env") or []:
+        fr = ((env or {}).get("valueFrom") or {}).get("fieldRef")
+        if isinstance(fr, dict):
+            fr.setdefault("apiVersion", "v1")
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        _default_probe(c.get(probe))
+
+
+_VOLUME_SOURCES = ("hostPath", "emptyDir", "gcePersistentDisk", "awsElasticBlockStore", "gitRepo", "secret", "nfs",
+                   "iscsi", "glusterfs", "persistentVolumeClaim", "rbd", "flexVolume", "cinder", "cephfs", "flocker",
+                   "downwardAPI", "fc", "azureFile", "configMap", "vsphereVolume", "quobyte", "azureDisk",
+                   "photonPersistentDisk", "projected", "portworxVolume", "scaleIO", "storageos", "csi", "ephemeral",
+                   "image")
+
+
+def _default_pod_spec(spec: dict):
+    """SetDefaults_PodSpec and what it reaches (containers, ports, env, probes, volumes)."""
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    spec.setdefault("restartPolicy", "Always")
+    if spec.get("securityContext") is None:
+        spec["securityContext"] = {}
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    spec.setdefault("schedulerName", "default-scheduler")
+    for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+        _default_container(c)
+    for v in spec.get("volumes") or []:
+        if not isinstance(v, dict):
+            continue
+        if not any(k in v for k in _VOLUME_SOURCES):
+            v["emptyDir"] = {}
+        for src in ("secret", "configMap", "downwardAPI", "projected"):
+            if isinstance(v.get(src), dict):
+                v[src].setdefault("defaultMode", 420)
+        if isinstance(v.get("hostPath"), dict):
+            v["hostPath"].setdefault("type", "")
+
+
+def _qos_class(spec: dict) -> str:
+    reqs = lims = 0
+    guaranteed = True
+    for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+        res = c.get("resources") or {}
+        r, lim = res.get("requests") or {}, res.get("limits") or {}
+        reqs += len(r)
+        lims += len(lim)
+        if not (lim.get("cpu") and lim.get("memory")) or any(r.get(k) not in (None, lim.get(k)) for k in r):
+            guaranteed = False
+    if not reqs and not lims:
+        return "BestEffort"
+    return "Guaranteed" if guaranteed else "Burstable"
+
+
+def _go_json(v) -> str:
+    """encoding/json's compact form (maps with sorted keys), as Go error messages print values."""
+    return json.dumps(v, separators=(",", ":"), sort_keys=isinstance(v, dict) and not _ordered_struct(v))
+
+
+def _ordered_struct(v) -> bool:
+    return isinstance(v, dict) and list(v)[:1] == ["APIGroup"]
+
+
+def _go_json_type(v) -> str:
+    return ("object" if isinstance(v, dict) else "array" if isinstance(v, list) else "string" if isinstance(v, str)
+            else "bool" if isinstance(v, bool) else "number" if isinstance(v, (int, float)) else "null")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import re
 
 
@@ -98,23 +99,44 @@ BUILTIN = {
 }
 
 
+NAME_DESC = ("Name must be unique within a namespace. Is required when creating resources, although some "
+             "resources may allow a client to request the generation of an appropriate name automatically. Name is "
+             "primarily intended for creation idempotence and configuration definition. Cannot be updated. More "
+             "info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names")
+CRD_COLUMN_DESC = "Custom resource definition column (in JSONPath format): "
+
+
+def _real_columns(plural):
+    from .schema import builtin_openapi
+    return (builtin_openapi().get("tables") or {}).get(plural)
+
+
 def to_table(cluster, rt, objs, include_object="Metadata") -> dict:
+    real_cols = _real_columns(rt.plural) if rt.builtin and rt.group == "" else None
+    if real_cols and rt.plural == "configmaps":
+        columns = [dict(c) for c in real_cols]
+
+        def cells_fn(o):
+            return [len(o.get("data") or {}) + len(o.get("binaryData") or {}),
+                    age(o["metadata"].get("creationTimestamp"))]
+        return _table(cluster, objs, columns, cells_fn, include_object)
     if rt.builtin and rt.plural in BUILTIN and rt.group in ("", "apps"):
         extra_cols, cells_fn = BUILTIN[rt.plural]
-    elif not rt.builtin and rt.printer_columns:
+    elif not rt.builtin:
+        cols = list(rt.printer_columns) or [{"name": "Age", "type": "date",
+                                             "jsonPath": ".metadata.creationTimestamp"}]
         extra_cols = [_col(c["name"], c.get("type", "string"), c.get("format", ""), c.get("priority", 0),
-                           c.get("description", "")) for c in rt.printer_columns]
-        has_age = any(c["name"].lower() == "age" for c in rt.printer_columns)
-        if not has_age:
-            extra_cols.append(_col("Age", "date"))
+                           c.get("description") or CRD_COLUMN_DESC + c.get("jsonPath", ""))
+                      for c in cols]
+        has_age = True
 
-        def cells_fn(o, cols=rt.printer_columns, add_age=not has_age):
+        def cells_fn(o, cols=cols, add_age=not has_age):
             out = []
             for c in cols:
                 v = jsonpath(o, c["jsonPath"])
                 if c.get("type") == "date" and isinstance(v, str):
                     v = age(v)
-                out.append("<none>" if v is None else v if not isinstance(v, (list, dict)) else str(v))
+                out.append(v if not isinstance(v, (list, dict)) else json.dumps(v, separators=(",", ":")))
             if add_age:
                 out.append(age(o["metadata"].get("creationTimestamp")))
             return out
@@ -123,7 +145,11 @@ def to_table(cluster, rt, objs, include_object="Metadata") -> dict:
 
         def cells_fn(o):
             return [age(o["metadata"].get("creationTimestamp"))]
-    columns = [_col("Name", "string", "name")] + extra_cols
+    columns = [_col("Name", "string", "name", desc=NAME_DESC)] + extra_cols
+    return _table(cluster, objs, columns, cells_fn, include_object)
+
+
+def _table(cluster, objs, columns, cells_fn, include_object):
     rows = []
     for o in objs:
         row = {"cells": [o["metadata"]["name"]] + cells_fn(o)}
