@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: k0rdent.kof contributors
-# Apache License 2.0 (see LICENSE)
+# SPDX-License-Identifier: Apache-2.0
 """Action plugin behind k0rdent.kof.backup: export KOF's configuration from the management cluster and the
 regional clusters into a timestamped archive on the controller. Read-only on every cluster. See the module file
 for docs."""
@@ -12,35 +12,30 @@ import os
 import yaml
 from ansible.errors import AnsibleError
 from ansible.parsing.vault import VaultLib, match_encrypt_secret
-from ansible.plugins.action import ActionBase
 
+from ansible_collections.k0rdent.kof.plugins.module_utils.kube import KubeError, object_path
 from ansible_collections.k0rdent.kof.plugins.plugin_utils import backup, day2
-from ansible_collections.k0rdent.kof.plugins.module_utils.kube import AUTH_ARG_SPEC, KubeError, object_path
-
-ARGS = dict({
-    "regional": {"type": "list", "elements": "str", "default": []},
-    "management": {"type": "bool", "default": True},
-    "dest": {"type": "path", "required": True},
-    "namespace": {"type": "str", "default": "kof"},
-    "kcm_namespace": {"type": "str", "default": "kcm-system"},
-    "kcm_api_version": {"type": "str", "default": "k0rdent.mirantis.com/v1alpha1"},
-    "kinds": {"type": "list", "elements": "str", "default": backup.DEFAULT_KINDS},
-    "extra_kinds": {"type": "list", "elements": "str", "default": []},
-    "secrets": {"type": "list", "elements": "str", "default": []},
-    "include_secrets": {"type": "bool", "default": False},
-    "vault_id": {"type": "str"},
-    "force": {"type": "bool", "default": False},
-    "kof_version": {"type": "str", "default": ""},
-}, **AUTH_ARG_SPEC)
+from ansible_collections.k0rdent.kof.plugins.plugin_utils.action import ActionFailure, KofAction
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
+class ActionModule(KofAction):
+    ARGS = {
+        "regional": {"type": "list", "elements": "str", "default": []},
+        "management": {"type": "bool", "default": True},
+        "dest": {"type": "path", "required": True},
+        "namespace": {"type": "str", "default": "kof"},
+        "kcm_namespace": {"type": "str", "default": "kcm-system"},
+        "kcm_api_version": {"type": "str", "default": "k0rdent.mirantis.com/v1alpha1"},
+        "kinds": {"type": "list", "elements": "str", "default": backup.DEFAULT_KINDS},
+        "extra_kinds": {"type": "list", "elements": "str", "default": []},
+        "secrets": {"type": "list", "elements": "str", "default": []},
+        "include_secrets": {"type": "bool", "default": False},
+        "vault_id": {"type": "str"},
+        "force": {"type": "bool", "default": False},
+        "kof_version": {"type": "str", "default": ""},
+    }
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        args = self.validate_argument_spec(argument_spec=ARGS)[1]
+    def act(self, args, result):
         result["changed"] = False
         try:
             kinds = list(dict.fromkeys(args["kinds"] + args["extra_kinds"]))
@@ -54,14 +49,9 @@ class ActionModule(ActionBase):
                 extra_refs.append((ns, name))
             vault = self._vault(args) if args["include_secrets"] else None
         except (backup.BackupError, AnsibleError) as err:
-            result.update(failed=True, msg=str(err))
-            return result
+            raise ActionFailure(str(err)) from None
         dest = os.path.expanduser(args["dest"])
-        try:
-            mgmt = day2.management_kube(args)
-        except KubeError as err:
-            result.update(failed=True, msg=str(err))
-            return result
+        mgmt = self.management(args)
         clusters, secrets_plain, skipped = {}, {} if vault else None, {}
         current = "management cluster"
         try:
@@ -87,15 +77,12 @@ class ActionModule(ActionBase):
                 if vault:
                     secrets_plain[name] = sec
         except (KubeError, backup.BackupError) as err:
-            result.update(failed=True, msg=f"backup of the {current} failed: {err} (nothing was written)")
-            return result
-        finally:
-            mgmt.close()
+            raise ActionFailure(f"backup of the {current} failed: {err} (nothing was written)") from None
         counts = {c: {"objects": len(d["objects"]), "helm_releases": len(d["releases"])} for c, d in clusters.items()}
         result.update(clusters=counts, skipped=skipped)
         if not any(c["objects"] or c["helm_releases"] for c in counts.values()):
             result["msg"] = "nothing to back up: no KOF configuration found (KOF is not installed)"
-            return result
+            return
         created = datetime.datetime.now(datetime.timezone.utc)
         meta = {"created": created.strftime("%Y-%m-%dT%H:%M:%SZ"), "kof_version": args["kof_version"],
                 "management_api": mgmt.host, "kinds": kinds, "skipped": skipped}
@@ -107,26 +94,25 @@ class ActionModule(ActionBase):
             latest = backup.newest_archive(dest)
             if latest and not args["force"] and backup.read_manifest(latest).get("digest") == manifest["digest"]:
                 result.update(archive=latest, msg=f"unchanged since the last backup {latest}")
-                return result
+                return
         except backup.BackupError as err:
-            self._display.warning(f"ignoring the latest archive for comparison: {err}")
+            self.warn(f"ignoring the latest archive for comparison: {err}")
         path = os.path.join(dest, f"{backup.PREFIX}{created.strftime('%Y%m%dT%H%M%SZ')}.tar.gz")
         result.update(changed=True, archive=path, msg=f"backup written to {path}")
-        if self._task.check_mode:
+        if self.check_mode:
             result["msg"] = f"a backup would be written to {path}"
-            return result
+            return
         vault_text = None
         if vault:
             vault_id, secret = vault
             plain = yaml.safe_dump(backup.plain(secrets_plain), sort_keys=True, default_flow_style=False)
             vault_text = VaultLib().encrypt(plain, secret=secret, vault_id=vault_id)
         backup.write_archive(path, manifest, files, vault_text)
-        return result
 
     def _vault(self, args):
         """The vault secret to encrypt with: from ansible-playbook --vault-id / --vault-password-file (or an AWX
         Vault credential). Checked before any request, so a missing password changes and writes nothing."""
-        secrets = list(getattr(getattr(self._loader, "_vault", None), "secrets", None) or [])
+        secrets = self.vault_secrets()
         if args.get("vault_id"):
             secrets = [s for s in secrets if s[0] == args["vault_id"]]
         if not secrets:

@@ -12,43 +12,38 @@ import time
 
 import yaml
 from ansible.errors import AnsibleError
-from ansible.plugins.action import ActionBase
 
-from ansible_collections.k0rdent.kof.plugins.plugin_utils import fleet
-from ansible_collections.k0rdent.kof.plugins.module_utils.kube import (AUTH_ARG_SPEC, AUTH_OPTIONS, Kube, KubeError,
-                                                                       auth_from, object_path)
+from ansible_collections.k0rdent.kof.plugins.module_utils import converge
+from ansible_collections.k0rdent.kof.plugins.module_utils.compare import FIELD_MANAGER, needs_apply, view
+from ansible_collections.k0rdent.kof.plugins.module_utils.kube import KubeError, object_path
+from ansible_collections.k0rdent.kof.plugins.plugin_utils.action import KofAction
+from ansible_collections.k0rdent.kof.plugins.plugin_utils.fleet import live_by_name
 
 DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-ARGS = {
-    "hosts": {"type": "list", "elements": "str", "required": True},
-    "definition": {"type": "str", "required": True},
-    "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
-    "wait": {"type": "bool", "default": True},
-    "wait_timeout": {"type": "int", "default": 1800},
-    "concurrency": {"type": "int", "default": 8},
-    "render_dir": {"type": "path"},
-    "field_manager": {"type": "str", "default": fleet.FIELD_MANAGER},
-    "created_templates": {"type": "list", "elements": "str", "default": []},
-    "default_template": {"type": "str", "default": ""},
-    **AUTH_ARG_SPEC,
-}
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
+class ActionModule(KofAction):
+    ARGS = {
+        "hosts": {"type": "list", "elements": "str", "required": True},
+        "definition": {"type": "str", "required": True},
+        "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
+        "wait": {"type": "bool", "default": True},
+        "wait_timeout": {"type": "int", "default": 1800},
+        "concurrency": {"type": "int", "default": 8},
+        "render_dir": {"type": "path"},
+        "field_manager": {"type": "str", "default": FIELD_MANAGER},
+        "created_templates": {"type": "list", "elements": "str", "default": []},
+        "default_template": {"type": "str", "default": ""},
+    }
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        args = self.validate_argument_spec(argument_spec=ARGS)[1]
+    def act(self, args, result):
         started = time.monotonic()
-        check = bool(self._task.check_mode)
+        check = self.check_mode
         hosts = list(dict.fromkeys(args["hosts"]))
         per_host = {}
         desired = {}
-        resolved = fleet.resolve_per_host(self, task_vars, hosts, args["definition"])
         seen = {}
-        for h, obj in resolved.items():
+        for h, obj in self.per_host(hosts, args["definition"]).items():
             # an empty spec.template is settled against the live object (_settle_templates); render mode has none
             err = obj if isinstance(obj, Exception) else _check_definition(
                 obj, args["definition"], args["state"], allow_empty_template=not args["render_dir"])
@@ -64,64 +59,55 @@ class ActionModule(ActionBase):
             seen[key] = h
             desired[h] = obj
         if args["render_dir"]:
-            return self._render(result, args, desired, per_host)
-        auth = auth_from({k: args.get(k) for k in AUTH_OPTIONS})
-        try:
-            kube = Kube(auth, pool_size=max(8, args["concurrency"] * 2))
-        except KubeError as err:
-            result.update(failed=True, msg=str(err))
-            return result
-        try:
-            by_ns = {}
-            for h, obj in desired.items():
-                by_ns.setdefault((obj["apiVersion"], obj["metadata"]["namespace"]), {})[h] = obj
-            for (api_version, ns), objs in by_ns.items():
-                path = object_path(api_version, "clusterdeployments", ns)
-                try:
-                    live = fleet.list_all(kube, path)[0]
-                except KubeError as err:
-                    if err.status == 404:
-                        raise KubeError(f"ClusterDeployment ({api_version}) is not served by the management cluster: "
-                                        "is k0rdent (kcm) installed, and kof_kcm_api_version right?")
-                    raise
-                if args["state"] == "absent":
-                    names = {h: o["metadata"]["name"] for h, o in objs.items()}
-                    res = fleet.delete_batch(kube, names, live, api_version=api_version,
-                                             plural="clusterdeployments", namespace=ns, check_mode=check,
-                                             concurrency=args["concurrency"])
-                    per_host.update(res)
-                    if args["wait"] and not check:
-                        gone = {names[h] for h, r in res.items() if r.get("action") == "deleted"}
-                        out = fleet.wait_for(kube, path, gone, lambda o: o is None, args["wait_timeout"])
-                        for h, r in res.items():
-                            if names[h] in out["pending"]:
-                                r.update(failed=True, msg=f"ClusterDeployment {ns}/{names[h]} still exists after "
-                                                          f"{args['wait_timeout']}s (finalizers pending)")
-                    continue
-                refused = _settle_templates(objs, live, args["default_template"], per_host)
-                if refused:
-                    # an inventory error that kcm would refuse: nothing of the batch is written
-                    raise KubeError(f"{len(refused)} ClusterDeployment template change{'s' if len(refused) > 1 else ''}"
-                                    " that kcm refuses, nothing was changed: " + "; ".join(refused))
-                objs = {h: o for h, o in objs.items() if h not in per_host}
-                if check:
-                    objs = self._predict_without_templates(kube, api_version, ns, objs, live, per_host, result,
-                                                           set(args["created_templates"]))
-                res = fleet.apply_batch(kube, objs, live, api_version=api_version, plural="clusterdeployments",
-                                        namespace=ns, check_mode=check, concurrency=args["concurrency"],
-                                        manager=args["field_manager"])
+            self._render(result, args, desired, per_host)
+            return
+        kube = self.management(args, pool_size=max(8, args["concurrency"] * 2))
+        engine = converge.Converger(kube, check=check, manager=args["field_manager"],
+                                    concurrency=args["concurrency"])
+        by_ns = {}
+        for h, obj in desired.items():
+            by_ns.setdefault((obj["apiVersion"], obj["metadata"]["namespace"]), {})[h] = obj
+        for (api_version, ns), objs in by_ns.items():
+            path = object_path(api_version, "clusterdeployments", ns)
+            try:
+                live = live_by_name(kube, path)
+            except KubeError as err:
+                if err.status == 404:
+                    raise KubeError(f"ClusterDeployment ({api_version}) is not served by the management cluster: "
+                                    "is k0rdent (kcm) installed, and kof_kcm_api_version right?")
+                raise
+            items = {h: (object_path(api_version, "clusterdeployments", ns, o["metadata"]["name"]), o)
+                     for h, o in objs.items()}
+            if args["state"] == "absent":
+                res = engine.absent_all(items, {h: live.get(o["metadata"]["name"]) for h, o in objs.items()})
                 per_host.update(res)
                 if args["wait"] and not check:
-                    self._wait(kube, path, ns, objs, res, args["wait_timeout"])
-                elif not check:
+                    names = {h: o["metadata"]["name"] for h, o in objs.items()}
+                    gone = {names[h] for h, r in res.items() if r.get("action") == "deleted"}
+                    out = converge.wait_for(kube, path, gone, lambda o: o is None, args["wait_timeout"])
                     for h, r in res.items():
-                        if not r.get("failed"):
-                            r["ready"] = fleet.is_ready(r.get("object") or {})
-        except KubeError as err:
-            result.update(failed=True, msg=str(err))
-            return result
-        finally:
-            kube.close()
+                        if names[h] in out["pending"]:
+                            r.update(failed=True, msg=f"ClusterDeployment {ns}/{names[h]} still exists after "
+                                                      f"{args['wait_timeout']}s (finalizers pending)")
+                continue
+            refused = _settle_templates(objs, live, args["default_template"], per_host)
+            if refused:
+                # an inventory error that kcm would refuse: nothing of the batch is written
+                raise KubeError(f"{len(refused)} ClusterDeployment template change{'s' if len(refused) > 1 else ''}"
+                                " that kcm refuses, nothing was changed: " + "; ".join(refused))
+            objs = {h: o for h, o in objs.items() if h not in per_host}
+            if check:
+                objs = self._predict_without_templates(kube, api_version, ns, objs, live, per_host, result,
+                                                       set(args["created_templates"]))
+            res = engine.present_all({h: items[h] for h in objs},
+                                     {h: live.get(o["metadata"]["name"]) for h, o in objs.items()})
+            per_host.update(res)
+            if args["wait"] and not check:
+                self._wait(kube, path, ns, objs, res, args["wait_timeout"])
+            elif not check:
+                for r in res.values():
+                    if not r.get("failed"):
+                        r["ready"] = converge.is_ready(r.get("object") or {})
         for r in per_host.values():
             r.pop("object", None)
         result["hosts"] = per_host
@@ -129,20 +115,19 @@ class ActionModule(ActionBase):
         result["summary"] = _summary(per_host)
         result["api_requests"] = kube.requests
         result["duration"] = round(time.monotonic() - started, 3)
-        return result
 
     def _predict_without_templates(self, kube, api_version, ns, objs, live, per_host, result, created):
         """Check mode before kof-mothership is installed: kcm's admission rejects even a dry run that references a
         ServiceTemplate that does not exist yet, although this run would have created it (`created_templates`).
         Predict those changes without the server's dry run (with a warning); a template that nothing creates is
         an error, as the real run would meet it; everything else goes to the server's dry run."""
-        existing = set(fleet.list_all(kube, object_path(api_version, "servicetemplates", ns))[0])
+        existing = set(live_by_name(kube, object_path(api_version, "servicetemplates", ns)))
         rest = {}
         for h, obj in objs.items():
             wanted = [s.get("template") for s in ((obj.get("spec") or {}).get("serviceSpec") or {}).get("services") or []]
             missing = sorted({t for t in wanted if t and t not in existing})
             cur = live.get(obj["metadata"]["name"])
-            if not missing or not fleet.needs_apply(obj, cur):
+            if not missing or not needs_apply(obj, cur):
                 rest[h] = obj
                 continue
             unknown = [t for t in missing if t not in created]
@@ -153,7 +138,7 @@ class ActionModule(ActionBase):
                                       "create: kcm would reject it (check kof_service_templates)"}
                 continue
             per_host[h] = {"changed": True, "action": "created" if cur is None else "updated", "predicted": True,
-                           "before": fleet.view(cur), "after": fleet.view(obj)}
+                           "before": view(cur), "after": view(obj)}
             result.setdefault("warnings", []).append(
                 f"check mode: ClusterDeployment {ns}/{obj['metadata']['name']} references ServiceTemplate(s) "
                 f"{', '.join(missing)} that do not exist yet (kof-mothership creates them), so kcm would reject a "
@@ -164,13 +149,13 @@ class ActionModule(ActionBase):
         names = {o["metadata"]["name"]: h for h, o in objs.items() if not res[h].get("failed")}
         # objects left unchanged were just listed: if those are Ready already, they need no further request
         known = {n: res[h].get("object") for n, h in names.items() if res[h].get("action") == "unchanged"}
-        out = fleet.wait_for(kube, path, set(names), lambda o: o is not None and fleet.is_ready(o), timeout,
-                             known=known)
+        out = converge.wait_for(kube, path, set(names), lambda o: o is not None and converge.is_ready(o), timeout,
+                                known=known)
         for name, h in names.items():
             r = res[h]
             if name in out["pending"]:
                 last = out["last"].get(name) or {}
-                cond = fleet.condition(last, "Ready") or {}
+                cond = converge.condition(last, "Ready") or {}
                 r.update(failed=True, ready=False,
                          msg=f"ClusterDeployment {ns}/{name} not Ready after {timeout}s: "
                              f"{cond.get('reason', 'no Ready condition')}: {cond.get('message', '')}".rstrip(": "))
@@ -187,14 +172,13 @@ class ActionModule(ActionBase):
             # templated values are ansible-core's tagged str/dict subclasses: plain types for the YAML dumper
             text = yaml.safe_dump(json.loads(json.dumps(obj)), sort_keys=False, default_flow_style=False)
             old = open(path).read() if os.path.exists(path) else None
-            if old != text and not self._task.check_mode:
+            if old != text and not self.check_mode:
                 os.makedirs(d, exist_ok=True)
                 with open(path, "w") as fh:
                     fh.write(text)
             per_host[h] = {"changed": old != text, "action": "rendered", "path": path}
             changed |= old != text
         result.update(hosts=per_host, changed=changed, summary=_summary(per_host))
-        return result
 
 
 def _settle_templates(objs, live, default_template, per_host) -> list[str]:

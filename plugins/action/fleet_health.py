@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: k0rdent.kof contributors
-# Apache License 2.0 (see LICENSE)
+# SPDX-License-Identifier: Apache-2.0
 """Action plugin behind k0rdent.kof.fleet_health: the guide's verification for every cluster of the fleet,
 with waits, a report table and report files. See the module file for docs."""
 from __future__ import annotations
@@ -8,76 +8,51 @@ from __future__ import annotations
 import datetime
 import os
 
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.k0rdent.kof.plugins.plugin_utils import health, report
-from ansible_collections.k0rdent.kof.plugins.module_utils.kube import AUTH_ARG_SPEC, AUTH_OPTIONS, Kube, KubeError, auth_from
-
-ARGS = {
-    "regional": {"type": "list", "elements": "str", "default": []},
-    "child": {"type": "list", "elements": "str", "default": []},
-    "child_regions": {"type": "dict", "default": {}},
-    "kcm_namespace": {"type": "str", "default": "kcm-system"},
-    "kcm_api_version": {"type": "str", "default": "k0rdent.mirantis.com/v1alpha1"},
-    "namespace": {"type": "str", "default": "kof"},
-    "psg_api_version": {"type": "str", "default": "kof.k0rdent.mirantis.com/v1alpha1"},
-    "promxy_secret": {"type": "str", "default": "kof-mothership-promxy-config"},
-    "wait_timeout": {"type": "int", "default": 600},
-    "interval": {"type": "float", "default": 5.0},
-    "report_dir": {"type": "path"},
-    "kof_version": {"type": "str", "default": ""},
-    "concurrency": {"type": "int", "default": 8},
-    "fail_on_unhealthy": {"type": "bool", "default": True},
-    "hosts": {"type": "list", "elements": "str", "default": []},
-    "management": {"type": "list", "elements": "str", "default": []},
-    **AUTH_ARG_SPEC,
-}
+from ansible_collections.k0rdent.kof.plugins.plugin_utils.action import KofAction
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
+class ActionModule(KofAction):
+    ARGS = {
+        "regional": {"type": "list", "elements": "str", "default": []},
+        "child": {"type": "list", "elements": "str", "default": []},
+        "child_regions": {"type": "dict", "default": {}},
+        "kcm_namespace": {"type": "str", "default": "kcm-system"},
+        "kcm_api_version": {"type": "str", "default": "k0rdent.mirantis.com/v1alpha1"},
+        "namespace": {"type": "str", "default": "kof"},
+        "psg_api_version": {"type": "str", "default": "kof.k0rdent.mirantis.com/v1alpha1"},
+        "promxy_secret": {"type": "str", "default": "kof-mothership-promxy-config"},
+        "wait_timeout": {"type": "int", "default": 600},
+        "interval": {"type": "float", "default": 5.0},
+        "report_dir": {"type": "path"},
+        "report_keep": {"type": "int", "default": report.KEEP},
+        "kof_version": {"type": "str", "default": ""},
+        "concurrency": {"type": "int", "default": 8},
+        "fail_on_unhealthy": {"type": "bool", "default": True},
+        "hosts": {"type": "list", "elements": "str", "default": []},
+        "management": {"type": "list", "elements": "str", "default": []},
+    }
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        args = self.validate_argument_spec(argument_spec=ARGS)[1]
+    def act(self, args, result):
         result["changed"] = False
-        auth = auth_from({k: args.get(k) for k in AUTH_OPTIONS})
-        try:
-            kube = Kube(auth)
-        except KubeError as err:
-            result.update(failed=True, msg=str(err))
-            return result
-        try:
-            checker = health.FleetHealth(kube, api_version=args["kcm_api_version"], kcm_namespace=args["kcm_namespace"],
-                                         kof_namespace=args["namespace"], validate_certs=auth.get("validate_certs"),
-                                         concurrency=args["concurrency"])
-            timeout = 0 if self._task.check_mode else args["wait_timeout"]
-            results = health.wait_healthy(checker, args["regional"], args["child"], timeout=timeout,
-                                          interval=args["interval"], psg_api_version=args["psg_api_version"],
-                                          promxy_secret=args["promxy_secret"],
-                                          child_regions={str(k): str(v) for k, v in args["child_regions"].items()})
-        except KubeError as err:
-            result.update(failed=True, msg=str(err))
-            return result
-        finally:
-            kube.close()
+        if args["report_keep"] < 0:
+            result.update(failed=True, msg=f"report_keep {args['report_keep']} must be 0 or more")
+            return
+        kube = self.management(args)
+        checker = health.FleetHealth(kube, api_version=args["kcm_api_version"], kcm_namespace=args["kcm_namespace"],
+                                     kof_namespace=args["namespace"], validate_certs=kube.validate_certs,
+                                     concurrency=args["concurrency"])
+        timeout = 0 if self.check_mode else args["wait_timeout"]
+        results = health.wait_healthy(checker, args["regional"], args["child"], timeout=timeout,
+                                      interval=args["interval"], psg_api_version=args["psg_api_version"],
+                                      promxy_secret=args["promxy_secret"],
+                                      child_regions={str(k): str(v) for k, v in args["child_regions"].items()})
         meta = {"generated": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "management": kube.host, "kof_version": args["kof_version"]}
         summ = report.summary(results)
         result.update(clusters=results, summary=summ, table=report.table(results), api_requests=kube.requests)
-        if args["report_dir"] and not self._task.check_mode:  # check mode writes nothing, not even reports
-            stamp = meta["generated"].replace(":", "").replace("-", "")
-            files = {}
-            os.makedirs(args["report_dir"], exist_ok=True)
-            for ext, text in (("md", report.markdown(results, meta)), ("json", report.as_json(results, meta)),
-                              ("html", report.page(results, meta))):
-                for name in (f"fleet-report-{stamp}.{ext}", f"fleet-report.{ext}"):
-                    path = os.path.join(args["report_dir"], name)
-                    with open(path, "w") as fh:
-                        fh.write(text)
-                files[ext] = os.path.join(args["report_dir"], f"fleet-report.{ext}")
-            result["report_files"] = files
+        if args["report_dir"] and not self.check_mode:  # check mode writes nothing, not even reports
+            result["report_files"] = report.write(args["report_dir"], results, meta, keep=args["report_keep"])
         bad = [r for r in results if r["state"] != "healthy"]
         if bad:
             result["msg"] = (f"{len(bad)} of {len(results)} clusters unhealthy: "
@@ -87,9 +62,8 @@ class ActionModule(ActionBase):
         else:
             result["msg"] = f"{summ['healthy']} of {summ['clusters']} clusters healthy"
         # check mode deployed nothing: it reports and fails no host
-        result["failed_hosts"] = ({} if self._task.check_mode
+        result["failed_hosts"] = ({} if self.check_mode
                                   else failed_hosts(bad, args["hosts"], args["management"], result["msg"]))
-        return result
 
 
 def failed_hosts(bad: list, hosts: list, management: list, summary: str) -> dict:

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: k0rdent.kof contributors
-# Apache License 2.0 (see LICENSE)
+# SPDX-License-Identifier: Apache-2.0
 """Action plugin behind k0rdent.kof.fleet_result: report one host's share of a batch result, so the play
 recap stays per host (a failed cluster fails its own host; the others succeed). See the module for docs."""
 from __future__ import annotations
@@ -8,22 +8,20 @@ from __future__ import annotations
 import json
 
 import yaml
-from ansible.plugins.action import ActionBase
 
-ARGS = {
-    # one registered batch result, or several (a regional cluster's ClusterDeployment and its registrations)
-    "batch": {"type": "list", "elements": "str", "required": True},
-    "what": {"type": "str", "default": "ClusterDeployment"},
-}
+from ansible_collections.k0rdent.kof.plugins.plugin_utils.action import KofAction
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
+class ActionModule(KofAction):
+    CONNECTION = False
+    ARGS = {
+        # one registered batch result, or several (a regional cluster's ClusterDeployment and its registrations)
+        "batch": {"type": "list", "elements": "str", "required": True},
+        "what": {"type": "str", "default": "ClusterDeployment"},
+    }
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        args = self.validate_argument_spec(argument_spec=ARGS)[1]
+    def act(self, args, result):
+        task_vars = self.task_vars
         host = task_vars.get("inventory_hostname")
         shares = []
         for name in args["batch"]:
@@ -31,20 +29,20 @@ class ActionModule(ActionBase):
             if not isinstance(batch, dict):
                 result.update(failed=True, msg=f"no batch result in {name}: the batch task did not run (an "
                                                "earlier task failed, see above) or it registers another variable")
-                return result
+                return
             if batch.get("failed"):
                 result.update(failed=True, msg=f"the batch failed for every host: {batch.get('msg', 'unknown error')}")
-                return result
+                return
             mine = (batch.get("hosts") or {}).get(host)
             if mine is None:
                 if batch.get("skipped"):
                     continue
                 result.update(failed=True, msg=f"{host} was not part of the batch {name}")
-                return result
+                return
             shares.append(mine)
         if not shares:
             result.update(skipped=True, msg="the batch task was skipped")
-            return result
+            return
         first = shares[0]
         result["changed"] = any(bool(m.get("changed")) for m in shares)
         for key in ("action", "ready", "path", "health"):
@@ -57,11 +55,11 @@ class ActionModule(ActionBase):
         if failed:
             result["failed"] = True
             result["msg"] = "; ".join(m.get("msg", "failed") for m in failed)
-            return result
+            return
         result["msg"] = f"{args['what']} {first.get('action', 'ok')}" + (" and Ready" if first.get("ready") else "")
         if objects:
             result["msg"] += "; " + ", ".join(f"{o['kind']} {o['action']}" for o in objects)
-        if self._task.diff:
+        if self.diff_mode:
             diffs = []
             if first.get("changed") and ("before" in first or "after" in first):
                 diffs.append({"before": _yaml(first.get("before")), "after": _yaml(first.get("after")),
@@ -73,7 +71,6 @@ class ActionModule(ActionBase):
                       for o in objects if o["action"] != "unchanged"]
             if diffs:
                 result["diff"] = diffs[0] if len(diffs) == 1 else diffs
-        return result
 
 
 def _yaml(obj):

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: k0rdent.kof contributors
-# Apache License 2.0 (see LICENSE)
+# SPDX-License-Identifier: Apache-2.0
 """Action plugin behind k0rdent.kof.regional_addresses: the load-balancer address of ingress-nginx on every
 regional cluster of the play, read through each cluster's kubeconfig Secret in one run_once task in the controller
 process (the guide's `kubectl get svc -n ingress-nginx ingress-nginx-controller`), waiting until each has one.
@@ -10,20 +10,9 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible.plugins.action import ActionBase
-
-from ansible_collections.k0rdent.kof.plugins.module_utils.kube import AUTH_ARG_SPEC, KubeError, object_path
-from ansible_collections.k0rdent.kof.plugins.plugin_utils.day2 import kube_from_secret, management_kube
-
-ARGS = dict({
-    "hosts": {"type": "list", "elements": "str", "required": True},
-    "namespace": {"type": "str", "default": "kcm-system"},
-    "service_namespace": {"type": "str", "default": "ingress-nginx"},
-    "service_name": {"type": "str", "default": "ingress-nginx-controller"},
-    "timeout": {"type": "int", "default": 600},
-    "interval": {"type": "int", "default": 10},
-    "concurrency": {"type": "int", "default": 8},
-}, **AUTH_ARG_SPEC)
+from ansible_collections.k0rdent.kof.plugins.module_utils.kube import KubeError, object_path
+from ansible_collections.k0rdent.kof.plugins.plugin_utils.action import KofAction
+from ansible_collections.k0rdent.kof.plugins.plugin_utils.day2 import kube_from_secret
 
 
 def lb_address(service: dict) -> str:
@@ -38,29 +27,30 @@ def _short(err: Exception, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
+class ActionModule(KofAction):
+    ARGS = {
+        "hosts": {"type": "list", "elements": "str", "required": True},
+        "namespace": {"type": "str", "default": "kcm-system"},
+        "service_namespace": {"type": "str", "default": "ingress-nginx"},
+        "service_name": {"type": "str", "default": "ingress-nginx-controller"},
+        "timeout": {"type": "int", "default": 600},
+        "interval": {"type": "int", "default": 10},
+        "concurrency": {"type": "int", "default": 8},
+    }
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        args = self.validate_argument_spec(argument_spec=ARGS)[1]
+    def act(self, args, result):
         for name in ("timeout", "interval", "concurrency"):
             if args[name] < (1 if name != "timeout" else 0):
                 result.update(failed=True, msg=f"{name} must be at least {1 if name != 'timeout' else 0}, "
                                                f"not {args[name]}")
-                return result
-        check = bool(self._task.check_mode)
+                return
+        check = self.check_mode
         hosts = list(dict.fromkeys(args["hosts"]))
         svc = f"{args['service_namespace']}/{args['service_name']}"
         # a check run reports what is there now: it does not wait
         timeout = 0 if check else args["timeout"]
         waited = "" if check else f" after {args['timeout']}s"
-        try:
-            mgmt = management_kube(args, pool_size=max(8, args["concurrency"] * 2))
-        except KubeError as err:
-            result.update(failed=True, msg=str(err))
-            return result
+        mgmt = self.management(args, pool_size=max(8, args["concurrency"] * 2))
 
         def look(host: str) -> dict:
             """One look at one cluster: {address, problem}; the problem says what is missing, for the last look."""
@@ -70,7 +60,7 @@ class ActionModule(ActionBase):
                 if sec is None:
                     return {"address": "", "problem": f"the kubeconfig Secret {secret} does not exist"
                             + (" (not provisioned yet)" if check else f"{waited}: is the ClusterDeployment Ready?")}
-                kube = kube_from_secret(mgmt, sec, host, args["namespace"])
+                kube = kube_from_secret(sec, host, args["namespace"], verify=mgmt.verify is not False)
             except KubeError as err:
                 return {"address": "", "problem": f"cannot read Secret {secret}: {_short(err)}"}
             try:
@@ -92,21 +82,17 @@ class ActionModule(ActionBase):
         deadline = started + timeout
         found: dict[str, dict] = {}
         pending = hosts
-        try:
-            with ThreadPoolExecutor(max_workers=max(1, min(args["concurrency"], len(hosts) or 1))) as pool:
-                while True:
-                    found.update(zip(pending, pool.map(look, pending)))
-                    pending = [h for h in pending if not found[h]["address"]]
-                    # reads are retried (transient errors included) until every cluster has an address or time is up
-                    if not pending or time.monotonic() + args["interval"] > deadline:
-                        break
-                    time.sleep(args["interval"])
-        finally:
-            mgmt.close()
+        with ThreadPoolExecutor(max_workers=max(1, min(args["concurrency"], len(hosts) or 1))) as pool:
+            while True:
+                found.update(zip(pending, pool.map(look, pending)))
+                pending = [h for h in pending if not found[h]["address"]]
+                # reads are retried (transient errors included) until every cluster has an address or time is up
+                if not pending or time.monotonic() + args["interval"] > deadline:
+                    break
+                time.sleep(args["interval"])
         result.update(changed=False, hosts={h: found[h] for h in hosts}, pending=pending,
                       elapsed=round(time.monotonic() - started, 1))
         if check and pending:
             result["msg"] = f"{len(pending)} of {len(hosts)} regional clusters have no address yet (check mode)"
         else:
             result["msg"] = f"{len(hosts) - len(pending)} of {len(hosts)} regional clusters have an address"
-        return result

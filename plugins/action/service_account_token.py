@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: k0rdent.kof contributors
-# Apache License 2.0 (see LICENSE)
+# SPDX-License-Identifier: Apache-2.0
 """Action plugin behind k0rdent.kof.service_account_token: a bounded ServiceAccount token (TokenRequest API)
 written to a private file on the controller, renewed only when it expires soon, the duration changed or the
 ServiceAccount was re-created. The token never becomes a task variable or result. See the module for docs."""
@@ -10,22 +10,11 @@ import datetime
 import json
 import os
 
-from ansible.plugins.action import ActionBase
-
+from ansible_collections.k0rdent.kof.plugins.module_utils.kube import object_path
 from ansible_collections.k0rdent.kof.plugins.plugin_utils import day2
-from ansible_collections.k0rdent.kof.plugins.module_utils.kube import AUTH_ARG_SPEC, KubeError, object_path
+from ansible_collections.k0rdent.kof.plugins.plugin_utils.action import ActionFailure, KofAction
 
 MIN_SECONDS = 600  # the API server refuses shorter TokenRequests
-ARGS = dict({
-    "name": {"type": "str", "required": True},
-    "namespace": {"type": "str", "required": True},
-    "duration": {"type": "int", "required": True},
-    "max_duration": {"type": "int", "default": 86400},
-    "dest": {"type": "path", "required": True},
-    "audiences": {"type": "list", "elements": "str", "default": []},
-    "renew_before": {"type": "int", "default": 600},
-    "force": {"type": "bool", "default": False},
-}, **AUTH_ARG_SPEC)
 
 
 def _parse_ts(text):
@@ -35,63 +24,55 @@ def _parse_ts(text):
         return None
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
+class ActionModule(KofAction):
+    ARGS = {
+        "name": {"type": "str", "required": True},
+        "namespace": {"type": "str", "required": True},
+        "duration": {"type": "int", "required": True},
+        "max_duration": {"type": "int", "default": 86400},
+        "dest": {"type": "path", "required": True},
+        "audiences": {"type": "list", "elements": "str", "default": []},
+        "renew_before": {"type": "int", "default": 600},
+        "force": {"type": "bool", "default": False},
+    }
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        args = self.validate_argument_spec(argument_spec=ARGS)[1]
+    def act(self, args, result):
         if not MIN_SECONDS <= args["duration"] <= args["max_duration"]:
-            result.update(failed=True, msg=f"duration {args['duration']}s is out of bounds: a token lives at least "
-                                           f"{MIN_SECONDS}s and at most {args['max_duration']}s (max_duration)")
-            return result
+            raise ActionFailure(f"duration {args['duration']}s is out of bounds: a token lives at least "
+                                f"{MIN_SECONDS}s and at most {args['max_duration']}s (max_duration)")
         dest = os.path.expanduser(args["dest"])
         meta_path = dest + ".json"
-        try:
-            kube = day2.management_kube(args)
-        except KubeError as err:
-            result.update(failed=True, msg=str(err))
-            return result
-        try:
-            sa_path = object_path("v1", "serviceaccounts", args["namespace"], args["name"])
-            sa = kube.get(sa_path)
-            who = f"ServiceAccount {args['namespace']}/{args['name']}"
-            if sa is None and not self._task.check_mode:
-                result.update(failed=True, msg=f"{who} not found on the management cluster")
-                return result
-            reason = self._renewal_reason(args, dest, meta_path, sa)
-            result.update(dest=dest, service_account=f"{args['namespace']}/{args['name']}")
-            if reason is None:
-                with open(meta_path) as fh:
-                    result.update(changed=False, expiration=json.load(fh)["expirationTimestamp"],
-                                  msg="the current token is still valid")
-                return result
-            result.update(changed=True, msg=f"new token: {reason}")
-            if self._task.check_mode:
-                return result
-            body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-                    "spec": {"expirationSeconds": args["duration"]}}
-            if args["audiences"]:
-                body["spec"]["audiences"] = args["audiences"]
-            resp = kube.request("POST", sa_path + "/token", body=body, retry=False)[1]
-        except KubeError as err:
-            result.update(failed=True, msg=str(err))
-            return result
-        finally:
-            kube.close()
+        kube = self.management(args)
+        sa_path = object_path("v1", "serviceaccounts", args["namespace"], args["name"])
+        sa = kube.get(sa_path)
+        who = f"ServiceAccount {args['namespace']}/{args['name']}"
+        if sa is None and not self.check_mode:
+            raise ActionFailure(f"{who} not found on the management cluster")
+        reason = self._renewal_reason(args, dest, meta_path, sa)
+        result.update(dest=dest, service_account=f"{args['namespace']}/{args['name']}")
+        if reason is None:
+            with open(meta_path) as fh:
+                result.update(changed=False, expiration=json.load(fh)["expirationTimestamp"],
+                              msg="the current token is still valid")
+            return
+        result.update(changed=True, msg=f"new token: {reason}")
+        if self.check_mode:
+            return
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                "spec": {"expirationSeconds": args["duration"]}}
+        if args["audiences"]:
+            body["spec"]["audiences"] = args["audiences"]
+        resp = kube.request("POST", sa_path + "/token", body=body, retry=False)[1]
         status = (resp or {}).get("status") or {}
         token = status.get("token")
         if not token:
-            result.update(failed=True, msg="the TokenRequest answered without a token")
-            return result
+            raise ActionFailure("the TokenRequest answered without a token")
         day2.write_private(dest, token.encode() + b"\n")
         meta = {"serviceAccount": result["service_account"], "uid": sa["metadata"].get("uid"),
                 "duration": args["duration"], "audiences": args["audiences"],
                 "expirationTimestamp": status.get("expirationTimestamp")}
         day2.write_private(meta_path, (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
         result["expiration"] = status.get("expirationTimestamp")
-        return result
 
     @staticmethod
     def _renewal_reason(args, dest, meta_path, sa):

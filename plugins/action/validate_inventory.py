@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: k0rdent.kof contributors
-# Apache License 2.0 (see LICENSE)
+# SPDX-License-Identifier: Apache-2.0
 """Action plugin behind k0rdent.kof.validate_inventory: every inventory rule the KOF tiers depend on,
 checked for every host before anything is changed. See the module file for docs."""
 from __future__ import annotations
@@ -12,12 +12,11 @@ from functools import lru_cache
 from pathlib import Path
 
 import yaml
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.k0rdent.kof.plugins.module_utils.kof_resources import DNS1123_LABEL as LABEL
 from ansible_collections.k0rdent.kof.plugins.module_utils.kof_resources import DNS1123_SUBDOMAIN as SUBDOMAIN
 from ansible_collections.k0rdent.kof.plugins.module_utils.kof_resources import VERSION
-from ansible_collections.k0rdent.kof.plugins.plugin_utils import fleet
+from ansible_collections.k0rdent.kof.plugins.plugin_utils.action import KofAction
 
 EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 REGION = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -204,16 +203,15 @@ def check_hosts(mgmt, regional, child, settings, render=False) -> list[str]:
     return errs
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
+class ActionModule(KofAction):
+    CONNECTION = False
+    ARGS = ARGS
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        args = self.validate_argument_spec(argument_spec=ARGS)[1]
+    def act(self, args, result):
+        task_vars = self.task_vars
         hosts = list(dict.fromkeys(args["regional"] + args["child"]))
         names: dict = {}
-        settings = fleet.resolve_per_host(self, task_vars, hosts, args["settings"], names=names) if hosts else {}
+        settings = self.per_host(hosts, args["settings"], names=names) if hosts else {}
         # the management host's own variables (this task runs on it): extra vars and its inventory vars
         names[task_vars.get("inventory_hostname", "management")] = {k for k in task_vars if k.startswith("kof_")}
         render = bool(args["globals"].get("kof_render_dir"))
@@ -236,4 +234,3 @@ class ActionModule(ActionBase):
             result["ansible_facts"] = {"kof_inventory_valid": True}
             result["msg"] = (f"inventory valid: {len(args['management'])} management, {len(args['regional'])} "
                              f"regional, {len(args['child'])} child clusters")
-        return result

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: k0rdent.kof contributors
-# Apache License 2.0 (see LICENSE)
+# SPDX-License-Identifier: Apache-2.0
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -23,16 +23,17 @@ description:
     C(kof_child_credential), C(kof_child_region) and sizes. C(kof_clusterdeployment) holds the namespace, labels,
     template and readiness of each, for O(compose), O(groups) and O(keyed_groups).
   - With O(child_region_groups), children are also in C(kof_child_<region>) groups (C(-) becomes C(_)).
-  - Authentication follows kubernetes.core (same option names and C(K8S_AUTH_*) environment variables). A
-    kubeconfig path written in the configuration file is also set as C(kof_kubeconfig) (and the context as
-    C(kof_context)) for all hosts, so the playbooks reach the same cluster; one from the environment is not (in AWX
-    the credential's file exists only for the job that injected it).
+  - The connection options are the collection's (kubernetes.core's names and C(K8S_AUTH_*) environment
+    variables). A kubeconfig path written in the configuration file is also set as
+    C(kof_kubeconfig) (and the context as C(kof_context)) for all hosts, so the playbooks reach the same cluster;
+    one from the environment is not (in AWX the credential's file exists only for the job that injected it).
   - The configuration file name must end with C(clusterdeployments.yml) or C(clusterdeployments.yaml).
 author:
   - k0rdent.kof maintainers (@k0rdent)
 extends_documentation_fragment:
   - constructed
   - inventory_cache
+  - k0rdent.kof.kube_connection
 options:
   plugin:
     description: The name of this plugin; it marks the file as a source for it.
@@ -55,57 +56,6 @@ options:
     description: Also group children per regional cluster (C(kof_child_<region>)).
     type: bool
     default: true
-  kubeconfig:
-    description: Path to the management cluster's kubeconfig.
-    type: path
-    env:
-      - name: K8S_AUTH_KUBECONFIG
-  context:
-    description: Kubeconfig context.
-    type: str
-    env:
-      - name: K8S_AUTH_CONTEXT
-  host:
-    description: API server URL.
-    type: str
-    env:
-      - name: K8S_AUTH_HOST
-  api_key:
-    description: Bearer token.
-    type: str
-    env:
-      - name: K8S_AUTH_API_KEY
-  validate_certs:
-    description:
-      - Verify the API server certificate (on unless turned off here, by E(K8S_AUTH_VERIFY_SSL) or by the
-        kubeconfig's C(insecure-skip-tls-verify)). When verification is off, a warning says so.
-    type: bool
-    aliases: [verify_ssl]
-    env:
-      - name: K8S_AUTH_VERIFY_SSL
-  ca_cert:
-    description: CA bundle of the API server.
-    type: path
-    aliases: [ssl_ca_cert]
-    env:
-      - name: K8S_AUTH_SSL_CA_CERT
-  client_cert:
-    description: Client certificate.
-    type: path
-    aliases: [cert_file]
-    env:
-      - name: K8S_AUTH_CERT_FILE
-  client_key:
-    description: Client key.
-    type: path
-    aliases: [key_file]
-    env:
-      - name: K8S_AUTH_KEY_FILE
-  proxy:
-    description: HTTP(S) proxy URL.
-    type: str
-    env:
-      - name: K8S_AUTH_PROXY
 notes:
   - Read-only - one list request per run (none when the cache is fresh). Secrets, including kubeconfigs, are not read.
 """
@@ -131,8 +81,11 @@ import re
 import yaml
 from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
+from ansible.utils.path import unfrackpath
 
-from ansible_collections.k0rdent.kof.plugins.module_utils.kube import Kube, KubeError, object_path
+from ansible_collections.k0rdent.kof.plugins.module_utils.converge import is_ready
+from ansible_collections.k0rdent.kof.plugins.module_utils.kube import (
+    AUTH_OPTIONS, Kube, KubeError, connection_settings, object_path)
 
 CACHE_FORMAT = 1  # bump when the cached data changes shape
 
@@ -157,15 +110,6 @@ def _values(cd: dict, service: str) -> dict:
     return {}
 
 
-def _ready(cd: dict) -> bool:
-    gen = _get(cd, "metadata", "generation")
-    observed = _get(cd, "status", "observedGeneration")
-    if gen is not None and observed is not None and observed < gen:
-        return False
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in _get(cd, "status", "conditions", default=[]) or [])
-
-
 def _host(url) -> str | None:
     m = re.match(r"^(?:https?://)?vmauth\.([^/:]+)", url or "")
     return m.group(1) if m else None
@@ -183,7 +127,7 @@ def describe(cds: list) -> dict:
         cfg = _get(cd, "spec", "config", default={}) or {}
         prefix = "kof_regional_" if tier == "regional" else "kof_child_"
         hv = {"kof_clusterdeployment": {"namespace": meta.get("namespace"), "labels": labels,
-                                        "template": _get(cd, "spec", "template"), "ready": _ready(cd),
+                                        "template": _get(cd, "spec", "template"), "ready": is_ready(cd),
                                         "config_region": cfg.get("region")}}
         pairs = {"template": _get(cd, "spec", "template"), "credential": _get(cd, "spec", "credential"),
                  "control_plane_instance_type": _get(cfg, "controlPlane", "instanceType"),
@@ -235,6 +179,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         # only a kubeconfig written in this file becomes kof_kubeconfig: one from the environment (an AWX
         # credential's temporary file) would be stale in the next job
         self._explicit = {k for k in ("kubeconfig", "context") if config.get(k)}
+        self._kubeconfig = self.get_option("kubeconfig")
+        if isinstance(self._kubeconfig, str):
+            self._kubeconfig = unfrackpath(self._kubeconfig, follow=False)  # ~ and variables expanded, absolute
         key = self.get_cache_key(path)
         use_cache = self.get_option("cache") and cache
         update_cache = self.get_option("cache") and not cache
@@ -253,31 +200,19 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         self._populate(data["fleet"])
 
     def _fetch(self) -> list:
-        auth = {}
-        for opt in ("kubeconfig", "context", "host", "api_key", "validate_certs", "ca_cert", "client_cert",
-                    "client_key", "proxy"):
-            value = self.get_option(opt)
-            if value is not None:
-                auth[opt] = value
+        options = {opt: self.get_option(opt) for opt in AUTH_OPTIONS}
+        options["kubeconfig"] = self._kubeconfig
         try:
-            kube = Kube(auth, retries=3, timeout=30)
+            kube = Kube(connection_settings(options), retries=3, timeout=30)
         except KubeError as err:
             raise AnsibleParserError(f"k0rdent.kof.clusterdeployments: {err}")
         if kube.verify is False:  # validate_certs, K8S_AUTH_VERIFY_SSL or the kubeconfig's insecure-skip-tls-verify
             self.display.warning("k0rdent.kof.clusterdeployments: TLS verification of the management cluster API is "
                                  "off: its certificate is not verified. Use this for test clusters only.")
-        items, token = [], None
         try:
-            while True:
-                q = {"limit": "500", "labelSelector": "kof in (storage, collector)"}
-                if token:
-                    q["continue"] = token
-                data = kube.list(object_path(self.get_option("api_version"), "clusterdeployments",
-                                             self.get_option("namespace")), q)
-                items += data.get("items") or []
-                token = (data.get("metadata") or {}).get("continue")
-                if not token:
-                    return items
+            return kube.list_all(object_path(self.get_option("api_version"), "clusterdeployments",
+                                             self.get_option("namespace")),
+                                 label_selector="kof in (storage, collector)")[0]
         except KubeError as err:
             raise AnsibleParserError(f"k0rdent.kof.clusterdeployments: cannot list the ClusterDeployments: {err}")
         finally:
@@ -291,7 +226,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         mgmt = self.get_option("management_host")
         inv.add_host(mgmt, group="kof_management")
         if "kubeconfig" in self._explicit and self.get_option("host") is None:
-            inv.set_variable("all", "kof_kubeconfig", self.get_option("kubeconfig"))
+            inv.set_variable("all", "kof_kubeconfig", self._kubeconfig)
             if "context" in self._explicit:
                 inv.set_variable("all", "kof_context", self.get_option("context"))
         for tier, group in (("regional", "kof_regional"), ("child", "kof_child")):

@@ -13,13 +13,12 @@ import html
 import io
 import json
 import math
-import os
-import re
-import tempfile
+
+from ansible_collections.k0rdent.kof.plugins.module_utils import report_files
 
 PREFIX = "cost-report"
 FORMATS = ("csv", "json", "md", "html")
-KEEP = 10
+KEEP = report_files.KEEP
 COLS = ("cpu", "ram", "gpu", "pv", "lb", "idle", "shared", "total")
 HEAD = {"cpu": "CPU", "ram": "RAM", "gpu": "GPU", "pv": "Storage", "lb": "Load bal.", "idle": "Idle",
         "shared": "Shared", "total": "Total"}
@@ -258,49 +257,13 @@ def stats(report: dict, top: int = 5) -> dict:
 
 
 # -------------------------------------------------------------------------------------------------------- files
-def _stamped(prefix):
-    return re.compile(r"^" + re.escape(prefix) + r"-\d{8}T\d{6}Z\.(" + "|".join(FORMATS) + r")$")
-
-
 def write(directory: str, report: dict, generated: str, keep: int = KEEP, prefix: str = PREFIX) -> dict:
     """<prefix>-<stamp>.<ext> and the stable <prefix>.<ext> for csv, json, md, html; then only the newest
     ``keep`` stamped files per format stay (0: only the stable names). Returns {ext: stable path}."""
-    os.makedirs(directory, exist_ok=True)
-    stamp = generated.replace(":", "").replace("-", "")
-    files = {}
-    for ext, fn in (("csv", as_csv), ("json", as_json), ("md", markdown), ("html", page)):
-        text = fn(report)
-        for name in [f"{prefix}.{ext}"] + ([f"{prefix}-{stamp}.{ext}"] if keep > 0 else []):
-            _replace(os.path.join(directory, name), text)
-        files[ext] = os.path.join(directory, f"{prefix}.{ext}")
-    prune(directory, keep, prefix)
-    return files
+    return report_files.write(directory, prefix, generated,
+                              [(ext, fn(report)) for ext, fn in (("csv", as_csv), ("json", as_json),
+                                                                 ("md", markdown), ("html", page))], keep)
 
 
 def prune(directory: str, keep: int, prefix: str = PREFIX) -> list[str]:
-    pat, stamped = _stamped(prefix), {}
-    for name in os.listdir(directory):
-        mt = pat.match(name)
-        if mt:
-            stamped.setdefault(mt.group(1), []).append(name)
-    deleted = []
-    for names in stamped.values():
-        for name in sorted(names)[:max(0, len(names) - keep)]:
-            os.unlink(os.path.join(directory, name))
-            deleted.append(name)
-    return sorted(deleted)
-
-
-def _replace(path: str, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".cost-report-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    return report_files.prune(directory, prefix, FORMATS, keep)

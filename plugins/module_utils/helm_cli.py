@@ -1,12 +1,13 @@
 # -*- coding: utf-8 -*-
 # Copyright: k0rdent.kof contributors
-# Apache License 2.0 (see LICENSE)
+# SPDX-License-Identifier: Apache-2.0
 """The helm command line, for helm 3 and helm 4 alike.
 
 kubernetes.core.helm 6.2 builds helm-3-only command lines (for example `helm list --all`, which helm 4
 rejects). This module speaks to both: it asks the binary for its major version once, then maps the few flags
 that differ (helm 3 --atomic / helm 4 --rollback-on-failure; helm 4 --server-side). Values always travel in a
-0600 temporary file, never on the command line.
+0600 temporary file, never on the command line. The connection options are the collection's (module_utils/kube.py)
+mapped to helm's global flags (helm_connection).
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import os
 import re
 import tempfile
 import time
+
+from ansible_collections.k0rdent.kof.plugins.module_utils.kube import ENV, complete_without_kubeconfig
 
 GO_DURATION = re.compile(r"^(\d+(\.\d+)?(h|m|s|ms|us|ns))+$")
 
@@ -34,6 +37,10 @@ class HelmError(Exception):
     pass
 
 
+class HelmConnectionError(HelmError):
+    """A connection setting helm cannot take (refused before helm runs)."""
+
+
 def transient(text: str) -> bool:
     return bool(TRANSIENT.search(text or ""))
 
@@ -46,28 +53,50 @@ def parse_version(text: str) -> tuple[int, int, int]:
     return tuple(int(x) for x in m.groups())
 
 
-def kube_flags(params: dict) -> list[str]:
-    """Connection flags from the kubernetes.core-style options (K8S_AUTH_* environment as fallback)."""
-    env = os.environ
-    flags = []
-    kubeconfig = params.get("kubeconfig") or env.get("K8S_AUTH_KUBECONFIG")
-    context = params.get("context") or env.get("K8S_AUTH_CONTEXT")
-    host = params.get("host") or env.get("K8S_AUTH_HOST")
-    api_key = params.get("api_key") or env.get("K8S_AUTH_API_KEY")
-    ca_cert = params.get("ca_cert") or env.get("K8S_AUTH_SSL_CA_CERT")
-    if kubeconfig:
+# connection option -> helm's global flag (helm 3 and 4 alike)
+HELM_FLAGS = {"context": "--kube-context", "host": "--kube-apiserver", "api_key": "--kube-token",
+              "ca_cert": "--kube-ca-file", "impersonate_user": "--kube-as-user"}
+# options helm has no flag or variable for
+NO_HELM_FLAG = ("username", "password", "client_cert", "client_key", "proxy_headers")
+
+
+def helm_connection(settings: dict, given: dict, private_file) -> tuple[list[str], dict]:
+    """helm's global flags and environment for the connection settings (kube.connection_settings of the task):
+    --kubeconfig (a mapping written to a 0600 file by private_file(text)), --kube-context, --kube-apiserver,
+    --kube-token, --kube-ca-file, --kube-insecure-skip-tls-verify, --kube-as-user, --kube-as-group per group;
+    proxy / no_proxy become HTTPS_PROXY, HTTP_PROXY and NO_PROXY of the helm process. With a host and a token,
+    no kubeconfig is read (as kubernetes.core: an empty one is passed, so helm does not read ~/.kube/config).
+    `given`: the task's own options, to say where a refused setting came from. Raises HelmError for what helm
+    cannot take: username / password, client_cert / client_key, proxy_headers, persist_config false."""
+    refused = [opt for opt in NO_HELM_FLAG if settings.get(opt)]
+    if settings.get("persist_config") is False:
+        refused.append("persist_config")  # helm (client-go) always writes refreshed auth-provider tokens back
+    if refused:
+        names = [opt if given.get(opt) is not None else f"{opt} (from {' / '.join(ENV.get(opt, ('K8S_AUTH_*',)))})"
+                 for opt in refused]
+        raise HelmConnectionError(f"helm cannot take {', '.join(names)}: helm has no flag for "
+                        f"{'it' if len(refused) == 1 else 'them'}; put the credentials in a kubeconfig (kubeconfig, "
+                        "a path or a mapping) or use api_key")
+    flags, env = [], {}
+    kubeconfig = settings.get("kubeconfig")
+    if complete_without_kubeconfig(settings):
+        kubeconfig = {"apiVersion": "v1", "kind": "Config"}
+    if isinstance(kubeconfig, dict):
+        flags += ["--kubeconfig", private_file(json.dumps(kubeconfig))]
+    elif kubeconfig:
         flags += ["--kubeconfig", os.path.expanduser(kubeconfig)]
-    if context:
-        flags += ["--kube-context", context]
-    if host:
-        flags += ["--kube-apiserver", host]
-    if api_key:
-        flags += ["--kube-token", api_key]
-    if ca_cert:
-        flags += ["--kube-ca-file", ca_cert]
-    if params.get("validate_certs") is False:
+    for option, flag in HELM_FLAGS.items():
+        if settings.get(option):
+            flags += [flag, str(settings[option])]
+    for group in settings.get("impersonate_groups") or []:
+        flags += ["--kube-as-group", group]
+    if settings.get("validate_certs") is False:
         flags.append("--kube-insecure-skip-tls-verify")
-    return flags
+    if settings.get("proxy"):
+        env.update(HTTPS_PROXY=settings["proxy"], HTTP_PROXY=settings["proxy"])
+    if settings.get("no_proxy"):
+        env["NO_PROXY"] = settings["no_proxy"]
+    return flags, env
 
 
 def upgrade_args(major: int, name: str, chart: str, namespace: str, *, version=None, values_file=None,
@@ -149,7 +178,7 @@ def local_chart(chart_ref: str) -> dict | None:
 
 
 class Helm:
-    def __init__(self, module, binary: str, retries: int = 0, backoff: float = 1.0):
+    def __init__(self, module, binary: str, retries: int = 0, backoff: float = 1.0, environ: dict | None = None):
         self.module = module
         self.binary = binary
         self.major = None
@@ -157,6 +186,7 @@ class Helm:
         self.retries = retries
         self.backoff = backoff
         self.retried = 0  # commands run again after a transient failure
+        self.environ = dict(environ or {}, HELM_NO_PLUGINS="1")
 
     def run(self, args, check=True):
         """Run helm; a transient API failure is retried (bounded, exponential back-off), anything else is not.
@@ -165,7 +195,7 @@ class Helm:
         attempt = 0
         while True:
             attempt += 1
-            rc, out, err = self.module.run_command([self.binary] + args, environ_update={"HELM_NO_PLUGINS": "1"})
+            rc, out, err = self.module.run_command([self.binary] + args, environ_update=self.environ)
             if rc == 0 or not transient(err or out) or attempt > self.retries:
                 break
             self.retried += 1
@@ -197,10 +227,14 @@ class Helm:
         return json.loads(out or "null") or {}
 
     def values_file(self, values: dict) -> str:
-        fd, path = tempfile.mkstemp(prefix="kof-values-", suffix=".yaml")
+        return self.private_file(json.dumps(values), "kof-values-")
+
+    def private_file(self, text: str, prefix: str = "kof-kubeconfig-") -> str:
+        """A 0600 temporary file holding `text`, removed when the module exits."""
+        fd, path = tempfile.mkstemp(prefix=prefix, suffix=".yaml")
+        os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w") as fh:
-            json.dump(values, fh)
-        os.chmod(path, 0o600)
+            fh.write(text)
         self.module.add_cleanup_file(path)
         return path
 

@@ -1,10 +1,10 @@
 # -*- coding: utf-8 -*-
 # Copyright: k0rdent.kof contributors
-# Apache License 2.0 (see LICENSE)
-"""What the k0rdent.kof resource modules share, in one place: kubernetes.core's auth options (same names,
-K8S_AUTH_* environment, module_defaults), the API client (known REST paths, so no discovery request), compare /
-server-side apply / diff, absent, wait, the referenced-Secret check, and the translation of every API error
-into a one-line failure."""
+# SPDX-License-Identifier: Apache-2.0
+"""What the k0rdent.kof resource modules share, in one place: the connection options (module_utils/kube.py, the
+same as kubernetes.core's, K8S_AUTH_* environment, module_defaults), the API client (known REST paths, so no
+discovery request), present / absent / wait through the converge engine (module_utils/converge.py), the
+referenced-Secret check, and the translation of every API error into a one-line failure."""
 from __future__ import annotations
 
 import copy
@@ -12,18 +12,13 @@ import os
 import time
 import traceback
 
-from ansible_collections.k0rdent.kof.plugins.module_utils.compare import FIELD_MANAGER, needs_apply, view
+from ansible_collections.k0rdent.kof.plugins.module_utils import converge
+from ansible_collections.k0rdent.kof.plugins.module_utils.compare import view
+from ansible_collections.k0rdent.kof.plugins.module_utils.core_internals import diff_mode
 from ansible_collections.k0rdent.kof.plugins.module_utils.kof_resources import (
-    PLURALS, ValidationError, cluster_of, redact, referenced_secret)
-from ansible_collections.k0rdent.kof.plugins.module_utils.kube import Kube, KubeError, object_path
-
-try:
-    from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
-    HAS_K8S_CORE = True
-except ImportError:  # pragma: no cover - reported by make_client
-    AUTH_ARG_SPEC = {}
-    HAS_K8S_CORE = False
-
+    PLURALS, STORAGE_SECRET, ValidationError, cluster_of, redact, referenced_secret)
+from ansible_collections.k0rdent.kof.plugins.module_utils.kube import (
+    AUTH_ARG_SPEC, Kube, KubeError, complete_without_kubeconfig, connection_settings, first_line, object_path)
 
 # A module is one short-lived process per task: a few quick retries of 429/5xx/dropped connections, not the
 # long back-off the controller-side batch plugins use.
@@ -32,7 +27,7 @@ MODULE_MAX_BACKOFF = 2.0
 
 
 def auth_argument_spec() -> dict:
-    """kubernetes.core's connection options (kubeconfig, context, host, api_key, validate_certs, ca_cert...)."""
+    """The connection options (kubeconfig, context, host, api_key, validate_certs, ca_cert, impersonate_user...)."""
     return copy.deepcopy(AUTH_ARG_SPEC)
 
 
@@ -47,45 +42,24 @@ def metadata_argument_spec() -> dict:
                 missing_secret=dict(type="str", choices=["fail", "warn", "ignore"], default="warn"))
 
 
-def first_line(err) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else err.__class__.__name__
-
-
 def make_client(module) -> Kube:
-    """The API client: kubernetes.core builds the configuration (every auth option and K8S_AUTH_* variable it
-    supports), the collection's REST client addresses the known paths directly, so no discovery is sent."""
-    if not HAS_K8S_CORE:
-        module.fail_json(msg="the kubernetes.core collection is required on the controller "
-                             "(ansible-galaxy collection install kubernetes.core)")
-    try:
-        # imported here, not at the top: about a second that a run failing validation does not pay
-        import kubernetes  # pylint: disable=import-outside-toplevel
-        from ansible_collections.kubernetes.core.plugins.module_utils.k8s import (  # pylint: disable=import-outside-toplevel
-            client as core_client)
-    except ImportError as err:
-        module.fail_json(msg=f"the kubernetes Python library is required on the controller: {err}")
-    auth = core_client._create_auth_spec(module)  # pylint: disable=protected-access
-    kubeconfig = auth.get("kubeconfig")
-    uses_kubeconfig = not any(all(auth.get(k) for k in keys) for keys in (
-        ("host", "api_key"), ("host", "username", "password"), ("host", "cert_file", "key_file")))
-    if uses_kubeconfig and isinstance(kubeconfig, str) and os.pathsep not in kubeconfig and \
-            not os.path.exists(os.path.expanduser(kubeconfig)):
+    """The API client from the module's connection options (module_utils/kube.py); a missing or invalid kubeconfig
+    fails the module with one line."""
+    settings = connection_settings(module.params)
+    kubeconfig = settings.get("kubeconfig")
+    if not complete_without_kubeconfig(settings) and isinstance(kubeconfig, str) and os.pathsep not in kubeconfig \
+            and not os.path.exists(os.path.expanduser(kubeconfig)):
         # the path itself is no_log (kubernetes.core's spec), so the message cannot show it
         module.fail_json(msg="cannot configure the Kubernetes API client: the kubeconfig file does not exist "
                              "(kubeconfig / K8S_AUTH_KUBECONFIG)")
     try:
-        configuration = core_client._create_configuration(auth)  # pylint: disable=protected-access
-        headers = core_client._create_headers(module)  # pylint: disable=protected-access
-        api = kubernetes.client.ApiClient(configuration)
-        for header, value in headers.items():
-            core_client._set_header(api, header, value)  # pylint: disable=protected-access
-    except Exception as err:  # pylint: disable=broad-exception-caught  # a missing/invalid kubeconfig or context
+        kube = Kube(settings, retries=MODULE_RETRIES, max_backoff=MODULE_MAX_BACKOFF)
+    except KubeError as err:  # the kubernetes library missing, a missing/invalid kubeconfig or context
         module.fail_json(msg=f"cannot configure the Kubernetes API client: {first_line(err)} "
                              "(set kubeconfig / context or the K8S_AUTH_* variables)")
-    if auth.get("verify_ssl") is False:
+    if kube.verify is False:
         module.warn("validate_certs is false: the Kubernetes API server's certificate is not verified")
-    return Kube.from_api_client(api, retries=MODULE_RETRIES, max_backoff=MODULE_MAX_BACKOFF)
+    return kube
 
 
 def not_served(err: KubeError) -> bool:
@@ -94,12 +68,12 @@ def not_served(err: KubeError) -> bool:
     return err.status == 404 and not (err.body.get("details") or {}).get("name")
 
 
-def not_served_msg(kube, kind, api_version) -> str:
-    return (f"{kind} ({api_version}) is not served by the Kubernetes API at {kube.host}: install kof-mothership "
-            f"first (it brings the CRD), or set kof_version / api_version to the KOF version that is installed")
+def not_served_msg(kind, api_version, where, setting="kof_version") -> str:
+    return (f"{kind} ({api_version}) is not served by {where}: install kof-mothership first (it brings the CRD), "
+            f"or set {setting} to the KOF version that is installed")
 
 
-def shown(obj):
+def shown(obj, other=None):  # pylint: disable=unused-argument
     """An object as the modules return it: literal secrets masked, managedFields (noise) left out."""
     out = redact(obj)
     if isinstance(out, dict):
@@ -107,17 +81,58 @@ def shown(obj):
     return out
 
 
+def diff_view(obj, other=None):  # pylint: disable=unused-argument
+    """An object as the modules' diff shows it: no server-managed fields, literal secrets masked."""
+    return redact(view(obj))
+
+
 def ref(obj) -> str:
     return f"{obj['kind']} {obj['metadata']['namespace']}/{obj['metadata']['name']}"
 
 
+class SecretCheck:
+    """The missing_secret policy for the credentials Secret an object references: fail (before any write), warn,
+    or ignore; each Secret is read once. Only existence is looked at: the Secret's data is dropped here and never
+    returned. Shared by the modules and regional_registrations (one check per Secret for a whole batch)."""
+
+    def __init__(self, kube, policy: str, warn):
+        self.kube = kube
+        self.policy = policy or "warn"
+        self.warn = warn
+        self.seen = {}
+
+    def problem(self, obj) -> str | None:
+        secret = referenced_secret(obj)
+        if not secret or self.policy == "ignore":
+            return None
+        ns = obj["metadata"]["namespace"]
+        if (ns, secret) not in self.seen:
+            self.seen[(ns, secret)] = self.kube.get(object_path("v1", "secrets", ns, secret)) is not None
+        if self.seen[(ns, secret)]:
+            return None
+        msg = (f"missing_secret: the credentials Secret {ns}/{secret} that {ref(obj)} references does not exist "
+               f"(kof-mothership creates {STORAGE_SECRET})")
+        if obj["kind"] == "PromxyServerGroup":
+            msg += "; the promxy-operator cannot render any server group until it exists"
+        return msg
+
+    def prepare(self, obj, live=None):  # pylint: disable=unused-argument
+        """The converge engine's hook before a write: raises KubeError (policy fail) or warns."""
+        msg = self.problem(obj)
+        if msg and self.policy == "fail":
+            raise KubeError(msg)
+        if msg:
+            self.warn(msg)
+
+
 class ResourceRunner:
-    """create / no-op / update (server-side apply) / delete / wait for one namespaced custom resource."""
+    """One namespaced custom resource of a module: present / absent / wait through the converge engine."""
 
     def __init__(self, module, kube: Kube):
         self.module = module
         self.kube = kube
         self.before = None  # the live object before present() wrote (for waits that compare with it)
+        self.engine = converge.Converger(kube, check=module.check_mode, show=diff_view)
 
     def path(self, obj, named=True):
         meta = obj["metadata"]
@@ -133,72 +148,45 @@ class ResourceRunner:
                 return False, None
             raise
 
-    def check_secret(self, obj):
-        """Policy for a missing credentials Secret: fail (before any write), warn, or ignore. Only existence
-        is looked at; the Secret's data is dropped here and never returned."""
-        policy = self.module.params.get("missing_secret") or "warn"
-        secret = referenced_secret(obj)
-        if not secret or policy == "ignore":
-            return
-        ns = obj["metadata"]["namespace"]
-        if self.kube.get(object_path("v1", "secrets", ns, secret)) is not None:
-            return
-        msg = (f"missing_secret: the credentials Secret {ns}/{secret} that {ref(obj)} references does not exist "
-               "(kof-mothership creates storage-vmuser-credentials)")
-        if obj["kind"] == "PromxyServerGroup":
-            msg += "; the promxy-operator cannot render any server group until it exists"
-        if policy == "fail":
-            raise KubeError(msg)
-        self.module.warn(msg)
+    def _report(self, result, outcome, shown_obj):
+        result.update(changed=outcome["changed"], method=converge.METHODS[outcome["action"]], result=shown_obj)
+        if outcome["changed"] and diff_mode(self.module):
+            result["diff"] = {"before": outcome["before"], "after": outcome["after"]}
 
     def present(self, obj, result):
         served, live = self.live(obj)
         if not served:
+            msg = not_served_msg(obj["kind"], obj["apiVersion"], f"the Kubernetes API at {self.kube.host}",
+                                 "kof_version / api_version")
             if not self.module.check_mode:
-                raise KubeError(not_served_msg(self.kube, obj["kind"], obj["apiVersion"]))
+                raise KubeError(msg)
             # a check run before kof-mothership (which brings the CRD) is installed: predict the create
-            self.module.warn(not_served_msg(self.kube, obj["kind"], obj["apiVersion"]) +
-                             " - check mode: reporting that it would be created")
-            result.update(changed=True, method="create", result=shown(obj))
-            if self.module._diff:  # pylint: disable=protected-access
-                result["diff"] = {"before": {}, "after": redact(view(obj))}
+            self.module.warn(msg + " - check mode: reporting that it would be created")
+            self._report(result, {"changed": True, "action": "created", "before": {}, "after": diff_view(obj)},
+                         shown(obj))
             return None
         self.before = live
-        if not needs_apply(obj, live, FIELD_MANAGER):
-            result.update(changed=False, method="none", result=shown(live))
-            return live
-        self.check_secret(obj)
-        new = self.kube.apply(self.path(obj), obj, dry_run=self.module.check_mode, field_manager=FIELD_MANAGER)
-        result.update(changed=True, method="create" if live is None else "update", result=shown(new))
-        if self.module._diff:  # pylint: disable=protected-access
-            result["diff"] = {"before": redact(view(live)), "after": redact(view(new))}
-        return new
+        check = SecretCheck(self.kube, self.module.params.get("missing_secret"), self.module.warn)
+        outcome = self.engine.present(self.path(obj), obj, live, prepare=check.prepare)
+        self._report(result, outcome, shown(outcome["object"]))
+        return outcome["object"]
 
     def absent(self, obj, result):
         served, live = self.live(obj)
-        if not served or live is None:
-            result.update(changed=False, method="none", result={})
-            return
-        self.kube.delete(self.path(obj), propagation="Foreground", dry_run=self.module.check_mode)
-        result.update(changed=True, method="delete", result={})
-        if self.module._diff:  # pylint: disable=protected-access
-            result["diff"] = {"before": redact(view(live)), "after": {}}
-        if self.module.params.get("wait") and not self.module.check_mode:
+        outcome = self.engine.absent(self.path(obj), live if served else None)
+        self._report(result, outcome, {})
+        if outcome["changed"] and self.module.params.get("wait") and not self.module.check_mode:
             self.wait_until(lambda: (self.kube.get(self.path(obj)) is None, ""), f"{ref(obj)} is deleted")
 
     def wait_until(self, probe, what):
         """Poll probe() -> (done, why) every wait_sleep seconds until done or wait_timeout; the timeout message
         says what was awaited and the last reason it was not done."""
         params = self.module.params
-        deadline = time.monotonic() + params["wait_timeout"]
-        while True:
-            done, why = probe()
-            if done:
-                return done
-            if time.monotonic() >= deadline:
-                raise KubeError(f"timed out after {params['wait_timeout']}s waiting until {what}"
-                                + (f": {why}" if why else ""))
-            time.sleep(max(0.2, params["wait_sleep"]))
+        done, why = converge.wait_until(probe, params["wait_timeout"], params["wait_sleep"])
+        if not done:
+            raise KubeError(f"timed out after {params['wait_timeout']}s waiting until {what}"
+                            + (f": {why}" if why else ""))
+        return done
 
 
 def run(module, build, identify, observe=None, awaited=None):
@@ -259,7 +247,8 @@ def list_resources(module, api_version, kind):
             items = (kube.list(object_path(api_version, PLURALS[kind], namespace), query) or {}).get("items") or []
     except KubeError as err:
         if not_served(err):
-            module.fail_json(msg=not_served_msg(kube, kind, api_version), api_requests=kube.requests)
+            module.fail_json(msg=not_served_msg(kind, api_version, f"the Kubernetes API at {kube.host}",
+                                                "kof_version / api_version"), api_requests=kube.requests)
         module.fail_json(msg=first_line(err), api_requests=kube.requests)
     if params.get("cluster_name"):
         items = [i for i in items if cluster_of(dict(i, kind=kind)) == params["cluster_name"]]

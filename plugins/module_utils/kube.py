@@ -1,13 +1,16 @@
 # -*- coding: utf-8 -*-
 # Copyright: k0rdent.kof contributors
-# Apache License 2.0 (see LICENSE)
-"""A small Kubernetes REST client for controller-side (action) plugins.
+# SPDX-License-Identifier: Apache-2.0
+"""The collection's one Kubernetes connection layer and REST client, for modules and controller-side plugins alike.
 
-Fleet operations run in the controller process: no module start-up per object, one connection pool, bounded
-concurrency. Authentication follows kubernetes.core (same option names and K8S_AUTH_* environment variables),
-so one AWX kubeconfig credential serves both. Known REST paths are addressed directly: no discovery requests.
-Retries: 429 (honouring Retry-After), 5xx and dropped connections, with bounded jittered back-off, only for
-requests that are safe to repeat; a retried create that answers 409 AlreadyExists is resolved by the caller.
+Connection options: exactly kubernetes.core's (6.2.0, module_utils/args_common.py AUTH_ARG_SPEC), each taken from
+the task or else from its K8S_AUTH_* environment variable as kubernetes.core's k8s/client.py resolves it
+(connection_settings), documented once by the doc fragment k0rdent.kof.kube_connection and turned into a client
+in one place (Kube). helm_release maps the same settings to helm's flags (module_utils/helm_cli.py helm_connection).
+
+The client addresses known REST paths directly (no discovery requests). Retries: 429 (honouring Retry-After), 5xx
+and dropped connections, with bounded jittered back-off, only for requests that are safe to repeat; a retried
+create that answers 409 AlreadyExists is resolved by the caller.
 """
 from __future__ import annotations
 
@@ -35,27 +38,105 @@ def _lib() -> dict:
     return _LIB
 
 
-AUTH_OPTIONS = ("kubeconfig", "context", "host", "api_key", "validate_certs", "ca_cert", "client_cert",
-                "client_key", "proxy")
-# kubernetes.core reads K8S_AUTH_<option> or K8S_AUTH_<alias>; so do we
-_ENV = {o: (f"K8S_AUTH_{o.upper()}",) for o in AUTH_OPTIONS}
-_ENV.update(validate_certs=("K8S_AUTH_VALIDATE_CERTS", "K8S_AUTH_VERIFY_SSL"),
-            ca_cert=("K8S_AUTH_CA_CERT", "K8S_AUTH_SSL_CA_CERT"),
-            client_cert=("K8S_AUTH_CLIENT_CERT", "K8S_AUTH_CERT_FILE"),
-            client_key=("K8S_AUTH_CLIENT_KEY", "K8S_AUTH_KEY_FILE"))
-# The argument spec of these options for the controller-side plugins (documented by doc fragment
-# k0rdent.kof.kube_connection).
+# ------------------------------------------------------------------------------------------ connection options
+# kubernetes.core 6.2.0's AUTH_ARG_SPEC, option for option (tests/unit/test_connection.py compares them).
+PROXY_HEADERS_SPEC = {
+    "proxy_basic_auth": {"type": "str", "no_log": True},
+    "basic_auth": {"type": "str", "no_log": True},
+    "user_agent": {"type": "str"},
+}
 AUTH_ARG_SPEC = {
-    "kubeconfig": {"type": "raw"},
+    "kubeconfig": {"type": "raw", "no_log": True},
     "context": {"type": "str"},
     "host": {"type": "str"},
     "api_key": {"type": "str", "no_log": True},
+    "username": {"type": "str"},
+    "password": {"type": "str", "no_log": True},
     "validate_certs": {"type": "bool", "aliases": ["verify_ssl"]},
-    "ca_cert": {"type": "path"},
-    "client_cert": {"type": "path"},
-    "client_key": {"type": "path"},
+    "ca_cert": {"type": "path", "aliases": ["ssl_ca_cert"]},
+    "client_cert": {"type": "path", "aliases": ["cert_file"]},
+    "client_key": {"type": "path", "aliases": ["key_file"]},
     "proxy": {"type": "str"},
+    "no_proxy": {"type": "str"},
+    "proxy_headers": {"type": "dict", "options": PROXY_HEADERS_SPEC},
+    "persist_config": {"type": "bool"},
+    "impersonate_user": {"type": "str"},
+    "impersonate_groups": {"type": "list", "elements": "str"},
 }
+AUTH_OPTIONS = tuple(AUTH_ARG_SPEC)
+# The environment variables of each option, in kubernetes.core's order: K8S_AUTH_<option>, then K8S_AUTH_<the
+# kubernetes client's name of it> (client.py _create_auth_spec; _create_headers for the impersonation options).
+_CLIENT_NAMES = {"validate_certs": "verify_ssl", "ca_cert": "ssl_ca_cert", "client_cert": "cert_file",
+                 "client_key": "key_file"}
+ENV = {opt: tuple(dict.fromkeys((f"K8S_AUTH_{opt.upper()}", f"K8S_AUTH_{_CLIENT_NAMES.get(opt, opt).upper()}")))
+       for opt in AUTH_OPTIONS if opt != "proxy_headers"}
+PROXY_HEADERS_ENV = {key: f"K8S_AUTH_PROXY_HEADERS_{key.upper()}" for key in PROXY_HEADERS_SPEC}
+
+
+def _env_bool(text: str) -> bool:
+    return text.lower() not in ("0", "false", "no")  # kubernetes.core's reading of a boolean variable
+
+
+def connection_settings(params: dict, environ=None) -> dict:
+    """The connection options of a task (module params or action plugin args), each from the task or, when the task
+    does not set it, from its K8S_AUTH_* environment variable, as kubernetes.core 6.2.0 resolves them; options
+    set nowhere are left out. An empty variable counts as unset. Only for the management cluster: a cluster reached
+    through its kubeconfig Secret gets Kube({"kubeconfig": ...}) without the environment."""
+    environ = os.environ if environ is None else environ
+    out = {}
+    for opt, spec in AUTH_ARG_SPEC.items():
+        value = params.get(opt)
+        if value is None and opt == "proxy_headers":
+            value = {key: environ[name] for key, name in PROXY_HEADERS_ENV.items() if environ.get(name)} or None
+        elif value is None:
+            text = next((environ[name] for name in ENV[opt] if environ.get(name)), None)
+            if text is not None:
+                value = _env_bool(text) if spec["type"] == "bool" else \
+                    [g for g in text.split(",") if g] if spec["type"] == "list" else text
+        if value is not None:
+            out[opt] = value
+    if isinstance(out.get("proxy_headers"), dict):
+        out["proxy_headers"] = {k: v for k, v in out["proxy_headers"].items() if v is not None} or None
+        if out["proxy_headers"] is None:
+            del out["proxy_headers"]
+    return out
+
+
+def complete_without_kubeconfig(settings: dict) -> bool:
+    """kubernetes.core's rule: a host with a token, a user and password, or a client certificate and key is a
+    whole connection, and no kubeconfig is loaded then."""
+    return bool(settings.get("host")) and any(all(settings.get(k) for k in keys) for keys in (
+        ("api_key",), ("username", "password"), ("client_cert", "client_key")))
+
+
+class _Repeated(str):
+    """A header name that may occur more than once in one request (Impersonate-Group per group): distinct keys of
+    the header dict, as kubernetes.core's unique_string does."""
+
+    _low = None
+
+    def __hash__(self):
+        return id(self)
+
+    def __eq__(self, other):
+        return self is other
+
+    def lower(self):
+        if self._low is None:
+            low = str.lower(self)
+            self._low = self if str.__eq__(low, self) else _Repeated(low)
+        return self._low
+
+
+def impersonation_headers(settings: dict) -> dict:
+    headers = {}
+    if settings.get("impersonate_user"):
+        headers["Impersonate-User"] = settings["impersonate_user"]
+    for group in settings.get("impersonate_groups") or []:
+        headers[_Repeated("Impersonate-Group")] = group
+    return headers
+
+
 RETRY_STATUS = (429, 500, 502, 503, 504)
 
 
@@ -69,92 +150,98 @@ class KubeError(Exception):
         self.body = body or {}
 
 
-def auth_from(args: dict) -> dict:
-    """Task args (or their K8S_AUTH_* environment fallbacks) for the API connection."""
-    out = {}
-    for opt in AUTH_OPTIONS:
-        val = args.get(opt)
-        for name in _ENV[opt] if val is None else ():
-            if os.environ.get(name):
-                val = os.environ[name]
-                break
-        if val is not None:
-            out[opt] = val
-    if isinstance(out.get("validate_certs"), str):
-        out["validate_certs"] = out["validate_certs"].lower() not in ("0", "false", "no", "off")
-    return out
+def first_line(err) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else err.__class__.__name__
+
+
+def _configuration(settings: dict):
+    """A kubernetes client Configuration from resolved settings (connection_settings, or a workload cluster's
+    {"kubeconfig": mapping}), as kubernetes.core's client.py builds it: the kubeconfig (or in-cluster config, or
+    the default kubeconfig) unless the host comes with whole credentials, then every given option on top. Built on
+    a Configuration of its own, never the process-wide default (controller-side plugins share one process)."""
+    lib = _lib()
+    k8s_client, k8s_config = lib["client"], lib["config"]
+    conf = k8s_client.Configuration()
+    kubeconfig = settings.get("kubeconfig")
+    load = dict(context=settings.get("context"), client_configuration=conf,
+                persist_config=bool(settings.get("persist_config")))
+    try:
+        if complete_without_kubeconfig(settings):
+            pass
+        elif isinstance(kubeconfig, dict):
+            k8s_config.load_kube_config_from_dict(kubeconfig, **load)
+        elif kubeconfig or settings.get("context"):
+            k8s_config.load_kube_config(config_file=os.path.expanduser(kubeconfig) if kubeconfig else None, **load)
+        else:
+            try:
+                k8s_config.load_incluster_config(client_configuration=conf)
+            except k8s_config.ConfigException:
+                if not os.environ.get("KUBECONFIG") and not os.path.exists(os.path.expanduser("~/.kube/config")):
+                    raise KubeError("no Kubernetes API configured: set kof_kubeconfig (or K8S_AUTH_KUBECONFIG)")
+                # E(KUBECONFIG) as it is now (the library reads it once, when it is imported)
+                k8s_config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None, **load)
+    except KubeError:
+        raise
+    except Exception as err:  # pylint: disable=broad-exception-caught  # invalid kubeconfig, unknown context
+        where = "(mapping)" if isinstance(kubeconfig, dict) else kubeconfig or "(default)"
+        raise KubeError(f"cannot load the kubeconfig {where}: {first_line(err)}") from None
+    overrides = {}
+    if settings.get("host"):
+        overrides["host"] = settings["host"].rstrip("/")
+    if settings.get("api_key"):
+        overrides["api_key"] = {"authorization": "Bearer " + settings["api_key"]}
+    elif settings.get("username") and settings.get("password"):
+        conf.username, conf.password = settings["username"], settings["password"]
+        overrides["api_key"] = {"authorization": conf.get_basic_auth_token()}
+    for option, attribute in (("ca_cert", "ssl_ca_cert"), ("client_cert", "cert_file"), ("client_key", "key_file"),
+                              ("proxy", "proxy"), ("no_proxy", "no_proxy")):
+        if settings.get(option):
+            overrides[attribute] = settings[option]
+    if settings.get("proxy_headers"):
+        overrides["proxy_headers"] = lib["urllib3"].util.make_headers(**settings["proxy_headers"])
+    if settings.get("validate_certs") is not None:
+        overrides["verify_ssl"] = bool(settings["validate_certs"])
+    for attribute, value in overrides.items():
+        setattr(conf, attribute, value)
+    hook = conf.refresh_api_key_hook
+    if "api_key" in overrides:
+        conf.refresh_api_key_hook = None  # the kubeconfig's token provider must not bring its token back
+    elif hook is not None and overrides:
+        # the kubeconfig loader's token refresh (before every request) sets host, CA and certificates from the
+        # kubeconfig again: the task's settings stay on top
+        def refresh(configuration):
+            hook(configuration)
+            for attr, val in overrides.items():
+                setattr(configuration, attr, val)
+        conf.refresh_api_key_hook = refresh
+    return conf
 
 
 class Kube:
-    def __init__(self, auth: dict, *, retries: int = 6, backoff: float = 0.5, max_backoff: float = 8.0,
+    """The REST client of one cluster. `settings`: connection_settings(task args) for the management cluster, or
+    {"kubeconfig": mapping, ...} for a cluster reached through its kubeconfig Secret."""
+
+    def __init__(self, settings: dict, *, retries: int = 6, backoff: float = 0.5, max_backoff: float = 8.0,
                  pool_size: int = 32, timeout: float = 60):
-        lib = _lib()
-        k8s_client, k8s_config = lib["client"], lib["config"]
+        conf = _configuration(settings)
+        conf.connection_pool_maxsize = pool_size
         self.retries = retries
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.timeout = timeout
         self.requests = 0
         self._lock = threading.Lock()
-        conf = k8s_client.Configuration()
-        kubeconfig = auth.get("kubeconfig")
-        try:
-            if auth.get("host") and not kubeconfig:
-                conf.host = auth["host"]
-                if auth.get("api_key"):
-                    conf.api_key = {"authorization": "Bearer " + auth["api_key"]}
-            elif isinstance(kubeconfig, dict):
-                k8s_config.load_kube_config_from_dict(kubeconfig, context=auth.get("context"),
-                                                      client_configuration=conf)
-            else:
-                path = os.path.expanduser(kubeconfig) if kubeconfig else None
-                if path is None and not os.environ.get("KUBECONFIG") and not os.path.exists(
-                        os.path.expanduser("~/.kube/config")):
-                    raise KubeError("no Kubernetes API configured: set kof_kubeconfig (or K8S_AUTH_KUBECONFIG)")
-                k8s_config.load_kube_config(config_file=path, context=auth.get("context"),
-                                            client_configuration=conf)
-        except KubeError:
-            raise
-        except Exception as err:  # invalid kubeconfig, unknown context, unreadable file
-            raise KubeError(f"cannot load the kubeconfig {kubeconfig or '(default)'}: {err}")
-        if auth.get("host") and kubeconfig:
-            conf.host = auth["host"]
-        if auth.get("api_key") and kubeconfig:
-            conf.api_key = {"authorization": "Bearer " + auth["api_key"]}
-        if auth.get("ca_cert"):
-            conf.ssl_ca_cert = auth["ca_cert"]
-        if auth.get("client_cert"):
-            conf.cert_file = auth["client_cert"]
-        if auth.get("client_key"):
-            conf.key_file = auth["client_key"]
-        if auth.get("proxy"):
-            conf.proxy = auth["proxy"]
-        if auth.get("validate_certs") is False:
-            conf.verify_ssl = False
-        conf.connection_pool_maxsize = pool_size
+        self.headers = impersonation_headers(settings)
         self.host = conf.host
-        self.verify = conf.verify_ssl
-        self.api = k8s_client.ApiClient(conf)
-
-    @classmethod
-    def from_api_client(cls, api_client, **kw):
-        """Wrap a configured kubernetes ApiClient (e.g. kubernetes.core's, with all its auth options)."""
-        self = cls.__new__(cls)
-        self.retries = kw.get("retries", 6)
-        self.backoff = kw.get("backoff", 0.5)
-        self.max_backoff = kw.get("max_backoff", 8.0)
-        self.timeout = kw.get("timeout", 60)
-        self.requests = 0
-        self._lock = threading.Lock()
-        self.api = api_client
-        self.host = api_client.configuration.host
-        self.verify = api_client.configuration.verify_ssl
-        return self
+        self.verify = conf.verify_ssl  # in effect (the kubeconfig's insecure-skip-tls-verify included)
+        self.validate_certs = settings.get("validate_certs")  # as given (task or K8S_AUTH_VERIFY_SSL), else None
+        self.api = _lib()["client"].ApiClient(conf)
 
     def close(self):
         try:
             self.api.close()
-        except Exception:  # pragma: no cover
+        except Exception:  # pragma: no cover  pylint: disable=broad-exception-caught
             pass
 
     # ------------------------------------------------------------------------------------- core
@@ -171,7 +258,7 @@ class Kube:
             try:
                 resp = self.api.call_api(
                     path, method, query_params=list((query or {}).items()),
-                    header_params={"Accept": "application/json", "Content-Type": content_type},
+                    header_params=dict(self.headers, Accept="application/json", **{"Content-Type": content_type}),
                     body=body, auth_settings=["BearerToken"], _preload_content=False,
                     _return_http_data_only=False, _request_timeout=timeout or self.timeout)
                 # with _preload_content=False the client hands back the urllib3 response itself
@@ -236,6 +323,22 @@ class Kube:
 
     def list(self, path, query=None):
         return self.request("GET", path, query=query)[1]
+
+    def list_all(self, path, query=None, *, label_selector=None, page=500) -> tuple[list, str]:
+        """Every item of a collection, `page` at a time: (items, the list's resourceVersion)."""
+        items, token, rv = [], None, ""
+        while True:
+            q = dict(query or {}, limit=str(page))
+            if token:
+                q["continue"] = token
+            if label_selector:
+                q["labelSelector"] = label_selector
+            data = self.list(path, q) or {}
+            items += data.get("items") or []
+            rv = (data.get("metadata") or {}).get("resourceVersion", rv)
+            token = (data.get("metadata") or {}).get("continue")
+            if not token:
+                return items, rv
 
     def create(self, path, obj, dry_run=False, field_manager="k0rdent.kof"):
         query = {"fieldManager": field_manager}

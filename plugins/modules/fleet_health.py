@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: k0rdent.kof contributors
-# Apache License 2.0 (see LICENSE)
+# SPDX-License-Identifier: Apache-2.0
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -17,7 +17,11 @@ description:
     (rendered into the promxy config) and logs GrafanaDatasource.
   - Re-checks until every cluster is healthy or O(wait_timeout) passes.
   - Writes C(fleet-report.md), C(fleet-report.json) and C(fleet-report.html) (one box per region) to
-    O(report_dir), plus timestamped copies. Kubeconfigs and credentials it reads never reach the result.
+    O(report_dir) - the stable names of the latest report, replaced atomically - plus timestamped copies
+    C(fleet-report-<UTC time>.<ext>), of which the newest O(report_keep) per format are kept. Kubeconfigs and
+    credentials it reads never reach the result.
+  - Every table (the play output's, Markdown, HTML, the JSON list) lists the regional clusters, then the children,
+    each in natural order of their names (C(c3) before C(c12)).
 author:
   - k0rdent.kof maintainers (@k0rdent)
 extends_documentation_fragment:
@@ -72,6 +76,12 @@ options:
   report_dir:
     description: Directory for the report files; none are written when unset.
     type: path
+  report_keep:
+    description:
+      - Timestamped reports kept per format in O(report_dir), the newest; older ones are deleted. V(0) keeps none,
+        only the latest under its stable name C(fleet-report.<ext>).
+    type: int
+    default: 10
   kof_version:
     description: KOF version shown in the report.
     type: str

@@ -27,7 +27,7 @@ description:
 author:
   - k0rdent.kof maintainers (@k0rdent)
 extends_documentation_fragment:
-  - kubernetes.core.k8s_auth_options
+  - k0rdent.kof.kube_connection
   - k0rdent.kof.kof_resource
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups

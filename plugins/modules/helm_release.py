@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: k0rdent.kof contributors
-# Apache License 2.0 (see LICENSE)
+# SPDX-License-Identifier: Apache-2.0
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -19,10 +19,21 @@ description:
     from the release. Values travel in a 0600 temporary file, never on the command line.
   - Check mode runs nothing that changes the cluster; diff mode shows the deployed and requested chart and values,
     with O(hidden_values) masked.
+  - The connection options are the collection's (kubernetes.core's), passed to helm's global flags - O(kubeconfig)
+    as C(--kubeconfig) (a mapping is written to a private temporary file), O(context) C(--kube-context), O(host)
+    C(--kube-apiserver), O(api_key) C(--kube-token), O(ca_cert) C(--kube-ca-file), O(validate_certs=false)
+    C(--kube-insecure-skip-tls-verify), O(impersonate_user) C(--kube-as-user), O(impersonate_groups)
+    C(--kube-as-group); O(proxy) and O(no_proxy) become the C(HTTPS_PROXY), C(HTTP_PROXY) and C(NO_PROXY)
+    environment of helm (which then also uses them for the chart repository).
+  - Helm has no flag for O(username), O(password), O(client_cert), O(client_key) or O(proxy_headers), and always
+    writes refreshed auth-provider tokens back (O(persist_config=false) cannot be honoured) - the module refuses
+    them, from the task or the environment, before running helm; put such credentials in a kubeconfig.
 author:
   - k0rdent.kof maintainers (@k0rdent)
 extends_documentation_fragment:
+  - k0rdent.kof.kube_connection
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
 options:
   release_name:
     description: Release name.
@@ -115,28 +126,10 @@ options:
     description: The helm binary (helm 3 or 4).
     type: path
     default: helm
-  kubeconfig:
-    description: Path to a kubeconfig. Defaults to E(K8S_AUTH_KUBECONFIG), then helm's own default.
-    type: path
-  context:
-    description: Kubeconfig context. Defaults to E(K8S_AUTH_CONTEXT).
-    type: str
-  host:
-    description: API server URL. Defaults to E(K8S_AUTH_HOST).
-    type: str
-  api_key:
-    description: Bearer token. Defaults to E(K8S_AUTH_API_KEY).
-    type: str
-  ca_cert:
-    description: CA bundle of the API server.
-    type: path
-    aliases: [ssl_ca_cert]
-  validate_certs:
-    description: Verify the API server certificate. Turning it off prints a warning.
-    type: bool
-    default: true
-    aliases: [verify_ssl]
 attributes:
+  action_group:
+    support: full
+    membership: [k0rdent.kof.kof]
   check_mode:
     support: full
   diff_mode:
@@ -199,16 +192,20 @@ command:
   type: str
 """
 
+import copy
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.k0rdent.kof.plugins.module_utils.core_internals import diff_mode
 from ansible_collections.k0rdent.kof.plugins.module_utils.helm_cli import (
-    GO_DURATION, Helm, HelmError, kube_flags, local_chart, mask, merge, normalise, uninstall_args, upgrade_args)
+    GO_DURATION, Helm, HelmConnectionError, HelmError, helm_connection, local_chart, mask, merge, normalise, uninstall_args, upgrade_args)
+from ansible_collections.k0rdent.kof.plugins.module_utils.kube import AUTH_ARG_SPEC, connection_settings
 
 
 def argument_spec():
-    return dict(
+    spec = copy.deepcopy(AUTH_ARG_SPEC)
+    spec.update(
         release_name=dict(type="str", required=True, aliases=["name"]),
         release_namespace=dict(type="str", required=True, aliases=["namespace"]),
         chart_ref=dict(type="str"),
@@ -229,13 +226,8 @@ def argument_spec():
         insecure_skip_tls_verify=dict(type="bool", default=False),
         retries=dict(type="int", default=3),
         binary_path=dict(type="path", default="helm"),
-        kubeconfig=dict(type="path"),
-        context=dict(type="str"),
-        host=dict(type="str"),
-        api_key=dict(type="str", no_log=True),
-        ca_cert=dict(type="path", aliases=["ssl_ca_cert"]),
-        validate_certs=dict(type="bool", default=True, aliases=["verify_ssl"]),
     )
+    return spec
 
 
 def _dump(obj):
@@ -249,7 +241,8 @@ def run_module(module):
         module.fail_json(msg=f"wait_timeout {p['wait_timeout']!r} is not a Go duration like 5m or 300s")
     if p["state"] == "present" and not p["chart_ref"]:
         module.fail_json(msg="chart_ref is required with state=present")
-    if p["validate_certs"] is False:
+    settings = connection_settings(p)
+    if settings.get("validate_certs") is False:
         module.warn("validate_certs is false: the API server certificate is not verified")
     if p["insecure_skip_tls_verify"]:
         module.warn("insecure_skip_tls_verify is set: the chart repository certificate is not verified")
@@ -259,8 +252,9 @@ def run_module(module):
     if p["retries"] < 0:
         module.fail_json(msg=f"retries {p['retries']} must be 0 or more")
     helm = Helm(module, binary, retries=p["retries"])
+    kube, environ = helm_connection(settings, p, helm.private_file)
+    helm.environ.update(environ)
     major = helm.detect()
-    kube = kube_flags(p)
     name, ns = p["release_name"], p["release_namespace"]
     result = dict(changed=False, helm_version=helm.version)
     current = helm.status(name, ns, kube)
@@ -270,7 +264,7 @@ def run_module(module):
             result["retried"] = helm.retried
             module.exit_json(**result)
         result["changed"] = True
-        if module._diff:
+        if diff_mode(module):
             result["diff"] = dict(before=_dump({"release": name, "chart": current.get("chart") or
                                                 (current.get("info") or {}).get("description")}), after="")
         if not module.check_mode:
@@ -327,7 +321,7 @@ def run_module(module):
     if reasons:
         result["changed"] = True
         result["reasons"] = reasons
-    if module._diff and result["changed"]:
+    if diff_mode(module) and result["changed"]:
         result["diff"] = dict(before=_dump(before), after=_dump(after),
                               before_header=f"helm release {ns}/{name} (deployed)",
                               after_header=f"helm release {ns}/{name} (requested)")
@@ -355,6 +349,8 @@ def main():
                            required_if=[("state", "present", ("chart_ref",))])
     try:
         run_module(module)
+    except HelmConnectionError as err:
+        module.fail_json(msg=str(err))
     except HelmError as err:
         module.fail_json(msg=f"helm failed: {err}", retried=getattr(err, "retried", 0))
     except Exception as err:  # pragma: no cover - a bug: keep the traceback for the report

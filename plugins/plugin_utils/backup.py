@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: k0rdent.kof contributors
-# Apache License 2.0 (see LICENSE)
+# SPDX-License-Identifier: Apache-2.0
 """KOF backup and restore ("Maintenance - Backup Requirements": Grafana configurations, alert definitions, custom
 dashboards, retention policies), from the management cluster and each regional cluster (reached through its
 kubeconfig Secret).
@@ -68,16 +68,7 @@ def split_kind(spec: str) -> tuple[str, str]:
 
 
 def list_everywhere(kube, api_version: str, plural: str) -> list[dict]:
-    items, token = [], None
-    while True:
-        q = {"limit": "500"}
-        if token:
-            q["continue"] = token
-        data = kube.list(object_path(api_version, plural, None), q)
-        items += data.get("items") or []
-        token = (data.get("metadata") or {}).get("continue")
-        if not token:
-            return items
+    return kube.list_all(object_path(api_version, plural, None))[0]
 
 
 # ------------------------------------------------------------------------------------------- helm

@@ -1,10 +1,10 @@
 # -*- coding: utf-8 -*-
 # Copyright: k0rdent.kof contributors
-# Apache License 2.0 (see LICENSE)
-"""What the day-2 action plugins share (access, backup, restore, prune, uninstall clean-up): the API connection
-options, reaching a regional or child cluster through its `<name>-kubeconfig` Secret, resource discovery for
-arbitrary kinds, idempotent present/absent of whole objects (no write when nothing differs), objects stripped of
-server fields, Secret values masked for diffs, and private (0600) files written atomically.
+# SPDX-License-Identifier: Apache-2.0
+"""What the day-2 action plugins share (access, backup, restore, prune, uninstall clean-up) beyond the converge
+engine (module_utils/converge.py): reaching a regional or child cluster through its `<name>-kubeconfig` Secret,
+resource discovery for arbitrary kinds, objects stripped of server fields, Secret values masked for diffs, and
+private (0600) files written atomically.
 """
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ import tempfile
 
 import yaml
 
-from ansible_collections.k0rdent.kof.plugins.module_utils.compare import needs_apply, view
-from ansible_collections.k0rdent.kof.plugins.module_utils.kube import AUTH_OPTIONS, Kube, KubeError, auth_from, object_path
+from ansible_collections.k0rdent.kof.plugins.module_utils.compare import view
+from ansible_collections.k0rdent.kof.plugins.module_utils.converge import Converger
+from ansible_collections.k0rdent.kof.plugins.module_utils.kube import Kube, KubeError, object_path
 
 # Server-owned or instance-specific metadata: meaningless (or harmful) when an object is re-created elsewhere.
 SERVER_METADATA = ("uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp",
@@ -26,22 +27,18 @@ HELM_RELEASE_ANNOTATION = "meta.helm.sh/release-name"
 MASK = "<hidden>"
 
 
-def management_kube(args: dict, **kw) -> Kube:
-    """The management cluster API from the task's auth options (or K8S_AUTH_* environment)."""
-    return Kube(auth_from({k: args.get(k) for k in AUTH_OPTIONS}), **kw)
-
-
 def workload_kube(mgmt: Kube, name: str, namespace: str, validate_certs=None) -> Kube:
     """A regional/child cluster through the kubeconfig Secret k0rdent writes for it (key `value`). The
-    kubeconfig stays in this process: it is never returned, logged or written."""
+    kubeconfig stays in this process: it is never returned, logged or written. TLS verification is off only when
+    it is off for the management cluster (or validate_certs is false)."""
     sec = mgmt.get(object_path("v1", "secrets", namespace, f"{name}-kubeconfig"))
     if sec is None:
         raise KubeError(f"Secret {namespace}/{name}-kubeconfig not found: the cluster {name} is not provisioned "
                         "(or k0rdent has not written its kubeconfig yet)")
-    return kube_from_secret(mgmt, sec, name, namespace, validate_certs)
+    return kube_from_secret(sec, name, namespace, verify=not (validate_certs is False or mgmt.verify is False))
 
 
-def kube_from_secret(mgmt: Kube, sec: dict, name: str, namespace: str, validate_certs=None) -> Kube:
+def kube_from_secret(sec: dict, name: str, namespace: str, *, verify: bool = True, timeout: float = 30) -> Kube:
     """The client of a cluster from its kubeconfig Secret, already read (see workload_kube)."""
     try:
         kubeconfig = yaml.safe_load(base64.b64decode((sec.get("data") or {}).get("value", "")))
@@ -49,10 +46,10 @@ def kube_from_secret(mgmt: Kube, sec: dict, name: str, namespace: str, validate_
         raise KubeError(f"Secret {namespace}/{name}-kubeconfig holds no readable kubeconfig: {type(err).__name__}")
     if not isinstance(kubeconfig, dict):
         raise KubeError(f"Secret {namespace}/{name}-kubeconfig holds no kubeconfig (key value)")
-    auth = {"kubeconfig": kubeconfig}
-    if validate_certs is False or mgmt.verify is False:
-        auth["validate_certs"] = False
-    return Kube(auth, retries=2, timeout=30)
+    settings = {"kubeconfig": kubeconfig}
+    if not verify:
+        settings["validate_certs"] = False
+    return Kube(settings, retries=2, timeout=timeout)
 
 
 class Resources:
@@ -130,28 +127,24 @@ def masked(obj: dict | None, other: dict | None = None) -> dict:
     return out
 
 
-def ensure_present(kube: Kube, resources: Resources, obj: dict, *, check: bool, manager: str,
-                   only_missing: bool = False) -> dict:
+def converger(kube: Kube, *, check: bool, manager: str = "k0rdent.kof") -> Converger:
+    """The converge engine for whole objects of any kind, with Secret values masked in before / after."""
+    return Converger(kube, check=check, manager=manager, show=masked)
+
+
+def ensure_present(engine: Converger, resources: Resources, obj: dict, *, only_missing: bool = False) -> dict:
     """Create or server-side apply `obj` when the live object differs; no request beyond the GET otherwise."""
     path = resources.path(obj)
-    live = kube.get(path)
-    if live is not None and (only_missing or not needs_apply(obj, live, manager)):
-        return {"action": "unchanged", "changed": False}
-    new = kube.apply(path, obj, dry_run=check, field_manager=manager)
-    return {"action": "created" if live is None else "updated", "changed": True,
-            "before": masked(live), "after": masked(new, live)}
+    out = engine.present(path, obj, engine.kube.get(path), only_missing=only_missing)
+    out.pop("object", None)
+    return out
 
 
-def ensure_absent(kube: Kube, resources: Resources, obj: dict, *, check: bool,
-                  propagation: str = "Foreground") -> dict:
+def ensure_absent(engine: Converger, resources: Resources, obj: dict, *, propagation: str = "Foreground") -> dict:
     if resources.lookup(obj["apiVersion"], obj["kind"]) is None:
         return {"action": "absent", "changed": False}  # the kind is gone with its CRD, so is the object
     path = resources.path(obj)
-    live = kube.get(path)
-    if live is None:
-        return {"action": "absent", "changed": False}
-    kube.delete(path, propagation=propagation, dry_run=check)
-    return {"action": "deleted", "changed": True, "before": masked(live), "after": {}}
+    return engine.absent(path, engine.kube.get(path), propagation=propagation)
 
 
 def yaml_text(obj) -> str:

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: k0rdent.kof contributors
-# Apache License 2.0 (see LICENSE)
+# SPDX-License-Identifier: Apache-2.0
 """Fleet health, as the guide's "Verification" section checks it, for every regional and child cluster:
 the ClusterDeployment Ready (current generation), its Sveltos ClusterSummaries Provisioned, and, through the
 cluster's `<name>-kubeconfig` Secret, Running pods in the expected namespaces. Regional clusters also need their
@@ -15,9 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import yaml
 
-from . import fleet
-from ansible_collections.k0rdent.kof.plugins.module_utils.kube import Kube, KubeError, object_path
 from ansible_collections.k0rdent.kof.plugins.module_utils import kof_resources
+from ansible_collections.k0rdent.kof.plugins.module_utils.converge import condition, is_ready
+from ansible_collections.k0rdent.kof.plugins.module_utils.kube import Kube, KubeError, object_path
+from ansible_collections.k0rdent.kof.plugins.plugin_utils.day2 import kube_from_secret
+from ansible_collections.k0rdent.kof.plugins.plugin_utils.fleet import live_by_name
+from ansible_collections.k0rdent.kof.plugins.plugin_utils.report import ordered
 
 REGIONAL_NAMESPACES = ["cert-manager", "ingress-nginx", "kof", "kube-system", "projectsveltos"]
 CHILD_NAMESPACES = ["kof", "kube-system", "projectsveltos"]
@@ -41,12 +44,8 @@ def pod_problem(pod: dict) -> str | None:
     return None
 
 
-def check_workload_cluster(kubeconfig: dict, namespaces: list, validate_certs) -> tuple[dict, list]:
-    """Pods per expected namespace of one cluster: ({ns: 'ready/total'}, problems)."""
-    auth = {"kubeconfig": kubeconfig}
-    if validate_certs is False:
-        auth["validate_certs"] = False
-    kube = Kube(auth, retries=2, timeout=20)
+def check_workload_cluster(kube: Kube, namespaces: list) -> tuple[dict, list]:
+    """Pods per expected namespace of one cluster (its client, closed here): ({ns: 'ready/total'}, problems)."""
     try:
         pods = kube.list("/api/v1/pods").get("items") or []
     finally:
@@ -76,11 +75,11 @@ class FleetHealth:
         self.concurrency = concurrency
 
     def _management_objects(self):
-        cds = fleet.list_all(self.kube, object_path(self.api_version, "clusterdeployments", self.kcm_ns))[0]
+        cds = live_by_name(self.kube, object_path(self.api_version, "clusterdeployments", self.kcm_ns))
         summaries = {}
         try:
-            items = fleet.list_all(self.kube, object_path("config.projectsveltos.io/v1beta1", "clustersummaries",
-                                                          self.kcm_ns))[0]
+            items = live_by_name(self.kube, object_path("config.projectsveltos.io/v1beta1", "clustersummaries",
+                                                        self.kcm_ns))
             for s in items.values():
                 cluster = (s.get("spec") or {}).get("clusterName") or \
                           (s["metadata"].get("labels") or {}).get("projectsveltos.io/cluster-name")
@@ -130,7 +129,7 @@ class FleetHealth:
         with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(clusters) or 1))) as pool:
             for name, res in pool.map(one, clusters):
                 results[name] = res
-        return [results[n] for n, _tier in clusters]
+        return ordered([results[n] for n, _tier in clusters])
 
     def _promxy_clusters(self, secret_name):
         sec = self.kube.get(object_path("v1", "secrets", self.kof_ns, secret_name))
@@ -152,9 +151,9 @@ class FleetHealth:
             return res
         labels = cd["metadata"].get("labels") or {}
         res["region"] = name if tier == "regional" else (labels.get(REGION_LABEL) or inventory_region)
-        res["ready"] = fleet.is_ready(cd)
+        res["ready"] = is_ready(cd)
         if not res["ready"]:
-            cond = fleet.condition(cd, "Ready") or {}
+            cond = condition(cd, "Ready") or {}
             res["problems"].append(f"ClusterDeployment not Ready: {cond.get('reason', 'no Ready condition')}"
                                    + (f": {cond['message']}" if cond.get("message") else ""))
         res["services"] = "none"
@@ -191,12 +190,13 @@ class FleetHealth:
                 res["problems"].append(f"kubeconfig Secret {name}-kubeconfig not found")
             else:
                 try:
-                    kc = yaml.safe_load(base64.b64decode((kc_secret.get("data") or {}).get("value", "")))
                     per_ns, problems = check_workload_cluster(
-                        kc, REGIONAL_NAMESPACES if tier == "regional" else CHILD_NAMESPACES, self.validate_certs)
+                        kube_from_secret(kc_secret, name, self.kcm_ns, verify=self.validate_certs is not False,
+                                         timeout=20),
+                        REGIONAL_NAMESPACES if tier == "regional" else CHILD_NAMESPACES)
                     res["pods"] = per_ns
                     res["problems"] += problems
-                except (KubeError, ValueError, yaml.YAMLError, AttributeError, TypeError) as err:
+                except KubeError as err:
                     res["problems"].append(f"cannot read the cluster through its kubeconfig: {str(err)[:160]}")
         res["state"] = "healthy" if not res["problems"] else "unhealthy"
         return res

@@ -1,12 +1,30 @@
 # -*- coding: utf-8 -*-
 # Copyright: k0rdent.kof contributors
-# Apache License 2.0 (see LICENSE)
+# SPDX-License-Identifier: Apache-2.0
 """Fleet report renderers: a text table for the play output, Markdown, JSON and an HTML page with one box per
-region (its regional cluster and the children writing to it)."""
+region (its regional cluster and the children writing to it), every table in natural order of cluster names
+(regional clusters first, then children; c3 before c12); and the report files with their retention."""
 from __future__ import annotations
 
 import html
 import json
+import re
+
+from ansible_collections.k0rdent.kof.plugins.module_utils import report_files
+
+PREFIX = "fleet-report"
+KEEP = report_files.KEEP  # timestamped reports kept per format (kof_report_keep)
+TIERS = {"regional": 0, "child": 1}
+
+
+def natural_key(name) -> list:
+    """Sort key of a name with numbers compared as numbers: c3 before c12, region2-child9 before region2-child10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(name))]
+
+
+def ordered(results: list[dict]) -> list[dict]:
+    """Clusters as every table lists them: regional clusters first, then children, each in natural order."""
+    return sorted(results, key=lambda r: (TIERS.get(r.get("tier"), len(TIERS)), natural_key(r["name"])))
 
 
 def summary(results: list[dict]) -> dict:
@@ -23,7 +41,7 @@ def _pods(r):
 
 def table(results: list[dict]) -> list[str]:
     rows = [("CLUSTER", "TIER", "REGION", "STATE", "READY", "SERVICES", "PROBLEMS")]
-    for r in results:
+    for r in ordered(results):
         rows.append((r["name"], r["tier"], r.get("region") or "-", r["state"].upper(),
                      "yes" if r.get("ready") else "no", r.get("services", "-"),
                      "; ".join(r["problems"]) or "-"))
@@ -40,7 +58,7 @@ def markdown(results: list[dict], meta: dict) -> str:
              f"{s['missing']} missing)", "",
              "| Cluster | Tier | Region | State | Ready | Services | Pods | Problems |",
              "|---|---|---|---|---|---|---|---|"]
-    for r in results:
+    for r in ordered(results):
         probs = "<br>".join(p.replace("|", "\\|") for p in r["problems"]) or "-"
         lines.append(f"| {r['name']} | {r['tier']} | {r.get('region') or '-'} | {r['state']} | "
                      f"{'yes' if r.get('ready') else 'no'} | {r.get('services', '-')} | {_pods(r)} | {probs} |")
@@ -48,7 +66,8 @@ def markdown(results: list[dict], meta: dict) -> str:
 
 
 def as_json(results: list[dict], meta: dict) -> str:
-    return json.dumps({"meta": meta, "summary": summary(results), "clusters": results}, indent=2, sort_keys=True) + "\n"
+    return json.dumps({"meta": meta, "summary": summary(results), "clusters": ordered(results)}, indent=2,
+                      sort_keys=True) + "\n"
 
 
 def page(results: list[dict], meta: dict) -> str:
@@ -67,11 +86,11 @@ def page(results: list[dict], meta: dict) -> str:
         return (f'<div class="chip {r["state"]}" title="{title}"><b>{html.escape(r["name"])}</b>'
                 f'<span>{html.escape(r["state"])}</span></div>')
     boxes = []
-    for name in sorted(regions):
+    for name in sorted(regions, key=natural_key):
         box = regions[name]
         head = chip(box["regional"]) if box["regional"] else \
             f'<div class="chip missing"><b>{html.escape(name)}</b><span>not in inventory</span></div>'
-        kids = "".join(chip(c) for c in sorted(box["children"], key=lambda c: c["name"])) or \
+        kids = "".join(chip(c) for c in sorted(box["children"], key=lambda c: natural_key(c["name"]))) or \
             '<div class="none">no child clusters</div>'
         boxes.append(f'<section class="region"><h2>Region {html.escape(name)}</h2>{head}'
                      f'<div class="children">{kids}</div></section>')
@@ -79,7 +98,7 @@ def page(results: list[dict], meta: dict) -> str:
         f"<tr class='{r['state']}'><td>{html.escape(r['name'])}</td><td>{r['tier']}</td>"
         f"<td>{html.escape(r.get('region') or '-')}</td><td>{r['state']}</td>"
         f"<td>{html.escape(_pods(r))}</td><td>{'<br>'.join(html.escape(p) for p in r['problems']) or '-'}</td></tr>"
-        for r in results)
+        for r in ordered(results))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>KOF fleet report</title>
 <style>
@@ -103,3 +122,12 @@ td, th {{ border: 1px solid #ccc; padding: 0.3em 0.5em; text-align: left; vertic
 <table><tr><th>Cluster</th><th>Tier</th><th>Region</th><th>State</th><th>Pods</th><th>Problems</th></tr>{rows}</table>
 </body></html>
 """
+
+
+
+def write(directory: str, results: list[dict], meta: dict, keep: int = KEEP) -> dict:
+    """fleet-report-<UTC stamp>.<ext> and the stable name of the latest, fleet-report.<ext>, for md, json and
+    html; the newest `keep` stamped reports per format stay (module_utils/report_files.py). Returns
+    {ext: path of fleet-report.<ext>}."""
+    return report_files.write(directory, PREFIX, meta["generated"], [
+        ("md", markdown(results, meta)), ("json", as_json(results, meta)), ("html", page(results, meta))], keep)
