@@ -21,6 +21,12 @@ Sveltos:
   Secrets named in their templateResourceRefs (continuous sync: a changed source Secret is copied again).
 - everything reacts to events; a failed service is retried when something it may depend on appears on its
   cluster (a Secret, a CRD), when the ClusterDeployment changes, or when a profile or template does.
+
+Every controller here is an API client (api.Client): it reads, lists and watches, writes with the resourceVersion it
+read (a 409 requeues the work), writes status through the status subresource, adds and removes its finalizer, and
+owns what it creates. The same code runs in the emulator's process (inproc.py) and, as `kofsim controllers`,
+against a real kube-apiserver (rest.py); the workload clusters come from a fleet (inproc.EmulatorFleet: virtual
+clusters of the emulator; realfleet.RealFleet: a kube-apiserver each).
 """
 from __future__ import annotations
 
@@ -28,27 +34,24 @@ import base64
 import gzip
 import hashlib
 import json
-import time
 
 from .. import errors as E
-from ..fastcopy import clone
 from ..selectors import match_label_selector_obj
-from ..store import now
-from ..tls import kubeconfig
 from . import admission, catalog
+from .api import mutable, now
 
 GROUP = "k0rdent.mirantis.com"
 SVELTOS = "config.projectsveltos.io"
 FINALIZER = "k0rdent.mirantis.com/cleanup"
+MANAGER = "manager"  # kcm's controller-runtime field manager
+SVELTOS_MANAGER = "addon-controller"
 
 
-def _deny(webhook: str, kind: str, why: str) -> E.ApiError:
-    return E.ApiError(403, "Forbidden", f'admission webhook "{webhook}" denied the request: the {kind} is '
-                                        f"invalid: {why}" if kind else f'admission webhook "{webhook}" denied the '
-                                                                       f"request: {why}")
+def _deny(kind: str, why: str) -> admission.Denied:
+    return admission.Denied(f"the {kind} is invalid: {why}" if kind else why)
 
 
-def _denied(webhook: str, denied) -> E.ApiError:
+def denied_error(webhook: str, denied) -> E.ApiError:
     """kube-apiserver's answer to a webhook denial: 403 with the webhook's name, its warnings as Warning headers."""
     warning = ", ".join('299 - "' + w.replace('"', '\\"') + '"' for w in denied.warnings)
     return E.ApiError(403, "Forbidden", f'admission webhook "{webhook}" denied the request: {denied.message}',
@@ -61,60 +64,84 @@ def _cond(type_, status, reason, message, ts, prev=None):
     return {"type": type_, "status": status, "reason": reason, "message": message, "lastTransitionTime": ts}
 
 
+def _ready(obj) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (obj.get("status") or {}).get("conditions") or [])
+
+
 class Kcm:
     def __init__(self, layer):
         self.layer = layer
-        self.sim = layer.sim
         self.mgmt = layer.mgmt
-        self.ctl = self.sim.controllers[""]
-        self.born: dict[tuple, float] = {}        # (ns, name) -> when the CD was first seen
-        self.clusters: dict[tuple, str] = {}       # (ns, name) -> virtual cluster id
+        self.fleet = layer.fleet
+        self.sched = layer.runtime.scope("")
+        self.born: dict[tuple, float] = {}        # (ns, name) -> when the CD was first seen (monotonic)
+        self.clusters: dict[tuple, str] = {}       # (ns, name) -> workload cluster id (provisioned)
         self.synced: dict[tuple, int] = {}         # (ns, name) -> generation Sveltos last acted on
-        self.kubeconfigs: dict[str, str] = {}      # virtual cluster id -> its kubeconfig, base64
-        self.mgmt.admission.append(self.admit)
-        self.mgmt.listeners.append(self.on_event)
+        watch = self.mgmt.watch
+        watch(GROUP, "clusterdeployments", self.on_cd)
+        watch(GROUP, "servicetemplates", self.on_st)
+        watch("source.toolkit.fluxcd.io", "helmrepositories", self.on_repo)
+        watch(GROUP, "clustertemplatechains", self.on_chain)
+        watch(SVELTOS, "clusterprofiles", lambda _t, _o: self.resync_all())
+        watch("", "secrets", self.on_secret)
 
     # ------------------------------------------------------------------------------ accessors
     def rt(self, group, plural):
-        rts = self.mgmt.registry.versions_of(group, plural)
-        return self.mgmt.storage_rt(rts[0]) if rts else None
+        return self.mgmt.resource(group, plural)
 
     def get(self, group, plural, ns, name):
         rt = self.rt(group, plural)
         if rt is None:
             return None
-        return self.mgmt.find(rt, ns if rt.namespaced else "", name)
+        return self.mgmt.get(rt, ns if rt.namespaced else "", name)
+
+    def list(self, group, plural, ns=None):
+        rt = self.rt(group, plural)
+        return self.mgmt.list(rt, ns) if rt is not None else []
 
     # ------------------------------------------------------------------------------- webhooks
-    def admit(self, op, rt, new, old):
-        if rt.group != GROUP:
-            return
-        if rt.kind == "ClusterDeployment" and op in ("CREATE", "UPDATE"):
+    def review(self, op, kind, new, old):
+        """kcm's validating webhooks (kcm v0.1.0's rules, admission.py; kcm 1.x's in v1beta1 mode). Raises
+        admission.Denied (message without kube-apiserver's prefix); returns the webhook's name when it applies,
+        None for requests no webhook of kcm intercepts. Used by the emulator's admission hook and by the real
+        backend's ValidatingWebhookConfiguration (webhook.py)."""
+        if kind == "ClusterDeployment" and op in ("CREATE", "UPDATE"):
             self._admit_cd(new, old)
-        elif rt.kind in ("ServiceTemplate", "ClusterTemplate") and op == "DELETE":
-            self._admit_template_delete(rt, old)
+            return admission.WEBHOOK
+        if kind in ("ServiceTemplate", "ClusterTemplate") and op == "DELETE":
+            self._admit_template_delete(kind, old)
+            return f"validation.{kind.lower()}.k0rdent.mirantis.com"
+        return None
+
+    def admit(self, op, rt, new, old):
+        """The emulator's admission hook (store.Cluster.admission)."""
+        if rt.group != GROUP or rt.kind not in ("ClusterDeployment", "ServiceTemplate", "ClusterTemplate"):
+            return
+        try:
+            self.review(op, rt.kind, new, old)
+        except admission.Denied as denied:
+            hook = admission.WEBHOOK if rt.kind == "ClusterDeployment" else \
+                f"validation.{rt.kind.lower()}.k0rdent.mirantis.com"
+            raise denied_error(hook, denied) from None
 
     def _admit_cd(self, cd, old):
-        hook = "validation.clusterdeployment.k0rdent.mirantis.com"
         ns = cd["metadata"]["namespace"]
         spec = cd.get("spec") or {}
         if cd["metadata"].get("deletionTimestamp"):
             return
         if self.layer.kcm_version == "v1alpha1":
             # kcm v0.1.0's rules and messages (admission.py)
-            try:
-                admission.validate_cluster_deployment("UPDATE" if old else "CREATE", cd, old,
-                                                      lambda plural, n, name: self.get(GROUP, plural, n, name))
-            except admission.Denied as denied:
-                raise _denied(hook, denied) from None
+            admission.validate_cluster_deployment("UPDATE" if old else "CREATE", cd, old,
+                                                  lambda plural, n, name: self.get(GROUP, plural, n, name))
             return
         key = f"{ns}/{cd['metadata']['name']}"
         if old is not None and (old.get("spec") or {}).get("template") != spec.get("template") and \
                 spec.get("template") not in ((old.get("status") or {}).get("availableUpgrades") or []):
-            raise _deny(hook, "", "cluster upgrade is forbidden")
+            raise _deny("", "cluster upgrade is forbidden")
 
         def deny(why):
-            return _deny(hook, "ClusterDeployment", why)
+            return _deny("ClusterDeployment", why)
         tname = spec.get("template", "")
         tpl = self.get(GROUP, "clustertemplates", ns, tname)
         if tpl is None:
@@ -146,64 +173,61 @@ class Kcm:
         if errs:
             raise deny("\n".join(errs))
 
-    def _admit_template_delete(self, rt, tpl):
+    def _admit_template_delete(self, kind, tpl):
         name, ns = tpl["metadata"]["name"], tpl["metadata"].get("namespace")
-        cd_rt = self.rt(GROUP, "clusterdeployments")
+        cds = self.list(GROUP, "clusterdeployments", ns)
         if self.layer.kcm_version == "v1alpha1":
-            mcs_rt = self.rt(GROUP, "multiclusterservices")
-            try:
-                admission.validate_template_delete(
-                    rt.kind, tpl, self.mgmt.list_objects(cd_rt, ns) if cd_rt else [],
-                    self.mgmt.list_objects(mcs_rt) if mcs_rt else [])
-            except admission.Denied as denied:
-                raise _denied(f"validation.{rt.kind.lower()}.k0rdent.mirantis.com", denied) from None
+            admission.validate_template_delete(kind, tpl, cds, self.list(GROUP, "multiclusterservices"))
             return
-        for cd in self.mgmt.list_objects(cd_rt, ns) if cd_rt else []:
+        for cd in cds:
             spec = cd.get("spec") or {}
-            uses = spec.get("template") == name if rt.kind == "ClusterTemplate" else any(
+            uses = spec.get("template") == name if kind == "ClusterTemplate" else any(
                 s.get("template") == name for s in (spec.get("serviceSpec") or {}).get("services") or [])
             if uses and not cd["metadata"].get("deletionTimestamp"):
-                raise _deny(f"validation.{rt.kind.lower()}.k0rdent.mirantis.com", "",
-                            f"the {rt.kind} {ns}/{name} cannot be removed while it is used by ClusterDeployment "
-                            f"{ns}/{cd['metadata']['name']}")
+                raise _deny("", f"the {kind} {ns}/{name} cannot be removed while it is used by ClusterDeployment "
+                                f"{ns}/{cd['metadata']['name']}")
 
     # ------------------------------------------------------------------------------------ events
-    def on_event(self, type_, rt, obj):
-        meta = obj["metadata"]
-        ns, name = meta.get("namespace", ""), meta["name"]
-        if rt.group == GROUP and rt.kind == "ClusterDeployment":
-            if type_ == "DELETED":
-                self.teardown(ns, name)
-            else:
-                self.ctl.schedule(("kcm-cd", ns, name), self.reconcile_cd, ns, name)
-        elif rt.group == GROUP and rt.kind == "ServiceTemplate" and type_ != "DELETED":
-            self.ctl.schedule(("kcm-st", ns, name), self.reconcile_st, ns, name)
-            if (obj.get("status") or {}).get("valid"):
-                self.resync_all()
-        elif rt.kind == "HelmRepository" and type_ != "DELETED":
-            st_rt = self.rt(GROUP, "servicetemplates")
-            for st in self.mgmt.list_objects(st_rt, ns) if st_rt else []:
-                self.ctl.schedule(("kcm-st", ns, st["metadata"]["name"]), self.reconcile_st, ns,
-                                  st["metadata"]["name"])
-        elif rt.group == GROUP and rt.kind == "ClusterTemplateChain":
-            # kcm's ClusterDeployment controller watches chains: availableUpgrades follow them
-            cd_rt = self.rt(GROUP, "clusterdeployments")
-            for cd in self.mgmt.list_objects(cd_rt, ns) if cd_rt else []:
-                self.ctl.schedule(("kcm-cd", ns, cd["metadata"]["name"]), self.reconcile_cd, ns,
-                                  cd["metadata"]["name"])
-        elif rt.group == SVELTOS and rt.kind == "ClusterProfile":
+    def on_cd(self, type_, obj):
+        ns, name = obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
+        if type_ == "DELETED":
+            self.sched.schedule(("kcm-teardown", ns, name), self.teardown, ns, name)
+        else:
+            self.sched.schedule(("kcm-cd", ns, name), self.reconcile_cd, ns, name)
+
+    def on_st(self, type_, obj):
+        if type_ == "DELETED":
+            return
+        ns, name = obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
+        self.sched.schedule(("kcm-st", ns, name), self.reconcile_st, ns, name)
+        if (obj.get("status") or {}).get("valid"):
             self.resync_all()
-        elif rt.group == "" and rt.kind == "Secret" and type_ != "DELETED" and self.layer.secret_referenced(ns, name):
+
+    def on_repo(self, type_, obj):
+        if type_ == "DELETED":
+            return
+        ns = obj["metadata"].get("namespace", "")
+        for st in self.list(GROUP, "servicetemplates", ns):
+            self.sched.schedule(("kcm-st", ns, st["metadata"]["name"]), self.reconcile_st, ns, st["metadata"]["name"])
+
+    def on_chain(self, _type, obj):
+        # kcm's ClusterDeployment controller watches chains: availableUpgrades follow them
+        ns = obj["metadata"].get("namespace", "")
+        for cd in self.list(GROUP, "clusterdeployments", ns):
+            self.sched.schedule(("kcm-cd", ns, cd["metadata"]["name"]), self.reconcile_cd, ns, cd["metadata"]["name"])
+
+    def on_secret(self, type_, obj):
+        if type_ != "DELETED" and self.layer.secret_referenced(obj["metadata"].get("namespace", ""),
+                                                              obj["metadata"]["name"]):
             self.resync_all()
 
     def resync_all(self):
         for (ns, name) in list(self.clusters):
-            self.ctl.schedule(("sveltos", ns, name), self.layer.sveltos.sync, ns, name, delay=0.1)
+            self.sched.schedule(("sveltos", ns, name), self.layer.sveltos.sync, ns, name, delay=0.1)
 
     # ---------------------------------------------------------------------------- ServiceTemplate
     def reconcile_st(self, ns, name):
-        rt = self.rt(GROUP, "servicetemplates")
-        st = self.mgmt.find(rt, ns, name) if rt else None
+        st = self.get(GROUP, "servicetemplates", ns, name)
         if st is None:
             return
         helm = (st.get("spec") or {}).get("helm") or {}
@@ -225,13 +249,11 @@ class Kcm:
             status["chartRef"] = {"kind": "HelmChart", "name": name, "namespace": ns}
             if version:
                 status["chartVersion"] = version
-        if st.get("status") != status:
-            self.mgmt.set_status(rt, st, status)
+        self.mgmt.set_status(st, status, manager=MANAGER)
 
     # -------------------------------------------------------------------------- ClusterDeployment
     def reconcile_cd(self, ns, name):
-        rt = self.rt(GROUP, "clusterdeployments")
-        cd = self.mgmt.find(rt, ns, name) if rt else None
+        cd = self.get(GROUP, "clusterdeployments", ns, name)
         if cd is None:
             return
         key = (ns, name)
@@ -241,32 +263,39 @@ class Kcm:
             if FINALIZER in (cd["metadata"].get("finalizers") or []):
                 conds = [c for c in (cd.get("status") or {}).get("conditions") or [] if c["type"] != "Ready"]
                 conds.append(_cond("Ready", "False", "Deleting", "Cluster is being deleted", ts, prev.get("Ready")))
-                self._set_status(rt, cd, dict(cd.get("status") or {}, conditions=conds))
+                self.mgmt.set_status(cd, dict(cd.get("status") or {}, conditions=conds), manager=MANAGER)
                 self.teardown(ns, name)
-                self.ctl.schedule(("kcm-fin", ns, name), self._drop_finalizer, ns, name,
-                                  delay=min(1.0, max(0.1, self.sim.ready_after / 4)))
+                self.sched.schedule(("kcm-fin", ns, name), self._drop_finalizer, ns, name,
+                                    delay=min(1.0, max(0.1, self.layer.ready_after() / 4)))
             return
         if FINALIZER not in (cd["metadata"].get("finalizers") or []):
-            body = clone(cd)
+            body = mutable(cd)
             body["metadata"].setdefault("finalizers", []).append(FINALIZER)
-            cd, _, _ = self.mgmt.write(rt, body, namespace=ns, old=cd, internal=True)
-        self.born.setdefault(key, time.monotonic())
+            cd = self.mgmt.update(body, manager=MANAGER)
+        clock = self.layer.clock
+        self.born.setdefault(key, clock())
         gen = cd["metadata"].get("generation")
         conds = [_cond("TemplateReady", "True", "Succeeded", "Template is valid", ts, prev.get("TemplateReady")),
                  _cond("HelmChartReady", "True", "Succeeded", "Helm chart is valid", ts, prev.get("HelmChartReady")),
                  _cond("HelmReleaseReady", "True", "InstallSucceeded", "Helm install succeeded", ts,
                        prev.get("HelmReleaseReady"))]
-        wait = self.sim.ready_after - (time.monotonic() - self.born[key])
-        never = self.layer._for_cd("never_ready", name)
+        # a cluster that is Ready already (a restarted controller) does not wait again
+        wait = 0 if _ready(cd) else self.layer.ready_after() - (clock() - self.born[key])
+        never = self.layer.for_cd("never_ready", name)
+        client = None
+        if not never and wait <= 0:
+            client = self.ensure_cluster(cd)
+            if client is None:  # the cluster's API is still starting (real backend)
+                wait = 0.25
         if never or wait > 0:
             conds.append(_cond("Ready", "False", "Provisioning", "Control plane is being provisioned: waiting for "
                                "infrastructure", ts, prev.get("Ready")))
-            self._set_status(rt, cd, {"conditions": conds, "observedGeneration": gen})
+            self.mgmt.set_status(cd, {"conditions": conds, "observedGeneration": gen}, manager=MANAGER)
             if not never:
-                self.ctl.schedule(("kcm-cd", ns, name), self.reconcile_cd, ns, name, delay=max(0.05, wait))
+                self.sched.schedule(("kcm-cd", ns, name), self.reconcile_cd, ns, name, delay=max(0.05, wait))
             return
-        cid = self.ensure_cluster(cd)
-        if not self.layer._for_cd("no_kubeconfig", name):
+        cid = f"{ns}/{name}"
+        if not self.layer.for_cd("no_kubeconfig", name):
             self.ensure_kubeconfig(cd, cid)
         services = [s for s in ((cd.get("spec") or {}).get("serviceSpec") or {}).get("services") or []
                     if not s.get("disable")]
@@ -276,69 +305,57 @@ class Kcm:
                                prev.get("SveltosProfileReady")))
         else:
             prt = self.rt(SVELTOS, "profiles")
-            if prt is not None and self.mgmt.find(prt, ns, name) is not None:
-                self.mgmt.delete(prt, ns, name, {"propagationPolicy": "Background"})
-        svc_state = self.layer.sveltos.services_status(ns, name, services)
+            if prt is not None and self.mgmt.get(prt, ns, name) is not None:
+                self.mgmt.delete(prt, ns, name, propagation="Background")
+        svc_state = self.layer.sveltos.services_status(ns, name, services, cd)
         if self.layer.kcm_version == "v1beta1" and services:
             ok = sum(1 for s in svc_state or [] if s["state"] == "Deployed")
             conds.append(_cond("ServicesInReadyState", "True" if ok == len(services) else "False",
                                "Succeeded" if ok == len(services) else "Progressing", f"{ok}/{len(services)}", ts,
                                prev.get("ServicesInReadyState")))
         conds.append(_cond("Ready", "True", "Succeeded", "Object is ready", ts, prev.get("Ready")))
-        status = {"conditions": conds, "observedGeneration": gen, "k8sVersion": self.sim.clusters[cid].k8s_version}
+        status = {"conditions": conds, "observedGeneration": gen, "k8sVersion": self.fleet.k8s_version(cid)}
         upgrades = self.available_upgrades(ns, (cd.get("spec") or {}).get("template", ""))
         if upgrades:
             status["availableUpgrades"] = upgrades
         if svc_state:
             status["services"] = svc_state
-        self._set_status(rt, cd, status)
+        self.mgmt.set_status(cd, status, manager=MANAGER)
         # Sveltos acts on a new or changed ClusterDeployment; other triggers (profiles, secrets, templates,
         # objects appearing on the cluster while a service waits for them) schedule it on their own.
         if self.synced.get(key) != gen:
             self.synced[key] = gen
-            self.ctl.schedule(("sveltos", ns, name), self.layer.sveltos.sync, ns, name, delay=0.05)
+            self.sched.schedule(("sveltos", ns, name), self.layer.sveltos.sync, ns, name, delay=0.05)
 
     def available_upgrades(self, ns, template):
         """status.availableUpgrades from the namespace's ClusterTemplateChains, as kcm's controller sets it."""
-        rt = self.rt(GROUP, "clustertemplatechains")
-        return admission.available_upgrades(template, self.mgmt.list_objects(rt, ns) if rt else [])
-
-    def _set_status(self, rt, cd, status):
-        if cd.get("status") != status:
-            self.mgmt.set_status(rt, cd, status)
+        return admission.available_upgrades(template, self.list(GROUP, "clustertemplatechains", ns))
 
     def _drop_finalizer(self, ns, name):
-        rt = self.rt(GROUP, "clusterdeployments")
-        cd = self.mgmt.find(rt, ns, name)
-        if cd is None:
+        cd = self.get(GROUP, "clusterdeployments", ns, name)
+        if cd is None or FINALIZER not in (cd["metadata"].get("finalizers") or []):
             return
-        body = clone(cd)
+        body = mutable(cd)
         body["metadata"]["finalizers"] = [f for f in cd["metadata"].get("finalizers") or [] if f != FINALIZER]
-        self.mgmt.write(rt, body, namespace=ns, old=cd, internal=True)
+        self.mgmt.update(body, manager=MANAGER)
 
-    def ensure_cluster(self, cd) -> str:
+    def ensure_cluster(self, cd):
+        """The workload cluster's client, None while it is being provisioned."""
         ns, name = cd["metadata"]["namespace"], cd["metadata"]["name"]
-        cid = f"{ns}/{name}"
-        if cid in self.sim.clusters:
-            self.clusters[(ns, name)] = cid
-            return cid
         region = ((cd.get("spec") or {}).get("config") or {}).get("region") or "us-east-2"
-        c = self.sim.add_cluster(cid, lb_domain=f"{region}.elb.amazonaws.com")
-        self.clusters[(ns, name)] = cid
-        self.layer.attach(cid, c)
-        c.listeners.append(lambda type_, rt, obj: self.layer.sveltos.on_workload_event(ns, name, type_, rt))
-        self.layer.seed_workload_cluster(c, cd)
-        return cid
+        client = self.fleet.ensure(f"{ns}/{name}", region=region)
+        if client is not None:
+            self.clusters[(ns, name)] = f"{ns}/{name}"
+        return client
 
     def ensure_kubeconfig(self, cd, cid):
         ns, name = cd["metadata"]["namespace"], cd["metadata"]["name"]
-        c = self.sim.clusters[cid]
-        want = self.kubeconfigs.get(cid)
-        if want is None:
-            kc = kubeconfig(self.sim.cluster_url(cid), self.sim.ca_pem, c.token, name, "default")
-            want = self.kubeconfigs[cid] = base64.b64encode(kc.encode()).decode()
+        text = self.fleet.kubeconfig(cid, name)
+        if text is None:
+            return
+        want = base64.b64encode(text.encode()).decode()
         sec_rt = self.rt("", "secrets")
-        existing = self.mgmt.find(sec_rt, ns, f"{name}-kubeconfig")
+        existing = self.mgmt.get(sec_rt, ns, f"{name}-kubeconfig")
         if existing is not None and (existing.get("data") or {}).get("value") == want:
             return
         obj = {"apiVersion": "v1", "kind": "Secret", "type": "cluster.x-k8s.io/secret",
@@ -348,7 +365,7 @@ class Kcm:
                                                  "name": name, "uid": cd["metadata"]["uid"],
                                                  "blockOwnerDeletion": True, "controller": True}]},
                "data": {"value": want}}
-        self.mgmt.upsert(obj)
+        self.mgmt.ensure(obj, manager=MANAGER)
 
     def ensure_profile(self, cd, services):
         """The Sveltos Profile kcm renders from spec.serviceSpec (its ClusterSummary is p--<cd>-capi-<cd>)."""
@@ -379,29 +396,27 @@ class Kcm:
                          "helmCharts": charts, "priority": sspec.get("priority", 100),
                          "stopOnConflict": bool(sspec.get("stopOnConflict", False)),
                          "syncMode": sspec.get("syncMode") or "Continuous"}}
-        cur = self.mgmt.find(rt, ns, name)
+        cur = self.mgmt.get(rt, ns, name)
         if cur is None or cur.get("spec") != want["spec"]:
-            self.mgmt.upsert(want, status=False)
+            self.mgmt.ensure(want, manager=MANAGER)
 
     def teardown(self, ns, name):
         cid = self.clusters.pop((ns, name), None) or f"{ns}/{name}"
         self.born.pop((ns, name), None)
         self.synced.pop((ns, name), None)
-        if cid in self.sim.clusters:
-            self.sim.remove_cluster(cid)
         self.layer.detach(cid)
-        self.kubeconfigs.pop(cid, None)
+        self.fleet.remove(cid)
         sec_rt = self.rt("", "secrets")
-        sec = self.mgmt.find(sec_rt, ns, f"{name}-kubeconfig")
-        if sec is not None:
-            self.mgmt.remove(sec_rt, sec)
+        if self.mgmt.get(sec_rt, ns, f"{name}-kubeconfig") is not None:
+            self.mgmt.delete(sec_rt, ns, f"{name}-kubeconfig")
         self.layer.sveltos.forget(ns, name)
 
 
 # ======================================================================================== Sveltos
 def helm_release_secret(release: str, ns: str, chart: str, version: str, values: dict, revision: int,
                         manifest: str = "") -> dict:
-    """The record helm 3/4 keep per release revision, so `helm list` / `helm get` on a virtual cluster show it."""
+    """The record helm 3/4 keep per release revision, so `helm list` / `helm get` on a workload cluster show it
+    (and Sveltos, after a restart, knows what it installed)."""
     ts = now()
     rel = {"name": release, "namespace": ns, "version": revision,
            "info": {"first_deployed": ts, "last_deployed": ts, "deleted": "", "status": "deployed",
@@ -417,18 +432,28 @@ def helm_release_secret(release: str, ns: str, chart: str, version: str, values:
             "data": {"release": base64.b64encode(payload.encode()).decode()}}
 
 
+def read_release_secret(secret: dict) -> dict | None:
+    """The release record of a helm release Secret (None when it is not one)."""
+    try:
+        payload = base64.b64decode((secret.get("data") or {}).get("release", ""))
+        raw = base64.b64decode(payload)
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+        return json.loads(raw)
+    except (ValueError, OSError):
+        return None
+
+
 class Sveltos:
     def __init__(self, layer):
         self.layer = layer
-        self.sim = layer.sim
         self.mgmt = layer.mgmt
         # (ns, cd) -> {service name: {"state": Provisioned|Failed, "msg", "ts", "template", "namespace"}}
         self.state: dict[tuple, dict] = {}
         self.profiles: dict[tuple, dict] = {}  # (ns, cd) -> {ClusterProfile: {(ns, name) of Secrets it copied}}
 
     def rt(self, group, plural):
-        rts = self.mgmt.registry.versions_of(group, plural)
-        return self.mgmt.storage_rt(rts[0]) if rts else None
+        return self.mgmt.resource(group, plural)
 
     def forget(self, ns, name):
         self.state.pop((ns, name), None)
@@ -436,25 +461,24 @@ class Sveltos:
 
     def _drop_summary(self, ns, name):
         rt = self.rt(SVELTOS, "clustersummaries")
-        obj = self.mgmt.find(rt, ns, name) if rt else None
-        if obj is not None:
-            self.mgmt.delete(rt, ns, name, {"propagationPolicy": "Background"})
+        if rt is not None and self.mgmt.get(rt, ns, name) is not None:
+            self.mgmt.delete(rt, ns, name, propagation="Background")
 
-    def on_workload_event(self, ns, name, type_, rt):
+    def on_workload_event(self, ns, name, type_, obj):
         """Something appeared on a cluster: a failed service may now install (Sveltos' retry)."""
-        if type_ == "DELETED" or (rt.group, rt.kind) not in (("", "Secret"), ("apiextensions.k8s.io",
-                                                                               "CustomResourceDefinition")):
+        if type_ == "DELETED" or obj.get("kind") not in ("Secret", "CustomResourceDefinition"):
             return
         st = self.state.get((ns, name))
         if st and any(s["state"] != "Provisioned" for s in st.values()):
-            self.layer.kcm.ctl.schedule(("sveltos", ns, name), self.sync, ns, name, delay=0.2)
+            self.layer.kcm.sched.schedule(("sveltos", ns, name), self.sync, ns, name, delay=0.2)
 
-    def services_status(self, ns, name, services=None):
+    def services_status(self, ns, name, services=None, cd=None):
         """ClusterDeployment status.services: kcm 0.1.x's shape (one entry per cluster, a condition per
         service) or kcm 1.x's (one entry per service with its state)."""
         st = self.state.get((ns, name))
         if not st:
-            return None
+            # nothing synced by this process yet (a restarted controller): what the status says stays
+            return ((cd or {}).get("status") or {}).get("services") if cd is not None else None
         if self.layer.kcm_version == "v1beta1":
             out = []
             for svc in services or []:
@@ -482,6 +506,19 @@ class Sveltos:
                               "lastTransitionTime": x.get("ts", ts)})
         return [{"clusterName": name, "clusterNamespace": ns, "conditions": conds}]
 
+    @staticmethod
+    def _previous_ts(cd):
+        """service -> lastTransitionTime in the ClusterDeployment's status (what a restarted controller keeps)."""
+        out = {}
+        for entry in (cd.get("status") or {}).get("services") or []:
+            if "conditions" in entry:
+                for c in entry.get("conditions") or []:
+                    if c.get("type", "").endswith("/SveltosHelmReleaseReady"):
+                        out[c["type"].split("/")[0].split(".", 1)[-1]] = c.get("lastTransitionTime")
+            elif entry.get("name"):
+                out[entry["name"]] = entry.get("lastStateTransitionTime")
+        return out
+
     def _summary(self, ns, cd, name, labels, features, releases):
         rt = self.rt(SVELTOS, "clustersummaries")
         if rt is None:
@@ -491,9 +528,9 @@ class Sveltos:
                              "ownerReferences": [{"apiVersion": cd["apiVersion"], "kind": "ClusterDeployment",
                                                   "name": cd["metadata"]["name"], "uid": cd["metadata"]["uid"]}]},
                 "spec": {"clusterName": cd["metadata"]["name"], "clusterNamespace": ns, "clusterType": "Capi"}}
-        existing = self.mgmt.find(rt, ns, name)
+        existing = self.mgmt.get(rt, ns, name)
         if existing is None:
-            existing = self.mgmt.upsert(body, status=False)
+            existing = self.mgmt.create(body, manager=SVELTOS_MANAGER)
         status = {"featureSummaries": features}
         if releases:
             status["helmReleaseSummaries"] = releases
@@ -502,25 +539,41 @@ class Sveltos:
             prev = next((p for p in old.get("featureSummaries") or [] if p.get("featureID") == f["featureID"]), None)
             if prev and prev.get("status") == f["status"] and prev.get("failureMessage") == f.get("failureMessage"):
                 f["lastAppliedTime"] = prev.get("lastAppliedTime")
-        if old != status:
-            self.mgmt.set_status(rt, existing, status)
+        self.mgmt.set_status(existing, status, manager=SVELTOS_MANAGER)
+
+    def _deployed(self, ns, name, target):
+        """ClusterProfile -> Secrets it copied to the cluster; rebuilt from the ClusterSummaries and the cluster
+        after a restart (what Sveltos' ClusterSummary status records)."""
+        key = (ns, name)
+        if key in self.profiles:
+            return self.profiles[key]
+        deployed = self.profiles[key] = {}
+        rt = self.rt(SVELTOS, "clustersummaries")
+        sec_rt = target.resource("", "secrets")
+        copied = {(s["metadata"]["namespace"], s["metadata"]["name"])
+                  for s in target.list(sec_rt, None, {"projectsveltos.io/reason": "Resources"})}
+        for s in self.mgmt.list(rt, ns) if rt is not None else []:
+            labels = s["metadata"].get("labels") or {}
+            cp = labels.get("projectsveltos.io/cluster-profile-name")
+            if cp and labels.get("projectsveltos.io/cluster-name") == name:
+                deployed[cp] = set(copied)
+        return deployed
 
     def sync(self, ns, name):
         """Provision everything Sveltos manages for one ClusterDeployment's cluster."""
         kcm = self.layer.kcm
-        cd_rt = kcm.rt(GROUP, "clusterdeployments")
-        cd = self.mgmt.find(cd_rt, ns, name) if cd_rt else None
+        cd = kcm.get(GROUP, "clusterdeployments", ns, name)
         cid = kcm.clusters.get((ns, name))
-        if cd is None or cid is None or cid not in self.sim.clusters or cd["metadata"].get("deletionTimestamp"):
+        target = self.layer.fleet.client(cid) if cid else None
+        if cd is None or target is None or cd["metadata"].get("deletionTimestamp"):
             return
-        target = self.sim.clusters[cid]
         cluster_labels = ((cd.get("spec") or {}).get("config") or {}).get("clusterLabels") or {}
         ts = now()
         # ClusterProfiles selecting this cluster: copy the referenced resources
-        cp_rt = self.rt(SVELTOS, "clusterprofiles")
-        deployed = self.profiles.setdefault((ns, name), {})  # profile -> {(ns, secret)} copied by it
+        deployed = self._deployed(ns, name, target)  # profile -> {(ns, secret)} copied by it
         matched = set()
-        for cp in self.mgmt.list_objects(cp_rt) if cp_rt else []:
+        sec_rt = self.mgmt.resource("", "secrets")
+        for cp in kcm.list(SVELTOS, "clusterprofiles"):
             spec = cp.get("spec") or {}
             if not match_label_selector_obj(spec.get("clusterSelector") or {"matchLabels": {"__none__": "x"}},
                                             cluster_labels):
@@ -532,8 +585,7 @@ class Sveltos:
                 res = ref.get("resource") or {}
                 if res.get("kind") != "Secret":
                     continue
-                src = self.mgmt.find(self.mgmt.registry.get("", "v1", "secrets"), res.get("namespace", ""),
-                                     res.get("name", ""))
+                src = self.mgmt.get(sec_rt, res.get("namespace", ""), res.get("name", ""))
                 if src is None:
                     failure = (f'Secret {res.get("namespace")}/{res.get("name")} referenced in '
                                f"templateResourceRefs not found")
@@ -549,21 +601,28 @@ class Sveltos:
         # a profile that no longer selects the cluster (or is gone) withdraws what it deployed, and its summary
         for gone in [p for p in deployed if p not in matched]:
             keep = set().union(*(deployed[p] for p in deployed if p != gone))
+            tsec = target.resource("", "secrets")
             for sns, sname in deployed.pop(gone) - keep:
-                sec_rt = target.registry.get("", "v1", "secrets")
-                sec = target.find(sec_rt, sns, sname)
+                sec = target.get(tsec, sns, sname)
                 if sec is not None and (sec["metadata"].get("labels") or {}).get("projectsveltos.io/reason"):
-                    target.remove(sec_rt, sec)
+                    target.delete(tsec, sns, sname)
             self._drop_summary(ns, f"{gone}-capi-{name}")
         # the ClusterDeployment's own services (kcm renders them into a namespaced Profile), in order
         services = [s for s in ((cd.get("spec") or {}).get("serviceSpec") or {}).get("services") or []
                     if not s.get("disable")]
+        fresh = (ns, name) not in self.state
         st = self.state.setdefault((ns, name), {})
+        before = self._previous_ts(cd) if fresh else {}
         releases, failed = [], []
         for svc in services:
             sname, sns = svc.get("name"), svc.get("namespace") or svc.get("name")  # kcm's default
             state, msg = self._install(target, ns, name, svc)
-            cur = st.get(sname, {})
+            if state == "Pending":  # helm waits for the CRDs it just installed to be served
+                st.pop(sname, None)
+                kcm.sched.schedule(("sveltos", ns, name), self.sync, ns, name, delay=0.3)
+                return
+            cur = st.get(sname) or ({"state": "Provisioned", "msg": "", "ts": before[sname]}
+                                    if before.get(sname) else {})
             st[sname] = {"state": state, "msg": msg, "namespace": sns, "template": svc.get("template"),
                          "ts": cur.get("ts", ts) if cur.get("state") == state and cur.get("msg") == msg else ts}
             if state == "Provisioned":
@@ -584,7 +643,7 @@ class Sveltos:
                            "projectsveltos.io/cluster-type": "Capi"}, [feature], releases)
         want = self.services_status(ns, name, services)
         if want != (cd.get("status") or {}).get("services"):
-            kcm.ctl.schedule(("kcm-cd", ns, name), kcm.reconcile_cd, ns, name)
+            kcm.sched.schedule(("kcm-cd", ns, name), kcm.reconcile_cd, ns, name)
 
     def _install(self, target, ns, cd_name, svc) -> tuple[str, str]:
         kcm = self.layer.kcm
@@ -595,7 +654,7 @@ class Sveltos:
         if not (st.get("status") or {}).get("valid"):
             return "Failed", f"ServiceTemplate {ns}/{tpl_name} is not valid: " \
                              f"{(st.get('status') or {}).get('validationError', '')}"
-        if svc.get("name") in self.layer._for_cd("fail_service", cd_name):
+        if svc.get("name") in self.layer.for_cd("fail_service", cd_name):
             return "Failed", "context deadline exceeded (kofsim scenario fail_service)"
         helm = (st.get("spec") or {}).get("helm") or {}
         chart = (helm.get("chartSpec") or {}).get("chart") or helm.get("chartName")
@@ -606,8 +665,14 @@ class Sveltos:
             return "Failed", f"failed to parse values: {err}"
         err = self.layer.install(target, svc.get("name"), svc.get("namespace") or svc.get("name"), chart,
                                  str(version), values)
+        if err is PENDING:
+            return "Pending", ""
         return ("Failed", err) if err else ("Provisioned", "")
+
+
+PENDING = object()  # an install that waits for its CRDs to be served
 
 
 def _hash(obj) -> str:
     return base64.b64encode(hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).digest()).decode()[:24]
+

@@ -1,20 +1,26 @@
 """The simulated k0rdent management cluster: seeding, the served kcm version, scripted faults, and what
-Sveltos' helm installs put on the virtual (workload) clusters. kcm.py holds kcm's and Sveltos' controllers,
-operators.py the operators KOF's charts run, catalog.py what each chart creates. See kofsim/K0RDENT.md.
+Sveltos' helm installs put on the workload clusters. kcm.py holds kcm's and Sveltos' controllers, operators.py
+the operators KOF's charts run, catalog.py what each chart creates. See kofsim/K0RDENT.md.
+
+`Layer` is the backend-independent core: every controller in it is an API client (api.Client) scheduled by an
+api.Runtime, and the workload clusters come from a fleet. `K0rdent` is the emulator's plugin: it builds the Layer
+on the emulator's in-process API (inproc.py). `kofsim controllers` builds the same Layer on a real
+kube-apiserver (process.py).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 
 import yaml
 
 from .. import errors as E
 from ..fastcopy import clone, yaml_dump
-from . import catalog
-from .kcm import Kcm, Sveltos, helm_release_secret
+from . import api, catalog
+from .kcm import PENDING, Kcm, Sveltos, helm_release_secret, read_release_secret
 from .operators import ClusterOperators
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -25,6 +31,7 @@ _CRD_CACHE: dict[tuple, list[dict]] = {}
 _SEED_CACHE: dict[str, list[dict]] = {}
 KCM_GROUP = "k0rdent.mirantis.com"
 VIRTUAL_WATCH_HISTORY = 16  # events kept per resource type on a virtual cluster
+HELM = "helm"  # field manager of what Sveltos' helm installs
 
 
 def load_docs(path: Path) -> list[dict]:
@@ -82,13 +89,28 @@ def seed_docs(kcm_version: str) -> list[dict]:
     return _SEED_CACHE[kcm_version]
 
 
-class K0rdent:
-    def __init__(self, sim, mgmt):
-        self.sim = sim
+class Settings:
+    """What the emulator's command line sets (`--ready-after`); the emulator passes its Simulator."""
+
+    def __init__(self, ready_after: float = 0.0):
+        self.ready_after = ready_after
+
+
+class Layer:
+    """kcm, Sveltos and the operators of every cluster, on `mgmt` (an api.Client) and the workload clusters of
+    `fleet`, their work scheduled by `runtime`. `on_cluster(cid, client)` adds a backend's own per-cluster
+    controllers (the real backend's node simulation)."""
+
+    def __init__(self, mgmt, runtime, fleet, *, kcm_version=None, settings=None, clock=time.monotonic,
+                 on_cluster=None):
         self.mgmt = mgmt
+        self.runtime = runtime
+        self.fleet = fleet
+        self.settings = settings or Settings()
+        self.clock = clock
+        self.on_cluster = on_cluster
         # kcm 0.1.x (KOF 0.1.x) by default; v1beta1 models kcm 1.x with KOF 1.0-1.7
-        self.kcm_version = (getattr(sim, "kcm_api_version", None) or os.environ.get("KOFSIM_KCM_API_VERSION")
-                            or "v1alpha1")
+        self.kcm_version = kcm_version or os.environ.get("KOFSIM_KCM_API_VERSION") or "v1alpha1"
         if self.kcm_version not in KCM_API_VERSIONS:
             raise ValueError(f"kcm API version must be one of {', '.join(KCM_API_VERSIONS)}, "
                              f"not {self.kcm_version!r}")
@@ -96,72 +118,113 @@ class K0rdent:
         # Scripted faults (PUT /kofsim/scenario): never_ready: [cd], no_kubeconfig: [cd],
         # fail_service: {cd: [service]}, crashloop: {cd: ["<namespace>/<pod name prefix>"]}; "*" is every CD
         self.scenarios: dict = {"never_ready": [], "no_kubeconfig": [], "fail_service": {}, "crashloop": {}}
+        self._releases: dict = {}  # (cluster, ns, release) -> (secret uid, rv, parsed state): decoded once
         self.kcm = Kcm(self)
         self.sveltos = Sveltos(self)
-        self.operators = {"": ClusterOperators(self, mgmt, sim.controllers[""], management=True)}
+        self.operators = {"": ClusterOperators(self, mgmt, runtime.scope(""), management=True)}
+        fleet.on_attach = self.attach
+        if on_cluster:
+            on_cluster("", mgmt)
+
+    def ready_after(self) -> float:
+        return float(self.settings.ready_after or 0)
 
     # ----------------------------------------------------------------------------------- seeding
     def seed(self):
+        """What a k0rdent management cluster has before KOF: CRDs (unless installed already) and objects; what
+        exists is left as it is (a restarted controller seeds nothing twice)."""
         for group_dir in PREINSTALLED_CRDS:
             self.install_crds(self.mgmt, group_dir)
         for doc in seed_docs(self.kcm_version):
-            self.mgmt.upsert(clone(doc))
+            self.create_with_status(self.mgmt, doc)
 
-    def install_crds(self, cluster, group_dir):
-        crd_rt = cluster.registry.get("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+    def create_with_status(self, client, doc):
+        """Create doc (nothing when it exists), then write its status as the controller that owns it would."""
+        body = clone(doc)
+        status = body.pop("status", None)
+        try:
+            obj = client.create(body, manager="kcm-seed")
+        except E.ApiError as err:
+            if err.code != 409:
+                raise
+            return
+        if status is not None:
+            client.set_status(obj, status, manager="kcm-seed")
+
+    def install_crds(self, client, group_dir):
+        crd_rt = client.resource("apiextensions.k8s.io", "customresourcedefinitions")
         for doc in crd_docs(group_dir, self.kcm_version):
-            if cluster.find(crd_rt, "", doc["metadata"]["name"]) is None:
-                cluster.write(crd_rt, clone(doc), internal=True)
+            if client.get(crd_rt, "", doc["metadata"]["name"]) is None:
+                try:
+                    client.create(clone(doc), manager=HELM)
+                except E.ApiError as err:
+                    if err.code != 409:
+                        raise
 
-    def attach(self, cid, cluster):
-        """A new virtual cluster: its operators, and a small watch cache (what keeps a fleet of them cheap:
-        most of a cluster's memory would otherwise be past versions of its objects). A watch resuming from an
-        older resourceVersion gets 410 Expired and relists, as against a small kube-apiserver watch cache."""
-        if hasattr(cluster, "history_size"):
-            cluster.history_size = VIRTUAL_WATCH_HISTORY
-        self.operators[cid] = ClusterOperators(self, cluster, self.sim.controllers[cid], management=False)
+    def attach(self, cid, client):
+        """A new workload cluster (or one found again after a restart): its operators, Sveltos' interest in what
+        appears on it, what a fresh cluster runs, and the backend's own controllers."""
+        if cid in self.operators:
+            return
+        ns, name = cid.split("/", 1)
+        self.operators[cid] = ClusterOperators(self, client, self.runtime.scope(cid), management=False)
+        for group, plural in (("", "secrets"), ("apiextensions.k8s.io", "customresourcedefinitions")):
+            client.watch(group, plural, lambda t, o, _ns=ns, _n=name: self.sveltos.on_workload_event(_ns, _n, t, o))
+        self.seed_workload_cluster(client, cid, name)
+        if self.on_cluster:
+            self.on_cluster(cid, client)
 
     def detach(self, cid):
         self.operators.pop(cid, None)
+        self.runtime.drop(cid)
 
-    def seed_workload_cluster(self, c, cd):
+    def seed_workload_cluster(self, c, cid, cd_name):
         """What a freshly provisioned k0rdent AWS cluster runs before any service: CoreDNS, kube-proxy, the
         EBS CSI driver with the template's default StorageClass, and the Sveltos agent."""
-        for obj in (catalog.deployment("coredns", "kube-system", {"k8s-app": "kube-dns"}, replicas=2),
-                    catalog.daemonset("kube-proxy", "kube-system", {"k8s-app": "kube-proxy"}),
-                    catalog.deployment("ebs-csi-controller", "kube-system", {"app": "ebs-csi-controller"})):
-            c.upsert(obj)
-        c.upsert({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
-                  "metadata": {"name": "ebs-csi-default-sc",
-                               "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
-                  "provisioner": "ebs.csi.aws.com", "reclaimPolicy": "Delete",
-                  "volumeBindingMode": "WaitForFirstConsumer", "allowVolumeExpansion": True})
-        self.ensure_namespace(c, "projectsveltos")
-        c.upsert(catalog.deployment("sveltos-agent-manager", "projectsveltos",
-                                    {"app.kubernetes.io/name": "sveltos-agent"}))
-        self.apply_crashloop(c, cd["metadata"]["name"])
+        dep = c.resource("apps", "deployments")
+        if c.get(dep, "projectsveltos", "sveltos-agent-manager") is None:
+            for obj in (catalog.deployment("coredns", "kube-system", {"k8s-app": "kube-dns"}, replicas=2),
+                        catalog.daemonset("kube-proxy", "kube-system", {"k8s-app": "kube-proxy"}),
+                        catalog.deployment("ebs-csi-controller", "kube-system", {"app": "ebs-csi-controller"})):
+                c.ensure(obj, manager="kofsim-provisioner")
+            c.ensure({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                      "metadata": {"name": "ebs-csi-default-sc",
+                                   "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+                      "provisioner": "ebs.csi.aws.com", "reclaimPolicy": "Delete",
+                      "volumeBindingMode": "WaitForFirstConsumer", "allowVolumeExpansion": True},
+                     manager="kofsim-provisioner")
+            self.ensure_namespace(c, "projectsveltos")
+            c.ensure(catalog.deployment("sveltos-agent-manager", "projectsveltos",
+                                        {"app.kubernetes.io/name": "sveltos-agent"}), manager="kofsim-provisioner")
+        self.apply_crashloop(cid, cd_name)
 
-    def _for_cd(self, key, cd_name):
+    def for_cd(self, key, cd_name):
         table = self.scenarios.get(key)
         if isinstance(table, dict):
             return list(table.get(cd_name) or []) + list(table.get("*") or [])
         return cd_name in (table or []) or "*" in (table or [])
 
-    def apply_crashloop(self, c, cd_name):
-        for entry in self._for_cd("crashloop", cd_name):
+    _for_cd = for_cd
+
+    def apply_crashloop(self, cid, cd_name):
+        for entry in self.for_cd("crashloop", cd_name):
             ns, _, prefix = entry.partition("/")
-            c.crashloop.add((ns, prefix))
+            self.fleet.crashloop(cid, ns, prefix)
 
     @staticmethod
     def ensure_namespace(c, ns):
-        rt = c.registry.get("", "v1", "namespaces")
-        if c.find(rt, "", ns) is None:
-            c.write(rt, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}, internal=True)
+        rt = c.resource("", "namespaces")
+        if c.get(rt, "", ns) is None:
+            try:
+                c.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}, manager=HELM)
+            except E.ApiError as err:
+                if err.code != 409:
+                    raise
 
     # --------------------------------------------------------------------------- Sveltos actions
     def secret_referenced(self, ns, name) -> bool:
-        cp_rt = self.sveltos.rt("config.projectsveltos.io", "clusterprofiles")
-        for cp in self.mgmt.list_objects(cp_rt) if cp_rt else []:
+        cp_rt = self.mgmt.resource("config.projectsveltos.io", "clusterprofiles")
+        for cp in self.mgmt.list(cp_rt) if cp_rt else []:
             for ref in (cp.get("spec") or {}).get("templateResourceRefs") or []:
                 res = ref.get("resource") or {}
                 if res.get("kind") == "Secret" and res.get("name") == name and res.get("namespace") == ns:
@@ -175,20 +238,45 @@ class K0rdent:
                 "metadata": {"name": src["metadata"]["name"], "namespace": ns,
                              "labels": {"projectsveltos.io/reason": "Resources"}},
                 "data": clone(src.get("data") or {})}
-        cur = target.find(target.registry.get("", "v1", "secrets"), ns, src["metadata"]["name"])
+        cur = target.get(target.resource("", "secrets"), ns, src["metadata"]["name"])
         if cur is None or cur.get("data") != want["data"] or cur.get("type") != want["type"]:
-            target.upsert(want)
+            if cur is not None and cur.get("type") != want["type"]:  # the type is immutable
+                target.delete(target.resource("", "secrets"), ns, src["metadata"]["name"])
+            target.ensure(want, manager="sveltos-agent")
 
-    def install(self, target, release, ns, chart, version, values) -> str | None:
-        """Sveltos' `helm upgrade --install` on a virtual cluster; returns helm's error, None when deployed."""
-        releases = target.extra.setdefault("releases", {})
-        digest = hashlib.sha256(json.dumps([chart, version, values], sort_keys=True).encode()).hexdigest()
-        prev = releases.get(release)
+    def release(self, target, release, ns):
+        """The deployed state of a helm release on target, from helm's own record (its release Secrets):
+        {revision, hash, objects, namespace, secret}, or None when it is not installed."""
+        sec_rt = target.resource("", "secrets")
+        items = target.list(sec_rt, ns, {"owner": "helm", "name": release})
+        if not items:
+            return None
+        latest = max(items, key=lambda s: int((s["metadata"].get("labels") or {}).get("version", "0") or 0))
+        key = (target.name, ns, release)
+        cached = self._releases.get(key)
+        meta = latest["metadata"]
+        if cached and cached[0] == (meta.get("uid"), meta.get("resourceVersion")):
+            return cached[1]
+        rec = read_release_secret(latest) or {}
+        chart = (rec.get("chart") or {}).get("metadata") or {}
+        version = chart.get("version", "")
+        state = {"revision": int(rec.get("version") or (meta.get("labels") or {}).get("version") or 1),
+                 "hash": _digest(chart.get("name"), "" if version == "0.0.0" else version, rec.get("config") or {}),
+                 "objects": _manifest_keys(rec.get("manifest") or ""), "namespace": ns,
+                 "secret": meta["name"]}
+        self._releases[key] = ((meta.get("uid"), meta.get("resourceVersion")), state)
+        return state
+
+    def install(self, target, release, ns, chart, version, values):
+        """Sveltos' `helm upgrade --install` on a workload cluster; returns helm's error, None when deployed,
+        PENDING while the CRDs it just installed are not served yet (helm waits for them)."""
+        digest = _digest(chart, version, values)
+        prev = self.release(target, release, ns)
         if prev and prev["hash"] == digest:
             return None
 
         def lookup(api_version, kind, lns, name):
-            return target.lookup(api_version, kind, lns, name or "")
+            return target.get_kind(api_version, kind, lns, name or "")
         try:
             crd_dirs, objs = catalog.objects_for(chart, release, ns, values, lookup)
         except catalog.RenderError as err:
@@ -197,7 +285,7 @@ class K0rdent:
         pending = {(d["spec"]["names"]["kind"], f"{d['spec']['group']}/{v['name']}")
                    for cd in crd_dirs for d in crd_docs(cd, self.kcm_version) for v in d["spec"]["versions"]}
         for obj in objs:
-            served = target.rt_for(obj["apiVersion"], obj["kind"]) is not None
+            served = target.kind(obj["apiVersion"], obj["kind"]) is not None
             if not served and (obj["kind"], obj["apiVersion"]) not in pending:
                 return (f'Error: unable to build kubernetes objects from release manifest: resource mapping not found '
                         f'for name: "{obj["metadata"]["name"]}" namespace: "{obj["metadata"].get("namespace", "")}" '
@@ -206,49 +294,56 @@ class K0rdent:
         self.ensure_namespace(target, ns)
         for d in crd_dirs:
             self.install_crds(target, d)
+        if any(target.kind(o["apiVersion"], o["kind"]) is None for o in objs):
+            return PENDING
         keys = []
         for obj in objs:
-            target.upsert(obj)
+            try:
+                target.ensure(obj, manager=HELM)
+            except E.ApiError as err:
+                if err.code in api.RETRY_CODES:
+                    raise
+                return f"Error: {err.message}"
             keys.append((obj["apiVersion"], obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"]))
         if prev:
             for key in set(prev["objects"]) - set(keys):
                 self._delete(target, key)
         revision = (prev["revision"] + 1) if prev else 1
-        sec_rt = target.registry.get("", "v1", "secrets")
+        sec_rt = target.resource("", "secrets")
         if prev:
-            old = target.find(sec_rt, ns, f"sh.helm.release.v1.{release}.v{prev['revision']}")
+            old = target.get(sec_rt, ns, prev["secret"])
             if old is not None:
-                body = clone(old)
+                body = api.mutable(old)
                 body["metadata"]["labels"]["status"] = "superseded"
-                target.write(sec_rt, body, namespace=ns, old=old, internal=True)
+                target.update(body, manager=HELM)
         manifest = "".join(f"---\n{yaml_dump(o, sort_keys=False)}" for o in objs)
-        target.upsert(helm_release_secret(release, ns, chart, version, values, revision, manifest))
-        releases[release] = {"hash": digest, "revision": revision, "objects": keys, "namespace": ns}
-        self.apply_crashloop(target, target.name.split("/", 1)[-1])
+        target.create(helm_release_secret(release, ns, chart, version, values, revision, manifest), manager=HELM)
+        self.apply_crashloop(target.name, target.name.split("/", 1)[-1])
         return None
 
-    def uninstall(self, target, release, _state=None):
-        info = target.extra.get("releases", {}).pop(release, None)
+    def uninstall(self, target, release, state=None):
+        ns = (state or {}).get("namespace")
+        info = self.release(target, release, ns) if ns else None
         if not info:
             return
         for key in info["objects"]:
             self._delete(target, key)
-        sec_rt = target.registry.get("", "v1", "secrets")
-        for rev in range(1, info["revision"] + 1):
-            sec = target.find(sec_rt, info["namespace"], f"sh.helm.release.v1.{release}.v{rev}")
-            if sec is not None:
-                target.remove(sec_rt, sec)
+        sec_rt = target.resource("", "secrets")
+        for sec in target.list(sec_rt, ns, {"owner": "helm", "name": release}):
+            target.delete(sec_rt, ns, sec["metadata"]["name"])
+        self._releases.pop((target.name, ns, release), None)
 
     @staticmethod
     def _delete(target, key):
         api_version, kind, ns, name = key
-        rt = target.rt_for(api_version, kind)
+        rt = target.kind(api_version, kind)
         if rt is None:
             return
         try:
-            target.delete(rt, ns, name, {"propagationPolicy": "Background"})
-        except E.ApiError:
-            pass
+            target.delete(rt, ns if rt.namespaced else "", name, propagation="Background")
+        except E.ApiError as err:
+            if err.code in api.RETRY_CODES:
+                raise
 
     # ------------------------------------------------------------------------------- scenarios
     def scenario(self, spec: dict):
@@ -260,32 +355,84 @@ class K0rdent:
                 self.scenarios[key] = {k: ([v] if isinstance(v, str) else list(v or []))
                                        for k, v in dict(spec[key] or {}).items()}
         if "ready_after" in spec:
-            self.sim.ready_after = float(spec["ready_after"])
+            self.settings.ready_after = float(spec["ready_after"])
         if "remove_default_storageclass" in spec and spec["remove_default_storageclass"]:
-            sc_rt = self.mgmt.registry.get("storage.k8s.io", "v1", "storageclasses")
-            for sc in list(self.mgmt.list_objects(sc_rt)):
+            sc_rt = self.mgmt.resource("storage.k8s.io", "storageclasses")
+            for sc in list(self.mgmt.list(sc_rt)):
                 ann = sc["metadata"].get("annotations") or {}
                 if ann.get("storageclass.kubernetes.io/is-default-class") == "true":
-                    body = clone(sc)
+                    body = api.mutable(sc)
                     body["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] = "false"
-                    self.mgmt.write(sc_rt, body, old=sc, internal=True)
+                    self.mgmt.update(body, manager="kofsim-scenario")
         for (ns, name), cid in list(self.kcm.clusters.items()):
-            c = self.sim.clusters.get(cid)
-            if c is not None:
-                self.apply_crashloop(c, name)
-                for cns, prefix in c.crashloop:
-                    # pods that already run start crash-looping now
-                    for pod in c.list_objects(c.registry.get("", "v1", "pods"), cns):
-                        if pod["metadata"]["name"].startswith(prefix):
-                            self.sim.controllers[cid].schedule((("", "pods"), cns, pod["metadata"]["name"]),
-                                                               self.sim.controllers[cid].pod, cns,
-                                                               pod["metadata"]["name"])
-        rt = self.kcm.rt(KCM_GROUP, "clusterdeployments")
-        for cd in self.mgmt.list_objects(rt) if rt else []:
+            self.apply_crashloop(cid, name)
+            for cns, prefix in self.fleet.crashloops(cid):
+                # pods that already run start crash-looping now
+                self.fleet.restart_pods(cid, cns, prefix)
+        for cd in self.kcm.list(KCM_GROUP, "clusterdeployments"):
             ns, name = cd["metadata"]["namespace"], cd["metadata"]["name"]
-            self.kcm.ctl.schedule(("kcm-cd", ns, name), self.kcm.reconcile_cd, ns, name)
+            self.kcm.sched.schedule(("kcm-cd", ns, name), self.kcm.reconcile_cd, ns, name)
             # a changed fail_service list is re-evaluated by Sveltos
-            self.kcm.ctl.schedule(("sveltos", ns, name), self.sveltos.sync, ns, name, delay=0.05)
+            self.kcm.sched.schedule(("sveltos", ns, name), self.sveltos.sync, ns, name, delay=0.05)
 
     def stop(self):
-        pass
+        self.fleet.stop()
+
+
+def _digest(chart, version, values) -> str:
+    return hashlib.sha256(json.dumps([chart, version, values], sort_keys=True).encode()).hexdigest()
+
+
+def _manifest_keys(manifest: str) -> list[tuple]:
+    keys = []
+    for doc in yaml.safe_load_all(manifest) if manifest else []:
+        if isinstance(doc, dict) and doc.get("kind"):
+            meta = doc.get("metadata") or {}
+            keys.append((doc.get("apiVersion"), doc["kind"], meta.get("namespace"), meta.get("name")))
+    return keys
+
+
+class K0rdent:
+    """The emulator's k0rdent plugin (Simulator.plugins): the Layer on the emulator's in-process API, kcm's
+    webhooks as the management cluster's admission hooks, one virtual cluster per ClusterDeployment."""
+
+    def __init__(self, sim, mgmt):
+        from .inproc import EmulatorFleet, EmulatorRuntime, InProcessClient  # noqa: WPS433
+        self.sim = sim
+        self.cluster = mgmt
+        kcm_version = getattr(sim, "kcm_api_version", None) or os.environ.get("KOFSIM_KCM_API_VERSION") or "v1alpha1"
+        fleet = EmulatorFleet(sim)
+        self.layer = Layer(InProcessClient(mgmt), EmulatorRuntime(sim), fleet, kcm_version=kcm_version,
+                           settings=sim)
+        fleet.on_attach = self._attach
+        mgmt.admission.append(self.layer.kcm.admit)
+        self.kcm_version = self.layer.kcm_version
+        self.kof_mode = self.layer.kof_mode
+
+    def _attach(self, cid, client):
+        """A new virtual cluster: a small watch cache (what keeps a fleet of them cheap: most of a cluster's
+        memory would otherwise be past versions of its objects; a watch resuming from an older resourceVersion
+        gets 410 Expired and relists, as against a small kube-apiserver watch cache), then the layer's
+        controllers."""
+        c = self.sim.clusters.get(cid)
+        if c is not None and hasattr(c, "history_size"):
+            c.history_size = VIRTUAL_WATCH_HISTORY
+        self.layer.attach(cid, client)
+
+    # the Simulator's plugin interface
+    def seed(self):
+        self.layer.seed()
+
+    def scenario(self, spec: dict):
+        self.layer.scenario(spec)
+
+    def stop(self):
+        self.layer.stop()
+
+    @property
+    def kcm(self):
+        return self.layer.kcm
+
+    @property
+    def sveltos(self):
+        return self.layer.sveltos

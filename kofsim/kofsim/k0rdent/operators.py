@@ -34,7 +34,7 @@ import json
 from .. import errors as E
 from ..fastcopy import clone, yaml_dump
 from ..selectors import match_label_selector_obj
-from ..store import now
+from .api import RETRY_CODES, mutable, now
 
 PSG_GROUP = "kof.k0rdent.mirantis.com"
 PSG_LABEL = "k0rdent.mirantis.com/promxy-secret-name"
@@ -86,24 +86,35 @@ def service(name, ns, selector, ports, labels=None):
                      "ports": [{"name": n, "port": p, "targetPort": p} for n, p in ports]}}
 
 
-class ClusterOperators:
-    """The simulated operators of one cluster."""
+# the kinds each cluster's operators watch (group, plural)
+WATCHED = [(VM_GROUP, p) for p in ("vmclusters", "vmauths", "vmalerts", "vmalertmanagers", "vmsingles")] + [
+    (GRAFANA_GROUP, "grafanas"), (GRAFANA_GROUP, "grafanadatasources"), ("", "secrets"), ("", "configmaps"),
+    (OTEL_GROUP, "opentelemetrycollectors"), ("apps", "deployments"), ("apps", "daemonsets"),
+    ("apps", "statefulsets"), (CM_GROUP, "certificates"), (CM_GROUP, "issuers"), (CM_GROUP, "clusterissuers")]
 
-    def __init__(self, layer, cluster, ctl, *, management: bool):
+
+class ClusterOperators:
+    """The simulated operators of one cluster, as API clients (api.Client) of that cluster."""
+
+    def __init__(self, layer, client, sched, *, management: bool):
         self.layer = layer
-        self.c = cluster
-        self.ctl = ctl
+        self.c = client
+        self.sched = sched
         self.management = management
-        cluster.listeners.append(self.on_event)
+        for group, plural in WATCHED + ([(PSG_GROUP, "promxyservergroups")] if management else []):
+            client.watch(group, plural, self.on_event)
 
     # ------------------------------------------------------------------------------------ helpers
     def rt(self, group, plural):
-        rts = self.c.registry.versions_of(group, plural)
-        return self.c.storage_rt(rts[0]) if rts else None
+        return self.c.resource(group, plural)
 
     def get(self, group, plural, ns, name):
         rt = self.rt(group, plural)
-        return (rt, self.c.find(rt, ns if rt.namespaced else "", name)) if rt else (None, None)
+        return (rt, self.c.get(rt, ns if rt.namespaced else "", name)) if rt else (None, None)
+
+    def find(self, plural, ns, name):
+        """A core-group object (Secret, ConfigMap, ...)."""
+        return self.c.get(self.c.resource("", plural), ns, name)
 
     def ensure(self, obj, owner):
         """Create or update an owned object; a write only when what the operator wants changed."""
@@ -112,15 +123,17 @@ class ClusterOperators:
         meta["ownerReferences"] = [_owner(owner)]
         h = _digest(obj)
         meta.setdefault("annotations", {})[HASH] = h
-        rt = self.c.rt_for(obj["apiVersion"], obj["kind"])
+        rt = self.c.kind(obj["apiVersion"], obj["kind"])
         if rt is None:
             return None
-        cur = self.c.find(rt, meta.get("namespace", "") if rt.namespaced else "", meta["name"])
+        cur = self.c.get(rt, meta.get("namespace", "") if rt.namespaced else "", meta["name"])
         if cur is not None and (cur["metadata"].get("annotations") or {}).get(HASH) == h:
             return cur
         try:
-            return self.c.upsert(obj, manager=self._manager(owner["kind"]))
-        except (E.ApiError, KeyError):
+            return self.c.ensure(obj, manager=self._manager(owner["kind"]))
+        except E.ApiError as err:
+            if err.code in RETRY_CODES:
+                raise
             return None  # namespace terminating or kind gone: the next event retries
 
     @staticmethod
@@ -130,15 +143,23 @@ class ClusterOperators:
 
     def set_status(self, rt, obj, status):
         if obj.get("status") != status:
-            self.c.set_status(rt, obj, status)
+            self.c.set_status(obj, status, manager=self._status_manager(obj.get("kind")))
+
+    @staticmethod
+    def _status_manager(kind):
+        return {"Grafana": "grafana-operator", "GrafanaDatasource": "grafana-operator",
+                "OpenTelemetryCollector": "opentelemetry-operator", "Certificate": "cert-manager-certificates-issuing",
+                "Issuer": "cert-manager-issuers", "ClusterIssuer": "cert-manager-clusterissuers"}.get(kind,
+                                                                                                 "vm-operator")
 
     def schedule(self, key, fn, *args, delay=None):
-        self.ctl.schedule(("op",) + key, fn, *args, delay=delay)
+        self.sched.schedule(("op",) + key, fn, *args, delay=delay)
 
     # ------------------------------------------------------------------------------------- events
-    def on_event(self, type_, rt, obj):
+    def on_event(self, type_, obj):
         meta = obj["metadata"]
-        ns, name, g, k = meta.get("namespace", ""), meta["name"], rt.group, rt.kind
+        g, k = obj.get("apiVersion", "").rpartition("/")[0], obj.get("kind")
+        ns, name = meta.get("namespace", ""), meta["name"]
         if g == VM_GROUP and k in VM_BUILDERS:
             if type_ != "DELETED":
                 self.schedule((k, ns, name), self.reconcile_vm, k, ns, name)
@@ -218,7 +239,7 @@ class ClusterOperators:
         after a delay, successes after resyncPeriod); kofsim re-syncs on the events that can change the outcome:
         a Grafana, or a Secret/ConfigMap in the datasource's namespace."""
         rt = self.rt(GRAFANA_GROUP, "grafanadatasources")
-        for d in self.c.list_objects(rt, ns) if rt else []:
+        for d in self.c.list(rt, ns) if rt else []:
             dns = d["metadata"]["namespace"]
             self.schedule(("gds", dns, d["metadata"]["name"]), self.sync_datasource, dns, d["metadata"]["name"])
 
@@ -234,7 +255,7 @@ class ClusterOperators:
     def _matching_grafanas(self, spec):
         """GetMatchingInstances: every Grafana of the cluster whose labels match spec.instanceSelector."""
         g_rt = self.rt(GRAFANA_GROUP, "grafanas")
-        return [g for g in (self.c.list_objects(g_rt, None) if g_rt else [])
+        return [g for g in (self.c.list(g_rt, None) if g_rt else [])
                 if match_label_selector_obj(spec.get("instanceSelector") or {}, g["metadata"].get("labels"))]
 
     def _sync_datasource_v5_13(self, rt, ds, ns):
@@ -288,7 +309,7 @@ class ClusterOperators:
             for ref_key, plural in (("secretKeyRef", "secrets"), ("configMapKeyRef", "configmaps")):
                 ref = src.get(ref_key)
                 if ref:
-                    obj = self.c.find(self.c.registry.get("", "v1", plural), ns, ref.get("name", ""))
+                    obj = self.find(plural, ns, ref.get("name", ""))
                     data = (obj or {}).get("data") or {}
                     if ref.get("key") not in data:
                         return None
@@ -332,7 +353,7 @@ class ClusterOperators:
             return
         cond.update(observedGeneration=gen, lastTransitionTime=ts)
         status.update(conditions=[cond], lastResync=ts)
-        self.c.set_status(rt, ds, status)
+        self.c.set_status(ds, status, manager="grafana-operator")
 
     def _missing_values_source(self, ns, spec):
         for item in spec.get("valuesFrom") or []:
@@ -341,7 +362,7 @@ class ClusterOperators:
                                           ("configMapKeyRef", "configmaps", "ConfigMap")):
                 ref = src.get(ref_key)
                 if ref:
-                    obj = self.c.find(self.c.registry.get("", "v1", plural), ns, ref.get("name", ""))
+                    obj = self.find(plural, ns, ref.get("name", ""))
                     if obj is None or ref.get("key") not in (obj.get("data") or {}):
                         return f'{what} "{ref.get("name")}" (key {ref.get("key")})'
         return None
@@ -377,9 +398,9 @@ class ClusterOperators:
 
     # ------------------------------------------------------------------------------ cert-manager
     def _cert_manager_running(self) -> bool:
-        rt = self.c.registry.get("apps", "v1", "deployments")
+        rt = self.c.resource("apps", "deployments")
         return any((d["metadata"].get("labels") or {}).get("app.kubernetes.io/name") == "cert-manager"
-                   for d in self.c.list_objects(rt))
+                   for d in self.c.list(rt))
 
     def issuer_ready(self, kind, ns, name):
         rt, iss = self.get(CM_GROUP, "issuers" if kind == "Issuer" else "clusterissuers", ns, name)
@@ -391,17 +412,18 @@ class ClusterOperators:
                 "observedGeneration": iss["metadata"].get("generation", 1)}
         old = ((iss.get("status") or {}).get("conditions") or [{}])[0]
         if {k: old.get(k) for k in cond} != cond:
-            self.c.set_status(rt, iss, {"conditions": [dict(cond, lastTransitionTime=now())]})
+            self.c.set_status(iss, {"conditions": [dict(cond, lastTransitionTime=now())]},
+                              manager="cert-manager-issuers")
 
     def issue_all(self):
         if not self._cert_manager_running():
             return
         for kind, plural in (("Issuer", "issuers"), ("ClusterIssuer", "clusterissuers")):
             rt = self.rt(CM_GROUP, plural)
-            for iss in self.c.list_objects(rt) if rt else []:
+            for iss in self.c.list(rt) if rt else []:
                 self.issuer_ready(kind, iss["metadata"].get("namespace", ""), iss["metadata"]["name"])
         rt = self.rt(CM_GROUP, "certificates")
-        for cert in self.c.list_objects(rt) if rt else []:
+        for cert in self.c.list(rt) if rt else []:
             self.issue(cert["metadata"]["namespace"], cert["metadata"]["name"])
 
     def issue(self, ns, name):
@@ -434,12 +456,13 @@ class ClusterOperators:
         cond["observedGeneration"] = gen
         old = ((cert.get("status") or {}).get("conditions") or [{}])[0]
         if {k: old.get(k) for k in cond} != cond:
-            self.c.set_status(rt, cert, {"conditions": [dict(cond, lastTransitionTime=now())]})
+            self.c.set_status(cert, {"conditions": [dict(cond, lastTransitionTime=now())]},
+                              manager="cert-manager-certificates-issuing")
 
     # ---------------------------------------------------------------------------- promxy-operator
     def _promxy_operator(self):
-        rt = self.c.registry.get("apps", "v1", "deployments")
-        return next((d for d in self.c.list_objects(rt) if d["metadata"]["name"].endswith("-promxy-operator")
+        rt = self.c.resource("apps", "deployments")
+        return next((d for d in self.c.list(rt) if d["metadata"]["name"].endswith("-promxy-operator")
                      and not d["metadata"].get("deletionTimestamp")), None)
 
     def render_all_promxy(self):
@@ -449,7 +472,7 @@ class ClusterOperators:
         if self.layer.kof_mode != "0.1":
             self.render_promxy(None)
             return
-        for ns in sorted({p["metadata"]["namespace"] for p in self.c.list_objects(rt)}):
+        for ns in sorted({p["metadata"]["namespace"] for p in self.c.list(rt)}):
             self.render_promxy(ns)
 
     def render_promxy(self, ns):
@@ -461,11 +484,11 @@ class ClusterOperators:
         op_ns = operator["metadata"]["namespace"]
         v01 = self.layer.kof_mode == "0.1"
         groups: dict[str, list] = {}
-        for psg in self.c.list_objects(rt, ns):
+        for psg in self.c.list(rt, ns):
             target = (psg["metadata"].get("labels") or {}).get(PSG_LABEL)
             if target and not psg["metadata"].get("deletionTimestamp"):
                 groups.setdefault(target, []).append(psg)
-        sec_rt = self.c.registry.get("", "v1", "secrets")
+        sec_rt = self.c.resource("", "secrets")
         for secret_name, psgs in sorted(groups.items()):
             server_groups = []
             for psg in sorted(psgs, key=lambda p: (p["metadata"]["namespace"], p["metadata"]["name"])):
@@ -480,8 +503,8 @@ class ClusterOperators:
                          "labels": {"promxyCluster": spec.get("cluster_name", "")}}
                 if v01 or ba.get("credentials_secret_name"):
                     # 0.1.x reads the Secret from the PSG's namespace unconditionally; 1.x from its own
-                    cred = self.c.find(sec_rt, psg["metadata"]["namespace"] if v01 else op_ns,
-                                       ba.get("credentials_secret_name", ""))
+                    cred = self.c.get(sec_rt, psg["metadata"]["namespace"] if v01 else op_ns,
+                                      ba.get("credentials_secret_name", ""))
                     if cred is None:
                         return  # PromxySecretCreationFailed: the whole reconcile stops
                     data = cred.get("data") or {}
@@ -496,16 +519,21 @@ class ClusterOperators:
                       "remote_write": [{"url": "http://vminsert-cluster:8480/insert/0/prometheus/api/v1/write"}],
                       "promxy": {"server_groups": server_groups}}
             want = base64.b64encode(yaml_dump(config, sort_keys=False).encode()).decode()
-            cur = self.c.find(sec_rt, op_ns, secret_name)
+            cur = self.c.get(sec_rt, op_ns, secret_name)
             if cur is not None and (cur.get("data") or {}).get("config.yaml") == want:
                 continue
-            obj = clone(cur) if cur else {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                                                 "metadata": {"name": secret_name, "namespace": op_ns}}
+            obj = mutable(cur) if cur else {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                                                   "metadata": {"name": secret_name, "namespace": op_ns}}
             obj["metadata"].setdefault("labels", {})["app.kubernetes.io/managed-by"] = "promxy-operator"
             obj["data"] = dict(obj.get("data") or {}, **{"config.yaml": want})
             try:
-                self.c.upsert(obj, manager="promxy-operator")
-            except E.ApiError:
+                if cur is None:
+                    self.c.create(obj, manager="promxy-operator")
+                else:
+                    self.c.update(obj, manager="promxy-operator")
+            except E.ApiError as err:
+                if err.code in RETRY_CODES:
+                    raise
                 return
 
 
