@@ -2,6 +2,7 @@
 #   make demo   run the full KOF rollout against kofsim (the embedded local target) and print the report
 #   make test   every test: kofsim, unit, integration, molecule, ansible-lint, ansible-test sanity
 #   make bench  fleet-scale benchmark (BENCH_N="10 100 1000" by default)
+#   make matrix unit tests + ansible-test sanity on every supported ansible-core, 2.17 to 2.20 (MATRIX_ARGS)
 SHELL := /bin/bash
 ROOT := $(CURDIR)
 VENV := $(ROOT)/.venv
@@ -10,7 +11,7 @@ export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 PYTEST_ARGS ?=
 BENCH_N ?= 10 100 1000
 
-.PHONY: setup test demo bench bench-finops lint sanity unit build clean
+.PHONY: setup test demo bench matrix bench-finops lint sanity unit build clean
 setup:
 	@bash scripts/setup.sh
 
@@ -28,6 +29,10 @@ demo: setup
 
 bench: setup
 	@$(VENV)/bin/python benchmarks/run.py $(BENCH_N)
+
+# one virtual env per ansible-core under .cache/matrix (from PyPI); MATRIX_ARGS="--no-sanity" or "2.17 2.20"
+matrix: setup
+	@$(VENV)/bin/python tests/unit/matrix.py $(MATRIX_ARGS)
 
 # FinOps: the cost report of 1000 clusters x 30 days in real VictoriaMetrics (benchmarks/finops.py)
 bench-finops: setup

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: k0rdent.kof contributors
-# Apache License 2.0 (see LICENSE)
+# SPDX-License-Identifier: Apache-2.0
 """Action plugin behind k0rdent.kof.cluster_deployments: one run_once task that converges the
 ClusterDeployments of every host in a play batch, in the controller process. See the module file for docs."""
 from __future__ import annotations

@@ -6,7 +6,6 @@ with waits, a report table and report files. See the module file for docs."""
 from __future__ import annotations
 
 import datetime
-import os
 
 from ansible_collections.k0rdent.kof.plugins.plugin_utils import health, report
 from ansible_collections.k0rdent.kof.plugins.plugin_utils.action import KofAction

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: k0rdent.kof contributors
-# Apache License 2.0 (see LICENSE)
+# SPDX-License-Identifier: Apache-2.0
 """Attributes of the collection's controller-side plugins, whose module file holds only the documentation.
 
 Use with ansible.builtin.action_common_attributes (which describes check_mode, diff_mode and platform):

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: k0rdent.kof contributors
-# Apache License 2.0 (see LICENSE)
+# SPDX-License-Identifier: Apache-2.0
 """Options shared by the k0rdent.kof resource modules (promxy_server_group, grafana_datasource)."""
 from __future__ import annotations
 

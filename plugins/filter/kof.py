@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: k0rdent.kof contributors
-# Apache License 2.0 (see LICENSE)
+# SPDX-License-Identifier: Apache-2.0
 """Filters for k0rdent naming conventions, and the KOF objects as the modules would apply them (render mode)."""
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: k0rdent.kof contributors
-# Apache License 2.0 (see LICENSE)
+# SPDX-License-Identifier: Apache-2.0
 """Semantic comparison of a wanted object with the live one (pure, no client): a no-op run sends no write,
 and fields this collection applied before but no longer sets are detected for removal (server-side apply
 ownership in managedFields)."""

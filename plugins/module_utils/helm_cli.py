@@ -72,11 +72,11 @@ def helm_connection(settings: dict, given: dict, private_file) -> tuple[list[str
     if settings.get("persist_config") is False:
         refused.append("persist_config")  # helm (client-go) always writes refreshed auth-provider tokens back
     if refused:
-        names = [opt if given.get(opt) is not None else f"{opt} (from {' / '.join(ENV.get(opt, ('K8S_AUTH_*',)))})"
-                 for opt in refused]
+        names = [opt if given.get(opt) is not None else
+                 f"{opt} (from {' / '.join(ENV.get(opt, ('K8S_AUTH_*',)))})" for opt in refused]
         raise HelmConnectionError(f"helm cannot take {', '.join(names)}: helm has no flag for "
-                        f"{'it' if len(refused) == 1 else 'them'}; put the credentials in a kubeconfig (kubeconfig, "
-                        "a path or a mapping) or use api_key")
+                                  f"{'it' if len(refused) == 1 else 'them'}; put the credentials in a kubeconfig "
+                                  "(kubeconfig, a path or a mapping) or use api_key")
     flags, env = [], {}
     kubeconfig = settings.get("kubeconfig")
     if complete_without_kubeconfig(settings):

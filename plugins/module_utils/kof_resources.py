@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: k0rdent.kof contributors
-# Apache License 2.0 (see LICENSE)
+# SPDX-License-Identifier: Apache-2.0
 """Pure logic of the KOF custom resources: validation, the KOF-version mapping and the objects the install guide
 composes (PromxyServerGroup and GrafanaDatasource), plus what the operators report back. No client and no
 Ansible here, so unit tests and action plugins can use it directly."""

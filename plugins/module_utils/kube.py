@@ -202,6 +202,9 @@ def _configuration(settings: dict):
         overrides["proxy_headers"] = lib["urllib3"].util.make_headers(**settings["proxy_headers"])
     if settings.get("validate_certs") is not None:
         overrides["verify_ssl"] = bool(settings["validate_certs"])
+    if settings.get("validate_certs") is False:
+        # the collection warns once itself (modules, the roles' tls_warning), not on every request
+        lib["urllib3"].disable_warnings(lib["urllib3"].exceptions.InsecureRequestWarning)
     for attribute, value in overrides.items():
         setattr(conf, attribute, value)
     hook = conf.refresh_api_key_hook

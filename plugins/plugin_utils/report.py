@@ -124,7 +124,6 @@ td, th {{ border: 1px solid #ccc; padding: 0.3em 0.5em; text-align: left; vertic
 """
 
 
-
 def write(directory: str, results: list[dict], meta: dict, keep: int = KEEP) -> dict:
     """fleet-report-<UTC stamp>.<ext> and the stable name of the latest, fleet-report.<ext>, for md, json and
     html; the newest `keep` stamped reports per format stay (module_utils/report_files.py). Returns
