@@ -269,9 +269,9 @@ def test_backup_and_restore(fleet):
     assert restore.rc == 0 and restore.changed == 1, restore
     writes = sorted(w["path"].rsplit("/", 1)[-1] for w in k.writes(since=seq))
     assert writes == ["regional-storage", "team-a-alerts", "team-a-overview"], writes
-    assert read(fleet.custom(), DASHBOARD)["spec"] == DASHBOARD["spec"]
+    assert read(fleet.custom(), DASHBOARD)["spec"] == dict({"resyncPeriod": "5m"}, **DASHBOARD["spec"])
     assert read(fleet.custom(), RULE)["spec"] == RULE["spec"]
-    assert read(regional, REGIONAL_DASHBOARD)["spec"] == REGIONAL_DASHBOARD["spec"]
+    assert read(regional, REGIONAL_DASHBOARD)["spec"] == dict({"resyncPeriod": "5m"}, **REGIONAL_DASHBOARD["spec"])
 
     # a second restore changes nothing and sends no write
     seq = k.last_seq()
