@@ -90,10 +90,17 @@ class ActionModule(KofAction):
             for h, obj in objs.items():
                 _add(per_host[h], obj, {"action": "created", "before": {}, "after": view(obj)})
             return
+        current = {h: live.get(o["metadata"]["name"]) for h, o in objs.items()}
+        # the missing_secret policy before any write, in host order (each Secret read once for the batch)
+        for h, obj in list(objs.items()):
+            if engine.differs(obj, current[h]):
+                try:
+                    secrets.prepare(obj)
+                except KubeError as err:
+                    _fail(per_host[h], str(err))
+                    del objs[h]
         res = engine.present_all({h: (object_path(api_version, plural, ns, o["metadata"]["name"]), o)
-                                  for h, o in objs.items()},
-                                 {h: live.get(o["metadata"]["name"]) for h, o in objs.items()},
-                                 prepare=secrets.prepare)
+                                  for h, o in objs.items()}, current)
         for h, r in res.items():
             if r.get("failed"):
                 _fail(per_host[h], r["msg"])

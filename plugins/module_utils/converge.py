@@ -41,11 +41,15 @@ class Converger:
         self.show = show or (lambda obj, other=None: view(obj))
 
     # ------------------------------------------------------------------------------------ one object
+    def differs(self, obj: dict, live: dict | None) -> bool:
+        """Whether present() would write: the object does not exist, or it lacks what `obj` wants (compare.py)."""
+        return live is None or needs_apply(obj, live, self.manager)
+
     def present(self, path: str, obj: dict, live: dict | None, *, prepare=None, only_missing=False) -> dict:
         """Apply `obj` at `path` unless `live` (the object now, None when it does not exist) holds it already.
         prepare(obj, live) runs before a write only (e.g. a referenced-Secret check) and may raise KubeError.
         only_missing: an existing object is left as it is."""
-        if live is not None and (only_missing or not needs_apply(obj, live, self.manager)):
+        if live is not None and (only_missing or not self.differs(obj, live)):
             return {"changed": False, "action": "unchanged", "object": live}
         if prepare is not None:
             prepare(obj, live)
@@ -66,7 +70,7 @@ class Converger:
         the batch); without it each object is read first. Only objects that differ are written, `concurrency` at
         a time; a failed request fails that key only."""
         return self._batch(items, live, lambda path, obj, cur: self.present(path, obj, cur, prepare=prepare),
-                           lambda obj, cur: cur is None or needs_apply(obj, cur, self.manager))
+                           self.differs)
 
     def absent_all(self, items: dict, live: dict | None = None, *, propagation: str = "Foreground") -> dict:
         """{key: (path, obj or None)} -> {key: outcome}, deleting what exists."""

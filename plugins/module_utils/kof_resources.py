@@ -193,9 +193,10 @@ def promxy_server_group(params: dict) -> dict:
     if ref is None and kof_version_tuple(kof_version) < (0, 2, 0):
         raise ValidationError("basic_auth.secret_name is empty: the KOF 0.1.x promxy-operator always reads the "
                               "credentials Secret (an empty name fails its whole reconcile)")
-    http = {"dial_timeout": check_duration(params.get("dial_timeout") or "5s", "dial_timeout"),
+    dial_timeout = check_duration(params.get("dial_timeout") or "5s", "dial_timeout")
+    http = {"dial_timeout": dial_timeout,
             "tls_config": {"insecure_skip_verify": as_bool(params.get("insecure_skip_verify", False),
-                                                     "insecure_skip_verify")}}
+                                                           "insecure_skip_verify")}}
     if ref:
         http["basic_auth"] = {"credentials_secret_name": ref[0], "username_key": ref[1], "password_key": ref[2]}
     labels = {"app.kubernetes.io/name": "promxy-operator"}

@@ -65,7 +65,8 @@ AUTH_ARG_SPEC = {
 }
 AUTH_OPTIONS = tuple(AUTH_ARG_SPEC)
 # The environment variables of each option, in kubernetes.core's order: K8S_AUTH_<option>, then K8S_AUTH_<the
-# kubernetes client's name of it> (client.py _create_auth_spec; _create_headers for the impersonation options).
+# kubernetes client's name of it> (kubernetes.core 6.2.0 module_utils/k8s/client.py, which reads the impersonation
+# options' variables the same way).
 _CLIENT_NAMES = {"validate_certs": "verify_ssl", "ca_cert": "ssl_ca_cert", "client_cert": "cert_file",
                  "client_key": "key_file"}
 ENV = {opt: tuple(dict.fromkeys((f"K8S_AUTH_{opt.upper()}", f"K8S_AUTH_{_CLIENT_NAMES.get(opt, opt).upper()}")))
