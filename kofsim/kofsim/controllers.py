@@ -221,7 +221,16 @@ class Controllers:
             cond("Progressing", "True", "NewReplicaSetAvailable" if complete else "ReplicaSetUpdated",
                  f'ReplicaSet "{name}-{h}" has successfully progressed.' if complete else
                  f'ReplicaSet "{name}-{h}" is progressing.')]
-        self.status(rt, d, status)
+        ann = d["metadata"].get("annotations") or {}
+        cur_rev = ((cur or {}).get("metadata", {}).get("annotations") or {}).get("deployment.kubernetes.io/revision")
+        if cur_rev and ann.get("deployment.kubernetes.io/revision") != cur_rev:
+            # the deployment controller records the revision on the Deployment, with its status
+            body = {"metadata": {"name": name, "annotations": dict(ann, **{"deployment.kubernetes.io/revision":
+                                                                           cur_rev})}, "status": status}
+            self.c.write(rt, body, namespace=ns, old=d, internal=True, subresource="status",
+                         manager="kube-controller-manager")
+            return
+        self.status(rt, d, status, manager="kube-controller-manager")
 
     def _sync_pods(self, owner, tpl, count, names=None, extra_labels=None):
         pod_rt = self.rt("", "pods")
@@ -544,6 +553,14 @@ class Controllers:
         if CRD_CLEANUP not in fins:
             return
         spec = crd.get("spec") or {}
+        conds = (crd.get("status") or {}).get("conditions") or []
+        term = next((c for c in conds if c.get("type") == "Terminating"), None)
+        if term is not None and term.get("reason") == "InstanceDeletionPending":
+            status = clone(crd.get("status") or {})
+            status["conditions"] = [dict(c, reason="InstanceDeletionInProgress",
+                                         message="CustomResource deletion is in progress")
+                                    if c.get("type") == "Terminating" else c for c in conds]
+            crd = self.status(rt, crd, status, manager="kube-apiserver")
         group, plural = spec.get("group"), (spec.get("names") or {}).get("plural")
         irt = self.rt(group, plural)
         left = self.c.list_objects(irt) if irt else []

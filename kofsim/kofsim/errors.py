@@ -19,6 +19,7 @@ class ApiError(Exception):
             del body["reason"]
         if self.details is not None:
             body["details"] = self.details
+        body["code"] = body.pop("code")  # metav1.Status field order: ..., reason, details, code
         return body
 
 

@@ -207,7 +207,7 @@ def to_set(value, node: Node, path=(), out=None) -> set:
             if value is not None:
                 out.add(path)
             return out
-        if node.atomic:
+        if node.atomic or (not value and path):  # an empty map is a leaf of its own
             out.add(path)
             return out
         for key, v in value.items():
@@ -215,7 +215,7 @@ def to_set(value, node: Node, path=(), out=None) -> set:
             to_set(v, sub if sub is not None else ANY, path + ("f:" + key,), out)
         return out
     if k == "list":
-        if not isinstance(value, list) or node.list_type == "atomic":
+        if not isinstance(value, list) or node.list_type == "atomic" or not value:
             out.add(path)
             return out
         elem = node.elem()
@@ -519,7 +519,13 @@ def record_update(old: dict | None, new: dict, manager: str, root: Node, zero: d
     added, modified, removed = compare(live, _strip_managed(new), root)
     reset = _reset_prefixes(rt.status, subresource)
     added, modified, removed = _filter(added, reset), _filter(modified, reset), _filter(removed, reset)
-    m = Managed((old or {}).get("metadata", {}).get("managedFields") if old is not None else None)
+    # managedFields the writer sends (and that differ from the stored ones) are taken as they are: that is how
+    # clients set them directly (kubectl's client-side to server-side apply migration); an object without them
+    # keeps the stored ones
+    provided = (new.get("metadata") or {}).get("managedFields")
+    base = provided if provided and not subresource and _valid_entries(provided) else \
+        ((old or {}).get("metadata", {}).get("managedFields") if old is not None else None)
+    m = Managed(base)
     taken = added | modified
     for x in m.entries:
         s2 = x["set"] - taken - removed
@@ -539,6 +545,11 @@ def record_update(old: dict | None, new: dict, manager: str, root: Node, zero: d
         meta["managedFields"] = out
     else:
         meta.pop("managedFields", None)
+
+
+def _valid_entries(entries) -> bool:
+    return isinstance(entries, list) and all(isinstance(e, dict) and e.get("manager") is not None and
+                                             e.get("operation") in ("Apply", "Update") for e in entries)
 
 
 def server_side_apply(live: dict | None, cfg: dict, manager: str, force: bool, root: Node, zero: dict, rt,
@@ -589,7 +600,7 @@ def server_side_apply(live: dict | None, cfg: dict, manager: str, force: bool, r
     changed_obj = bool(taken or removed)
     # the entry's time moves when the object changed (managedFieldsUpdater.Apply)
     mine["changed"] = is_new or changed_obj or prev_set != cfg_set
-    mine["touch"] = is_new or changed_obj
+    mine["touch"] = changed_obj or live is None  # a new entry of an apply that changed nothing has no time
     if not is_new and mine["e"].get("apiVersion") != rt.api_version and mine["changed"]:
         mine["e"] = dict(mine["e"], apiVersion=rt.api_version)
     merged.setdefault("metadata", {})

@@ -161,7 +161,8 @@ def seed_system(c: Cluster) -> None:
 def _json(data, status=200, headers=None, content_type=JSON):
     h = dict(headers or {})
     h["Content-Type"] = content_type
-    return web.Response(body=json.dumps(data, separators=(",", ":")).encode(), status=status, headers=h)
+    # encoding/json's Encoder ends every document with a newline
+    return web.Response(body=json.dumps(data, separators=(",", ":")).encode() + b"\n", status=status, headers=h)
 
 
 def _status_response(err: E.ApiError):
@@ -746,6 +747,11 @@ class Api:
                 obj, _, warnings = c.write(rt, new, namespace=namespace, dry_run=dry, field_validation=fv)
                 return self.respond(request, c, rt, c.view(obj, rt), 201, warnings)
             new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
+            last = ((old.get("metadata") or {}).get("annotations") or {}).get(LAST_APPLIED)
+            if manager == "kubectl" and last:
+                # the field manager's lastAppliedUpdater: kubectl's server-side apply keeps the client-side apply
+                # annotation in step with what it applied
+                new["metadata"].setdefault("annotations", {})[LAST_APPLIED] = _last_applied(cfg)
             obj, _, warnings = c.write(rt, new, namespace=namespace, old=old, dry_run=dry, field_validation=fv)
             return self.respond(request, c, rt, c.view(obj, rt), 200, warnings)
         if old is None:
@@ -975,6 +981,24 @@ class _DupDict(dict):
             self[k] = v
 
 
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def _last_applied(cfg: dict) -> str:
+    """The applied configuration without the annotation itself, as the apiserver encodes it (sorted keys, no
+    spaces, a final newline, HTML characters escaped)."""
+    obj = clone(cfg)
+    meta = obj.get("metadata") or {}
+    ann = dict(meta.get("annotations") or {})
+    ann.pop(LAST_APPLIED, None)
+    if ann:
+        meta["annotations"] = ann
+    else:
+        meta.pop("annotations", None)
+    text = json.dumps(obj, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") + "\n"
+
+
 def _go_json_type(v) -> str:
     return ("object" if isinstance(v, dict) else "array" if isinstance(v, list) else "string" if isinstance(v, str)
             else "bool" if isinstance(v, bool) else "number" if isinstance(v, (int, float)) else "null")
@@ -1031,6 +1055,7 @@ def _check_apply_fields(rt: ResourceType, cfg: dict, schema, namespace, name) ->
 def _returns_deleted_object(rt: ResourceType) -> bool:
     # registries with ReturnDeletedObject (as kube-apiserver v1.36 answers: custom resources get a Status)
     return rt.builtin and (rt.group, rt.plural) in {("", "pods"), ("", "services"), ("", "serviceaccounts"),
+                                                    ("", "persistentvolumeclaims"), ("", "persistentvolumes"),
                                                     ("storage.k8s.io", "storageclasses")}
 
 

@@ -698,6 +698,9 @@ class Cluster:
         obj = clone(obj)
         # the caller's apiVersion/kind must match the endpoint
         kind = obj.get("kind")
+        if rt.builtin and subresource is None and not internal and (
+                (kind and kind != rt.kind) or (obj.get("apiVersion") and obj["apiVersion"] != rt.api_version)):
+            raise E.bad_request(_decode_mismatch(rt, obj.get("apiVersion") or rt.api_version, kind or rt.kind))
         if kind and kind != rt.kind and subresource is None:
             raise E.bad_request(f"the API version in the data ({obj.get('apiVersion')}) does not match the expected "
                                 f"API version ({rt.api_version})" if obj.get("apiVersion") not in (
@@ -760,9 +763,17 @@ class Cluster:
             if subresource == "status":
                 keep_status = obj.get("status")
                 applied_fields = meta.get("managedFields") if manager is None and not internal else None
+                new_annotations = meta.get("annotations", _NO)
                 obj = clone({k: v for k, v in old.items() if k != "status"})  # the old status is replaced
                 if applied_fields is not None:  # server-side apply computed them already
                     obj["metadata"]["managedFields"] = applied_fields
+                if rt.group == "apps" and new_annotations is not _NO:
+                    # the workloads' status strategies keep spec and labels, not annotations (the deployment
+                    # controller records deployment.kubernetes.io/revision with its status)
+                    if new_annotations:
+                        obj["metadata"]["annotations"] = clone(new_annotations)
+                    else:
+                        obj["metadata"].pop("annotations", None)
                 if keep_status is None:
                     obj.pop("status", None)
                 else:
@@ -840,8 +851,8 @@ class Cluster:
                 a = {k: v for k, v in old.items() if k not in ignore}
                 b = {k: v for k, v in obj.items() if k not in ignore}
                 gen = old["metadata"].get("generation", 1)
-                changed = a != b
-                if rt.plural == "deployments" and rt.group == "" + "apps":
+                changed = a != b and subresource != "status"
+                if rt.plural == "deployments" and rt.group == "apps" and subresource != "status":
                     # the deployment strategy also counts annotation changes (the old rollback annotation)
                     changed = changed or (old["metadata"].get("annotations") or {}) != (meta.get("annotations") or {})
                 meta["generation"] = gen + 1 if changed else gen
@@ -873,8 +884,12 @@ class Cluster:
         # a terminating object whose last finalizer went away is gone
         if old is not None and meta.get("deletionTimestamp") and not meta.get("finalizers") and \
                 not (rt.plural == "namespaces" and rt.group == "" and (obj.get("spec") or {}).get("finalizers")):
+            # the update that empties the finalizers is not stored: the object is deleted, and the watch event
+            # carries the last stored state (etcd's previous value)
             self._pop(rt.key, key)
-            self._emit("DELETED", rt, obj, rv)
+            gone = clone(old)
+            gone["metadata"]["resourceVersion"] = str(rv)
+            self._emit("DELETED", rt, gone, rv)
             self._after_delete(rt, obj)
             return obj, True
         self._put(rt, obj)
@@ -1215,3 +1230,14 @@ def _ordered_struct(v) -> bool:
 def _go_json_type(v) -> str:
     return ("object" if isinstance(v, dict) else "array" if isinstance(v, list) else "string" if isinstance(v, str)
             else "bool" if isinstance(v, bool) else "number" if isinstance(v, (int, float)) else "null")
+
+
+def _decode_mismatch(rt, api_version: str, kind: str) -> str:
+    """The decoder's error for a body of another kind or version than the endpoint's (a typed registry)."""
+    group, _, version = api_version.rpartition("/")
+    if api_version != rt.api_version:
+        return (f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: no kind "{kind}" is '
+                f'registered for version "{api_version}" in scheme "pkg/runtime/scheme.go:111"')
+    internal = (rt.group.split(".")[0] if rt.group else "core")
+    return (f'{kind} in version "{version}" cannot be handled as a {rt.kind}: converting ({version}.{kind}) to '
+            f"({internal}.{rt.kind}): unknown conversion")
