@@ -3,6 +3,7 @@
 #   make test   every test: kofsim, unit, integration, molecule, ansible-lint, ansible-test sanity
 #   make bench  fleet-scale benchmark (BENCH_N="10 100 1000" by default)
 #   make matrix unit tests + ansible-test sanity on every supported ansible-core, 2.17 to 2.20 (MATRIX_ARGS)
+#   make conformance  kofsim vs a real kube-apiserver, same requests (docs/conformance.md)
 SHELL := /bin/bash
 ROOT := $(CURDIR)
 VENV := $(ROOT)/.venv
@@ -33,6 +34,10 @@ bench: setup
 # one virtual env per ansible-core under .cache/matrix (from PyPI); MATRIX_ARGS="--no-sanity" or "2.17 2.20"
 matrix: setup
 	@$(VENV)/bin/python tests/unit/matrix.py $(MATRIX_ARGS)
+
+# kofsim against a real kube-apiserver, request by request; rewrites docs/conformance.md, last line the score
+conformance: setup
+	@$(VENV)/bin/python -m kofsim.conformance --report docs/conformance.md
 
 # FinOps: the cost report of 1000 clusters x 30 days in real VictoriaMetrics (benchmarks/finops.py)
 bench-finops: setup
