@@ -13,6 +13,7 @@ import time
 import traceback
 
 from ansible_collections.k0rdent.kof.plugins.module_utils import converge
+from ansible_collections.k0rdent.kof.plugins.module_utils.converge import ref
 from ansible_collections.k0rdent.kof.plugins.module_utils.compare import view
 from ansible_collections.k0rdent.kof.plugins.module_utils.core_internals import diff_mode
 from ansible_collections.k0rdent.kof.plugins.module_utils.kof_resources import (
@@ -84,10 +85,6 @@ def shown(obj, other=None):  # pylint: disable=unused-argument
 def diff_view(obj, other=None):  # pylint: disable=unused-argument
     """An object as the modules' diff shows it: no server-managed fields, literal secrets masked."""
     return redact(view(obj))
-
-
-def ref(obj) -> str:
-    return f"{obj['kind']} {obj['metadata']['namespace']}/{obj['metadata']['name']}"
 
 
 class SecretCheck:

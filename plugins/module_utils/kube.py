@@ -156,6 +156,12 @@ def first_line(err) -> str:
     return text.splitlines()[0] if text else err.__class__.__name__
 
 
+def _default_kubeconfig(path):
+    """The kubeconfig file(s) to read: the given path, else E(KUBECONFIG) as it is now (the kubernetes library
+    reads it once, when it is imported), else the library's default (~/.kube/config)."""
+    return os.path.expanduser(path) if path else os.environ.get("KUBECONFIG") or None
+
+
 def _configuration(settings: dict):
     """A kubernetes client Configuration from resolved settings (connection_settings, or a workload cluster's
     {"kubeconfig": mapping}), as kubernetes.core's client.py builds it: the kubeconfig (or in-cluster config, or
@@ -173,15 +179,14 @@ def _configuration(settings: dict):
         elif isinstance(kubeconfig, dict):
             k8s_config.load_kube_config_from_dict(kubeconfig, **load)
         elif kubeconfig or settings.get("context"):
-            k8s_config.load_kube_config(config_file=os.path.expanduser(kubeconfig) if kubeconfig else None, **load)
+            k8s_config.load_kube_config(config_file=_default_kubeconfig(kubeconfig), **load)
         else:
             try:
                 k8s_config.load_incluster_config(client_configuration=conf)
             except k8s_config.ConfigException:
                 if not os.environ.get("KUBECONFIG") and not os.path.exists(os.path.expanduser("~/.kube/config")):
                     raise KubeError("no Kubernetes API configured: set kof_kubeconfig (or K8S_AUTH_KUBECONFIG)")
-                # E(KUBECONFIG) as it is now (the library reads it once, when it is imported)
-                k8s_config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None, **load)
+                k8s_config.load_kube_config(config_file=_default_kubeconfig(None), **load)
     except KubeError:
         raise
     except Exception as err:  # pylint: disable=broad-exception-caught  # invalid kubeconfig, unknown context

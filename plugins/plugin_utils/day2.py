@@ -16,7 +16,8 @@ import tempfile
 import yaml
 
 from ansible_collections.k0rdent.kof.plugins.module_utils.compare import view
-from ansible_collections.k0rdent.kof.plugins.module_utils.converge import Converger
+from ansible_collections.k0rdent.kof.plugins.module_utils.converge import (  # pylint: disable=unused-import
+    Converger, ref)  # ref: day2.ref for the day-2 plugins
 from ansible_collections.k0rdent.kof.plugins.module_utils.kube import Kube, KubeError, object_path
 
 # Server-owned or instance-specific metadata: meaningless (or harmful) when an object is re-created elsewhere.
@@ -85,11 +86,6 @@ class Resources:
         meta = obj.get("metadata") or {}
         return object_path(obj["apiVersion"], plural, meta.get("namespace") if namespaced else None,
                            meta.get("name") if with_name else None)
-
-
-def ref(obj: dict) -> str:
-    meta = obj.get("metadata") or {}
-    return f"{obj.get('kind')} {meta['namespace'] + '/' if meta.get('namespace') else ''}{meta.get('name')}"
 
 
 def clean(obj: dict) -> dict:
