@@ -97,6 +97,8 @@ options:
     description:
       - Labels of the Grafana instances that get the datasource (C(instanceSelector.matchLabels)). Must not be
         empty.
+      - Immutable once the object exists (grafana-operator's CRD refuses a change); to select other instances,
+        delete the datasource (O(state=absent)) and create it again.
     type: dict
     default: {dashboards: grafana}
   resync_period:
