@@ -39,12 +39,25 @@ def main(argv=None):
     _common(up_p)
     up_p.add_argument("--api", choices=("emulator", "real"), default="emulator",
                       help="emulator (default), or real: etcd, kube-apiserver and kube-controller-manager built "
-                      "by kofsim/realkube/build.sh, with the upstream CRDs (only --dir and --port apply)")
+                      "by kofsim/realkube/build.sh, with the upstream CRDs and kofsim's simulated k0rdent as a "
+                      "process of controllers (`kofsim controllers`; --bare: none); --latency-ms and --fault-rate "
+                      "apply to the emulator only")
     down = sub.add_parser("down", help="stop a server started with `up`")
     down.add_argument("--dir", required=True)
+    ctl = sub.add_parser("controllers", help="kofsim's simulated k0rdent (kcm, Sveltos, the KOF operators, the "
+                         "workload clusters, kcm's webhooks) against a kube-apiserver; `up --api real` starts it")
+    ctl.add_argument("--dir", required=True, help="state directory (the real backend's: workload clusters, logs)")
+    ctl.add_argument("--kubeconfig", help="the management cluster (default: DIR/kubeconfig)")
+    ctl.add_argument("--ready-after", type=float, default=None,
+                     help="extra seconds before a ClusterDeployment reports Ready")
+    ctl.add_argument("--no-nodes", action="store_true",
+                     help="no simulated node, scheduler, kubelet or provisioner (a cluster that has real ones)")
     args = ap.parse_args(argv)
     if args.cmd == "serve":
         return serve(args)
+    if args.cmd == "controllers":
+        from .k0rdent.process import run  # noqa: WPS433 (only this command needs it)
+        return run(args.dir, args.kubeconfig, ready_after=args.ready_after, simulate_nodes=not args.no_nodes)
     if args.cmd == "up":
         if args.api == "real":
             stop(Path(args.dir).resolve(), quiet=True)

@@ -36,12 +36,19 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 ROOT = Path(__file__).resolve().parents[2]
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager")
-STOP_ORDER = ("kube-controller-manager", "kube-apiserver", "etcd")  # etcd last
+CONTROLLERS = "kofsim-controllers"  # the simulated k0rdent (`kofsim controllers`), a Python process
+# the controllers first (they stop writing), the workload clusters' planes (clusters/), then etcd last
+STOP_ORDER = (CONTROLLERS, "kube-controller-manager", "kube-apiserver", "etcd")
 # names as `kube-controller-manager --help` lists them (1.36; the short aliases namespace, garbagecollector, ...
 # are accepted too)
 KCM_CONTROLLERS = ",".join(("namespace-controller", "garbage-collector-controller", "serviceaccount-controller",
                             "serviceaccount-token-controller", "root-ca-certificate-publisher-controller",
-                            "clusterrole-aggregation-controller"))
+                            "clusterrole-aggregation-controller",
+                            # workloads and volumes: Deployments get ReplicaSets and Pods, claims bind to the
+                            # volumes kofsim's simulated provisioner creates, protection finalizers are removed
+                            "deployment-controller", "replicaset-controller", "statefulset-controller",
+                            "daemonset-controller", "job-controller", "persistentvolume-binder-controller",
+                            "persistentvolumeclaim-protection-controller", "persistentvolume-protection-controller"))
 SERVICE_CIDR = "10.0.0.0/24"
 START_TIMEOUT = float(os.environ.get("KOFSIM_REAL_TIMEOUT", "90"))
 
@@ -70,6 +77,9 @@ def missing() -> str | None:
 # k0rdent 0.1 management cluster has before KOF (Flux's HelmRepository, cert-manager). Only v1alpha1 of kcm and
 # the PromxyServerGroup, the versions kcm 0.1.x and KOF 0.1.1 serve.
 KOFSIM_CRD_GROUPS = ("kcm", "kof", "flux", "certmanager")
+# what a k0rdent 0.1 management cluster has before KOF (the default, simulated k0rdent, mode of `up --api real`); the
+# bare mode installs every CRD above, for tests that judge the collection's objects without KOF's charts
+K0RDENT_CRDS = ("sveltos", "kofsim/kcm", "kofsim/flux", "kofsim/certmanager")
 KOFSIM_DATA = Path(__file__).resolve().parent / "data" / "crds"
 
 
@@ -234,6 +244,8 @@ def _is_ours(pid: int, name: str, d: Path) -> bool:
         return False
     except OSError:
         return True  # no /proc: trust the pid file
+    if name == CONTROLLERS:
+        return "kofsim.cli" in argv and "controllers" in argv and any(str(d) in a for a in argv)
     return bool(argv) and Path(argv[0]).name == name and any(str(d) in a for a in argv[1:])
 
 
@@ -254,33 +266,117 @@ def is_real(d: Path) -> bool:
     return (Path(d) / "pids").exists()
 
 
+def spawn(d: Path, name: str, argv: list[str], *, logs: Path | None = None) -> subprocess.Popen:
+    """Start argv in its own session (it outlives `kofsim up` and a ^C to the caller's terminal), its output in
+    logs/<name>.log; record `name pid` in d/pids and the command line in d/cmd/<name>.json (for restart())."""
+    logs = logs or d / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log = open(logs / f"{name}.log", "ab")
+    try:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=d,
+                                start_new_session=True)
+    finally:
+        log.close()
+    (d / "cmd").mkdir(exist_ok=True)
+    (d / "cmd" / f"{name}.json").write_text(json.dumps({"argv": argv, "logs": str(logs)}))
+    pids = read_pids(d)
+    pids[name] = proc.pid
+    (d / "pids").write_text("".join(f"{n} {p}\n" for n, p in pids.items()))
+    return proc
+
+
+def stop_process(d: Path, name: str, pid: int, timeout: float = 15) -> None:
+    """SIGTERM (SIGKILL after timeout) to one of our processes, and wait until it has exited."""
+    if not _is_ours(pid, name, d):
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            while _alive(pid):
+                time.sleep(0.05)
+    except ProcessLookupError:
+        pass
+
+
+def restart(d: Path, name: str, *, kill: bool = False) -> int:
+    """Stop one process of `d` (kube-apiserver, kube-controller-manager, etcd, kofsim-controllers) and start it
+    again with the same command line; returns the new pid. kill: SIGKILL (a crash) instead of SIGTERM."""
+    d = Path(d).resolve()
+    cmd = json.loads((d / "cmd" / f"{name}.json").read_text())
+    pid = read_pids(d).get(name)
+    if pid is not None and _is_ours(pid, name, d):
+        if kill:
+            os.kill(pid, signal.SIGKILL)
+            while _alive(pid):
+                time.sleep(0.02)
+        else:
+            stop_process(d, name, pid)
+    return spawn(d, name, cmd["argv"], logs=Path(cmd["logs"])).pid
+
+
+def workload_planes(d: Path) -> list[Path]:
+    """The directories of the workload clusters' control planes the controllers started (realfleet.py)."""
+    root = Path(d) / "clusters"
+    return sorted(p for p in root.iterdir() if (p / "pids").exists()) if root.is_dir() else []
+
+
 def down(d: Path, quiet: bool = False) -> int:
-    """Stops every process `up` started in `d` (kube-controller-manager, kube-apiserver, then etcd), waiting
-    for each to exit (SIGKILL after 15 s)."""
+    """Stops every process `up` started in `d`: the simulated k0rdent's controllers, the workload clusters' control
+    planes, then kube-controller-manager, kube-apiserver and etcd, waiting for each to exit (SIGKILL after 15 s)."""
     d = Path(d).resolve()
     pids = read_pids(d)
-    if not pids:
+    if not pids and not workload_planes(d):
         if not quiet:
             print("kofsim: not running")
         return 0
+    if CONTROLLERS in pids:
+        stop_process(d, CONTROLLERS, pids[CONTROLLERS])
+    for plane in workload_planes(d):
+        cpids = read_pids(plane)
+        for name in STOP_ORDER:
+            if name in cpids:
+                stop_process(plane, name, cpids[name])
+        (plane / "pids").unlink(missing_ok=True)
     for name in STOP_ORDER + tuple(n for n in pids if n not in STOP_ORDER):
-        pid = pids.get(name)
-        if pid is None or not _is_ours(pid, name, d):
-            continue
-        try:
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 15
-            while _alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if _alive(pid):
-                os.kill(pid, signal.SIGKILL)
-                while _alive(pid):
-                    time.sleep(0.05)
-        except ProcessLookupError:
-            pass
+        if name != CONTROLLERS and pids.get(name) is not None:
+            stop_process(d, name, pids[name])
     (d / "pids").unlink(missing_ok=True)
     (d / "port").unlink(missing_ok=True)
     return 0
+
+
+def apiserver_args(pki: Path, *, etcd_url: str, port: int, client_ca: Path, etcd_prefix: str | None = None,
+                   etcd_pki: Path | None = None) -> list[str]:
+    """kube-apiserver's flags for a kofsim control plane (the management cluster's, or a workload cluster's with
+    its own etcd prefix and client CA, sharing etcd and the serving certificate)."""
+    p, e = pki, etcd_pki or pki
+    args = [
+        f"--etcd-servers={etcd_url}", f"--etcd-cafile={e / 'etcd-ca.crt'}",
+        f"--etcd-certfile={e / 'apiserver-etcd-client.crt'}", f"--etcd-keyfile={e / 'apiserver-etcd-client.key'}",
+        "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={port}",
+        f"--tls-cert-file={p / 'apiserver.crt'}", f"--tls-private-key-file={p / 'apiserver.key'}",
+        f"--client-ca-file={client_ca}",
+        "--authorization-mode=Node,RBAC", f"--service-cluster-ip-range={SERVICE_CIDR}",
+        f"--service-account-issuer=https://127.0.0.1:{port}", f"--service-account-key-file={p / 'sa.pub'}",
+        f"--service-account-signing-key-file={p / 'sa.key'}",
+        # the `kubernetes` Service's endpoints cannot hold a loopback address, and nothing in-cluster uses it
+        "--endpoint-reconciler-type=none",
+        "--allow-privileged=true", "--profiling=false",
+    ]
+    if etcd_prefix:
+        args.append(f"--etcd-prefix={etcd_prefix}")
+    return args
+
+
+def controller_manager_args(kubeconfig: Path, pki: Path) -> list[str]:
+    return [f"--kubeconfig={kubeconfig}", f"--controllers={KCM_CONTROLLERS}", "--leader-elect=false",
+            "--use-service-account-credentials=true",
+            f"--service-account-private-key-file={pki / 'sa.key'}", f"--root-ca-file={pki / 'ca.crt'}",
+            "--bind-address=127.0.0.1", "--secure-port=0", "--profiling=false"]
 
 
 class _Plane:
@@ -296,17 +392,8 @@ class _Plane:
         self.url = f"https://127.0.0.1:{self.port}"
         self._ctx = None
 
-    # every child gets its own session: it outlives `kofsim up` and a ^C to the caller's terminal
     def spawn(self, name: str, args: list[str]) -> None:
-        log = open(self.logs / f"{name}.log", "ab")
-        try:
-            proc = subprocess.Popen([str(self.bin / name)] + args, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, cwd=self.d, start_new_session=True)
-        finally:
-            log.close()
-        self.procs[name] = proc
-        with open(self.d / "pids", "a") as f:
-            f.write(f"{name} {proc.pid}\n")
+        self.procs[name] = spawn(self.d, name, [str(self.bin / name)] + args, logs=self.logs)
 
     def check_alive(self) -> None:
         for name, proc in self.procs.items():
@@ -376,20 +463,8 @@ class _Plane:
         ])
 
     def start_apiserver(self) -> None:
-        p = self.pki
-        self.spawn("kube-apiserver", [
-            f"--etcd-servers={self.etcd_url}", f"--etcd-cafile={p / 'etcd-ca.crt'}",
-            f"--etcd-certfile={p / 'apiserver-etcd-client.crt'}", f"--etcd-keyfile={p / 'apiserver-etcd-client.key'}",
-            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={self.port}",
-            f"--tls-cert-file={p / 'apiserver.crt'}", f"--tls-private-key-file={p / 'apiserver.key'}",
-            f"--client-ca-file={p / 'client-ca.crt'}",
-            "--authorization-mode=Node,RBAC", f"--service-cluster-ip-range={SERVICE_CIDR}",
-            f"--service-account-issuer={self.url}", f"--service-account-key-file={p / 'sa.pub'}",
-            f"--service-account-signing-key-file={p / 'sa.key'}",
-            # the `kubernetes` Service's endpoints cannot hold a loopback address, and nothing in-cluster uses it
-            "--endpoint-reconciler-type=none",
-            "--allow-privileged=true", "--profiling=false",
-        ])
+        self.spawn("kube-apiserver", apiserver_args(self.pki, etcd_url=self.etcd_url, port=self.port,
+                                                    client_ca=self.pki / "client-ca.crt"))
 
     def start_controller_manager(self) -> None:
         p = self.pki
@@ -397,19 +472,29 @@ class _Plane:
         kc.write_text(kubeconfig_text(self.url, (p / "ca.crt").read_bytes(), p / "kube-controller-manager.crt",
                                       p / "kube-controller-manager.key", "kube-controller-manager"))
         kc.chmod(0o600)
-        self.spawn("kube-controller-manager", [
-            f"--kubeconfig={kc}", f"--controllers={KCM_CONTROLLERS}", "--leader-elect=false",
-            "--use-service-account-credentials=true",
-            f"--service-account-private-key-file={p / 'sa.key'}", f"--root-ca-file={p / 'ca.crt'}",
-            "--bind-address=127.0.0.1", "--secure-port=0", "--profiling=false",
-        ])
+        self.spawn("kube-controller-manager", controller_manager_args(kc, p))
+
+    def start_controllers(self, deadline: float) -> None:
+        """The simulated k0rdent (kofsim controllers): kcm, Sveltos, the operators, the workload clusters and
+        kcm's webhooks, against this kube-apiserver; `up` returns once it has seeded the cluster and serves."""
+        (self.d / "controllers.ready").unlink(missing_ok=True)
+        proc = spawn(self.d, CONTROLLERS, [sys.executable, "-m", "kofsim.cli", "controllers", "--dir", str(self.d)],
+                     logs=self.logs)
+        self.procs[CONTROLLERS] = proc
+        self.wait("the simulated k0rdent (kofsim controllers)", lambda: (self.d / "controllers.ready").exists(),
+                  deadline, 0.1)
 
     # -- CRDs ------------------------------------------------------------------------------------------------
-    def install_crds(self, deadline: float) -> int:
+    def install_crds(self, deadline: float, components=None) -> int:
+        """The upstream CRDs and kofsim's (every one, or those of `components`: a k0rdent management cluster before
+        KOF has kcm's, Sveltos', Flux's and cert-manager's; KOF's arrive with its charts)."""
         root = kube_dir() / "crds"
         upstream = [(entry, yaml.safe_load((root / entry["file"]).read_text())) for entry in crd_index()]
         names = {entry["name"] for entry, _ in upstream}
         ours = [(entry, crd) for entry, crd in kofsim_crds() if entry["name"] not in names]
+        if components is not None:
+            upstream = [(e, c) for e, c in upstream if e["component"] in components]
+            ours = [(e, c) for e, c in ours if e["component"] in components]
         index = [entry for entry, _ in upstream + ours]
         for entry, crd in upstream + ours:
             status, body = self.api("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
@@ -441,9 +526,8 @@ class _Plane:
 
 def up(args) -> int:
     d = Path(args.dir).resolve()
-    emulator_only = [f"--{f.replace('_', '-')}" for f, default in (
-        ("latency_ms", 0), ("fault_rate", 0.0), ("ready_after", 0.0), ("bare", False))
-        if getattr(args, f, default) != default]
+    emulator_only = [f"--{f.replace('_', '-')}" for f, default in (("latency_ms", 0), ("fault_rate", 0.0))
+                     if getattr(args, f, default) != default]
     if emulator_only:
         sys.stderr.write(f"kofsim: {', '.join(emulator_only)} apply to the emulator only, not to --api real\n")
         return 2
@@ -453,9 +537,10 @@ def up(args) -> int:
         return 1
     d.mkdir(parents=True, exist_ok=True)
     down(d, quiet=True)
-    for stale in ("port", "kubeconfig", "ca.crt", "pids", "token", "kube-controller-manager.kubeconfig"):
+    for stale in ("port", "kubeconfig", "ca.crt", "pids", "token", "kube-controller-manager.kubeconfig", "etcd.url",
+                  "controllers.ready", "controllers.json", "webhook.port"):
         (d / stale).unlink(missing_ok=True)
-    for stale in ("pki", "etcd"):
+    for stale in ("pki", "etcd", "clusters", "cmd"):
         shutil.rmtree(d / stale, ignore_errors=True)
     (d / "logs").mkdir(exist_ok=True)
     t0 = time.monotonic()
@@ -469,13 +554,17 @@ def up(args) -> int:
         plane.start_apiserver()
         plane.wait("kube-apiserver /readyz", plane.apiserver_ready, deadline, 0.1)
         plane.start_controller_manager()
-        n = plane.install_crds(deadline)
+        n = plane.install_crds(deadline, None if getattr(args, "bare", False) else K0RDENT_CRDS)
         plane.wait("the default ServiceAccount (kube-controller-manager)", plane.default_service_account,
                    deadline, 0.1)
         kc = d / "kubeconfig"
         kc.write_text(kubeconfig_text(plane.url, (d / "ca.crt").read_bytes(), d / "pki" / "admin.crt",
                                       d / "pki" / "admin.key"))
         kc.chmod(0o600)
+        (d / "etcd.url").write_text(plane.etcd_url + "\n")
+        (d / "controllers.json").write_text(json.dumps({"ready_after": float(getattr(args, "ready_after", 0) or 0)}))
+        if not getattr(args, "bare", False):
+            plane.start_controllers(deadline)
         (d / "port").write_text(f"{plane.port}\n")
     except BaseException as exc:  # a failed start leaves nothing running, also on ^C
         down(d, quiet=True)
@@ -483,6 +572,7 @@ def up(args) -> int:
             raise
         sys.stderr.write(f"kofsim: the real control plane did not start: {exc}\n")
         return 1
-    sys.stderr.write(f"kofsim: real control plane on {plane.url} ({n} CRDs) in {time.monotonic() - t0:.1f} s\n")
+    what = "" if getattr(args, "bare", False) else ", simulated k0rdent"
+    sys.stderr.write(f"kofsim: real control plane on {plane.url} ({n} CRDs{what}) in {time.monotonic() - t0:.1f} s\n")
     print(str(d / "kubeconfig"))
     return 0

@@ -175,12 +175,19 @@ class Kofsim:
 class RealKube:
     """A real control plane (etcd, kube-apiserver, kube-controller-manager built by kofsim/realkube/build.sh,
     the upstream CRDs installed) managed through `kofsim up --api real` / `kofsim down`. Same connection surface
-    as Kofsim; no control API (no faults, request log or reset: it is the real server)."""
+    as Kofsim; no control API (no faults, request log or reset: it is the real server).
 
-    def __init__(self, directory: str | os.PathLike | None = None, *, port: int = 0, extra_args=()):
+    k0rdent=True: the simulated k0rdent management cluster too (`kofsim controllers`: kcm and its webhooks,
+    Sveltos, the KOF operators, a real control plane per ClusterDeployment, kofsim's node simulation), as the
+    emulator has by default; False (the default here): the plain control plane (`--bare`) with every CRD."""
+
+    def __init__(self, directory: str | os.PathLike | None = None, *, port: int = 0, k0rdent: bool = False,
+                 ready_after: float = 0.0, extra_args=()):
         self._own_dir = directory is None
         self.dir = Path(directory or tempfile.mkdtemp(prefix="kofsim-real-"))
         self.port = port
+        self.k0rdent = k0rdent
+        self.ready_after = ready_after
         self.extra_args = list(extra_args)
 
     @staticmethod
@@ -191,6 +198,7 @@ class RealKube:
 
     def start(self) -> "RealKube":
         args = [Kofsim.executable(), "up", "--api", "real", "--dir", str(self.dir), "--port", str(self.port)]
+        args += ["--ready-after", str(self.ready_after)] if self.k0rdent else ["--bare"]
         proc = subprocess.run(args + self.extra_args, capture_output=True, text=True, timeout=180)
         if proc.returncode != 0:
             raise KofsimError(f"kofsim up --api real failed ({proc.returncode}): {proc.stderr or proc.stdout}")
@@ -205,6 +213,46 @@ class RealKube:
     def pids(self) -> dict[str, int]:
         from .realapi import read_pids
         return read_pids(self.dir)
+
+    def restart(self, component: str, *, kill: bool = False) -> int:
+        """Stop one process (kube-apiserver, kube-controller-manager, etcd, kofsim-controllers) and start it again
+        with the same command line and port; kill: SIGKILL, as a crash. Returns the new pid. Waits until
+        kube-apiserver answers again (or the controllers are ready)."""
+        from . import realapi
+        ready = self.dir / "controllers.ready"
+        if component == realapi.CONTROLLERS:
+            ready.unlink(missing_ok=True)
+        pid = realapi.restart(self.dir, component, kill=kill)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if component == realapi.CONTROLLERS:
+                if ready.exists():
+                    return pid
+            elif self.healthy():
+                return pid
+            time.sleep(0.1)
+        raise KofsimError(f"{component} did not come back within 60 s")
+
+    def healthy(self) -> bool:
+        """kube-apiserver answers /readyz."""
+        ctx = ssl.create_default_context(cafile=self.ca_file)
+        pki = self.dir / "pki"
+        ctx.load_cert_chain(pki / "admin.crt", pki / "admin.key")
+        try:
+            with urllib.request.urlopen(self.url + "/readyz", context=ctx, timeout=2) as resp:
+                return resp.status == 200
+        except (OSError, urllib.error.URLError):
+            return False
+
+    def workload_clusters(self) -> list[str]:
+        """The ids (<namespace>/<name>) of the workload clusters' control planes that run."""
+        from . import realapi
+        return [json.loads((p / "state.json").read_text())["cid"] for p in realapi.workload_planes(self.dir)
+                if (p / "state.json").exists()]
+
+    def log(self, component: str = "kofsim-controllers") -> str:
+        path = self.dir / "logs" / f"{component}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
 
     def __enter__(self):
         return self.start()

@@ -209,6 +209,6 @@ def test_failed_start_leaves_nothing_running(tmp_path):
 
 
 def test_emulator_only_options_are_refused(tmp_path):
-    proc = subprocess.run([Kofsim.executable(), "up", "--api", "real", "--dir", str(tmp_path), "--bare"],
+    proc = subprocess.run([Kofsim.executable(), "up", "--api", "real", "--dir", str(tmp_path), "--latency-ms", "5"],
                           capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 2 and "--bare apply to the emulator only" in proc.stderr
+    assert proc.returncode == 2 and "--latency-ms apply to the emulator only" in proc.stderr

@@ -211,6 +211,8 @@ class Runtime:
     """Runs controller work after a delay, once per key while pending, retrying what failed transiently.
     `scope(name)` gives a view whose pending work is dropped by `drop(name)` (a deleted workload cluster)."""
 
+    quiet = True  # work that failed for good is logged at debug level (the emulator's log stays quiet)
+
     def schedule(self, key, fn, *args, delay=None):
         raise NotImplementedError
 
@@ -228,7 +230,7 @@ class Runtime:
         except E.ApiError as err:
             if err.code in RETRY_CODES:
                 return err
-            log.debug("%s%s: %s", getattr(fn, "__name__", fn), args, err.message)
+            (log.debug if self.quiet else log.warning)("%s%s: %s", getattr(fn, "__name__", fn), args, err.message)
             return None
         except (OSError, Unavailable) as err:
             return err

@@ -451,6 +451,7 @@ class Sveltos:
         # (ns, cd) -> {service name: {"state": Provisioned|Failed, "msg", "ts", "template", "namespace"}}
         self.state: dict[tuple, dict] = {}
         self.profiles: dict[tuple, dict] = {}  # (ns, cd) -> {ClusterProfile: {(ns, name) of Secrets it copied}}
+        self.retries: dict[tuple, int] = {}    # (ns, cd) -> failed syncs in a row
 
     def rt(self, group, plural):
         return self.mgmt.resource(group, plural)
@@ -458,6 +459,7 @@ class Sveltos:
     def forget(self, ns, name):
         self.state.pop((ns, name), None)
         self.profiles.pop((ns, name), None)
+        self.retries.pop((ns, name), None)
 
     def _drop_summary(self, ns, name):
         rt = self.rt(SVELTOS, "clustersummaries")
@@ -641,6 +643,14 @@ class Sveltos:
             self._summary(ns, cd, f"p--{name}-capi-{name}",
                           {"projectsveltos.io/cluster-name": name, "projectsveltos.io/profile-name": name,
                            "projectsveltos.io/cluster-type": "Capi"}, [feature], releases)
+        # Sveltos requeues what failed with a back-off, whatever else happens (a CRD that another service just
+        # installed is served a moment later on a real API server)
+        if failed:
+            attempt = self.retries.get((ns, name), 0)
+            self.retries[(ns, name)] = attempt + 1
+            kcm.sched.schedule(("sveltos-retry", ns, name), self.sync, ns, name, delay=min(2.0 * 2 ** attempt, 30.0))
+        else:
+            self.retries.pop((ns, name), None)
         want = self.services_status(ns, name, services)
         if want != (cd.get("status") or {}).get("services"):
             kcm.sched.schedule(("kcm-cd", ns, name), kcm.reconcile_cd, ns, name)

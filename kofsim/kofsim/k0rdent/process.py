@@ -1,0 +1,89 @@
+"""`kofsim controllers`: kofsim's simulated k0rdent as a process of API clients against a kube-apiserver.
+
+The same controllers as the emulator's k0rdent layer (layer.Layer: kcm, Sveltos, the KOF operators, helm on the
+workload clusters), here on rest.RestClient informers and one worker thread (rest.ThreadRuntime), with:
+
+- kcm's validating webhooks served over TLS on loopback and registered as a ValidatingWebhookConfiguration
+  (webhook.py);
+- one real control plane per ClusterDeployment (realfleet.py), reached through the `<name>-kubeconfig` Secret;
+- kofsim's node simulation on every cluster, the management cluster included (kubelet.py): pods Running, claims
+  bound, load balancers; kube-controller-manager does the rest.
+
+`kofsim up --api real` starts it (`<dir>/pids` names it `kofsim-controllers`; its log is
+`<dir>/logs/kofsim-controllers.log`) and `kofsim down` stops it. On start it seeds what a k0rdent 0.1 management
+cluster has (once: what exists is left alone), registers the webhooks, writes `<dir>/controllers.ready`, and runs
+until SIGTERM. Restarted, it finds the workload clusters again and its informers list everything anew: nothing is
+created twice.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from .kubelet import NodeSim
+from .layer import Layer, Settings
+from .realfleet import RealFleet
+from .rest import RestClient, ThreadRuntime
+from .webhook import WebhookServer
+
+log = logging.getLogger("kofsim.k0rdent")
+
+
+def run(state_dir, kubeconfig=None, *, ready_after: float | None = None, simulate_nodes: bool = True) -> int:
+    d = Path(state_dir).resolve()
+    logging.basicConfig(level=os.environ.get("KOFSIM_LOG", "INFO"), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings_file = d / "controllers.json"
+    settings = json.loads(settings_file.read_text()) if settings_file.exists() else {}
+    if ready_after is not None:
+        settings["ready_after"] = ready_after
+    (d / "controllers.ready").unlink(missing_ok=True)
+    runtime = ThreadRuntime()
+    mgmt = RestClient(str(kubeconfig or d / "kubeconfig"), name="", dispatch=runtime.call_soon)
+    fleet = RealFleet(d, dispatch=runtime.call_soon)
+
+    def on_cluster(cid, client):
+        if not simulate_nodes:
+            return
+        fleet.nodes[cid] = NodeSim(client, runtime.scope(cid), lb_domain=fleet.lb_domain(cid) if cid else None,
+                                   crashloops=lambda: fleet.crashloops(cid))
+
+    t0 = time.monotonic()
+    layer = Layer(mgmt, runtime, fleet, kcm_version="v1alpha1", settings=Settings(settings.get("ready_after", 0)),
+                  on_cluster=on_cluster)
+    hook = WebhookServer(layer.kcm, d).start()
+    hook.register(mgmt)
+    layer.seed()
+    runtime.start()
+    # workload clusters whose ClusterDeployment went while the controllers were away
+    runtime.schedule(("", "orphans"), _remove_orphans, layer, delay=5.0)
+    (d / "controllers.ready").write_text(json.dumps({"pid": os.getpid(), "webhook_port": hook.port}) + "\n")
+    log.info("kofsim controllers: serving %s (webhook https://127.0.0.1:%s) in %.1f s", mgmt.server, hook.port,
+             time.monotonic() - t0)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(1.0):
+        pass
+    log.info("kofsim controllers: stopping")
+    (d / "controllers.ready").unlink(missing_ok=True)
+    hook.stop()
+    runtime.stop()
+    mgmt.close()
+    fleet.stop()
+    return 0
+
+
+def _remove_orphans(layer):
+    cds = {f"{cd['metadata']['namespace']}/{cd['metadata']['name']}"
+           for cd in layer.kcm.list("k0rdent.mirantis.com", "clusterdeployments")}
+    for cid in layer.fleet.ids():
+        if cid not in cds:
+            log.info("removing the workload cluster %s: its ClusterDeployment is gone", cid)
+            layer.fleet.remove(cid)
