@@ -24,7 +24,7 @@ class ServiceProxySource:
 
     def _get(self, path, params):
         try:
-            _, body = self.kube.request("GET", self.base + path, query=params)
+            body = self.kube.request("GET", self.base + path, query=params)[1]
         except KubeError as err:
             raise finops.FinOpsError(f"promxy through the API server's service proxy ({self.base}): {err}")
         if not isinstance(body, dict) or body.get("status") != "success":

@@ -60,7 +60,7 @@ class FinOpsError(Exception):
 # ------------------------------------------------------------------------------------------------ configuration
 def cluster_label(kof_version: str) -> str:
     """The label carrying the cluster name on stored series: ``clusterName`` in KOF 0.x, ``cluster`` in 1.x."""
-    major = str(kof_version).lstrip("v").split(".")[0]
+    major = str(kof_version).lstrip("v").split(".", maxsplit=1)[0]
     if not major.isdigit():
         raise FinOpsError(f"kof_version {kof_version!r} is not a version")
     return "clusterName" if int(major) < 1 else "cluster"

@@ -25,6 +25,7 @@ KOF 1.x: promxy executes the rules: ``kof-mothership`` values ``defaultAlertRule
 """
 from __future__ import annotations
 
+import math
 import re
 
 try:
@@ -46,7 +47,7 @@ def _num(v, what, minimum=0.0, strict=False):
         x = float(str(v).strip().rstrip("%")) / (100 if isinstance(v, str) and v.strip().endswith("%") else 1)
     except (TypeError, ValueError):
         raise FinOpsError(f"{what}: {v!r} is not a number")
-    if x != x or x in (float("inf"), float("-inf")) or x < minimum or (strict and x <= minimum):
+    if math.isnan(x) or math.isinf(x) or x < minimum or (strict and x <= minimum):
         raise FinOpsError(f"{what}: {v!r} must be a number {'>' if strict else '>='} {minimum:g}")
     return x
 
@@ -125,7 +126,8 @@ def rate_expr(b: dict, label: str, job="kof-collectors-opencost") -> str:
     cl = label
     f = f'{{{cl}=~".+"}}'
     fj = f'{{{cl}=~".+", job="{job}"}}'
-    price = lambda m: f"max by ({cl}, node) ({m}{f})"  # noqa: E731
+    def price(m):
+        return f"max by ({cl}, node) ({m}{f})"
     pv_price = f"max by ({cl}, persistentvolume) (pv_hourly_cost{f})"
     if b["scope"] == "cluster":
         c = f'{{{cl}="{b["value"]}"}}'

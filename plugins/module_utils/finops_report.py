@@ -89,14 +89,14 @@ def markdown(report: dict, top: int = 0) -> str:
                 + f" ({m['shared']['method']})" if m["shared"]["namespaces"] or m["shared"]["labels"] else "none"),
              f"- total: **{money(t['total'])} {cur}** (previous period {money(t['previous'])}, {change(t['change'])}); "
              f"{m['clusters']} clusters; KOF {m['kof_version']} (label `{m['cluster_label']}`)",
-             "", "## Data quality", ""] + _quality_lines(report["quality"]) + [
-             "", f"## Costs ({cur})", "",
-             "| " + " / ".join(x.capitalize() for x in m["group_by"]) + " | " + " | ".join(HEAD[c] for c in COLS)
-             + " | Previous | Change |",
-             "|---|" + "---:|" * (len(COLS) + 2)]
+             "", "## Data quality", ""] + _quality_lines(report["quality"])
+    lines += ["", f"## Costs ({cur})", "",
+              "| " + " / ".join(x.capitalize() for x in m["group_by"]) + " | " + " | ".join(HEAD[c] for c in COLS)
+              + " | Previous | Change |",
+              "|---|" + "---:|" * (len(COLS) + 2)]
     rows = report["rows"]
     shown = rows if not top else [r for r in rows if r["kind"] != "group"] + [r for r in rows if r["kind"] == "group"][:top]
-    shown = sorted(shown, key=lambda r: rows.index(r))
+    shown = sorted(shown, key=rows.index)
     for r in shown:
         name = r["name"].replace("|", "\\|")
         if r["kind"] != "group":

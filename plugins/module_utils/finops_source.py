@@ -10,11 +10,11 @@ retry on connection errors and 502/503/504, one-line errors naming the endpoint.
 from __future__ import annotations
 
 import json
-import ssl
 import time
 import urllib.error
 import urllib.parse
-import urllib.request
+
+from ansible.module_utils.urls import open_url
 
 try:
     from ansible_collections.k0rdent.kof.plugins.module_utils.finops import FinOpsError
@@ -38,11 +38,8 @@ class PromSource:
         if token:
             self.headers["Authorization"] = f"Bearer {token}"
         self.timeout, self.retries = timeout, retries
-        self.ctx = None
-        if self.base.startswith("https"):
-            self.ctx = ssl.create_default_context(cafile=ca_file) if verify else ssl._create_unverified_context()
-            if client_cert:
-                self.ctx.load_cert_chain(client_cert, client_key)
+        self.tls = dict(validate_certs=verify, ca_path=ca_file, client_cert=client_cert, client_key=client_key) \
+            if self.base.startswith("https") else {}
         self.requests = 0
 
     def _post(self, path: str, params: dict):
@@ -51,10 +48,11 @@ class PromSource:
         last = None
         for attempt in range(self.retries + 1):
             self.requests += 1
-            req = urllib.request.Request(url, data=body, method="POST", headers=dict(
-                self.headers, **{"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}))
+            headers = dict(self.headers, **{"Content-Type": "application/x-www-form-urlencoded",
+                                            "Accept": "application/json"})
             try:
-                with urllib.request.urlopen(req, timeout=self.timeout, context=self.ctx) as r:
+                with open_url(url, data=body, headers=headers, method="POST", timeout=self.timeout, use_netrc=False,
+                              **self.tls) as r:
                     out = json.loads(r.read())
                 break
             except urllib.error.HTTPError as e:

@@ -43,8 +43,8 @@ options:
     default: 0.1.1
   period:
     description:
-      - C({days: N}) (the last N whole UTC days), C({month: YYYY-MM|current|previous}), C({start, end}) (dates or RFC
-        3339 times on whole hours), or an int N.
+      - "C({days: N}) (the last N whole UTC days), C({month: YYYY-MM|current|previous}), C({start, end}) (dates or
+        RFC 3339 times on whole hours), or an int N."
     type: raw
     default: {days: 30}
   group_by:
@@ -168,7 +168,9 @@ quality:
   type: dict
   returned: always
 stats:
-  description: The totals that role k0rdent.kof.finops publishes with set_stats as C(kof_cost_report) (total, currency, previous_total, period, idle_total, top, missing_clusters, quality_ok).
+  description:
+    - The totals that role k0rdent.kof.finops publishes with set_stats as C(kof_cost_report) (total, currency,
+      previous_total, period, idle_total, top, missing_clusters, quality_ok).
   type: dict
   returned: success
 table:
