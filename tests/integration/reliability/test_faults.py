@@ -81,6 +81,8 @@ def state(k: Kofsim) -> dict:
                 if kind == "Service":  # allocated by the server from its range, like uid
                     for f in ("clusterIP", "clusterIPs"):
                         item.get("spec", {}).pop(f, None)
+                if kind == "ConfigMap" and meta["name"] == "kube-root-ca.crt":  # each server's own CA
+                    item.pop("data", None)
                 out[f"{kind}/{meta.get('namespace', '')}/{meta['name']}"] = item
         # Secrets: names, types and keys only (values are random per install); helm keeps one record a revision
         for item in client.CoreV1Api(api).list_secret_for_all_namespaces().items:
