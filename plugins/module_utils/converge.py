@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible_collections.k0rdent.kof.plugins.module_utils.compare import FIELD_MANAGER, needs_apply, view
 from ansible_collections.k0rdent.kof.plugins.module_utils.kube import KubeError
 
+
 def ref(obj: dict) -> str:
     """An object in messages: `Kind namespace/name` (`Kind name` for a cluster-scoped one)."""
     meta = obj.get("metadata") or {}

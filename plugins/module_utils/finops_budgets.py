@@ -126,6 +126,7 @@ def rate_expr(b: dict, label: str, job="kof-collectors-opencost") -> str:
     cl = label
     f = f'{{{cl}=~".+"}}'
     fj = f'{{{cl}=~".+", job="{job}"}}'
+
     def price(m):
         return f"max by ({cl}, node) ({m}{f})"
     pv_price = f"max by ({cl}, persistentvolume) (pv_hourly_cost{f})"
