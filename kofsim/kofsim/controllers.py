@@ -457,6 +457,11 @@ class Controllers:
         if pvc["metadata"].get("deletionTimestamp"):
             self.pvc_protection(rt, pvc)
             return
+        if PVC_PROTECTION not in (pvc["metadata"].get("finalizers") or []):
+            # the pvc-protection controller puts its finalizer back on a claim that lost it
+            body = clone(pvc)
+            body["metadata"]["finalizers"] = list(pvc["metadata"].get("finalizers") or []) + [PVC_PROTECTION]
+            pvc, _, _ = self.c.write(rt, body, namespace=ns, old=pvc, internal=True, manager="kube-controller-manager")
         if (pvc.get("status") or {}).get("phase") == "Bound":
             return
         sc_name = (pvc.get("spec") or {}).get("storageClassName")

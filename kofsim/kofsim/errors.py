@@ -147,7 +147,6 @@ def go_json_error(data: bytes) -> str | None:
     """The error encoding/json reports for invalid JSON (its scanner's wording), or None when it is valid."""
     text = data.decode("latin-1")
     i, n = 0, len(text)
-    stack = []  # "obj-key", "obj-value", "arr"
 
     def ws():
         nonlocal i

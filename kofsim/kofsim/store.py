@@ -282,7 +282,7 @@ class Cluster:
                                     f"cannot unmarshal {_go_json_type(v)} into Go struct field "
                                     f"ObjectMeta.metadata.labels of type string")
             if v and len(v) > 63:
-                causes.append(("metadata.labels", "FieldValueTooLong", f'Too long: may not be more than 63 bytes'))
+                causes.append(("metadata.labels", "FieldValueTooLong", 'Too long: may not be more than 63 bytes'))
             elif v and not LABEL_NAME.match(v):
                 causes.append(("metadata.labels", "FieldValueInvalid", f'Invalid value: "{v}": {LABEL_VALUE_MSG}'))
         for k, v in (meta.get("annotations") or {}).items():

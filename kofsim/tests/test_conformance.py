@@ -2,7 +2,6 @@
 the suite made kofsim do as kube-apiserver does (CEL rules, field ownership, discovery, errors, namespaces)."""
 from __future__ import annotations
 
-import json
 import os
 import time
 

@@ -344,10 +344,6 @@ def kind_case(k):
             # every update of a CRD makes kube-apiserver rebuild the custom resources' storage; deleting it at once
             # can meet "could not list instances: storage is (re)initializing" (a transient of the real server)
             time.sleep(2)
-        if k.plural == "persistentvolumeclaims":
-            # kube-controller-manager's pvc-protection controller, which the real backend does not run, would
-            # release the claim; the client does it here
-            s.req("release pvc-protection", "PATCH", path, {"metadata": {"finalizers": None}}, ct=MERGE, pick=P)
         s.req("delete", "DELETE", path, pick=P)
         watch(s, "resume from create", f"{coll}?watch=1&resourceVersion={create_rv}&timeoutSeconds=10"
               f"&fieldSelector={q('metadata.name=' + name)}", stop=until_type("DELETED"))
@@ -393,7 +389,6 @@ def case_watch(s):
           f"&allowWatchBookmarks=true&labelSelector={sel}", timing=(0.8, 2.5), deadline=6)
     # live: events arrive while the watch is open
     box = {}
-    started = threading.Event()
 
     def run():
         box["r"] = _watch_stop(s, f"{coll}?watch=1&resourceVersion={cur}&timeoutSeconds=10&labelSelector={sel}",
@@ -784,7 +779,7 @@ def case_cel(s):
                                                              spec={"size": "small", "replicas": 11}))
     s.req("messageExpression", "POST", wc, dict(base, metadata={"name": "lock"},
                                                 spec={"size": "small", "mode": "locked"}))
-    w = s.req("valid", "POST", wc, dict(base, metadata={"name": "ok"}, spec={"size": "small", "mode": "locked",
+    s.req("valid", "POST", wc, dict(base, metadata={"name": "ok"}, spec={"size": "small", "mode": "locked",
                                                                             "owner": "me"})).json
     s.req("transition rule (size is immutable)", "PATCH", f"{wc}/ok", {"spec": {"size": "large"}}, ct=MERGE)
     s.req("transition rule, allowed change", "PATCH", f"{wc}/ok", {"spec": {"replicas": 3}}, ct=MERGE)

@@ -7,7 +7,6 @@ run). What each client gets is compared; a client's own timing (ages, dates) is 
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from .cases import CONTROLLED, MERGE, _list_pick, strip_controlled
+from .cases import MERGE, _list_pick, strip_controlled
 from .suite import ROOT, TOOLS_BIN
 
 DATE_PATTERNS = [

@@ -52,7 +52,12 @@ def norm(value, key: str | None = None, parent: dict | None = None):
                 meta["name"] = gen + "<suffix>"
         return out
     if isinstance(value, list):
-        return [norm(v, key, parent) for v in value]
+        out = [norm(v, key, parent) for v in value]
+        if key == "managedFields" and all(isinstance(e, dict) for e in out):
+            # kube-apiserver orders the entries by time (seconds): with the times dropped, so is their order
+            out.sort(key=lambda e: (e.get("operation", ""), e.get("manager", ""), e.get("subresource", ""),
+                                    e.get("apiVersion", "")))
+        return out
     if isinstance(value, str):
         if key == "resourceVersion" and value:
             return "<rv>"
