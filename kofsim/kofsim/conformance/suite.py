@@ -194,8 +194,12 @@ def start_backends(workdir: Path):
     t.start()
     try:
         real.start()
-    finally:
+    except BaseException:
         t.join()
+        if "k" in emu_box:
+            emu_box["k"].stop()
+        raise
+    t.join()
     if "err" in emu_box:
         real.stop()
         raise emu_box["err"]
