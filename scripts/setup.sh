@@ -35,8 +35,7 @@ if [ "$(cat "$VENV/.kof-stamp" 2>/dev/null)" != "$stamp_in" ]; then
   log "installing pinned Python requirements"
   pipq install --upgrade pip
   pipq install -r requirements/dev.txt
-  # compat mode: a .pth to kofsim/ instead of a meta path finder, which warns about the kofsim/kofsim layout
-  pipq install --no-deps --config-settings editable_mode=compat -e ./kofsim
+  pipq install --no-deps -e ./kofsim
   echo "$stamp_in" > "$VENV/.kof-stamp"
 else
   log "python env up to date"
