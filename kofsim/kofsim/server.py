@@ -293,76 +293,109 @@ class Api:
         if request.can_read_body:
             raw = await request.read()
             body = json.loads(raw) if raw else None
-        if sub == "healthz":
-            return _json({"ok": True, "clusters": len(sim.clusters)})
-        if sub == "reset" and request.method == "POST":
-            sim.reset()
-            return _json({"ok": True})
-        if sub == "requests":
-            if request.method == "DELETE":
-                sim.log.clear()
-                return _json({"ok": True})
-            since = int(request.query.get("since", "0"))
-            cl = request.query.get("cluster")
-            start = len(sim.log) if since < 0 else bisect.bisect_right(sim.log, since, key=lambda e: e["seq"])
-            items = [e for e in sim.log[start:] if cl is None or e["cluster"] == cl]
-            return _json({"requests": items, "last": sim.seq})
-        if sub == "faults":
-            if request.method == "DELETE":
-                sim.faults = {}
-            elif request.method == "PUT":
-                try:
-                    sim.faults = validate_faults(body or {})
-                    sim.fault_rng = random.Random(sim.faults.get("seed"))
-                except E.ApiError as err:
-                    return _status_response(err)
-            return _json(sim.faults)
-        if sub == "compact" and request.method == "POST":
-            cl = request.query.get("cluster", "")
-            if cl not in sim.clusters:
-                return _status_response(E.ApiError(404, "NotFound", f"no cluster {cl!r}"))
-            return _json({"compacted": sim.clusters[cl].compact()})
-        if sub == "latency" and request.method == "PUT":
-            sim.latency_ms = int((body or {}).get("latency_ms", 0))
-            return _json({"latency_ms": sim.latency_ms})
-        if sub == "clusters":
-            return _json({"clusters": [{"id": cid, "url": sim.cluster_url(cid)} for cid in sim.clusters]})
-        if sub == "stats":
-            return _json({cid or "management": {"objects": sum(len(b) for b in c.objects.values()), "rv": c.rv}
-                          for cid, c in sim.clusters.items()})
-        if sub == "scenario" and request.method == "PUT":
-            for p in sim.plugins:
-                p.scenario(body or {})
-            return _json({"ok": True})
-        return _status_response(E.ApiError(404, "NotFound", f"no control endpoint {sub!r}"))
+        methods = CONTROL_ROUTES.get(sub) or {}
+        handler = methods.get(request.method) or methods.get("*")
+        if handler is None:
+            return _status_response(E.ApiError(404, "NotFound", f"no control endpoint {sub!r}"))
+        return handler(self, request, body)
+
+    def _c_healthz(self, request, body):
+        return _json({"ok": True, "clusters": len(self.sim.clusters)})
+
+    def _c_reset(self, request, body):
+        self.sim.reset()
+        return _json({"ok": True})
+
+    def _c_requests(self, request, body):
+        sim = self.sim
+        since = int(request.query.get("since", "0"))
+        cl = request.query.get("cluster")
+        start = len(sim.log) if since < 0 else bisect.bisect_right(sim.log, since, key=lambda e: e["seq"])
+        items = [e for e in sim.log[start:] if cl is None or e["cluster"] == cl]
+        return _json({"requests": items, "last": sim.seq})
+
+    def _c_clear_requests(self, request, body):
+        self.sim.log.clear()
+        return _json({"ok": True})
+
+    def _c_faults(self, request, body):
+        return _json(self.sim.faults)
+
+    def _c_set_faults(self, request, body):
+        try:
+            self.sim.faults = validate_faults(body or {})
+            self.sim.fault_rng = random.Random(self.sim.faults.get("seed"))
+        except E.ApiError as err:
+            return _status_response(err)
+        return _json(self.sim.faults)
+
+    def _c_clear_faults(self, request, body):
+        self.sim.faults = {}
+        return _json(self.sim.faults)
+
+    def _c_compact(self, request, body):
+        cl = request.query.get("cluster", "")
+        if cl not in self.sim.clusters:
+            return _status_response(E.ApiError(404, "NotFound", f"no cluster {cl!r}"))
+        return _json({"compacted": self.sim.clusters[cl].compact()})
+
+    def _c_latency(self, request, body):
+        self.sim.latency_ms = int((body or {}).get("latency_ms", 0))
+        return _json({"latency_ms": self.sim.latency_ms})
+
+    def _c_clusters(self, request, body):
+        return _json({"clusters": [{"id": cid, "url": self.sim.cluster_url(cid)} for cid in self.sim.clusters]})
+
+    def _c_stats(self, request, body):
+        return _json({cid or "management": {"objects": sum(len(b) for b in c.objects.values()), "rv": c.rv}
+                      for cid, c in self.sim.clusters.items()})
+
+    def _c_scenario(self, request, body):
+        for p in self.sim.plugins:
+            p.scenario(body or {})
+        return _json({"ok": True})
 
     # ------------------------------------------------------------------------------------ routing
     async def route(self, request, c: Cluster, path: str):
-        if path in ("/healthz", "/readyz", "/livez"):
-            return web.Response(text="ok")
-        if path == "/version":
-            return _json(version_info(c))
-        aggregated = _wants_aggregated(request.headers.get("Accept", ""))
-        if path == "/api":
-            if aggregated:
-                return _json(aggregated_discovery(c, core=True), content_type=AGGREGATED_CT)
-            return _json({"kind": "APIVersions", "versions": ["v1"],
-                          "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0",
-                                                          "serverAddress": request.host or "127.0.0.1"}]})
-        if path == "/apis":
-            if aggregated:
-                return _json(aggregated_discovery(c, core=False), content_type=AGGREGATED_CT)
-            return _json(api_group_list(c))
-        if path == "/openapi/v2":
-            from .openapi import openapi_v2
-            return openapi_v2(c, request)
-        if path == "/openapi/v3":
-            return _json(openapi_index(c), content_type="text/plain; charset=utf-8")
+        fixed = FIXED_ROUTES.get(path)
+        if fixed is not None:
+            return fixed(self, request, c)
         if path.startswith("/openapi/v3/"):
             doc = openapi_doc(c, path[len("/openapi/v3/"):])
             if doc is None:
                 return web.Response(status=404, body=b"", headers={"Cache-Control": "no-cache, private"})
             return _json(doc)
+        return await self.resource(request, c, path)
+
+    # the fixed paths: health, version, discovery, OpenAPI
+    def _r_ok(self, request, c):
+        return web.Response(text="ok")
+
+    def _r_version(self, request, c):
+        return _json(version_info(c))
+
+    def _r_api(self, request, c):
+        if _wants_aggregated(request.headers.get("Accept", "")):
+            return _json(aggregated_discovery(c, core=True), content_type=AGGREGATED_CT)
+        return _json({"kind": "APIVersions", "versions": ["v1"],
+                      "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0",
+                                                      "serverAddress": request.host or "127.0.0.1"}]})
+
+    def _r_apis(self, request, c):
+        if _wants_aggregated(request.headers.get("Accept", "")):
+            return _json(aggregated_discovery(c, core=False), content_type=AGGREGATED_CT)
+        return _json(api_group_list(c))
+
+    def _r_openapi_v2(self, request, c):
+        from .openapi import openapi_v2
+        return openapi_v2(c, request)
+
+    def _r_openapi_v3(self, request, c):
+        return _json(openapi_index(c), content_type="text/plain; charset=utf-8")
+
+    async def resource(self, request, c: Cluster, path: str):
+        """/api/v1/... and /apis/<group>/<version>/...: group and version discovery, then the verb on a collection,
+        an object or a subresource (the tables below)."""
         segs = [urllib.parse.unquote(s) for s in path.strip("/").split("/")]
         if segs[0] == "api" and len(segs) >= 2:
             group, version, rest = "", segs[1], segs[2:]
@@ -401,47 +434,67 @@ class Api:
             if not rt.builtin and request.method == "GET":
                 raise E.not_found(rt, name)  # the custom resource handler looks the object up by name
             raise E.unknown_resource()
-        q = request.query
         m = request.method
         if watch_path:
             if rt.namespaced and namespace is None and name is not None:
                 raise E.unknown_resource()
             return await self.watch(request, c, rt, namespace, name)
         if name is None:
-            if m == "GET":
-                if _parse_bool(q.get("watch")):
-                    return await self.watch(request, c, rt, namespace)
-                return self.list(request, c, rt, namespace)
-            if m == "POST":
-                return await self.create(request, c, rt, namespace)
-            if m == "DELETE":
-                if "deletecollection" not in rt.verbs:
-                    raise E.method_not_allowed("deletecollection", rt)
-                return await self.delete_collection(request, c, rt, namespace)
-            raise E.method_not_allowed(m, rt)
+            verb = COLLECTION_VERBS.get(m)
+            if verb is None:
+                raise E.method_not_allowed(m, rt)
+            return await verb(self, request, c, rt, namespace)
         if rt.namespaced and namespace is None:
             raise E.unknown_resource()
-        if sub == "log":
-            obj = c.find(rt, namespace, name)
-            if obj is None:
-                raise E.not_found(rt, name)
-            return web.Response(text=f"kofsim: {name} has no container runtime; no logs\n")
-        if sub == "token" and m == "POST":
-            return await self.token_request(request, c, rt, namespace, name)
-        if sub == "scale":
-            return await self.scale(request, c, rt, namespace, name)
-        if m == "GET":
-            obj = c.find(rt, namespace if rt.namespaced else "", name)
-            if obj is None:
-                raise E.not_found(rt, name)
-            return self.respond(request, c, rt, c.view(obj, rt))
-        if m == "PUT":
-            return await self.replace(request, c, rt, namespace, name, sub)
-        if m == "PATCH":
-            return await self.patch(request, c, rt, namespace, name, sub)
-        if m == "DELETE":
-            return await self.delete(request, c, rt, namespace, name)
-        raise E.method_not_allowed(m, rt)
+        special = SUBRESOURCE_VERBS.get((sub, m)) or SUBRESOURCE_VERBS.get((sub, "*"))
+        if special is not None:
+            return await special(self, request, c, rt, namespace, name)
+        verb = OBJECT_VERBS.get(m)
+        if verb is None:
+            raise E.method_not_allowed(m, rt)
+        return await verb(self, request, c, rt, namespace, name, sub)
+
+    # the verbs of a collection
+    async def _v_get_collection(self, request, c, rt, namespace):
+        if _parse_bool(request.query.get("watch")):
+            return await self.watch(request, c, rt, namespace)
+        return self.list(request, c, rt, namespace)
+
+    async def _v_create(self, request, c, rt, namespace):
+        return await self.create(request, c, rt, namespace)
+
+    async def _v_delete_collection(self, request, c, rt, namespace):
+        if "deletecollection" not in rt.verbs:
+            raise E.method_not_allowed("deletecollection", rt)
+        return await self.delete_collection(request, c, rt, namespace)
+
+    # the verbs of an object (sub: status or scale, or None)
+    async def _v_get(self, request, c, rt, namespace, name, sub):
+        obj = c.find(rt, namespace if rt.namespaced else "", name)
+        if obj is None:
+            raise E.not_found(rt, name)
+        return self.respond(request, c, rt, c.view(obj, rt))
+
+    async def _v_replace(self, request, c, rt, namespace, name, sub):
+        return await self.replace(request, c, rt, namespace, name, sub)
+
+    async def _v_patch(self, request, c, rt, namespace, name, sub):
+        return await self.patch(request, c, rt, namespace, name, sub)
+
+    async def _v_delete(self, request, c, rt, namespace, name, sub):
+        return await self.delete(request, c, rt, namespace, name)
+
+    # subresources with a handler of their own
+    async def _v_log(self, request, c, rt, namespace, name):
+        if c.find(rt, namespace, name) is None:
+            raise E.not_found(rt, name)
+        return web.Response(text=f"kofsim: {name} has no container runtime; no logs\n")
+
+    async def _v_token(self, request, c, rt, namespace, name):
+        return await self.token_request(request, c, rt, namespace, name)
+
+    async def _v_scale(self, request, c, rt, namespace, name):
+        return await self.scale(request, c, rt, namespace, name)
 
     # ---------------------------------------------------------------------------------- bodies
     async def body(self, request, rt: ResourceType):
@@ -920,6 +973,29 @@ class Api:
                                                                                           ".svc"],
                                "expirationSeconds": seconds, "boundObjectRef": None},
                       "status": {"token": tok, "expirationTimestamp": exp}}, 201)
+
+
+# The routes, as tables. Control API: /kofsim/<endpoint> -> {method ("*": any): handler}.
+CONTROL_ROUTES = {
+    "healthz": {"*": Api._c_healthz},
+    "reset": {"POST": Api._c_reset},
+    "requests": {"DELETE": Api._c_clear_requests, "*": Api._c_requests},
+    "faults": {"PUT": Api._c_set_faults, "DELETE": Api._c_clear_faults, "*": Api._c_faults},
+    "compact": {"POST": Api._c_compact},
+    "latency": {"PUT": Api._c_latency},
+    "clusters": {"*": Api._c_clusters},
+    "stats": {"*": Api._c_stats},
+    "scenario": {"PUT": Api._c_scenario},
+}
+# The Kubernetes API: fixed paths, then the verbs of a collection, of an object and of the subresources that have
+# a handler of their own ((subresource, method), "*": any method).
+FIXED_ROUTES = {
+    "/healthz": Api._r_ok, "/readyz": Api._r_ok, "/livez": Api._r_ok, "/version": Api._r_version,
+    "/api": Api._r_api, "/apis": Api._r_apis, "/openapi/v2": Api._r_openapi_v2, "/openapi/v3": Api._r_openapi_v3,
+}
+COLLECTION_VERBS = {"GET": Api._v_get_collection, "POST": Api._v_create, "DELETE": Api._v_delete_collection}
+OBJECT_VERBS = {"GET": Api._v_get, "PUT": Api._v_replace, "PATCH": Api._v_patch, "DELETE": Api._v_delete}
+SUBRESOURCE_VERBS = {("log", "*"): Api._v_log, ("token", "POST"): Api._v_token, ("scale", "*"): Api._v_scale}
 
 
 class _Dropped(Exception):
