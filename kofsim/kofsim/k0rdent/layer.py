@@ -319,6 +319,8 @@ class Layer:
         manifest = "".join(f"---\n{yaml_dump(o, sort_keys=False)}" for o in objs)
         target.create(helm_release_secret(release, ns, chart, version, values, revision, manifest), manager=HELM)
         self.apply_crashloop(target.name, target.name.split("/", 1)[-1])
+        api.log.info("helm: %s %s/%s %s revision %d (%d objects)", target.name, ns, release,
+                     "upgraded to" if prev else "installed as", revision, len(keys))
         return None
 
     def uninstall(self, target, release, state=None):

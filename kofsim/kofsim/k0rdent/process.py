@@ -17,6 +17,7 @@ created twice.
 """
 from __future__ import annotations
 
+import faulthandler
 import json
 import logging
 import os
@@ -37,6 +38,7 @@ log = logging.getLogger("kofsim.k0rdent")
 
 def run(state_dir, kubeconfig=None, *, ready_after: float | None = None, simulate_nodes: bool = True) -> int:
     d = Path(state_dir).resolve()
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # kill -USR1 <pid>: every thread's stack in the log
     logging.basicConfig(level=os.environ.get("KOFSIM_LOG", "INFO"), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings_file = d / "controllers.json"

@@ -35,6 +35,7 @@ log = logging.getLogger("kofsim.k0rdent.rest")
 JSON = "application/json"
 USER_AGENT = "kofsim-controllers/0.1 (k0rdent simulation)"
 CRDS = ("apiextensions.k8s.io", "customresourcedefinitions")
+MISS_REFRESH = 0.5  # seconds before a group-version document that lacked a resource is fetched again
 
 
 def load_kubeconfig(source) -> dict:
@@ -93,7 +94,8 @@ class RestClient(api.Client):
         self.token = cfg["token"]
         self.timeout = timeout
         self.dispatch = dispatch or (lambda fn, *a: fn(*a))
-        self.pool = urllib3.PoolManager(num_pools=4, maxsize=16, ssl_context=cfg["ssl"], retries=False)
+        # one connection per informer's watch stream, plus the requests of the worker and the webhook
+        self.pool = urllib3.PoolManager(num_pools=4, maxsize=64, ssl_context=cfg["ssl"], retries=False)
         self._groups: dict[str, tuple] = {}     # group -> (preferred version, expires)
         self._gv: dict[str, tuple] = {}         # group/version -> ({plural: Res}, {kind: Res}, expires)
         self._disc_lock = threading.Lock()
@@ -129,11 +131,11 @@ class RestClient(api.Client):
         return json.loads(payload) if payload else None
 
     # -------------------------------------------------------------------------------- discovery
-    def _group_version(self, gv: str):
+    def _group_version(self, gv: str, *, refresh: bool = False):
         now = time.monotonic()
         with self._disc_lock:
             hit = self._gv.get(gv)
-        if hit and hit[2] > now:
+        if hit and hit[2] > now and not (refresh and now - hit[3] > MISS_REFRESH):
             return hit
         try:
             doc = self.request("GET", "/api/v1" if gv == "v1" else f"/apis/{gv}")
@@ -152,8 +154,9 @@ class RestClient(api.Client):
         for r in (doc or {}).get("resources") or []:
             if r["name"].endswith("/status") and r["name"].split("/")[0] in plurals:
                 plurals[r["name"].split("/")[0]].status = True
-        # what is served stays cached until a CRD changes; what is not is asked again after a second
-        entry = (plurals, kinds, now + (3600 if doc else 1.0))
+        # what is served stays cached until a CRD changes; what is not is asked again after a second (a group's
+        # discovery document lags its CRDs' Established condition: a kind missing from it is asked again too)
+        entry = (plurals, kinds, now + (3600 if doc else 1.0), now)
         with self._disc_lock:
             self._gv[gv] = entry
         return entry
@@ -191,10 +194,13 @@ class RestClient(api.Client):
         version = self._preferred(group)
         if version is None:
             return None
-        return self._group_version(f"{group}/{version}" if group else "v1")[0].get(plural)
+        gv = f"{group}/{version}" if group else "v1"
+        res = self._group_version(gv)[0].get(plural)
+        return res if res is not None else self._group_version(gv, refresh=True)[0].get(plural)
 
     def kind(self, api_version, kind):
-        return self._group_version(api_version)[1].get(kind)
+        res = self._group_version(api_version)[1].get(kind)
+        return res if res is not None else self._group_version(api_version, refresh=True)[1].get(kind)
 
     # ------------------------------------------------------------------------------------ verbs
     def get(self, res, namespace, name):
@@ -280,14 +286,14 @@ class RestClient(api.Client):
         if (group, plural) != CRDS:  # the CRD informer serves those
             self._start_informer(group, plural)
 
-    def _start_informer(self, group, plural):
+    def _start_informer(self, group, plural, res=None):
         with self._subs_lock:
             inf = self._informers.get((group, plural))
             if inf is not None and inf.alive():
                 return
             if self.stopped.is_set():
                 return
-        res = self.resource(group, plural)
+        res = res or self.resource(group, plural)
         if res is None:
             return  # not served (yet): a CRD event starts it
         with self._subs_lock:
@@ -309,7 +315,14 @@ class RestClient(api.Client):
                           for c in (crd.get("status") or {}).get("conditions") or [])
         key = (group, plural)
         if type_ != "DELETED" and established and key in self._subs:
-            self._start_informer(group, plural)
+            # the resource as the CRD serves it: discovery may not list it yet (it lags Established), the
+            # informer waits for the endpoint to answer
+            versions = [v for v in spec.get("versions") or [] if v.get("served", True)]
+            v = next((v for v in versions if v.get("storage")), versions[0] if versions else None)
+            if v is not None:
+                res = api.Res(group, v["name"], plural, (spec.get("names") or {}).get("kind", ""),
+                              spec.get("scope") == "Namespaced", bool((v.get("subresources") or {}).get("status")))
+                self._start_informer(group, plural, res)
         self._deliver(CRDS, type_, crd)
 
     def close(self):
@@ -370,16 +383,20 @@ class Informer:
         return rv
 
     def _run(self):
-        rv, backoff = None, 0.2
+        rv, backoff, listed, started = None, 0.2, False, time.monotonic()
         while not self._stop.is_set() and not self.client.stopped.is_set():
             try:
                 if rv is None:
                     rv = self._relist()
+                    listed = True
                 rv = self._watch(rv)
                 backoff = 0.2
             except E.ApiError as err:
                 if err.code == 410:
                     rv = None
+                    continue
+                if err.code == 404 and not listed and time.monotonic() - started < 60:
+                    time.sleep(0.2)  # a CRD just Established: its endpoint answers a moment later
                     continue
                 if err.code == 404:  # the resource is no longer served (its CRD went away)
                     for old in list(self.cache.values()):
@@ -388,9 +405,11 @@ class Informer:
                     return
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 3.0)
-            except (api.Unavailable, OSError, ValueError, urllib3.exceptions.HTTPError):
-                if self._stop.is_set():
+            except Exception as err:  # noqa: BLE001 (a dropped stream, a server restarting, a stream closed by stop())
+                if self._stop.is_set() or self.client.stopped.is_set():
                     return
+                if not isinstance(err, (api.Unavailable, OSError, ValueError, urllib3.exceptions.HTTPError)):
+                    log.warning("informer %s %s: %r", self.client.name or "mgmt", self.res.plural, err)
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 3.0)
 
