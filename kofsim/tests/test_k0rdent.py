@@ -2,17 +2,26 @@
 guide: the seeded management cluster, kcm's webhooks, ClusterDeployments -> virtual clusters -> Sveltos
 services, KOF's operators, the scripted faults, and the four stand-in KOF charts (consistent with what Sveltos
 puts on the virtual clusters). One kofsim for the module (conftest's `k0rdent`, --ready-after 0.5), reset
-between tests. The guide's objects and the helpers below are shared with test_k0rdent_v1beta1.py."""
+between tests. The guide's objects and the helpers below are shared with test_k0rdent_v1beta1.py.
+
+The same tests run on both backends (`k` is parametrized where a test is marked so): the emulator, where kofsim's
+k0rdent controllers run in process, and the real one (`kofsim up --api real`: kube-apiserver v1.36.3 with the
+same controllers as the `kofsim controllers` process, kcm's webhooks behind a real ValidatingWebhookConfiguration,
+a real kube-apiserver per workload cluster), one fresh real backend per test. What only the emulator has (the
+control API: scenarios, reset, stats) stays emulator-only."""
 from __future__ import annotations
 
 import base64
 import json
+import os
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 
+from kofsim import realapi
+from kofsim.testing import RealKube
 from kofsim_clients import helm, kubectl
 
 CHARTS = Path(__file__).resolve().parents[1] / "kofsim" / "charts"
@@ -191,16 +200,59 @@ def promxy_config(k) -> dict:
 
 
 def stats(k) -> dict:
-    return k.call("GET", "/kofsim/stats")
+    """What would show any write (the emulator's per-cluster resourceVersion; on the real backend, the
+    resourceVersions of the management cluster's k0rdent, Sveltos and KOF objects and of every workload cluster's
+    objects, read through kubectl)."""
+    if k.api == "emulator":
+        return k.call("GET", "/kofsim/stats")
+    kinds = ("clusterdeployments,clustersummaries,profiles,servicetemplates,secrets,configmaps,deployments,"
+             "statefulsets,pods,grafanas,grafanadatasources,vmclusters,promxyservergroups")
+    out = {"": {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]): o["metadata"]["resourceVersion"]
+                for o in get(k, kinds, "-A")["items"]}}
+    for sec in get(k, "secrets", "-n", NS)["items"]:
+        if sec["metadata"]["name"].endswith("-kubeconfig"):
+            kc = Path(k.home) / sec["metadata"]["name"]
+            kc.write_bytes(base64.b64decode(sec["data"]["value"]))
+            out[sec["metadata"]["name"]] = {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]):
+                                            o["metadata"]["resourceVersion"]
+                                            for o in get(k, "all,secrets,configmaps", "-A", kubeconfig=kc)["items"]}
+    return out
+
+
+def workload_clusters(k) -> list[str]:
+    if k.api == "emulator":
+        return [c["id"] for c in k.call("GET", "/kofsim/clusters")["clusters"] if c["id"]]
+    return sorted(k.workload_clusters())
+
+
+BACKENDS = pytest.mark.parametrize("k", ["emulator", "real"], indirect=True)
 
 
 @pytest.fixture
-def k(k0rdent):
-    k0rdent.reset()
-    return k0rdent
+def k(request, k0rdent, tmp_path_factory):
+    """The emulator (reset), or, for a test parametrized with "real", a fresh real backend with the simulated
+    k0rdent (kofsim controllers)."""
+    api = getattr(request, "param", "emulator")
+    if api == "emulator":
+        k0rdent.reset()
+        k0rdent.api = "emulator"
+        yield k0rdent
+        return
+    reason = realapi.missing()
+    if reason and not os.environ.get("KOFSIM_REQUIRE_REAL"):
+        pytest.skip(f"the real API backend is not built: {reason}")
+    real = RealKube(tmp_path_factory.mktemp("real"), k0rdent=True, ready_after=0.5)
+    real.start()
+    real.home = tmp_path_factory.mktemp("home")
+    real.api = "real"
+    try:
+        yield real
+    finally:
+        real.stop()
 
 
 # ------------------------------------------------------------------------------------------ tests
+@BACKENDS
 def test_seeded_management_cluster_and_kcm_webhooks(k):
     nss = {n["metadata"]["name"] for n in get(k, "namespaces")["items"]}
     assert {"kcm-system", "projectsveltos"} <= nss
@@ -255,6 +307,7 @@ def test_seeded_management_cluster_and_kcm_webhooks(k):
     assert get(k, "clusterdeployments", "-n", NS)["items"] == []
 
 
+@BACKENDS
 def test_template_change_only_to_an_available_upgrade(k):
     """kcm v0.1.0: a ClusterDeployment's spec.template changes only to one of its status.availableUpgrades,
     which kcm's controller takes from the namespace's ClusterTemplateChains."""
@@ -284,6 +337,7 @@ def test_template_change_only_to_an_available_upgrade(k):
     assert res.returncode != 0 and "cluster upgrade is forbidden" in res.stderr
 
 
+@BACKENDS
 def test_guide_rollout_virtual_clusters_services_operators_and_deletion(k, tmp_path):
     install_management(k, 3, tmp_path)
     # kof-mothership: templates next to kcm's, the two credentials Secrets, Services, the promxy Secret, CRDs
@@ -325,7 +379,11 @@ def test_guide_rollout_virtual_clusters_services_operators_and_deletion(k, tmp_p
     assert all(line.split()[2:5].count("Provisioned") == 1 for line in out.splitlines()[1:]), out
 
     rkc, ckc = kubeconfig_of(k, reg, tmp_path), kubeconfig_of(k, child, tmp_path)
-    assert yaml.safe_load(rkc.read_text())["clusters"][0]["cluster"]["server"].endswith(f"/clusters/{NS}/{reg}")
+    server = yaml.safe_load(rkc.read_text())["clusters"][0]["cluster"]["server"]
+    if k.api == "emulator":  # a virtual cluster of the emulator's process
+        assert server.endswith(f"/clusters/{NS}/{reg}")
+    else:  # a kube-apiserver of its own
+        assert server.startswith("https://127.0.0.1:") and server != k.url
 
     def all_running(kc, namespaces):
         pods = pods_by_namespace(k, kc)
@@ -432,7 +490,7 @@ def test_guide_rollout_virtual_clusters_services_operators_and_deletion(k, tmp_p
     assert f"{child}-kubeconfig" not in {s["metadata"]["name"] for s in get(k, "secrets", "-n", NS)["items"]}
     gone = kubectl(k, "--kubeconfig", str(ckc), "get", "pods", "-A", check=False)
     assert gone.returncode != 0
-    assert [c["id"] for c in k.call("GET", "/kofsim/clusters")["clusters"]] == ["", f"{NS}/{reg}"]
+    assert workload_clusters(k) == [f"{NS}/{reg}"]
 
 
 def test_scripted_faults_and_render_time_dependencies(k, tmp_path):
@@ -514,7 +572,7 @@ def catalog_ids(chart, release, ns, values, vmuser):
     return ids(catalog.objects_for(chart, release, ns, values, lookup)[1])
 
 
-@pytest.mark.parametrize("v", [3, 4])
+@pytest.mark.parametrize("k,v", [("emulator", 3), ("emulator", 4), ("real", 3)], indirect=["k"])
 def test_stand_in_charts_with_helm(k, tmp_path, v):
     install_management(k, v, tmp_path)
     secrets = {s["metadata"]["name"]: s for s in get(k, "secrets", "-n", "kof")["items"]}

@@ -6,8 +6,11 @@ Everything else is the real thing: kube-controller-manager creates the ReplicaSe
 StatefulSets (and their claims), DaemonSets; binds claims to volumes; removes the protection finalizers; collects
 garbage. On top of it, per cluster, as an API client (api.Client):
 
-- **node**: one Node `kofsim-node` (Ready, 8 CPUs, 32Gi, 250 pods), registered as a kubelet would;
-- **scheduler**: a pending pod is bound (pods/binding) to the node once its claims exist; a claim of a
+- **node**: one Node `kofsim-node` (Ready, 8 CPUs, 32Gi, 250 pods), registered as a kubelet would; once Ready, the
+  `node.kubernetes.io/not-ready:NoSchedule` taint kube-apiserver put on it goes, as the node lifecycle controller
+  removes it (that controller does not run: the node sends no heartbeats, which it would take for a dead node);
+- **scheduler**: a pending pod is bound (pods/binding) to the node once its claims exist and it tolerates the
+  node's NoSchedule/NoExecute taints (else it is Unschedulable, as the scheduler reports it); a claim of a
   `WaitForFirstConsumer` class gets the scheduler's `volume.kubernetes.io/selected-node` annotation first, and the
   pod waits until the claim is Bound;
 - **provisioner**: a claim of a StorageClass (explicit, or the default one the admission plugin set) that is
@@ -32,6 +35,17 @@ MANAGER = "kubelet"
 SELECTED = "volume.kubernetes.io/selected-node"
 
 
+def _tolerates(pod, taint) -> bool:
+    for t in (pod.get("spec") or {}).get("tolerations") or []:
+        if t.get("effect") and t["effect"] != taint.get("effect"):
+            continue
+        if t.get("operator") == "Exists" and (not t.get("key") or t["key"] == taint.get("key")):
+            return True
+        if t.get("key") == taint.get("key") and t.get("value", "") == taint.get("value", ""):
+            return True
+    return False
+
+
 def _hash(text: str, n: int = 10) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:n]
 
@@ -46,6 +60,7 @@ class NodeSim:
         self.pvc_rt = client.resource("", "persistentvolumeclaims")
         self.pv_rt = client.resource("", "persistentvolumes")
         self.sc_rt = client.resource("storage.k8s.io", "storageclasses")
+        client.watch("", "nodes", self.on_node)
         client.watch("", "pods", self.on_pod)
         client.watch("", "persistentvolumeclaims", self.on_pvc)
         client.watch("", "persistentvolumes", self.on_pv)
@@ -75,12 +90,29 @@ class NodeSim:
                                 {"type": "Hostname", "address": NODE}],
                   "capacity": {"cpu": "8", "memory": "32Gi", "pods": "250"},
                   "allocatable": {"cpu": "8", "memory": "32Gi", "pods": "250"}}
-        if any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in (node.get("status") or {}).get("conditions") or []):
-            return
-        self.c.set_status(node, status, manager=MANAGER)
+        if not any(c.get("type") == "Ready" and c.get("status") == "True"
+                   for c in (node.get("status") or {}).get("conditions") or []):
+            node = self.c.set_status(node, status, manager=MANAGER)
+        # the node lifecycle controller's NoSchedule pass: kube-apiserver's TaintNodesByCondition admission gave the
+        # new node `node.kubernetes.io/not-ready:NoSchedule`; once it is Ready, the taint goes (that controller,
+        # which also evicts pods of nodes without heartbeats, does not run: kofsim's node sends none)
+        taints = (node.get("spec") or {}).get("taints") or []
+        keep = [t for t in taints if t.get("key") != "node.kubernetes.io/not-ready"]
+        if keep != taints:
+            body = mutable(node)
+            body["spec"]["taints"] = keep
+            if not keep:
+                del body["spec"]["taints"]
+            self.c.update(body, manager="node-lifecycle-controller")
 
     # ------------------------------------------------------------------------------------- events
+    def on_node(self, type_, node):
+        if type_ != "DELETED" and node["metadata"]["name"] == NODE:
+            for p in self.c.list(self.pods_rt):
+                if not (p.get("spec") or {}).get("nodeName"):
+                    ns, name = p["metadata"]["namespace"], p["metadata"]["name"]
+                    self.sched.schedule(("pod", ns, name), self.pod, ns, name)
+
     def on_pod(self, type_, pod):
         if type_ != "DELETED":
             ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
@@ -155,6 +187,14 @@ class NodeSim:
                 body["metadata"].setdefault("annotations", {})[SELECTED] = NODE
                 self.c.update(body, manager="kube-scheduler")
             return  # waits for the claim to be bound (its event brings the pod back)
+        node = self.c.get(self.c.resource("", "nodes"), "", NODE)
+        untolerated = [t for t in ((node or {}).get("spec") or {}).get("taints") or []
+                       if t.get("effect") in ("NoSchedule", "NoExecute") and not _tolerates(pod, t)]
+        if node is None or untolerated:
+            why = (f"1 node(s) had untolerated taint {{{untolerated[0]['key']}: {untolerated[0].get('value', '')}}}"
+                   if untolerated else "no nodes available to schedule pods")
+            self._unschedulable(pod, why)
+            return  # the node's next change (Ready, its taint gone) brings the pending pods back
         self.c.subresource("POST", self.pods_rt, ns, name, "binding", {
             "apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "namespace": ns,
                                                                  "uid": pod["metadata"]["uid"]},
