@@ -95,6 +95,10 @@ class Controllers:
         handler = self._handlers().get(k)
         if handler is not None:
             delay = self.pod_start if k == ("", "pods") and type_ == "ADDED" else None
+            if k == ("apiextensions.k8s.io", "customresourcedefinitions"):
+                # kube-apiserver's naming controller reacts within milliseconds: `kubectl apply` then `kubectl wait
+                # --for=condition=Established` must not find status.conditions still null
+                delay = 0
             self.schedule((k, ns, name), handler, ns, name, delay=delay)
         for ref in meta.get("ownerReferences") or []:
             self._touch_owner(ref, ns)
@@ -549,7 +553,7 @@ class Controllers:
         self.status(rt, crd, {"acceptedNames": clone(spec.get("names") or {}), "conditions": [names, est],
                               "storedVersions": stored}, manager="kube-apiserver")
         if installing:
-            self.schedule(((rt.group, rt.plural), "", name), self.crd, "", name)
+            self.schedule(((rt.group, rt.plural), "", name), self.crd, "", name, delay=0.01)
 
     def crd_cleanup(self, rt, crd):
         """apiextensions' finalizer: delete every instance, wait until they are gone, then let the CRD go."""

@@ -154,6 +154,13 @@ def desired(cur: dict, obj: dict, *, keep_status: bool = True) -> dict:
         if k not in meta and k in cur["metadata"]:
             meta[k] = cur["metadata"][k]
     want["metadata"] = meta
+    if obj.get("kind") == "PersistentVolumeClaim" and (cur.get("spec") or {}).get("volumeName"):
+        # a bound claim's spec is immutable but for its requests (what a 3-way merge would leave alone)
+        spec = dict(cur["spec"])
+        requests = ((obj.get("spec") or {}).get("resources") or {}).get("requests")
+        if requests:
+            spec["resources"] = dict(spec.get("resources") or {}, requests=requests)
+        want["spec"] = spec
     if keep_status and "status" in cur:
         want["status"] = cur["status"]
     elif "status" in obj:
