@@ -567,7 +567,14 @@ class Sveltos:
         cd = kcm.get(GROUP, "clusterdeployments", ns, name)
         cid = kcm.clusters.get((ns, name))
         target = self.layer.fleet.client(cid) if cid else None
-        if cd is None or target is None or cd["metadata"].get("deletionTimestamp"):
+        if cd is None or cd["metadata"].get("deletionTimestamp"):
+            return
+        if target is None:
+            # the cluster is not reachable yet (its control plane still starting, or a restarted controller
+            # still finding it again): Sveltos requeues, with a back-off, instead of waiting for the next event
+            attempt = self.retries.get((ns, name), 0)
+            self.retries[(ns, name)] = attempt + 1
+            kcm.sched.schedule(("sveltos-retry", ns, name), self.sync, ns, name, delay=min(0.5 * 2 ** attempt, 10.0))
             return
         cluster_labels = ((cd.get("spec") or {}).get("config") or {}).get("clusterLabels") or {}
         ts = now()
