@@ -10,6 +10,8 @@ VENV := $(ROOT)/.venv
 export PATH := $(ROOT)/.tools/bin:$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 PYTEST_ARGS ?=
+# make test spreads the tests over pytest-xdist workers (conftest.py: which tests stay together); 1 = serial
+PYTEST_WORKERS ?= 3
 BENCH_N ?= 10 100 1000
 
 .PHONY: setup test demo bench matrix bench-finops lint sanity unit build clean
@@ -17,7 +19,7 @@ setup:
 	@bash scripts/setup.sh
 
 test: setup
-	@$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	@$(VENV)/bin/python -m pytest $(if $(filter-out 1,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
 
 unit: setup
 	@$(VENV)/bin/python -m pytest tests/unit $(PYTEST_ARGS)
