@@ -5,7 +5,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
-name: clusterdeployments
+name: management_cluster
 short_description: KOF fleet inventory from the ClusterDeployments of a k0rdent management cluster
 version_added: 0.1.0
 description:
@@ -27,7 +27,10 @@ description:
     variables). A kubeconfig path written in the configuration file is also set as
     C(kof_kubeconfig) (and the context as C(kof_context)) for all hosts, so the playbooks reach the same cluster;
     one from the environment is not (in AWX the credential's file exists only for the job that injected it).
-  - The configuration file name must end with C(clusterdeployments.yml) or C(clusterdeployments.yaml).
+  - The configuration file name must end with C(management_cluster.yml) or C(management_cluster.yaml).
+  - This plugin was called C(k0rdent.kof.clusterdeployments) before. The old name still works, with a
+    deprecation warning, until 2.0.0; configuration files that name the old plugin or end with
+    C(clusterdeployments.yml) or C(clusterdeployments.yaml) are still read.
 author:
   - k0rdent.kof maintainers (@k0rdent)
 extends_documentation_fragment:
@@ -36,9 +39,11 @@ extends_documentation_fragment:
   - k0rdent.kof.kube_connection
 options:
   plugin:
-    description: The name of this plugin; it marks the file as a source for it.
+    description:
+      - The name of this plugin; it marks the file as a source for it.
+      - C(k0rdent.kof.clusterdeployments) is the deprecated old name.
     required: true
-    choices: [k0rdent.kof.clusterdeployments]
+    choices: [k0rdent.kof.management_cluster, k0rdent.kof.clusterdeployments]
     type: str
   management_host:
     description: Name of the host of group C(kof_management).
@@ -61,11 +66,11 @@ notes:
 """
 
 EXAMPLES = r"""
-# fleet.clusterdeployments.yml - adopt the fleet of the management cluster in $K8S_AUTH_KUBECONFIG
-plugin: k0rdent.kof.clusterdeployments
+# fleet.management_cluster.yml - adopt the fleet of the management cluster in $K8S_AUTH_KUBECONFIG
+plugin: k0rdent.kof.management_cluster
 
 # With a kubeconfig, extra groups per cloud region and a cache
-# plugin: k0rdent.kof.clusterdeployments
+# plugin: k0rdent.kof.management_cluster
 # kubeconfig: ~/.kube/k0rdent-management.yaml
 # keyed_groups:
 #   - key: kof_clusterdeployment.config_region
@@ -168,10 +173,33 @@ def describe(cds: list) -> dict:
 
 
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
-    NAME = "k0rdent.kof.clusterdeployments"
+    NAME = "k0rdent.kof.management_cluster"
+    OLD_NAME = "k0rdent.kof.clusterdeployments"  # deprecated (meta/runtime.yml redirects it), removed in 2.0.0
+    SUFFIXES = ("management_cluster.yml", "management_cluster.yaml")
+    OLD_SUFFIXES = ("clusterdeployments.yml", "clusterdeployments.yaml")
 
     def verify_file(self, path):
-        return super().verify_file(path) and path.endswith(("clusterdeployments.yml", "clusterdeployments.yaml"))
+        return super().verify_file(path) and path.endswith(self.SUFFIXES + self.OLD_SUFFIXES)
+
+    def _read_config_data(self, path):
+        # enabled under its new name (enable_plugins), the plugin still reads a file that names the old one;
+        # loaded through the old name, ansible-core's redirect has already printed the deprecation
+        redirected = list(self._redirected_names or [])
+        if self.OLD_NAME not in redirected:
+            self._redirected_names = [self.NAME, self.OLD_NAME]
+        try:
+            config = super()._read_config_data(path)
+        finally:
+            self._redirected_names = redirected
+        if config.get("plugin") == self.OLD_NAME and self.OLD_NAME not in redirected:
+            self.display.deprecated(f"{path}: the inventory plugin {self.OLD_NAME} is now {self.NAME}; "
+                                    "change the plugin name in the file", version="2.0.0",
+                                    collection_name="k0rdent.kof")
+        if path.endswith(self.OLD_SUFFIXES):
+            self.display.deprecated(f"{path}: the configuration file of the inventory plugin {self.NAME} should "
+                                    f"end with {self.SUFFIXES[0]} (or .yaml); clusterdeployments.yml is the old "
+                                    "ending", version="2.0.0", collection_name="k0rdent.kof")
+        return config
 
     def parse(self, inventory, loader, path, cache=True):
         super().parse(inventory, loader, path, cache)
@@ -205,16 +233,16 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         try:
             kube = Kube(connection_settings(options), retries=3, timeout=30)
         except KubeError as err:
-            raise AnsibleParserError(f"k0rdent.kof.clusterdeployments: {err}")
+            raise AnsibleParserError(f"{self.NAME}: {err}")
         if kube.verify is False:  # validate_certs, K8S_AUTH_VERIFY_SSL or the kubeconfig's insecure-skip-tls-verify
-            self.display.warning("k0rdent.kof.clusterdeployments: TLS verification of the management cluster API is "
+            self.display.warning(f"{self.NAME}: TLS verification of the management cluster API is "
                                  "off: its certificate is not verified. Use this for test clusters only.")
         try:
             return kube.list_all(object_path(self.get_option("api_version"), "clusterdeployments",
                                              self.get_option("namespace")),
                                  label_selector="kof in (storage, collector)")[0]
         except KubeError as err:
-            raise AnsibleParserError(f"k0rdent.kof.clusterdeployments: cannot list the ClusterDeployments: {err}")
+            raise AnsibleParserError(f"{self.NAME}: cannot list the ClusterDeployments: {err}")
         finally:
             kube.close()
 

@@ -338,15 +338,15 @@ def test_inventory_plugin_adopts_the_fleet(fleet):
     k = fleet.k
     src = fleet.tmp / "adopted"
     (src / "group_vars").mkdir(parents=True)
-    (src / "fleet.clusterdeployments.yml").write_text(yaml.safe_dump({
-        "plugin": "k0rdent.kof.clusterdeployments",
+    (src / "fleet.management_cluster.yml").write_text(yaml.safe_dump({
+        "plugin": "k0rdent.kof.management_cluster",
         "keyed_groups": [{"key": "kof_clusterdeployment.config_region", "prefix": "region"}],
         "cache": True, "cache_plugin": "ansible.builtin.jsonfile", "cache_connection": str(fleet.tmp / "inv-cache")}))
     # only the run settings: every cluster's own settings come from its ClusterDeployment
     (src / "group_vars" / "all.yml").write_text(yaml.safe_dump({
         k_: v for k_, v in fleet.gv.items() if k_ in ("kof_report_dir", "kof_verify_timeout", "kof_verify_interval",
                                                       "kof_chart_repository", "kof_chart_version")}))
-    cmd = [str(ROOT / ".venv/bin/ansible-inventory"), "-i", str(src / "fleet.clusterdeployments.yml"), "--list"]
+    cmd = [str(ROOT / ".venv/bin/ansible-inventory"), "-i", str(src / "fleet.management_cluster.yml"), "--list"]
     seq = k.last_seq()
     out = unwrap(json.loads(subprocess.run(cmd, capture_output=True, text=True, env=fleet.env, check=True).stdout))
     assert out["kof_management"]["hosts"] == ["mothership"]
@@ -363,10 +363,10 @@ def test_inventory_plugin_adopts_the_fleet(fleet):
     assert not any("kof_kubeconfig" in v for v in hv.values())
     assert len([r for r in fleet.api_requests(seq) if "clusterdeployments" in r["path"]]) == 1
     # a kubeconfig written in the file is handed to the playbooks
-    (src / "explicit.clusterdeployments.yml").write_text(yaml.safe_dump({
-        "plugin": "k0rdent.kof.clusterdeployments", "kubeconfig": k.kubeconfig, "management_host": "mgmt"}))
+    (src / "explicit.management_cluster.yml").write_text(yaml.safe_dump({
+        "plugin": "k0rdent.kof.management_cluster", "kubeconfig": k.kubeconfig, "management_host": "mgmt"}))
     explicit = unwrap(json.loads(subprocess.run(
-        [cmd[0], "-i", str(src / "explicit.clusterdeployments.yml"), "--host", "mgmt"],
+        [cmd[0], "-i", str(src / "explicit.management_cluster.yml"), "--host", "mgmt"],
         capture_output=True, text=True, env=fleet.env, check=True).stdout))
     assert explicit["kof_kubeconfig"] == k.kubeconfig
     # from the cache: no request at all
@@ -377,7 +377,7 @@ def test_inventory_plugin_adopts_the_fleet(fleet):
     # the adopted inventory drives the playbooks as the written one did: upgrade.yml again (the upgrade's
     # idempotence check) changes nothing, sends no write, and verifies every batch healthy
     seq = k.last_seq()
-    run = fleet.play("upgrade.yml", inv=src / "fleet.clusterdeployments.yml")
+    run = fleet.play("upgrade.yml", inv=src / "fleet.management_cluster.yml")
     assert run.rc == 0 and run.changed == 0, run.recap
     assert sorted(run.recap) == sorted(["mothership", *fleet.cds()])
     assert k.writes(since=seq) == []

@@ -14,7 +14,7 @@ import pytest
 
 from ansible_collections.k0rdent.kof.plugins.action.credentials_file import render
 from ansible_collections.k0rdent.kof.plugins.action.service_account_token import ActionModule as TokenAction
-from ansible_collections.k0rdent.kof.plugins.inventory.clusterdeployments import describe
+from ansible_collections.k0rdent.kof.plugins.inventory.management_cluster import describe
 from ansible_collections.k0rdent.kof.plugins.plugin_utils import backup, day2
 
 

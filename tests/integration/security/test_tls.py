@@ -67,8 +67,8 @@ def test_helm_and_the_inventory_plugin_refuse_a_wrong_ca(wrong_ca):
     assert helm.returncode != 0 and TLS_FAILED.search(helm.stdout), helm.stdout
     assert "Traceback" not in helm.stdout + helm.stderr
 
-    source = wrong_ca["tmp"] / "fleet.clusterdeployments.yml"
-    source.write_text(yaml.safe_dump({"plugin": "k0rdent.kof.clusterdeployments"}))
+    source = wrong_ca["tmp"] / "fleet.management_cluster.yml"
+    source.write_text(yaml.safe_dump({"plugin": "k0rdent.kof.management_cluster"}))
     inv = subprocess.run([str(VENV_BIN / "ansible-inventory"), "-i", str(source), "--list"], capture_output=True,
                          text=True, env=dict(env, ANSIBLE_INVENTORY_UNPARSED_FAILED="true"), cwd=ROOT, timeout=300)
     assert inv.returncode != 0, inv.stdout
@@ -102,8 +102,8 @@ def test_verification_goes_off_only_explicitly_and_with_a_warning(wrong_ca):
     assert report["summary"]["ok"] and report["summary"]["clusters"] == 2, report["summary"]
     assert any("sh.helm.release.v1.kof-mothership" in w["path"] for w in k.writes())
 
-    source = tmp / "insecure.clusterdeployments.yml"
-    source.write_text(yaml.safe_dump({"plugin": "k0rdent.kof.clusterdeployments", "validate_certs": False}))
+    source = tmp / "insecure.management_cluster.yml"
+    source.write_text(yaml.safe_dump({"plugin": "k0rdent.kof.management_cluster", "validate_certs": False}))
     inv = subprocess.run([str(VENV_BIN / "ansible-inventory"), "-i", str(source), "--list"], capture_output=True,
                          text=True, env=wrong_ca["env"], cwd=ROOT, timeout=300)
     assert inv.returncode == 0 and '"kof_management"' in inv.stdout, inv.stderr
