@@ -62,7 +62,7 @@ def write_inventory(d: Path, hosts, bench_vars, baseline=False):
     if baseline:
         # the baseline builds the very same objects: the collection's defaults and object definitions as the
         # inventory's variables (inventory group_vars rank below the bench's own group_vars/all file)
-        shutil.copy(ROOT / "roles" / "kof" / "defaults" / "main.yml", d / "group_vars" / "all" / "00-kof-defaults.yml")
+        shutil.copy(ROOT / "roles" / "common" / "defaults" / "main.yml", d / "group_vars" / "all" / "00-kof-defaults.yml")
         for tier in ("regional", "child"):
             (d / "group_vars" / f"kof_{tier}").mkdir(exist_ok=True)
             shutil.copy(ROOT / "roles" / tier / "vars" / "main.yml", d / "group_vars" / f"kof_{tier}" / "vars.yml")

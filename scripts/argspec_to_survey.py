@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-SPECS = yaml.safe_load((ROOT / "roles" / "kof" / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
+SPECS = yaml.safe_load((ROOT / "roles" / "common" / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
 
 # Only flat scalars belong in a survey; structured settings stay in inventory group_vars.
 JOBS = {

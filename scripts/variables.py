@@ -3,7 +3,7 @@
 
 Each `kof_*` variable is declared there with its type, default, description and the roles that read it. From it
 this script generates what used to be written by hand in several places:
-  - roles/kof/defaults/main.yml (the baseline every play loads first),
+  - roles/common/defaults/main.yml (the baseline every play loads first),
   - the `options` of every role entry point in roles/*/meta/argument_specs.yml (each entry point declares exactly
     the variables its task files, role vars and templates read, described alike everywhere),
   - the variable table in README.md (between the `variables:begin` / `variables:end` markers).
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 REGISTRY = ROOT / "meta" / "variables.yml"
 ROLES = ROOT / "roles"
 README = ROOT / "README.md"
-BASELINE = "kof"  # the shared role: its main entry point declares every variable and holds the defaults
+BASELINE = "common"  # the shared role: its main entry point declares every variable and holds the defaults
 SPEC_KEYS = ("description", "type", "elements", "choices", "default", "no_log")
 TABLE_BEGIN, TABLE_END = "<!-- variables:begin -->", "<!-- variables:end -->"
 

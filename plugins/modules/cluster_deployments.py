@@ -75,7 +75,7 @@ options:
   default_template:
     description:
       - The ClusterTemplate for a new ClusterDeployment whose definition leaves C(spec.template) empty (role
-        k0rdent.kof.kof picks the newest valid one). A live ClusterDeployment with an empty C(spec.template) keeps
+        k0rdent.kof.common picks the newest valid one). A live ClusterDeployment with an empty C(spec.template) keeps
         the template it runs.
       - A definition that names a template other than the live one is applied only when that template is one of
         the live object's C(status.availableUpgrades) (kcm's webhook refuses any other change); otherwise the task

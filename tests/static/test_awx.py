@@ -23,7 +23,7 @@ CONFIGURE = yaml.safe_load((AWX / "configure.yml").read_text())[0]
 JOB_TEMPLATES = CONFIGURE["vars"]["awx_job_templates"]
 WORKFLOW_NODES = CONFIGURE["vars"]["awx_workflow_nodes"]
 CREDENTIAL_TYPES = yaml.safe_load((AWX / "credential_types.yml").read_text())
-ARGSPEC = yaml.safe_load((ROOT / "roles/kof/meta/argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
+ARGSPEC = yaml.safe_load((ROOT / "roles/common/meta/argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
 SURVEYS = {p.stem: json.loads(p.read_text()) for p in sorted((AWX / "surveys").glob("*.json"))}
 
 
@@ -231,7 +231,7 @@ def test_survey_is_valid_for_awx_and_matches_the_argument_specs(name):
     assert awx_survey_errors(spec) == []
     for q in spec["spec"]:
         var = q["variable"]
-        assert var in ARGSPEC, f"{var} is not an option of role k0rdent.kof.kof"
+        assert var in ARGSPEC, f"{var} is not an option of role k0rdent.kof.common"
         option = ARGSPEC[var]
         # credentials come from AWX credentials, never from a survey answer (stored with the job)
         assert q["type"] != "password" and not re.search(r"kubeconfig|token|password|secret_key|credential", var)

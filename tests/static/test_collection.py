@@ -51,6 +51,6 @@ def test_build_ships_no_tests_or_simulator(tmp_path):
     assert "galaxy.yml" not in names and "MANIFEST.json" in names
     for forbidden in ("kofsim/", "tests/", "molecule/", "benchmarks/", ".venv/", ".tools/", ".collections/"):
         assert not any(n.startswith(forbidden) for n in names), f"{forbidden} shipped in the collection"
-    for needed in ("plugins/modules/cluster_deployments.py", "roles/kof/defaults/main.yml", "playbooks/site.yml",
+    for needed in ("plugins/modules/cluster_deployments.py", "roles/common/defaults/main.yml", "playbooks/site.yml",
                    "meta/runtime.yml", "README.md"):
         assert needed in names, f"{needed} missing from the collection artifact"

@@ -1,4 +1,4 @@
-"""Role hygiene: every role documents its interface, and the kof role's argument specs match its defaults."""
+"""Role hygiene: every role documents its interface, and the common role's argument specs match its defaults."""
 from pathlib import Path
 
 import pytest
@@ -26,7 +26,7 @@ def test_role_has_argument_specs_and_meta(role):
 def test_role_defaults_are_all_documented(role):
     defaults_file = ROOT / "roles" / role / "defaults" / "main.yml"
     if not defaults_file.exists():
-        pytest.skip(f"{role} has no defaults of its own (they live in role kof)")
+        pytest.skip(f"{role} has no defaults of its own (they live in role common)")
     defaults = yaml.safe_load(defaults_file.read_text()) or {}
     specs = yaml.safe_load((ROOT / "roles" / role / "meta" / "argument_specs.yml").read_text())
     options = specs["argument_specs"]["main"]["options"]

@@ -120,5 +120,5 @@ def test_nothing_turns_verification_off_by_itself():
                           *ROOT.glob("inventories/**/*.yml")]
              for m in off.finditer(path.read_text())]
     assert found == [], found
-    defaults = yaml.safe_load((ROOT / "roles/kof/defaults/main.yml").read_text())
+    defaults = yaml.safe_load((ROOT / "roles/common/defaults/main.yml").read_text())
     assert defaults["kof_validate_certs"] is True
