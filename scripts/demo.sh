@@ -9,7 +9,11 @@ cd "$ROOT"
 export PATH="$ROOT/.tools/bin:$ROOT/.venv/bin:$PATH" ANSIBLE_CONFIG="$ROOT/ansible.cfg"
 STATE="$(mktemp -d "${TMPDIR:-/tmp}/kof-demo.XXXXXX")"
 OUT="${KOF_DEMO_OUT:-$ROOT/out}"
-cleanup() { kofsim down --dir "$STATE/kofsim" >/dev/null 2>&1 || true; rm -rf "$STATE"; }
+cleanup() {
+  python3 "$ROOT/kofsim/realvm/kofvm.py" down --dir "$STATE/vm" >/dev/null 2>&1 || true
+  kofsim down --dir "$STATE/kofsim" >/dev/null 2>&1 || true
+  rm -rf "$STATE"
+}
 trap cleanup EXIT
 
 KOF_API="${KOF_API:-emulator}"
@@ -40,4 +44,31 @@ if [ -f "$OUT/fleet-report.md" ]; then
   cat "$OUT/fleet-report.md"
 fi
 echo "==> site.yml finished in $((end - start))s with exit code $rc"
-exit $rc
+[ "$rc" = 0 ] || exit $rc
+
+# FinOps: kofsim's pods run nothing, so promxy's Service answers from a real VictoriaMetrics (kofsim/realvm) loaded
+# with 30 days of OpenCost series for the demo's children; cost_report.yml reads it through the API server's
+# service proxy, as on a real management cluster. The real backend proxies only to real endpoints: skipped there.
+if [ "$KOF_API" = real ]; then
+  echo "==> cost report: skipped on the real backend (its service proxy needs a real promxy pod)"
+  exit 0
+fi
+children="$(ansible-inventory -i inventories/local --list | python3 -c '
+import json, sys
+inv = json.load(sys.stdin)
+hv = inv.get("_meta", {}).get("hostvars", {})
+def hosts(g):
+    return inv.get(g, {}).get("hosts", []) + [h for c in inv.get(g, {}).get("children", []) for h in hosts(c)]
+print(",".join(h + "=" + hv[h]["kof_regional"] for h in hosts("kof_child")))')"
+echo "==> FinOps: VictoriaMetrics with 30 days of OpenCost series for $children behind kof/kof-mothership-promxy"
+vm_url="$(python3 "$ROOT/kofsim/realvm/kofvm.py" up --dir "$STATE/vm" --clusters "$children")"
+kofsim expose --dir "$STATE/kofsim" kof/kof-mothership-promxy:8082 "$vm_url"
+echo "==> ansible-playbook -i inventories/local playbooks/cost_report.yml"
+# two monthly budgets per namespace: the report shows their spend, the budget alert rules go to kof's VMRule
+ansible-playbook -i inventories/local playbooks/cost_report.yml -e "kof_report_dir=$OUT" \
+  -e '{"kof_budgets": [{"namespace": "ml", "amount": 500}, {"namespace": "shop", "amount": 1000}]}' || exit $?
+kubectl --kubeconfig "$K8S_AUTH_KUBECONFIG" get vmrules -A 2>/dev/null || true
+if [ -f "$OUT/cost-report.md" ]; then
+  echo "==> cost report ($OUT/cost-report.{md,csv,json,html})"
+  cat "$OUT/cost-report.md"
+fi

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import re
 import signal
 import ssl
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -52,7 +55,15 @@ def main(argv=None):
                      help="extra seconds before a ClusterDeployment reports Ready")
     ctl.add_argument("--no-nodes", action="store_true",
                      help="no simulated node, scheduler, kubelet or provisioner (a cluster that has real ones)")
+    exp = sub.add_parser("expose", help="answer a Service's proxy subresource from a real process (e.g. "
+                         "kof/kof-mothership-promxy:8082 from VictoriaMetrics); emulator only")
+    exp.add_argument("--dir", required=True)
+    exp.add_argument("--cluster", default="", help="a workload cluster's id (namespace/name); default: management")
+    exp.add_argument("service", help="NAMESPACE/NAME:PORT")
+    exp.add_argument("url", nargs="?", default="", help="where the Service's pods would answer (none: remove)")
     args = ap.parse_args(argv)
+    if args.cmd == "expose":
+        return expose(Path(args.dir), args.cluster, args.service, args.url)
     if args.cmd == "serve":
         return serve(args)
     if args.cmd == "controllers":
@@ -146,6 +157,34 @@ def up(args) -> int:
     sys.stderr.write("kofsim did not answer within 30s\n")
     stop(d, quiet=True)
     return 1
+
+
+def expose(d: Path, cluster: str, service: str, url: str) -> int:
+    m = re.fullmatch(r"([^/]+)/([^/:]+):([A-Za-z0-9-]+)", service)
+    if m is None:
+        sys.stderr.write(f"kofsim expose: {service!r} is not NAMESPACE/NAME:PORT\n")
+        return 2
+    if realapi.is_real(d):
+        sys.stderr.write("kofsim expose: the real backend proxies to real endpoints only\n")
+        return 2
+    try:
+        port = int((d / "port").read_text())
+        token = (d / "token").read_text().strip()
+    except (OSError, ValueError):
+        sys.stderr.write(f"kofsim expose: no kofsim running in {d}\n")
+        return 1
+    body = json.dumps({"cluster": cluster, "namespace": m.group(1), "name": m.group(2), "port": m.group(3),
+                       "url": url or None}).encode()
+    req = urllib.request.Request(f"https://127.0.0.1:{port}/kofsim/services", data=body, method="PUT",
+                                 headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, context=ssl.create_default_context(cafile=str(d / "ca.crt")),
+                                    timeout=10) as r:
+            r.read()
+    except urllib.error.HTTPError as err:
+        sys.stderr.write(f"kofsim expose: {err.code} {err.read().decode(errors='replace')}\n")
+        return 1
+    return 0
 
 
 def _is_our_server(pid: int, d: Path) -> bool:

@@ -18,6 +18,7 @@ import time
 import urllib.parse
 
 import yaml
+import aiohttp
 from aiohttp import web
 
 from . import errors as E
@@ -350,6 +351,22 @@ class Api:
         return _json({cid or "management": {"objects": sum(len(b) for b in c.objects.values()), "rv": c.rv}
                       for cid, c in self.sim.clusters.items()})
 
+    def _c_services(self, request, body):
+        """The backends behind Services' proxy subresource: PUT {cluster, namespace, name, port, url} registers
+        one (url null: removes it); GET lists them."""
+        if request.method == "PUT":
+            b = body or {}
+            c = self.sim.clusters.get(b.get("cluster", ""))
+            if c is None or not all(b.get(k) for k in ("namespace", "name", "port")):
+                return _status_response(E.bad_request("need cluster (a known one), namespace, name, port and url"))
+            key = (b["namespace"], b["name"], str(b["port"]))
+            if b.get("url"):
+                c.service_backends[key] = b["url"]
+            else:
+                c.service_backends.pop(key, None)
+        return _json({"services": [{"cluster": cid, "namespace": k[0], "name": k[1], "port": k[2], "url": u}
+                                   for cid, c in self.sim.clusters.items() for k, u in c.service_backends.items()]})
+
     def _c_scenario(self, request, body):
         for p in self.sim.plugins:
             p.scenario(body or {})
@@ -422,6 +439,8 @@ class Api:
         plural = rest[0]
         name = rest[1] if len(rest) > 1 else None
         sub = rest[2] if len(rest) > 2 else None
+        if group == "" and plural == "services" and sub == "proxy" and namespace is not None and not watch_path:
+            return await self.service_proxy(request, c, namespace, name, rest[3:])
         if len(rest) > 3 or (watch_path and (sub or request.method != "GET")):
             raise E.unknown_resource()
         rt = c.registry.get(group, version, plural)
@@ -495,6 +514,40 @@ class Api:
 
     async def _v_scale(self, request, c, rt, namespace, name):
         return await self.scale(request, c, rt, namespace, name)
+
+    async def service_proxy(self, request, c: Cluster, namespace: str, ref: str, tail: list):
+        """services/proxy: kube-apiserver forwards the request to an endpoint of the Service's port. kofsim's pods
+        run nothing, so a Service answers only through a backend registered for it (PUT /kofsim/services,
+        `kofsim expose`): a real process standing in for the pods, e.g. the demo's VictoriaMetrics behind
+        kof-mothership-promxy. Without one, kube-apiserver's answer for a Service without endpoints (503)."""
+        parts = ref.split(":")
+        scheme, svc, port = (parts if len(parts) == 3 else ["", parts[0], parts[1]] if len(parts) == 2
+                             else ["", parts[0], ""])
+        rt = c.registry.get("", "v1", "services")
+        obj = c.find(rt, namespace, svc)
+        if obj is None:
+            raise E.not_found(rt, svc)
+        ports = (obj.get("spec") or {}).get("ports") or []
+        match = [p for p in ports if port in (str(p.get("port")), p.get("name") or "")] if port else ports[:1]
+        backend = c.service_backends.get((namespace, svc, str(match[0].get("port")))) if match else None
+        if backend is None:
+            raise E.ApiError(503, "ServiceUnavailable", f'no endpoints available for service "{ref}"')
+        url = backend.rstrip("/") + "/" + "/".join(urllib.parse.quote(t, safe="") for t in tail)
+        if request.query_string:
+            url += "?" + request.query_string
+        headers = {k: v for k, v in request.headers.items()
+                   if k.lower() in ("content-type", "accept", "accept-encoding")}
+        body = await request.read() if request.can_read_body else None
+        try:
+            async with aiohttp.ClientSession() as session:
+                async with session.request(request.method, url, data=body, headers=headers,
+                                           timeout=aiohttp.ClientTimeout(total=300)) as r:
+                    payload = await r.read()
+                    return web.Response(status=r.status, body=payload,
+                                        headers={"Content-Type": r.headers.get("Content-Type", "text/plain")})
+        except aiohttp.ClientError as err:
+            # kube-apiserver's proxy error for an endpoint that does not answer
+            raise E.ApiError(503, "ServiceUnavailable", f"error trying to reach service: {err}")
 
     # ---------------------------------------------------------------------------------- bodies
     async def body(self, request, rt: ResourceType):
@@ -986,6 +1039,7 @@ CONTROL_ROUTES = {
     "clusters": {"*": Api._c_clusters},
     "stats": {"*": Api._c_stats},
     "scenario": {"PUT": Api._c_scenario},
+    "services": {"*": Api._c_services},
 }
 # The Kubernetes API: fixed paths, then the verbs of a collection, of an object and of the subresources that have
 # a handler of their own ((subresource, method), "*": any method).

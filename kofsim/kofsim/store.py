@@ -83,6 +83,8 @@ class Cluster:
         self.k8s_version = k8s_version
         self.registry = Registry()
         self.objects: dict[tuple, dict[tuple, dict]] = {}
+        # (namespace, service, port) -> URL: what answers for the Service's proxy subresource (server.py)
+        self.service_backends: dict[tuple, str] = {}
         self._rv = itertools.count(1)
         self.rv = 0
         self.history_size = self.HISTORY

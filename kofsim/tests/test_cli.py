@@ -10,7 +10,7 @@ import time
 
 import yaml
 from kofsim.testing import Kofsim
-from kofsim_clients import kubectl
+from kofsim_clients import BIN, kubectl
 
 
 def kofsim(*args, timeout=60):
@@ -100,3 +100,59 @@ def test_serve_runs_in_the_foreground_and_stops_on_sigterm(tmp_path):
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0 and "kofsim serving on https://127.0.0.1:" in out
+
+
+def test_expose_answers_a_services_proxy_subresource_from_a_real_process(tmp_path):
+    """`kofsim expose`: what kube-apiserver's services/proxy does with a Service's endpoints, from a process that
+    stands in for its pods (the demo's VictoriaMetrics behind kof-mothership-promxy): method, path, query and body
+    go through; no backend is kube-apiserver's 503, an unknown Service its 404."""
+    import http.server
+    import threading
+
+    seen = []
+
+    class Backend(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            seen.append((self.command, self.path, body, self.headers.get("Content-Type")))
+            out = b'{"status":"success"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Backend)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    d = tmp_path / "sim"
+    assert kofsim("up", "--dir", d, "--bare").returncode == 0
+    try:
+        env = dict(os.environ, KUBECONFIG=str(d / "kubeconfig"))
+
+        def kc(*args, input=None):
+            return subprocess.run([str(BIN / "kubectl"), *args], capture_output=True, text=True, env=env,
+                                  input=input, timeout=60)
+        assert kc("create", "namespace", "kof").returncode == 0
+        svc = "apiVersion: v1\nkind: Service\nmetadata: {name: promxy, namespace: kof}\nspec: {ports: [{port: 8082}]}\n"
+        assert kc("apply", "-f", "-", input=svc).returncode == 0
+        path = "/api/v1/namespaces/kof/services/promxy:8082/proxy/api/v1/query_range"
+        none = kc("get", "--raw", path)
+        assert none.returncode != 0 and 'no endpoints available for service "promxy:8082"' in none.stderr
+        url = f"http://127.0.0.1:{httpd.server_address[1]}"
+        res = kofsim("expose", "--dir", d, "kof/promxy:8082", url)
+        assert res.returncode == 0, res.stderr
+        out = kc("create", "--raw", path + "?step=3600", "-f", "-", input="query=sum(node_cpu_hourly_cost)")
+        assert out.returncode == 0 and out.stdout.strip() == '{"status":"success"}', out.stderr
+        method, got_path, body, _ctype = seen[-1]
+        assert (method, got_path, body) == ("POST", "/api/v1/query_range?step=3600", b"query=sum(node_cpu_hourly_cost)")
+        gone = kc("get", "--raw", "/api/v1/namespaces/kof/services/nope:8082/proxy/")
+        assert gone.returncode != 0 and 'services "nope" not found' in gone.stderr
+        assert kofsim("expose", "--dir", d, "kof/promxy:8082").returncode == 0  # no URL: removed
+        assert "no endpoints available" in kc("get", "--raw", path).stderr
+        assert kofsim("expose", "--dir", d, "promxy").returncode == 2
+    finally:
+        kofsim("down", "--dir", d)
+        httpd.shutdown()
