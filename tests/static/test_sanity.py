@@ -32,7 +32,7 @@ import yaml
 from tests.helpers import ROOT, VENV_BIN
 
 CACHE = ROOT / ".cache" / "ansible-test"
-SKIPPED = ("changelog", "shellcheck", "pslint")  # no changelog fragments here, no shell or PowerShell in plugins/
+SKIPPED = ("changelog", "shellcheck", "pslint")  # no antsibull-changelog here, no shell or PowerShell in plugins/
 CORE = ".".join(ansible.__version__.split(".")[:2])
 SANITY = ROOT / "tests" / "sanity"
 IGNORE = SANITY / f"ignore-{CORE}.txt"
