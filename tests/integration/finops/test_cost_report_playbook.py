@@ -65,3 +65,37 @@ def test_bad_budget_fails_before_any_query(fleet_vm, tmp_path):
     ev = {"kof_cost_promxy_url": "http://127.0.0.1:9", "kof_report_dir": str(tmp_path / "out")}
     run = ansible_playbook("-i", inv, "playbooks/cost_report.yml", "-e", json.dumps(ev), env=tool_env())
     assert run.rc != 0 and "amount: -3 must be a number > 0" in run.stdout, run.stdout[-3000:]
+
+
+def test_cost_report_through_the_api_servers_service_proxy(fleet_vm, tmp_path):
+    """The default path (no kof_cost_promxy_url): promxy's API through the management API server's
+    services/proxy with the play's kubeconfig. kofsim forwards kof/kof-mothership-promxy:8082 to the real
+    VictoriaMetrics (`kofsim expose`); before that the Service has no endpoints, which is a one-line error."""
+    from kofsim.testing import Kofsim
+
+    fv = fleet_vm
+    inv = inventory(fv, tmp_path / "hosts.yml")
+    out = tmp_path / "out"
+    ev = {"kof_report_dir": str(out), "kof_cost_period": {"start": fv.end - 2 * 86400, "end": fv.end},
+          "kof_render_dir": ""}
+    with Kofsim(tmp_path / "sim", bare=True) as k:
+        k.call("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kof"}})
+        k.call("POST", "/api/v1/namespaces/kof/services",
+               {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "kof-mothership-promxy"},
+                "spec": {"ports": [{"name": "http", "port": 8082}]}})
+        env = tool_env({"K8S_AUTH_KUBECONFIG": k.kubeconfig, "KUBECONFIG": k.kubeconfig}, home=tmp_path)
+        args = ("-i", inv, "playbooks/cost_report.yml", "-e", json.dumps(ev), "--skip-tags", "finops_budgets")
+        run = ansible_playbook(*args, env=env)
+        assert run.rc != 0 and 'no endpoints available for service' in run.stdout + run.stderr, run.stdout[-3000:]
+        assert not out.exists()
+        k.call("PUT", "/kofsim/services", {"cluster": "", "namespace": "kof", "name": "kof-mothership-promxy",
+                                           "port": 8082, "url": fv.vm.url})
+        run = ansible_playbook(*args, env=env)
+        assert run.rc == 0, run.failures
+        paths = [r["path"] for r in k.requests() if "/proxy/" in r["path"]]
+        assert paths and all(p.startswith("/api/v1/namespaces/kof/services/kof-mothership-promxy:8082/proxy/api/v1/")
+                             for p in paths)
+    rep = json.load(open(out / "cost-report.json"))
+    import kofvm
+    hand = sum(kofvm.expected(c, 720 - 2 * 24, 720)["total"] for c in fv.clusters)
+    assert round(rep["totals"]["total"], 2) == round(hand, 2)
