@@ -18,11 +18,11 @@ class ActionModule(KofAction):
     ARGS = {
         "name": {"type": "str", "required": True},
         "replacement": {"type": "str", "required": True},
-        "removal_version": {"type": "str", "default": "2.0.0"},
     }
 
     def act(self, args, result):
         msg = (f"The role {args['name']} is deprecated: it is now called {args['replacement']}. Use the new name "
                f"(roles:, include_role, import_role); the old one still runs {args['replacement']}")
-        display.deprecated(msg, version=args["removal_version"], collection_name="k0rdent.kof")
+        # the removal version is a literal: ansible-test sanity checks it against the collection's version
+        display.deprecated(msg, version="2.0.0", collection_name="k0rdent.kof")
         result.update(changed=False, msg=msg)

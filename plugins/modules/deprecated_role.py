@@ -14,6 +14,7 @@ description:
     like every other) saying that role O(name) is now called O(replacement).
   - The thin roles kept under an old name (C(k0rdent.kof.kof), now C(k0rdent.kof.common)) run it before including
     the renamed role.
+  - The old names are removed in version 2.0.0 of the collection.
   - Costs no API request and changes nothing.
 author:
   - k0rdent.kof maintainers (@k0rdent)
@@ -29,10 +30,6 @@ options:
     description: The role's current name.
     type: str
     required: true
-  removal_version:
-    description: The collection version that removes the old name.
-    type: str
-    default: 2.0.0
 attributes:
   check_mode:
     support: full
