@@ -174,7 +174,6 @@ def describe(cds: list) -> dict:
 
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     NAME = "k0rdent.kof.management_cluster"
-    OLD_NAME = "k0rdent.kof.clusterdeployments"  # deprecated (meta/runtime.yml redirects it), removed in 2.0.0
     SUFFIXES = ("management_cluster.yml", "management_cluster.yaml")
     OLD_SUFFIXES = ("clusterdeployments.yml", "clusterdeployments.yaml")
 
@@ -182,19 +181,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         return super().verify_file(path) and path.endswith(self.SUFFIXES + self.OLD_SUFFIXES)
 
     def _read_config_data(self, path):
-        # enabled under its new name (enable_plugins), the plugin still reads a file that names the old one;
-        # loaded through the old name, ansible-core's redirect has already printed the deprecation
-        redirected = list(self._redirected_names or [])
-        if self.OLD_NAME not in redirected:
-            self._redirected_names = [self.NAME, self.OLD_NAME]
-        try:
-            config = super()._read_config_data(path)
-        finally:
-            self._redirected_names = redirected
-        if config.get("plugin") == self.OLD_NAME and self.OLD_NAME not in redirected:
-            self.display.deprecated(f"{path}: the inventory plugin {self.OLD_NAME} is now {self.NAME}; "
-                                    "change the plugin name in the file", version="2.0.0",
-                                    collection_name="k0rdent.kof")
+        # the old plugin name in a file is accepted when the plugin is loaded through it (enable_plugins or auto:
+        # meta/runtime.yml's redirect, which prints the deprecation); the old file name ending is warned here
+        config = super()._read_config_data(path)
         if path.endswith(self.OLD_SUFFIXES):
             self.display.deprecated(f"{path}: the configuration file of the inventory plugin {self.NAME} should "
                                     f"end with {self.SUFFIXES[0]} (or .yaml); clusterdeployments.yml is the old "

@@ -91,15 +91,13 @@ def test_the_old_inventory_plugin_name_still_reads_the_management_cluster(kofsim
     assert legacy.returncode == 0, legacy.stderr
     assert json.loads(legacy.stdout) == expected
     warnings = flat(legacy.stderr)
-    assert PLUGIN_DEPRECATION in warnings and "is now k0rdent.kof.management_cluster" in warnings, warnings
+    assert PLUGIN_DEPRECATION in warnings, warnings
     assert "clusterdeployments.yml is the old ending" in warnings, warnings
 
-    # only the new plugin enabled (no auto): it still reads a file that names the old one, and says so
+    # only the new plugin enabled (no auto) and a file that still names the old one: ansible-core's own error
+    # names the plugin the file asks for (no private ansible-core attribute is touched to accept it)
     only_new = inventory(old, dict(env, ANSIBLE_INVENTORY_ENABLED="k0rdent.kof.management_cluster"))
-    assert only_new.returncode == 0, only_new.stderr
-    assert json.loads(only_new.stdout) == expected
-    assert "the inventory plugin k0rdent.kof.clusterdeployments is now k0rdent.kof.management_cluster" in \
-        flat(only_new.stderr), only_new.stderr
+    assert "Incorrect plugin name in file: k0rdent.kof.clusterdeployments" in flat(only_new.stderr), only_new.stderr
 
     # enabled under the old name (an old ansible.cfg): the redirect loads the new plugin
     old_cfg = inventory(new, dict(env, ANSIBLE_INVENTORY_ENABLED="k0rdent.kof.clusterdeployments"))
