@@ -16,6 +16,7 @@ import yaml
 from ansible_collections.k0rdent.kof.plugins.module_utils.kof_resources import DNS1123_LABEL as LABEL
 from ansible_collections.k0rdent.kof.plugins.module_utils.kof_resources import DNS1123_SUBDOMAIN as SUBDOMAIN
 from ansible_collections.k0rdent.kof.plugins.module_utils.kof_resources import VERSION
+from ansible_collections.k0rdent.kof.plugins.module_utils import kof_resources as kr
 from ansible_collections.k0rdent.kof.plugins.plugin_utils.action import KofAction
 
 EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
@@ -70,6 +71,7 @@ ARGS = {
     "child": {"type": "list", "elements": "str", "default": []},
     "settings": {"type": "str", "required": True},
     "globals": {"type": "dict", "default": {}},
+    "install": {"type": "bool", "default": True},
 }
 
 
@@ -89,10 +91,15 @@ def _bool(value):
         str(value).strip().lower())
 
 
-def check_globals(g: dict) -> list[str]:
+def check_globals(g: dict, install: bool = True) -> list[str]:
     errs = []
     if "kof_version" in g and not VERSION.match(str(g["kof_version"])):
         errs.append(f"kof_version {g['kof_version']!r} is not a version like 0.1.1")
+    elif "kof_version" in g and install:
+        try:
+            kr.install_flow(g["kof_version"])
+        except kr.ValidationError as err:
+            errs.append(str(err))
     if "kof_chart_version" in g and not VERSION.match(str(g["kof_chart_version"])):
         errs.append(f"kof_chart_version {g['kof_chart_version']!r} is not a chart version like 0.1.1")
     for var in ("kof_namespace", "kof_kcm_namespace"):
@@ -216,8 +223,8 @@ class ActionModule(KofAction):
         names[task_vars.get("inventory_hostname", "management")] = {k for k in task_vars if k.startswith("kof_")}
         render = bool(args["globals"].get("kof_render_dir"))
         custom = args["globals"].get("kof_custom_variables") or []
-        errors = check_globals(args["globals"]) + check_hosts(args["management"], args["regional"], args["child"],
-                                                              settings, render=render)
+        errors = check_globals(args["globals"], install=args["install"])
+        errors += check_hosts(args["management"], args["regional"], args["child"], settings, render=render)
         if not isinstance(custom, list):
             errors.append("kof_custom_variables must be a list of variable names (shell-style patterns allowed)")
             custom = []

@@ -57,6 +57,23 @@ def psg_api(kof_version) -> tuple:
     return f"{PSG_GROUP}/v1beta1", "k0rdent.mirantis.com/secret-name"
 
 
+def install_flow(kof_version) -> str:
+    """The install flow for a KOF version, or ValidationError: the one place that says which versions the
+    collection installs. KOF 0.1.x is the install guide's (kof-operators + kof-mothership charts, hand-written
+    PromxyServerGroups and GrafanaDatasources, ServiceTemplates per ClusterDeployment). KOF 1.x is installed
+    differently (the umbrella kof chart with Flux HelmReleases, labelled v1beta1 ClusterDeployments that
+    kof-operator and MultiClusterServices act on); running the 0.1.x flow against it would write objects 1.x
+    ignores or fights, so it is refused before any write until that flow exists."""
+    ver = kof_version_tuple(kof_version)
+    if ver < (0, 2, 0):
+        return "0.1"
+    raise ValidationError(
+        f"kof_version {kof_version!r}: this collection installs and changes KOF 0.1.x only (the install guide's "
+        "flow); KOF 1.x is installed differently (the umbrella kof chart, labelled v1beta1 ClusterDeployments, "
+        "MultiClusterServices) and that flow is not implemented yet. Reading a 1.x fleet works: cost_report.yml, "
+        "and the resource modules with their kof_version option")
+
+
 # ---------------------------------------------------------------------------------------- validators
 def check_name(value, option, label=False):
     limit = 63 if label else 253

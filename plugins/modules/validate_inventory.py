@@ -47,6 +47,13 @@ options:
     description: Fleet-wide settings to check (C(kof_version), C(kof_dns_mode), namespaces, ...).
     type: dict
     default: {}
+  install:
+    description:
+      - The run installs or changes KOF, so C(kof_version) must be one whose install flow the collection has
+        (KOF 0.1.x); a KOF 1.x version is refused with the reason.
+      - V(false) for runs that only read a fleet (the cost report), where a 1.x version is fine.
+    type: bool
+    default: true
 attributes:
   check_mode:
     support: full

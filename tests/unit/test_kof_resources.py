@@ -341,3 +341,13 @@ def test_instance_label_selector():
                                          "matchExpressions": [{"key": "tier", "operator": "In", "values": ["x", "y"]},
                                                               {"key": "gone", "operator": "DoesNotExist"}]}}}
     assert kr.instance_label_selector(obj) == "a=b,dashboards=grafana,tier in (x,y),!gone"
+
+
+@pytest.mark.parametrize("version,flow", [("0.1.0", "0.1"), ("0.1.1", "0.1"), ("0.1.9", "0.1"), ("0.2.0", None),
+                                          ("1.0.0", None), ("1.10.0", None)])
+def test_install_flow_is_the_one_version_gate(version, flow):
+    if flow:
+        assert kr.install_flow(version) == flow
+    else:
+        with pytest.raises(kr.ValidationError, match=f"kof_version '{version}': this collection installs"):
+            kr.install_flow(version)
