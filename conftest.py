@@ -27,6 +27,7 @@ def group_of(nodeid: str) -> str:
     return nodeid if path in SPLIT else path
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: runs without it too (make matrix's venvs)
 def pytest_xdist_make_scheduler(config, log):
     if config.getvalue("dist") != "loadgroup":
         return None
