@@ -160,12 +160,14 @@ def test_helm_release_retries_transient_failures(work, tmp_path):
     """helm's own requests failing: each failed attempt is retried (bounded back-off) until helm gets through."""
     with Kofsim(work["dir"] / "kofsim-helm", ready_after=0.2) as k:
         env = env_for(k, work, "helm")
-        # the first 4 of helm's requests to the cluster fail: 500, 503, a dropped connection, 500
-        k.set_faults(rate=1, count=4, kinds=["500", "503", "drop"], user_agent_regex="^Helm/")
+        # the first 3 of helm's requests to the cluster fail: 500, 503, a dropped connection. helm_release retries
+        # a command 3 times (its default), so even if each fault fails a different attempt the budget covers them
+        # (with 4 faults, a run where each landed on its own attempt needed a 5th and failed: flaky under load)
+        k.set_faults(rate=1, count=3, kinds=["500", "503", "drop"], user_agent_regex="^Helm/")
         run = ansible_playbook("-i", work["inv"], "playbooks/mothership.yml", "-v", env=env)
-        assert run.rc == 0, run
+        assert run.rc == 0, run.failures or run.stdout[-3000:]
         faulted = [r for r in k.requests() if r.get("fault")]
-        assert len(faulted) == 4 and all(r["user_agent"].startswith("Helm/") for r in faulted)
+        assert len(faulted) == 3 and all(r["user_agent"].startswith("Helm/") for r in faulted)
         assert re.search(r"retried: [1-9]", run.stdout), "no helm command was run again: nothing was retried"
         # and a failure that is not transient is not retried: a chart whose template cannot render fails at once
         k.clear_faults()
