@@ -34,6 +34,8 @@ from pathlib import Path
 
 import yaml
 
+from chart_schemas import union  # the 0.1.1 tool beside this one: the same merge of value trees
+
 HERE = Path(__file__).resolve().parent
 OUT = HERE.parent / "kofsim" / "charts-1.10"
 REPO = "k0rdent/kof"
@@ -162,15 +164,6 @@ def add_key(schema, path):
         elif i < len(path) - 1 and props[part] == {}:
             return  # a scalar default (or a key read as a whole): not descended into
         cur = props[part]
-
-
-def union(a, b):
-    if isinstance(a, dict) and isinstance(b, dict):
-        out = dict(a)
-        for k, v in b.items():
-            out[k] = union(a.get(k), v) if k in a else v
-        return out
-    return b if b is not None else a
 
 
 def dependencies(src, chart):
