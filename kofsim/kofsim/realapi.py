@@ -94,6 +94,8 @@ def kofsim_crds() -> list[tuple[dict, dict]]:
                 if group_dir in ("kcm", "kof"):
                     crd["spec"]["versions"] = [dict(v, served=True, storage=True)
                                                for v in crd["spec"]["versions"] if v["name"] == "v1alpha1"]
+                    if not crd["spec"]["versions"]:  # kcm 1.x kinds (ServiceSet): not in the 0.1 generation
+                        continue
                 versions = [v["name"] for v in crd["spec"]["versions"] if v.get("served", True)]
                 out.append(({"name": crd["metadata"]["name"], "group": crd["spec"]["group"],
                              "plural": crd["spec"]["names"]["plural"], "kind": crd["spec"]["names"]["kind"],
