@@ -31,7 +31,7 @@ PAUSE = "registry.k8s.io/pause:3.10"
 
 # chart name (ServiceTemplate spec.helm.chartSpec.chart) -> kofsim can install it
 KNOWN_CHARTS = {"ingress-nginx", "cert-manager", "kof-operators", "kof-storage", "kof-collectors",
-                "victoria-metrics-operator"}
+                "victoria-metrics-operator", "gateway-helm"}  # gateway-helm: envoy-gateway (KOF 1.10, catalog_1x_workload)
 
 
 class RenderError(Exception):

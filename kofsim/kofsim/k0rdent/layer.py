@@ -122,6 +122,12 @@ class Layer:
         self.kcm = Kcm(self)
         self.sveltos = Sveltos(self)
         self.operators = {"": ClusterOperators(self, mgmt, runtime.scope(""), management=True)}
+        # [mcs.py, kofoperator.py] KOF 1.x: kcm v1.10.0's MultiClusterService / ServiceSet controllers, kof-operator
+        if self.kof_mode == "1.x":
+            from .kofoperator import KofOperator
+            from .mcs import Mcs
+            self.mcs = Mcs(self)
+            self.kof_operator = KofOperator(self)
         fleet.on_attach = self.attach
         if on_cluster:
             on_cluster("", mgmt)

@@ -1,0 +1,177 @@
+"""What the KOF 1.10 MultiClusterServices install on a workload cluster (kof-regional / kof-child at v1.10.0):
+kof-storage 1.10, kof-collectors 1.10, kof-operators 1.10 and envoy-gateway's `gateway-helm`; cert-manager and
+victoria-metrics-operator stay catalog.py's. Values are the chart's defaults (kofsim/charts-1.10/<chart>/values.yaml)
+merged with the release's and validated against kofsim/charts-1.10/<chart>/values.schema.json as helm 3 does (an
+unknown key fails the install with helm's message). The objects are those KOF's own checks look at, named as the
+v1.10.0 templates name them; kofsim's operators (operators.py) turn the custom resources into workloads.
+"""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from jsonschema import Draft7Validator
+
+from ..fastcopy import clone
+from . import catalog
+from .catalog import RenderError, _get, deployment, merge, service
+
+CHARTS_1X = Path(__file__).resolve().parent.parent / "charts-1.10"
+KOF_1X = ("kof-storage", "kof-collectors", "kof-operators")
+CHARTS = KOF_1X + ("gateway-helm",)
+
+
+def handles(chart: str, version: str) -> bool:
+    """kof-* charts of the 1.x generation (a 1.x chart version) and gateway-helm."""
+    return chart == "gateway-helm" or (chart in KOF_1X and str(version or "").lstrip("v").startswith("1."))
+
+
+@lru_cache(maxsize=None)
+def _defaults(chart):
+    f = CHARTS_1X / chart / "values.yaml"
+    return (yaml.safe_load(f.read_text()) or {}) if f.exists() else {}
+
+
+@lru_cache(maxsize=None)
+def _validator(chart):
+    f = CHARTS_1X / chart / "values.schema.json"
+    return Draft7Validator(json.loads(f.read_text())) if f.exists() else None
+
+
+def validate(chart, values):
+    v = _validator(chart)
+    if v is None:
+        return
+    lines = []
+    for n, err in enumerate(v.iter_errors(json.loads(json.dumps(values, default=str)))):
+        for m, (path, text) in enumerate(catalog._go_errors(err)):
+            lines.append(((path, n, m), f"{'.'.join(path) if path else '(root)'}: {text}"))
+    if lines:
+        raise RenderError(catalog.SCHEMA_ERROR + f"{chart}:\n" + "".join(f"- {t}\n" for _, t in sorted(lines)))
+
+
+def objects_for(chart, release, ns, values, lookup=None):
+    """(CRD dirs, objects), as catalog.objects_for."""
+    merged = merge(clone(_defaults(chart)), values or {})
+    validate(chart, merged)
+    return BUILDERS[chart](release, ns, merged, lookup or (lambda *a: None))
+
+
+def _kof_storage(release, ns, v, lookup):
+    objs = []
+    g = v.get("global") or {}
+    sc = g.get("storageClass") or ""
+    cm = v.get("cert-manager") or {}
+    if cm.get("enabled") and (cm.get("cluster-issuer") or {}).get("create"):
+        ci = cm.get("cluster-issuer") or {}
+        name = ci.get("name") or f"{ci.get('provider')}-prod"
+        spec = ({"acme": {"server": "https://acme-v02.api.letsencrypt.org/directory", "email": cm.get("email"),
+                          "privateKeySecretRef": {"name": name}, "solvers": cm.get("solvers")}}
+                if ci.get("provider") == "letsencrypt" else {"selfSigned": {}})
+        objs.append({"apiVersion": "cert-manager.io/v1", "kind": "ClusterIssuer", "metadata": {"name": name},
+                     "spec": spec})
+    gwc = v.get("gatewayClass") or {}
+    if gwc.get("enabled"):
+        objs.append({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+                     "metadata": {"name": gwc.get("name")}, "spec": {"controllerName": gwc.get("controllerName")}})
+    gw = v.get("gateway") or {}
+    if gw.get("enabled"):
+        meta = {"name": gw.get("name"), "namespace": ns}
+        if gw.get("annotations"):
+            meta["annotations"] = gw["annotations"]
+        objs.append({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "metadata": meta,
+                     "spec": clone(gw.get("spec") or {})})
+    vm = v.get("victoriametrics") or {}
+    if vm.get("enabled"):
+        if (vm.get("vmcluster") or {}).get("enabled"):
+            spec = clone((vm.get("vmcluster") or {}).get("spec") or {})
+            if sc:
+                for comp in ("vmselect", "vmstorage"):
+                    tpl = ((spec.get(comp) or {}).get("storage") or {}).get("volumeClaimTemplate")
+                    if isinstance(tpl, dict):
+                        tpl.setdefault("spec", {})["storageClassName"] = sc
+            objs.append({"apiVersion": "operator.victoriametrics.com/v1beta1", "kind": "VMCluster",
+                         "metadata": {"name": "cluster", "namespace": ns}, "spec": spec})
+        auth = vm.get("vmauth") or {}
+        if auth.get("enabled"):
+            spec = clone(auth.get("spec") or {})
+            ing = spec.get("ingress")
+            if isinstance(ing, dict):
+                if ing.get("enabled"):
+                    ann = ing.setdefault("annotations", {}) or {}
+                    ing["annotations"] = ann
+                    if not ann.get("cert-manager.io/cluster-issuer"):
+                        ci = cm.get("cluster-issuer") or {}
+                        ann["cert-manager.io/cluster-issuer"] = ci.get("name") or f"{ci.get('provider')}-prod"
+                else:
+                    spec.pop("ingress")
+            if not (spec.get("httpRoute") or {}).get("enabled"):
+                spec.pop("httpRoute", None)
+            objs.append({"apiVersion": "operator.victoriametrics.com/v1beta1", "kind": "VMAuth",
+                         "metadata": {"name": "cluster", "namespace": ns}, "spec": spec})
+    return [], objs
+
+
+def _collector_name(release, ks, name):
+    return f"{ks.get('fullnameOverride') or release}-{name}"
+
+
+def _kof_collectors(release, ns, v, lookup):
+    objs = []
+    ks = v.get("opentelemetry-kube-stack") or {}
+    base = ks.get("defaultCRConfig") or {}
+    for name, col in sorted((ks.get("collectors") or {}).items()):
+        if not isinstance(col, dict) or not col.get("enabled"):
+            continue
+        spec = merge(clone({k: x for k, x in base.items() if k != "podAnnotations"}),
+                     {k: x for k, x in col.items() if k not in ("enabled", "name")})
+        spec.setdefault("mode", "deployment")
+        meta = {"name": _collector_name(release, ks, name), "namespace": ns,
+                "labels": {"app.kubernetes.io/instance": release}}
+        if base.get("podAnnotations"):
+            spec["podAnnotations"] = dict(base["podAnnotations"], **(spec.get("podAnnotations") or {}))
+        objs.append({"apiVersion": "opentelemetry.io/v1beta1", "kind": "OpenTelemetryCollector",
+                     "metadata": meta, "spec": spec})
+    oc = v.get("opencost") or {}
+    if oc.get("enabled", True):
+        exp = (oc.get("opencost") or {}).get("exporter") or {}
+        prom = (oc.get("opencost") or {}).get("prometheus") or {}
+        env = [{"name": "CLUSTER_ID", "value": str(exp.get("defaultClusterId", ""))},
+               {"name": "PROMETHEUS_SERVER_ENDPOINT", "value": str((prom.get("external") or {}).get("url", ""))}]
+        env += [{"name": k, "value": str(x)} for k, x in sorted((exp.get("extraEnv") or {}).items())]
+        dep = deployment(f"{release}-opencost", ns, {"app.kubernetes.io/name": "opencost",
+                                                     "app.kubernetes.io/instance": release})
+        dep["spec"]["template"]["spec"]["containers"][0]["env"] = env
+        objs.append(dep)
+        objs.append(service(f"{release}-opencost", ns, {"app.kubernetes.io/name": "opencost",
+                                                        "app.kubernetes.io/instance": release},
+                            [("http", 9003, 9003)]))
+    return [], objs
+
+
+def _kof_operators(release, ns, v, lookup):
+    crds = []
+    if (v.get("prometheus-operator-crds") or {}).get("enabled", True):
+        crds.append("prometheus")
+    oo = v.get("opentelemetry-operator") or {}
+    objs = []
+    if oo.get("enabled", True):
+        crds.append("opentelemetry")
+        objs.append(deployment(f"{release}-opentelemetry-operator", ns,
+                               {"app.kubernetes.io/name": "opentelemetry-operator",
+                                "app.kubernetes.io/instance": release}))
+    return crds, objs
+
+
+def _gateway_helm(release, ns, v, lookup):
+    return ["gatewayapi"], [deployment("envoy-gateway", ns, {"app.kubernetes.io/name": "gateway-helm",
+                                                             "app.kubernetes.io/instance": release}),
+                            service("envoy-gateway", ns, {"app.kubernetes.io/name": "gateway-helm",
+                                                          "app.kubernetes.io/instance": release},
+                                    [("grpc", 18000, 18000)])]
+
+
+BUILDERS = {"kof-storage": _kof_storage, "kof-collectors": _kof_collectors, "kof-operators": _kof_operators,
+            "gateway-helm": _gateway_helm}
