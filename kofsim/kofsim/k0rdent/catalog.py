@@ -40,13 +40,14 @@ class RenderError(Exception):
 
 # ------------------------------------------------------------------------------------- values
 @lru_cache(maxsize=None)
-def _chart_defaults(chart: str) -> dict:
-    f = CHARTS / chart / "values.yaml"
+def _chart_defaults(chart: str, charts: Path = CHARTS) -> dict:
+    f = charts / chart / "values.yaml"
     return (yaml.safe_load(f.read_text()) or {}) if f.exists() else {}
 
 
-def chart_defaults(chart: str) -> dict:
-    return clone(_chart_defaults(chart))
+def chart_defaults(chart: str, charts: Path = CHARTS) -> dict:
+    """The chart's values.yaml; `charts` selects the stand-in generation (charts/, or charts-1.10/ for KOF 1.10)."""
+    return clone(_chart_defaults(chart, charts))
 
 
 def merge(base: dict, over: dict) -> dict:
@@ -93,8 +94,8 @@ SCHEMA_ERROR = "values don't meet the specifications of the schema(s) in the fol
 
 
 @lru_cache(maxsize=None)
-def _validator(chart: str):
-    f = CHARTS / chart / "values.schema.json"
+def _validator(chart: str, charts: Path = CHARTS):
+    f = charts / chart / "values.schema.json"
     return Draft7Validator(json.loads(f.read_text())) if f.exists() else None
 
 
@@ -144,27 +145,27 @@ def _go_errors(err) -> list[tuple[tuple, str]]:
     return [(path, err.message)]
 
 
-def schema_errors(chart: str, values: dict) -> list[str]:
+def schema_errors(chart: str, values: dict, charts: Path = CHARTS) -> list[str]:
     """What helm 3 lists when values (the chart's defaults merged with the release's) do not meet the chart's
     values.schema.json: `<field>: <description>` lines, a node's own errors before its children's."""
-    validator = _validator(chart)
+    validator = _validator(chart, charts)
     if validator is None:
         return []
-    return list(_schema_errors(chart, json.dumps(values, sort_keys=True, default=str)))
+    return list(_schema_errors(chart, json.dumps(values, sort_keys=True, default=str), charts))
 
 
 @lru_cache(maxsize=4096)
-def _schema_errors(chart: str, values_json: str) -> tuple[str, ...]:
+def _schema_errors(chart: str, values_json: str, charts: Path = CHARTS) -> tuple[str, ...]:
     lines = []
-    for n, err in enumerate(_validator(chart).iter_errors(json.loads(values_json))):
+    for n, err in enumerate(_validator(chart, charts).iter_errors(json.loads(values_json))):
         for m, (path, text) in enumerate(_go_errors(err)):
             lines.append(((path, n, m), f"{'.'.join(path) if path else '(root)'}: {text}"))
     return tuple(text for _, text in sorted(lines))
 
 
-def validate_values(chart: str, values: dict) -> None:
+def validate_values(chart: str, values: dict, charts: Path = CHARTS) -> None:
     """helm's check of the merged values against values.schema.json, before anything is rendered."""
-    errors = schema_errors(chart, values)
+    errors = schema_errors(chart, values, charts)
     if errors:
         raise RenderError(SCHEMA_ERROR + f"{chart}:\n" + "".join(f"- {e}\n" for e in errors))
 

@@ -37,7 +37,7 @@ import json
 
 from .. import errors as E
 from ..selectors import match_label_selector_obj
-from . import admission, catalog
+from . import admission, catalog, catalog_1x
 from .api import mutable, now
 
 GROUP = "k0rdent.mirantis.com"
@@ -240,7 +240,8 @@ class Kcm:
             err = "spec.helm.chartSpec.chart is empty"
         elif src and self.get("source.toolkit.fluxcd.io", "helmrepositories", ns, src.get("name", "")) is None:
             err = f"HelmRepository {ns}/{src.get('name')} not found"
-        elif chart not in catalog.KNOWN_CHARTS:
+        elif chart not in catalog.KNOWN_CHARTS and not (self.layer.kof_mode == "1.x" and
+                                                       chart in catalog_1x.TEMPLATE_CHARTS):  # [flux.py] KOF 1.10
             err = f"chart {chart} not found in repository {src.get('name', '')}"
         status = {"valid": err is None, "observedGeneration": st["metadata"].get("generation", 1)}
         if err:

@@ -20,6 +20,7 @@ import yaml
 from .. import errors as E
 from ..fastcopy import clone, yaml_dump
 from . import api, catalog
+from .flux import Flux
 from .kcm import PENDING, Kcm, Sveltos, helm_release_secret, read_release_secret
 from .operators import ClusterOperators
 
@@ -117,10 +118,13 @@ class Layer:
         self.kof_mode = "0.1" if self.kcm_version == "v1alpha1" else "1.x"
         # Scripted faults (PUT /kofsim/scenario): never_ready: [cd], no_kubeconfig: [cd],
         # fail_service: {cd: [service]}, crashloop: {cd: ["<namespace>/<pod name prefix>"]}; "*" is every CD
-        self.scenarios: dict = {"never_ready": [], "no_kubeconfig": [], "fail_service": {}, "crashloop": {}}
+        self.scenarios: dict = {"never_ready": [], "no_kubeconfig": [], "fail_service": {}, "crashloop": {},
+                                "fail_helmrelease": []}
         self._releases: dict = {}  # (cluster, ns, release) -> (secret uid, rv, parsed state): decoded once
         self.kcm = Kcm(self)
         self.sveltos = Sveltos(self)
+        # [flux.py] Flux's source- and helm-controller (HelmRepository, HelmChart, HelmRelease): KOF 1.x's umbrella
+        self.flux = Flux(self)
         self.operators = {"": ClusterOperators(self, mgmt, runtime.scope(""), management=True)}
         # [mcs.py, kofoperator.py] KOF 1.x: kcm v1.10.0's MultiClusterService / ServiceSet controllers, kof-operator
         if self.kof_mode == "1.x":
@@ -273,18 +277,20 @@ class Layer:
         self._releases[key] = ((meta.get("uid"), meta.get("resourceVersion")), state)
         return state
 
-    def install(self, target, release, ns, chart, version, values):
+    def install(self, target, release, ns, chart, version, values, *, render=None, force=False):
         """Sveltos' `helm upgrade --install` on a workload cluster; returns helm's error, None when deployed,
-        PENDING while the CRDs it just installed are not served yet (helm waits for them)."""
+        PENDING while the CRDs it just installed are not served yet (helm waits for them).
+        [flux.py] render(chart, release, ns, values, lookup) replaces catalog.objects_for (the KOF 1.10 management
+        charts, catalog_1x.py); force upgrades even when chart, version and values are unchanged."""
         digest = _digest(chart, version, values)
         prev = self.release(target, release, ns)
-        if prev and prev["hash"] == digest:
+        if prev and prev["hash"] == digest and not force:
             return None
 
         def lookup(api_version, kind, lns, name):
             return target.get_kind(api_version, kind, lns, name or "")
         try:
-            crd_dirs, objs = catalog.objects_for(chart, release, ns, values, lookup)
+            crd_dirs, objs = (render or catalog.objects_for)(chart, release, ns, values, lookup)
         except catalog.RenderError as err:
             return f"Error: {err}"
         # helm checks every kind against the cluster (after installing the chart's crds/) before writing
@@ -358,6 +364,9 @@ class Layer:
         for key in ("never_ready", "no_kubeconfig"):
             if key in spec:
                 self.scenarios[key] = list(spec[key] or [])
+        if "fail_helmrelease" in spec:  # [flux.py] HelmReleases ("<ns>/<name>" or "<name>") whose action fails
+            self.scenarios["fail_helmrelease"] = list(spec["fail_helmrelease"] or [])
+            self.flux.resync()
         for key in ("fail_service", "crashloop"):
             if key in spec:
                 self.scenarios[key] = {k: ([v] if isinstance(v, str) else list(v or []))

@@ -179,7 +179,7 @@ class ClusterOperators:
                     self.schedule(("otel", ns, ref["name"]), self.reconcile_otel, ns, ref["name"])
             if k == "Deployment" and (meta.get("labels") or {}).get("app.kubernetes.io/name") == "cert-manager":
                 self.schedule(("certs",), self.issue_all)
-            if self.management and k == "Deployment" and name.endswith("-promxy-operator"):
+            if self.management and k == "Deployment" and name.endswith(("-promxy-operator", "-kof-operator")):
                 self.schedule(("promxy-start",), self.render_all_promxy)
         elif g == CM_GROUP and k == "Certificate" and type_ != "DELETED":
             self.schedule(("cert", ns, name), self.issue, ns, name)
@@ -462,7 +462,10 @@ class ClusterOperators:
     # ---------------------------------------------------------------------------- promxy-operator
     def _promxy_operator(self):
         rt = self.c.resource("apps", "deployments")
-        return next((d for d in self.c.list(rt) if d["metadata"]["name"].endswith("-promxy-operator")
+        # [flux.py] KOF 1.10 has no promxy-operator Deployment: kof-mothership's `<fullname>-kof-operator` renders
+        # the PromxyServerGroups
+        suffixes = ("-promxy-operator",) if self.layer.kof_mode == "0.1" else ("-promxy-operator", "-kof-operator")
+        return next((d for d in self.c.list(rt) if d["metadata"]["name"].endswith(suffixes)
                      and not d["metadata"].get("deletionTimestamp")), None)
 
     def render_all_promxy(self):
