@@ -12,6 +12,10 @@ import yaml
 from ansible_collections.k0rdent.kof.plugins.plugin_utils.action import KofAction
 
 
+# what a batch may have done to an object; anything else (unchanged, absent, made by kof-operator) has no diff
+WRITES = ("created", "updated", "deleted", "rendered")
+
+
 class ActionModule(KofAction):
     CONNECTION = False
     ARGS = {
@@ -68,7 +72,7 @@ class ActionModule(KofAction):
             diffs += [{"before": _yaml(o.get("before")), "after": _yaml(o.get("after")),
                        "before_header": f"{o['kind']} {o['name']} (live)",
                        "after_header": f"{o['kind']} {o['name']} (wanted)"}
-                      for o in objects if o["action"] != "unchanged"]
+                      for o in objects if o["action"] in WRITES]
             if diffs:
                 result["diff"] = diffs[0] if len(diffs) == 1 else diffs
 

@@ -72,6 +72,9 @@ ARGS = {
     "settings": {"type": "str", "required": True},
     "globals": {"type": "dict", "default": {}},
     "install": {"type": "bool", "default": True},
+    # the install flows (kof_resources.FLOWS) the calling playbook implements, and what to call it in the refusal
+    "flows": {"type": "list", "elements": "str", "default": ["0.1", "1.x"], "choices": ["0.1", "1.x"]},
+    "play": {"type": "str", "default": "this playbook"},
 }
 
 
@@ -91,15 +94,29 @@ def _bool(value):
         str(value).strip().lower())
 
 
-def check_globals(g: dict, install: bool = True) -> list[str]:
+def check_globals(g: dict, install: bool = True, flows=("0.1", "1.x"), what: str = "this playbook") -> list[str]:
     errs = []
+    flow = None
     if "kof_version" in g and not VERSION.match(str(g["kof_version"])):
         errs.append(f"kof_version {g['kof_version']!r} is not a version like 0.1.1")
     elif "kof_version" in g and install:
         try:
-            kr.install_flow(g["kof_version"])
+            flow = kr.install_flow(g["kof_version"], flows, what)
         except kr.ValidationError as err:
             errs.append(str(err))
+    # each flow talks to its own kcm generation: KOF 0.1.x to kcm 0.1 (v1alpha1), KOF 1.x to kcm >= 1.0 (v1beta1)
+    want_api = {"0.1": "k0rdent.mirantis.com/v1alpha1", "1.x": "k0rdent.mirantis.com/v1beta1"}.get(flow)
+    if want_api and g.get("kof_kcm_api_version", want_api) != want_api:
+        errs.append(f"kof_kcm_api_version {g['kof_kcm_api_version']!r} does not match kof_version "
+                    f"{g['kof_version']!r}, which runs on {want_api} (leave kof_kcm_api_version unset: its default "
+                    "follows kof_version)")
+    if flow == "1.x" and g.get("kof_dns_mode") in ("manual", "node_role"):
+        errs.append(f"kof_dns_mode {g['kof_dns_mode']!r} is implemented for KOF 0.1.x only (manual: the records point "
+                    "at each regional cluster's ingress-nginx, KOF 1.x publishes vmauth through its gateway; "
+                    "node_role: kof-storage 0.1.1's external-dns values): with KOF 1.x use static_credentials or none")
+    if flow == "1.x" and g.get("kof_mothership_values"):
+        errs.append("kof_mothership_values is for the KOF 0.1.x kof-mothership release; with KOF 1.x put "
+                    "kof-mothership's values under kof_values['kof-mothership']['values'] (the umbrella kof chart)")
     if "kof_chart_version" in g and not VERSION.match(str(g["kof_chart_version"])):
         errs.append(f"kof_chart_version {g['kof_chart_version']!r} is not a chart version like 0.1.1")
     for var in ("kof_namespace", "kof_kcm_namespace"):
@@ -223,7 +240,7 @@ class ActionModule(KofAction):
         names[task_vars.get("inventory_hostname", "management")] = {k for k in task_vars if k.startswith("kof_")}
         render = bool(args["globals"].get("kof_render_dir"))
         custom = args["globals"].get("kof_custom_variables") or []
-        errors = check_globals(args["globals"], install=args["install"])
+        errors = check_globals(args["globals"], install=args["install"], flows=args["flows"], what=args["play"])
         errors += check_hosts(args["management"], args["regional"], args["child"], settings, render=render)
         if not isinstance(custom, list):
             errors.append("kof_custom_variables must be a list of variable names (shell-style patterns allowed)")

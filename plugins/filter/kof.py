@@ -43,6 +43,14 @@ def default_storage_classes(resources):
     return out
 
 
+def install_flow(kof_version):
+    """0.1.1 -> "0.1", 1.10.0 -> "1.x": the install flow of a KOF version (kof_resources.install_flow)."""
+    try:
+        return kof_resources.install_flow(kof_version)
+    except kof_resources.ValidationError as err:
+        raise AnsibleFilterError(str(err)) from err
+
+
 def _manifest(builder, params):
     if not isinstance(params, dict):
         raise AnsibleFilterError(f"expected the module's options as a mapping, got {type(params).__name__}")
@@ -67,4 +75,4 @@ class FilterModule:
         return {"newest_template": newest_template, "template_name": template_name,
                 "default_storage_classes": default_storage_classes,
                 "promxy_server_group_manifest": promxy_server_group_manifest,
-                "grafana_datasource_manifest": grafana_datasource_manifest}
+                "grafana_datasource_manifest": grafana_datasource_manifest, "install_flow": install_flow}

@@ -57,21 +57,36 @@ def psg_api(kof_version) -> tuple:
     return f"{PSG_GROUP}/v1beta1", "k0rdent.mirantis.com/secret-name"
 
 
-def install_flow(kof_version) -> str:
-    """The install flow for a KOF version, or ValidationError: the one place that says which versions the
-    collection installs. KOF 0.1.x is the install guide's (kof-operators + kof-mothership charts, hand-written
-    PromxyServerGroups and GrafanaDatasources, ServiceTemplates per ClusterDeployment). KOF 1.x is installed
-    differently (the umbrella kof chart with Flux HelmReleases, labelled v1beta1 ClusterDeployments that
-    kof-operator and MultiClusterServices act on); running the 0.1.x flow against it would write objects 1.x
-    ignores or fights, so it is refused before any write until that flow exists."""
+# The KOF releases each install flow covers. 1.x starts at 1.8, the first release with the umbrella kof chart
+# (Flux HelmReleases); it stops before 1.11, whose autoUpgrade default, kof-version gating and renamed gateway
+# values the flow does not model yet.
+FLOWS = {"0.1": ((0, 1, 0), (0, 2, 0)), "1.x": ((1, 8, 0), (1, 11, 0))}
+FLOW_NAMES = {"0.1": "KOF 0.1.x (the install guide)", "1.x": "KOF 1.8-1.10 (the umbrella kof chart)"}
+
+
+def install_flow(kof_version, supported=("0.1", "1.x"), what="this playbook") -> str:
+    """The install flow for a KOF version ("0.1" or "1.x"), or ValidationError: the one place that says which
+    versions the collection installs and which playbook handles which flow. KOF 0.1.x is the install guide's
+    (kof-operators + kof-mothership charts, hand-written PromxyServerGroups and GrafanaDatasources,
+    ServiceTemplates per ClusterDeployment). KOF 1.x is installed the 1.x docs' way (the umbrella kof chart with
+    Flux HelmReleases, labelled v1beta1 ClusterDeployments that kof-operator and MultiClusterServices act on).
+    `supported`: the flows the calling playbook implements; a playbook that would write 0.1.x objects into a 1.x
+    fleet (or the reverse) is refused before any write."""
     ver = kof_version_tuple(kof_version)
-    if ver < (0, 2, 0):
-        return "0.1"
-    raise ValidationError(
-        f"kof_version {kof_version!r}: this collection installs and changes KOF 0.1.x only (the install guide's "
-        "flow); KOF 1.x is installed differently (the umbrella kof chart, labelled v1beta1 ClusterDeployments, "
-        "MultiClusterServices) and that flow is not implemented yet. Reading a 1.x fleet works: cost_report.yml, "
-        "and the resource modules with their kof_version option")
+    flow = next((name for name, (low, high) in FLOWS.items() if low <= ver < high), None)
+    if flow is None:
+        raise ValidationError(
+            f"kof_version {kof_version!r}: this collection installs {' and '.join(FLOW_NAMES.values())}; "
+            "0.2-1.7 (promxy/kof-operator generations without the umbrella chart) and 1.11+ (autoUpgrade and "
+            "kof-version gating, renamed gateway values) are not supported. Reading any fleet works: "
+            "cost_report.yml, and the resource modules with their kof_version option")
+    if flow not in supported:
+        raise ValidationError(
+            f"kof_version {kof_version!r} is {FLOW_NAMES[flow]}: {what} is implemented for "
+            f"{' and '.join(FLOW_NAMES[f] for f in supported) or 'no KOF version'} only so far, and running it "
+            f"against a {flow} fleet would write objects that release ignores or fights. The {FLOW_NAMES['1.x']} "
+            "flow covers site.yml (and its parts), verify.yml, dns.yml and cost_report.yml")
+    return flow
 
 
 # ---------------------------------------------------------------------------------------- validators
@@ -464,3 +479,55 @@ def redact(obj):
     if "kubectl.kubernetes.io/last-applied-configuration" in annotations:
         annotations["kubectl.kubernetes.io/last-applied-configuration"] = REDACTED
     return out
+
+
+# ------------------------------------------------------------------------------------------ KOF 1.x status
+# Flux helm-controller (v1.x, the one kcm 1.x ships) writes Ready for the current generation; Stalled=True means it
+# gave up (retries exhausted, an invalid chart or values) and only a spec change makes it try again.
+FLUX_RELEASE_API = "helm.toolkit.fluxcd.io/v2"
+
+
+def _condition(obj: dict, type_: str) -> dict:
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == type_:
+            return cond
+    return {}
+
+
+def flux_release_state(obj: dict | None) -> tuple[str, str]:
+    """(state, message) of a Flux HelmRelease: "ready", "failed" (Stalled: Flux stopped retrying), or "pending"
+    (not there yet, not reconciled for its current generation, or still being installed / retried)."""
+    if not obj:
+        return "pending", "not created yet"
+    gen = (obj.get("metadata") or {}).get("generation")
+    status = obj.get("status") or {}
+    ready, stalled = _condition(obj, "Ready"), _condition(obj, "Stalled")
+    if stalled.get("status") == "True":
+        return "failed", f"{stalled.get('reason', 'Stalled')}: {stalled.get('message', '')}".rstrip(": ")
+    current = gen is None or status.get("observedGeneration") == gen and ready.get("observedGeneration", gen) == gen
+    if ready.get("status") == "True" and current:
+        return "ready", ready.get("message", "")
+    if not ready:
+        return "pending", "not reconciled by Flux yet"
+    return "pending", f"{ready.get('reason', 'Progressing')}: {ready.get('message', '')}".rstrip(": ")
+
+
+def service_set_state(obj: dict | None) -> tuple[str, str, dict]:
+    """(state, message, {service: state}) of a kcm >= 1.x ServiceSet, the services a MultiClusterService deploys
+    to one cluster: "ready" when kcm reports it deployed and every service Deployed, "failed" when a service
+    Failed (with its failureMessage), else "pending"."""
+    if not obj:
+        return "pending", "no ServiceSet yet (the MultiClusterService has not selected the cluster)", {}
+    status = obj.get("status") or {}
+    services = status.get("services") or []
+    states = {s.get("name", "?"): s.get("state", "") for s in services}
+    failed = [s for s in services if s.get("state") == "Failed"]
+    if failed:
+        return "failed", "; ".join(f"service {s.get('namespace', '')}/{s.get('name', '?')} failed: "
+                                   f"{s.get('failureMessage') or 'no message'}" for s in failed), states
+    wanted = [s.get("name") for s in (obj.get("spec") or {}).get("services") or []]
+    if status.get("deployed") is True and all(states.get(n) == "Deployed" for n in wanted) and \
+            all(v == "Deployed" for v in states.values()):
+        return "ready", f"{len(states)} services deployed", states
+    waiting = [f"{n}: {states.get(n) or 'not started'}" for n in wanted if states.get(n) != "Deployed"]
+    return "pending", "waiting for " + (", ".join(waiting) or "kcm to report the services deployed"), states

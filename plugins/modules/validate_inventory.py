@@ -50,10 +50,23 @@ options:
   install:
     description:
       - The run installs or changes KOF, so C(kof_version) must be one whose install flow the collection has
-        (KOF 0.1.x); a KOF 1.x version is refused with the reason.
-      - V(false) for runs that only read a fleet (the cost report), where a 1.x version is fine.
+        (KOF 0.1.x, or KOF 1.8-1.10) and that the playbook implements (O(flows)); any other version is refused
+        with the reason.
+      - V(false) for runs that only read a fleet (the cost report), where any version is fine.
     type: bool
     default: true
+  flows:
+    description:
+      - The install flows the calling playbook implements, V(0.1) (the install guide's KOF 0.1.x) and V(1.x)
+        (KOF 1.8-1.10, the umbrella kof chart). A C(kof_version) of another flow is refused before any write.
+    type: list
+    elements: str
+    choices: ['0.1', '1.x']
+    default: ['0.1', '1.x']
+  play:
+    description: What to call the calling playbook in that refusal.
+    type: str
+    default: this playbook
 attributes:
   check_mode:
     support: full

@@ -344,10 +344,67 @@ def test_instance_label_selector():
 
 
 @pytest.mark.parametrize("version,flow", [("0.1.0", "0.1"), ("0.1.1", "0.1"), ("0.1.9", "0.1"), ("0.2.0", None),
-                                          ("1.0.0", None), ("1.10.0", None)])
+                                          ("1.0.0", None), ("1.7.3", None), ("1.8.0", "1.x"), ("1.9.0", "1.x"),
+                                          ("1.10.0", "1.x"), ("v1.10.0", "1.x"), ("1.10.0-rc1", "1.x"),
+                                          ("1.11.0-rc0", None), ("2.0.0", None)])
 def test_install_flow_is_the_one_version_gate(version, flow):
     if flow:
         assert kr.install_flow(version) == flow
     else:
-        with pytest.raises(kr.ValidationError, match=f"kof_version '{version}': this collection installs"):
+        with pytest.raises(kr.ValidationError, match=f"kof_version '{version}': this collection installs KOF 0.1.x"):
             kr.install_flow(version)
+
+
+def test_install_flow_refuses_a_flow_the_playbook_does_not_implement():
+    assert kr.install_flow("0.1.1", ("0.1",), "upgrade.yml") == "0.1"
+    with pytest.raises(kr.ValidationError, match=r"kof_version '1.10.0' is KOF 1.8-1.10 .*: Upgrade KOF is "
+                                                 r"implemented for KOF 0.1.x \(the install guide\) only so far"):
+        kr.install_flow("1.10.0", ("0.1",), "Upgrade KOF")
+
+
+def _flux_release(gen=2, observed=2, ready=None, stalled=None):
+    conds = []
+    if ready:
+        conds.append({"type": "Ready", "status": ready[0], "reason": ready[1], "message": ready[2],
+                      "observedGeneration": observed})
+    if stalled:
+        conds.append({"type": "Stalled", "status": "True", "reason": stalled[0], "message": stalled[1]})
+    return {"metadata": {"name": "kof-mothership", "generation": gen},
+            "status": {"observedGeneration": observed, "conditions": conds}}
+
+
+def test_flux_release_state():
+    assert kr.flux_release_state(None) == ("pending", "not created yet")
+    assert kr.flux_release_state(_flux_release())[0] == "pending"  # no condition yet
+    ok = _flux_release(ready=("True", "InstallSucceeded", "Helm install succeeded"))
+    assert kr.flux_release_state(ok) == ("ready", "Helm install succeeded")
+    # Ready from the previous generation: a spec change Flux has not reconciled yet
+    assert kr.flux_release_state(_flux_release(gen=3, observed=2, ready=("True", "UpgradeSucceeded", "x")))[0] == \
+        "pending"
+    retrying = _flux_release(ready=("False", "InstallFailed", "values don't meet the specifications of the schema"))
+    assert kr.flux_release_state(retrying) == ("pending", "InstallFailed: values don't meet the specifications "
+                                                          "of the schema")
+    stalled = _flux_release(ready=("False", "InstallFailed", "x"), stalled=("RetriesExceeded", "gave up"))
+    assert kr.flux_release_state(stalled) == ("failed", "RetriesExceeded: gave up")
+
+
+def _service_set(states, deployed=True, failure=""):
+    return {"metadata": {"name": "ss"},
+            "spec": {"services": [{"name": n} for n in states]},
+            "status": {"deployed": deployed,
+                       "services": [{"name": n, "namespace": "kof", "state": st,
+                                     **({"failureMessage": failure} if st == "Failed" else {})}
+                                    for n, st in states.items() if st]}}
+
+
+def test_service_set_state():
+    assert kr.service_set_state(None)[0] == "pending"
+    state, msg, services = kr.service_set_state(_service_set({"cert-manager": "Deployed", "kof-storage": "Deployed"}))
+    assert (state, services) == ("ready", {"cert-manager": "Deployed", "kof-storage": "Deployed"})
+    state, msg, _ = kr.service_set_state(_service_set({"cert-manager": "Deployed", "kof-storage": ""}, deployed=False))
+    assert state == "pending" and "kof-storage: not started" in msg
+    # kcm's deployed flag alone is not enough while a listed service has no state
+    assert kr.service_set_state(_service_set({"a": "Deployed", "b": "Provisioning"}))[0] == "pending"
+    state, msg, _ = kr.service_set_state(_service_set({"a": "Deployed", "kof-storage": "Failed"}, deployed=False,
+                                                      failure="unknown field"))
+    assert state == "failed" and msg == "service kof/kof-storage failed: unknown field"

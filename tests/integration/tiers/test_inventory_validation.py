@@ -30,6 +30,12 @@ def global_var(var, value):
     return f
 
 
+def global_vars(**values):
+    def f(hosts, gv):
+        gv.update(values)
+    return f
+
+
 def rename_regional(new):
     def f(hosts, gv):
         regs = _get(hosts, REG)
@@ -73,9 +79,15 @@ CASES = {
     "two management hosts": (two_managers, "exactly one host"),
     "no management host": (no_manager, "kof_management"),
     "kof_version not a version": (global_var("kof_version", "latest"), "kof_version"),
-    # the 0.1.x flow against KOF 1.x would write objects 1.x ignores: refused until the 1.x flow exists
-    "KOF 1.x has no install flow yet": (global_var("kof_version", "1.10.0"),
-                                        "kof_version '1.10.0': this collection installs and changes KOF 0.1.x only"),
+    # KOF 0.2-1.7 (no umbrella chart) and 1.11+ have no install flow here
+    "KOF 1.7 has no install flow": (global_var("kof_version", "1.7.0"),
+                                    "kof_version '1.7.0': this collection installs KOF 0.1.x"),
+    "KOF 1.x on the kcm 0.1 API": (global_vars(kof_version="1.10.0", kof_kcm_api_version="k0rdent.mirantis.com/v1alpha1"),
+                                   "kof_kcm_api_version 'k0rdent.mirantis.com/v1alpha1' does not match kof_version"),
+    "KOF 1.x with manual DNS records": (global_vars(kof_version="1.10.0", kof_dns_mode="manual"),
+                                        "kof_dns_mode 'manual' is implemented for KOF 0.1.x only"),
+    "KOF 1.x with kof_mothership_values": (global_vars(kof_version="1.10.0", kof_mothership_values={"a": 1}),
+                                           "kof_values['kof-mothership']['values']"),
     "chart version not a version": (global_var("kof_chart_version", "1.x"), "kof_chart_version"),
     "unknown DNS mode": (global_var("kof_dns_mode", "auto"), "kof_dns_mode"),
     "uppercase namespace": (global_var("kof_namespace", "KOF"), "kof_namespace"),
@@ -152,3 +164,23 @@ def test_custom_variables_are_kept(inventory, kofsim_k0rdent, env_for):
     run = ansible_playbook("-i", write(hosts, gv), "playbooks/site.yml", "--tags", "kof_validate",
                            env=env_for(kofsim_k0rdent))
     assert run.rc == 0, run
+
+
+# Playbooks whose KOF 1.x flow does not exist yet refuse a 1.x kof_version before any request, naming themselves
+# (kof_resources.install_flow; validate_inventory's flows option).
+ZERO_ONE_ONLY = {"upgrade.yml": [], "prune.yml": [], "backup.yml": [], "grafana_access.yml": [],
+                 "render.yml": ["-e", "kof_render_dir=/tmp/kof-render-refused"],
+                 "uninstall.yml": ["-e", "kof_uninstall_confirm=true"]}
+
+
+@pytest.mark.parametrize("playbook", sorted(ZERO_ONE_ONLY))
+def test_zero_one_only_playbooks_refuse_kof_1x(playbook, inventory, kofsim_k0rdent, env_for):
+    hosts, gv, write = inventory
+    gv["kof_version"] = "1.10.0"
+    before = kofsim_k0rdent.last_seq()
+    run = ansible_playbook("-i", write(hosts, gv), f"playbooks/{playbook}", *ZERO_ONE_ONLY[playbook],
+                           env=env_for(kofsim_k0rdent))
+    assert run.rc != 0, run
+    assert "kof_version '1.10.0' is KOF 1.8-1.10 (the umbrella kof chart): " in run.stdout, run
+    assert "is implemented for KOF 0.1.x (the install guide) only so far" in run.stdout, run
+    assert kofsim_k0rdent.requests(since=before) == [], f"{playbook} sent requests before refusing"

@@ -1,0 +1,117 @@
+# -*- coding: utf-8 -*-
+# Copyright: k0rdent.kof contributors
+# SPDX-License-Identifier: Apache-2.0
+"""Action plugin behind k0rdent.kof.cluster_services: for every cluster of a play batch, wait until KOF 1.x's
+MultiClusterService has deployed its services there (kcm's ServiceSet) and kof-operator has made the cluster's
+objects (ConfigMap, PromxyServerGroup). The collection writes none of these: it judges them. See the module file."""
+from __future__ import annotations
+
+import time
+
+from ansible_collections.k0rdent.kof.plugins.module_utils import converge, kof_resources
+from ansible_collections.k0rdent.kof.plugins.module_utils.kube import KubeError, object_path
+from ansible_collections.k0rdent.kof.plugins.plugin_utils.action import KofAction
+
+MCS = {"regional": "kof-regional-cluster", "child": "kof-child-cluster"}
+KOF_OPERATOR = "app.kubernetes.io/managed-by=kof-operator"
+
+
+def config_map_name(role: str, cluster: str) -> str:
+    """kof-operator's ConfigMap of a cluster (k0rdent/kof kof-operator: kof-<regional>, kof-cluster-config-<child>)."""
+    return f"kof-{cluster}" if role == "regional" else f"kof-cluster-config-{cluster}"
+
+
+class ActionModule(KofAction):
+    ARGS = {
+        "hosts": {"type": "list", "elements": "str", "required": True},
+        "definition": {"type": "str", "required": True},
+        "role": {"type": "str", "required": True, "choices": ["regional", "child"]},
+        "multi_cluster_service": {"type": "str"},
+        "kof_version": {"type": "str", "required": True},
+        "kcm_api_version": {"type": "str", "default": "k0rdent.mirantis.com/v1beta1"},
+        "wait": {"type": "bool", "default": True},
+        "wait_timeout": {"type": "int", "default": 1800},
+        "poll_interval": {"type": "float", "default": 2.0},
+    }
+
+    def act(self, args, result):
+        started = time.monotonic()
+        role, mcs = args["role"], args["multi_cluster_service"] or MCS[args["role"]]
+        hosts = list(dict.fromkeys(args["hosts"]))
+        per_host = {h: {"changed": False, "objects": [], "services": {}} for h in hosts}
+        where = {}  # host -> (namespace, ClusterDeployment name)
+        for h, cd in self.per_host(hosts, args["definition"]).items():
+            meta = cd.get("metadata") if isinstance(cd, dict) else None
+            if not isinstance(meta, dict) or not meta.get("name") or not meta.get("namespace"):
+                _fail(per_host[h], f"{args['definition']} is not a ClusterDeployment with metadata.name and namespace")
+                continue
+            where[h] = (meta["namespace"], meta["name"])
+        kube = self.management(args)
+        psg_api = kof_resources.psg_api(args["kof_version"])[0]
+        seen: dict = {}
+
+        def probe():
+            for ns in sorted({n for n, _ in where.values()}):
+                seen[ns] = self._read(kube, ns, role, psg_api, args["kcm_api_version"])
+            pending = [h for h, (ns, name) in where.items() if self._state(seen[ns], role, mcs, name)[0] == "pending"]
+            return not pending, f"{len(pending)} cluster(s) pending"
+
+        if args["wait"] and not self.check_mode:
+            converge.wait_until(probe, args["wait_timeout"], args["poll_interval"])
+        else:
+            probe()
+        for h, (ns, name) in where.items():
+            state, msg, services, objects = self._state(seen[ns], role, mcs, name)
+            res = per_host[h]
+            res.update(services=services, state=state, action="deployed" if state == "ready" else state)
+            res["objects"] = [{"kind": k, "name": f"{ns}/{n}", "action": "made by kof-operator"} for k, n in objects]
+            if self.check_mode or not args["wait"]:
+                res["action"] = state
+                continue
+            if state == "failed":
+                _fail(res, f"MultiClusterService {mcs} on ClusterDeployment {ns}/{name}: {msg}")
+            elif state == "pending":
+                _fail(res, f"not done after {args['wait_timeout']}s: {msg}")
+        result.update(hosts=per_host, changed=False, api_requests=kube.requests,
+                      duration=round(time.monotonic() - started, 3))
+
+    @staticmethod
+    def _read(kube, ns, role, psg_api, kcm_api):
+        """One list per collection for the namespace: ServiceSets, kof-operator's ConfigMaps, PromxyServerGroups."""
+        def items(path, selector=None):
+            try:
+                return kube.list_all(path, label_selector=selector)[0]
+            except KubeError as err:
+                if err.status == 404:  # the kind is not served (yet): nothing made
+                    return []
+                raise
+        out = {"servicesets": items(object_path(kcm_api, "servicesets", ns)),
+               "configmaps": {c["metadata"]["name"]: c for c in items(object_path("v1", "configmaps", ns), KOF_OPERATOR)}}
+        out["psgs"] = items(object_path(psg_api, "promxyservergroups", ns)) if role == "regional" else []
+        return out
+
+    @staticmethod
+    def _state(seen, role, mcs, name):
+        """(state, message, {service: state}, [(kind, name)] of kof-operator's objects) of one cluster."""
+        sets = [s for s in seen["servicesets"] if (s.get("spec") or {}).get("cluster") == name
+                and (s.get("spec") or {}).get("multiClusterService") == mcs]
+        state, msg, services = kof_resources.service_set_state(sets[0] if sets else None)
+        if sets:
+            msg = f"ServiceSet {sets[0]['metadata']['name']}: {msg}"
+        objects, missing = [], []
+        cm = config_map_name(role, name)
+        (objects if cm in seen["configmaps"] else missing).append(("ConfigMap", cm))
+        if role == "regional":
+            psgs = [p["metadata"]["name"] for p in seen["psgs"] if (p.get("spec") or {}).get("cluster_name") == name]
+            if psgs:
+                objects.append(("PromxyServerGroup", psgs[0]))
+            else:
+                missing.append(("PromxyServerGroup", f"<cluster_name {name}>"))
+        if state == "ready" and missing:
+            state, msg = "pending", "waiting for kof-operator to create " + ", ".join(f"{k} {n}" for k, n in missing)
+        return state, msg, services, objects
+
+
+def _fail(res, msg):
+    res["failed"] = True
+    res["msg"] = f"{res['msg']}; {msg}" if res.get("msg") else msg

@@ -1,0 +1,97 @@
+# -*- coding: utf-8 -*-
+# Copyright: k0rdent.kof contributors
+# SPDX-License-Identifier: Apache-2.0
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: cluster_services
+short_description: Wait until KOF 1.x has deployed its services to each cluster of a batch
+version_added: 0.1.0
+description:
+  - Runs on the controller (action plugin), once for a play batch. In KOF 1.x the collection writes only
+    labelled ClusterDeployments; KOF's MultiClusterServices (C(kof-regional-cluster), C(kof-child-cluster)) deploy
+    the services to the clusters they select, and kof-operator creates each cluster's objects. This module judges
+    that work from its status, never from a helm exit code (k0rdent/kof#294, k0rdent/kof#653). For each cluster, it checks
+  - that the kcm C(ServiceSet) of the cluster and the MultiClusterService is deployed and every service in it is
+    C(Deployed) (a C(Failed) service fails the cluster at once with kcm's failureMessage);
+  - that kof-operator's ConfigMap exists (C(kof-<regional>), C(kof-cluster-config-<child>)), and for a regional
+    cluster its C(PromxyServerGroup) (the metrics registration kof-operator makes from that ConfigMap).
+  - Writes nothing (C(changed) is always false). Per-host results go to M(k0rdent.kof.fleet_result). Check mode
+    reports the current state without waiting.
+author:
+  - k0rdent.kof maintainers (@k0rdent)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - k0rdent.kof.action_plugin
+  - k0rdent.kof.kube_connection
+options:
+  hosts:
+    description: The clusters (inventory hosts) of the batch.
+    type: list
+    elements: str
+    required: true
+  definition:
+    description: Name of the variable holding each host's ClusterDeployment (evaluated per host; its name and namespace are used).
+    type: str
+    required: true
+  role:
+    description: The clusters' C(k0rdent.mirantis.com/kof-cluster-role).
+    type: str
+    choices: [regional, child]
+    required: true
+  multi_cluster_service:
+    description: The MultiClusterService to judge. Default C(kof-regional-cluster) or C(kof-child-cluster) by O(role).
+    type: str
+  kof_version:
+    description: KOF version (selects the PromxyServerGroup API version).
+    type: str
+    required: true
+  kcm_api_version:
+    description: API version of kcm's ServiceSets.
+    type: str
+    default: k0rdent.mirantis.com/v1beta1
+  wait:
+    description: Wait until every cluster is done or failed. V(false) only reports.
+    type: bool
+    default: true
+  wait_timeout:
+    description: Seconds to wait.
+    type: int
+    default: 1800
+  poll_interval:
+    description: Seconds between two reads (one list per kind and namespace each).
+    type: float
+    default: 2.0
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  action:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Wait for KOF to deploy kof-storage to the regional clusters of this batch
+  k0rdent.kof.cluster_services:
+    hosts: "{{ ansible_play_batch }}"
+    definition: regional_clusterdeployment
+    role: regional
+    kof_version: 1.10.0
+  run_once: true
+  register: regional_services
+"""
+
+RETURN = r"""
+hosts:
+  description:
+    - Host -> C(state) (ready, failed, pending), C(action), C(services) (service -> kcm state), C(objects)
+      (kof-operator's objects found), and C(failed)/C(msg) for a cluster that failed or timed out.
+  returned: always
+  type: dict
+api_requests:
+  description: API requests sent.
+  returned: success
+  type: int
+"""
