@@ -146,6 +146,7 @@ def test_kof_umbrella(k1):
 
 
 def test_unknown_key_fails_release(k1):
+    install(k1)
     wait_for(lambda: all_ready(k1), "every HelmRelease Ready", timeout=90)
     install(k1, "--set", "kof-mothership.values.kcm.notAKey=1")
     msg = wait_for(lambda: (lambda c: c.get("reason") == "UpgradeFailed" and c["message"])(
@@ -163,7 +164,16 @@ def test_unknown_key_fails_release(k1):
 
 
 def test_dependency_not_ready_and_scenario(k1):
+    install(k1)
     wait_for(lambda: all_ready(k1), "every HelmRelease Ready", timeout=90)
+    try:
+        _dependency_not_ready(k1)
+    except AssertionError:
+        print(json.dumps({n: h.get("status") for n, h in hrs(k1).items()}, indent=1)[:6000])
+        raise
+
+
+def _dependency_not_ready(k1):
     k1.scenario(fail_helmrelease=["kof-operators"])
     time.sleep(1.1)
     install(k1)
@@ -171,13 +181,14 @@ def test_dependency_not_ready_and_scenario(k1):
         cond(hrs(k1)["kof-operators"], "Ready")), "kof-operators failed")
     assert "kofsim scenario fail_helmrelease" in op["message"]
     dep = wait_for(lambda: (lambda c: c if c.get("reason") == "DependencyNotReady" else None)(
-        cond(hrs(k1)["victoria-metrics-operator"], "Ready")), "dependant waits")
+        cond(hrs(k1)["victoria-metrics-operator"], "Ready")), "dependant waits", timeout=15)
     assert dep["message"] == "dependency 'kof/kof-operators' is not ready"
     k1.scenario(fail_helmrelease=[])
     wait_for(lambda: all_ready(k1), "Ready after the fault", timeout=60)
 
 
 def test_uninstall_keeps_helmreleases(k1):
+    install(k1)
     wait_for(lambda: all_ready(k1), "every HelmRelease Ready", timeout=90)
     helm(k1, 3, "uninstall", "-n", "kof", "kof")
     assert set(hrs(k1)) == set(RELEASES)  # helm.sh/resource-policy: keep

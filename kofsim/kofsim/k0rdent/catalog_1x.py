@@ -71,7 +71,7 @@ def victoria_metrics_operator(release, ns, v, lookup):
                                   "app.kubernetes.io/instance": release}),
             service(name, ns, {"app.kubernetes.io/name": "victoria-metrics-operator",
                                "app.kubernetes.io/instance": release},
-                    [{"name": "http", "port": 8080}, {"name": "webhook", "port": 9443}])]
+                    [("http", 8080, 8080), ("webhook", 9443, 9443)])]
     return ["victoriametrics"], objs
 
 
@@ -125,12 +125,14 @@ def kof_mothership(release, ns, v, lookup):
         st_ns = cfg.get("namespace") or ns
         new = f"{chart}-{dashed(version)}"
         repo = cfg.get("repo") or {}
-        # kgst 2.x: a HelmRepository (pre-install hook, kept) and the ServiceTemplate
-        objs.append({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
-                     "metadata": {"name": repo.get("name", alias), "namespace": st_ns,
-                                  "labels": {"k0rdent.mirantis.com/managed": "true"},
-                                  "annotations": {"helm.sh/hook": "pre-install, pre-upgrade", **KEEP}},
-                     "spec": dict(repo.get("spec") or {})})
+        # kgst 2.x: a HelmRepository (a pre-install hook, kept; one that exists, e.g. the kof chart's
+        # victoria-metrics, is left alone here) and the ServiceTemplate
+        if not (lookup and lookup("source.toolkit.fluxcd.io/v1", "HelmRepository", st_ns, repo.get("name", alias))):
+            objs.append({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+                         "metadata": {"name": repo.get("name", alias), "namespace": st_ns,
+                                      "labels": {"k0rdent.mirantis.com/managed": "true"},
+                                      "annotations": {"helm.sh/hook": "pre-install, pre-upgrade", **KEEP}},
+                         "spec": dict(repo.get("spec") or {})})
         objs.append(_service_template(new, st_ns, chart, version, repo.get("name", alias)))
         objs.append(_chain(f"{new}-chain", st_ns, new, f"{chart}-", version, lookup, existing))
     # kof-operator (promxy PSG rendering, MCS automation): Deployment <fullname>-kof-operator
@@ -142,7 +144,7 @@ def kof_mothership(release, ns, v, lookup):
                      "metadata": {"name": f"{op_full}-kof-operator", "namespace": ns}})
         objs.append(service(f"{release}-kof-operator", ns, {"app.kubernetes.io/name": "kof-operator",
                                                             "app.kubernetes.io/instance": release},
-                            [{"name": "http", "port": 9090}]))
+                            [("http", 9090, 9090)]))
     # secrets kof components use (kcm.kof.secrets.<profile>.secrets[]): random, kept once created
     for _profile, spec in sorted((_get(v, "kcm.kof.secrets", {}) or {}).items()):
         for name in (spec or {}).get("secrets") or []:
@@ -179,7 +181,7 @@ def kof_mothership(release, ns, v, lookup):
                                replicas=int(_get(v, "promxy.replicaCount", 1) or 1)))
         objs.append(service(f"{release}-promxy", ns, {"app.kubernetes.io/name": "promxy",
                                                       "app.kubernetes.io/instance": release},
-                            [{"name": "promxy", "port": 8082}]))
+                            [("promxy", 8082, 8082)]))
     if _get(v, "victoriametrics.enabled", True):
         if _get(v, "victoriametrics.vmcluster.enabled", True):
             spec = dict(_get(v, "victoriametrics.vmcluster.spec", {}) or {})

@@ -114,6 +114,10 @@ class Flux:
     def _schedule_hr(self, ns, name, delay=None):
         self.sched.schedule(("flux-hr", ns, name), self.reconcile_release, ns, name, delay=delay)
 
+    def _requeue_hr(self, ns, name, delay):
+        """A timed retry (RequeueAfter) under its own key: an event meanwhile still reconciles at once."""
+        self.sched.schedule(("flux-hr-requeue", ns, name), self.reconcile_release, ns, name, delay=delay)
+
     # ------------------------------------------------------------------------- source-controller
     def reconcile_repo(self, ns, name):
         repo = self.get(SOURCE, "helmrepositories", ns, name)
@@ -196,7 +200,7 @@ class Flux:
             status["conditions"] = [_cond("Reconciling", "True", "Progressing", "Fulfilling prerequisites", gen, conds),
                                     _cond("Ready", "False", reason, msg, gen, conds)]
             self._set_status(hr, status, HELM_MANAGER)
-            self._schedule_hr(ns, name, delay=delay)
+            self._requeue_hr(ns, name, delay)
 
         for dep in spec.get("dependsOn") or []:
             dns = dep.get("namespace") or ns
@@ -270,7 +274,7 @@ class Flux:
             err = self.layer.install(self.mgmt, release, rns, cname, cversion, values, render=render,
                                      force=force or not same)
         if err is PENDING:
-            self._schedule_hr(ns, name, delay=0.2)
+            self._requeue_hr(ns, name, 0.2)
             return
         if err is None:
             info = self.layer.release(self.mgmt, release, rns)
@@ -302,7 +306,7 @@ class Flux:
                                 _cond("Released", "False", reason, msg, gen, conds),
                                 _cond("Ready", "False", reason, msg, gen, conds)]
         self._set_status(hr, status, HELM_MANAGER)
-        self._schedule_hr(ns, name, delay=FAILURE_REQUEUE)
+        self._requeue_hr(ns, name, FAILURE_REQUEUE)
 
     @staticmethod
     def _success_msg(snap) -> str:
