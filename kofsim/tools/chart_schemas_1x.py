@@ -255,7 +255,8 @@ def build(src):
         out[f"{chart}/values.yaml"] = (f"# KOF {VERSION} {chart}: the real values.yaml ({REPO}@{TAG}), comments "
                                        f"dropped\n" + yaml.safe_dump(vals, sort_keys=False, width=1000))
         out[f"{chart}/values.schema.json"] = json.dumps(full, indent=2, ensure_ascii=False) + "\n"
-        out[f"{chart}/templates/values.yaml"] = TEMPLATE
+        if chart != "kof":  # the umbrella's templates render its Flux objects (hand-written, test_flux_1x.py)
+            out[f"{chart}/templates/values.yaml"] = TEMPLATE
     return out
 
 
