@@ -171,11 +171,12 @@ def dependencies(src, chart):
     return [dict(d, key=d.get("alias") or d["name"]) for d in deps]
 
 
-def chart_schema(src, chart, parent_values=None):
-    """(schema, values) of one chart; parent_values: what a parent puts under it (then no `global`)."""
+def chart_schema(src, chart, parent_values=None, passed=None):
+    """(schema, values) of one chart; parent_values: what a parent puts under it as a subchart (then no `global`);
+    passed: what parent charts hand it as values of its own release (PASSED)."""
     spec = CHARTS[chart]
     vals = src.yaml(f"charts/{chart}/values.yaml")
-    merged = union(vals, parent_values or {})
+    merged = union(union(vals, parent_values or {}), passed or {})
     deps = {d["key"]: d for d in dependencies(src, chart)}
     free = {tuple(p.split(".")) for p in spec["free"]}
     own = {k: v for k, v in merged.items() if k not in deps and k != "global"}
@@ -230,11 +231,42 @@ def chart_schema(src, chart, parent_values=None):
     return schema, vals
 
 
+# Values the real parent charts pass to a chart as they are: the kof-regional and kof-child MultiClusterServices
+# hand their `storage` / `collectors` (and `operators`) values to kof-storage / kof-collectors / kof-operators, the
+# umbrella its `<component>.values` to each component. The real charts have no schema, so helm accepts those keys
+# even where no template reads them (kof-child's collectors.resources): the stand-in schemas accept them too.
+PASSED = {"kof-storage": [("kof-regional", "storage")],
+          "kof-collectors": [("kof-regional", "collectors"), ("kof-child", "collectors")],
+          "kof-operators": [("kof-child", "operators"), ("kof", "kof-operators.values")],
+          "kof-mothership": [("kof", "kof-mothership.values")],
+          "kof-regional": [("kof", "kof-regional.values")],
+          "kof-child": [("kof", "kof-child.values")]}
+
+
+def passed_values(src, chart):
+    out = {}
+    for parent, path in PASSED.get(chart, ()):
+        node = src.yaml(f"charts/{parent}/values.yaml")
+        for key in path.split("."):
+            node = (node or {}).get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            out = union(out, _keys_only({k: v for k, v in node.items() if k != "global"}))
+    return out
+
+
+def _keys_only(tree):
+    """Passed values without empty maps: `{}` adds no key, and would turn a chart's own null map (a free map whose
+    entries are commented out, kcm.kof.mcs) into object-only."""
+    if not isinstance(tree, dict):
+        return tree
+    return {k: _keys_only(v) for k, v in tree.items() if not (isinstance(v, dict) and not v)}
+
+
 def build(src):
     commit = src.commit()
     out = {}
     for chart in CHARTS:
-        schema, vals = chart_schema(src, chart)
+        schema, vals = chart_schema(src, chart, passed=passed_values(src, chart))
         real = src.yaml(f"charts/{chart}/Chart.yaml")
         deps = dependencies(src, chart)
         full = {"$schema": "http://json-schema.org/draft-07/schema#",
