@@ -12,7 +12,6 @@ from ansible_collections.k0rdent.kof.plugins.module_utils import converge, kof_r
 from ansible_collections.k0rdent.kof.plugins.module_utils.kube import KubeError, object_path
 from ansible_collections.k0rdent.kof.plugins.plugin_utils.action import KofAction
 
-MCS = {"regional": "kof-regional-cluster", "child": "kof-child-cluster"}
 KOF_OPERATOR = "app.kubernetes.io/managed-by=kof-operator"
 
 
@@ -36,7 +35,7 @@ class ActionModule(KofAction):
 
     def act(self, args, result):
         started = time.monotonic()
-        role, mcs = args["role"], args["multi_cluster_service"] or MCS[args["role"]]
+        role, mcs = args["role"], args["multi_cluster_service"] or kof_resources.KOF_MCS[args["role"]]
         hosts = list(dict.fromkeys(args["hosts"]))
         per_host = {h: {"changed": False, "objects": [], "services": {}} for h in hosts}
         where = {}  # host -> (namespace, ClusterDeployment name)
@@ -69,9 +68,10 @@ class ActionModule(KofAction):
                 res["action"] = state
                 continue
             if state == "failed":
-                _fail(res, f"MultiClusterService {mcs} on ClusterDeployment {ns}/{name}: {msg}")
+                _fail(res, f"KOF's services on ClusterDeployment {ns}/{name}: {msg}")
             elif state == "pending":
-                _fail(res, f"not done after {args['wait_timeout']}s: {msg}")
+                _fail(res, f"KOF's services on ClusterDeployment {ns}/{name} not done after "
+                           f"{args['wait_timeout']}s: {msg}")
         result.update(hosts=per_host, changed=False, api_requests=kube.requests,
                       duration=round(time.monotonic() - started, 3))
 
@@ -93,11 +93,12 @@ class ActionModule(KofAction):
     @staticmethod
     def _state(seen, role, mcs, name):
         """(state, message, {service: state}, [(kind, name)] of kof-operator's objects) of one cluster."""
-        sets = [s for s in seen["servicesets"] if (s.get("spec") or {}).get("cluster") == name
-                and (s.get("spec") or {}).get("multiClusterService") == mcs]
-        state, msg, services = kof_resources.service_set_state(sets[0] if sets else None)
-        if sets:
-            msg = f"ServiceSet {sets[0]['metadata']['name']}: {msg}"
+        sets = [s for s in seen["servicesets"] if (s.get("spec") or {}).get("cluster") == name]
+        if mcs != kof_resources.KOF_MCS[role]:  # an explicitly named MultiClusterService: that one only
+            sets = [s for s in sets if (s.get("spec") or {}).get("multiClusterService") == mcs]
+            state, msg, services = kof_resources.service_set_state(sets[0] if sets else None)
+        else:
+            state, msg, services, _ns = kof_resources.cluster_services_state(sets, role)
         objects, missing = [], []
         cm = config_map_name(role, name)
         (objects if cm in seen["configmaps"] else missing).append(("ConfigMap", cm))

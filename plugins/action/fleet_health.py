@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 
+from ansible_collections.k0rdent.kof.plugins.module_utils import kof_resources
 from ansible_collections.k0rdent.kof.plugins.plugin_utils import health, report
 from ansible_collections.k0rdent.kof.plugins.plugin_utils.action import KofAction
 
@@ -40,7 +41,8 @@ class ActionModule(KofAction):
         kube = self.management(args)
         checker = health.FleetHealth(kube, api_version=args["kcm_api_version"], kcm_namespace=args["kcm_namespace"],
                                      kof_namespace=args["namespace"], validate_certs=kube.validate_certs,
-                                     concurrency=args["concurrency"])
+                                     concurrency=args["concurrency"],
+                                     flow=kof_resources.generation(args["kof_version"]))
         timeout = 0 if self.check_mode else args["wait_timeout"]
         results = health.wait_healthy(checker, args["regional"], args["child"], timeout=timeout,
                                       interval=args["interval"], psg_api_version=args["psg_api_version"],

@@ -89,6 +89,12 @@ def install_flow(kof_version, supported=("0.1", "1.x"), what="this playbook") ->
     return flow
 
 
+def generation(kof_version) -> str:
+    """How a fleet of this KOF version is read (verification, reports): "1.x" from 1.0 on (kcm v1beta1,
+    MultiClusterServices, kof-operator), else "0.1". Unlike install_flow it never refuses: any fleet can be read."""
+    return "1.x" if kof_version and kof_version_tuple(kof_version) >= (1, 0, 0) else "0.1"
+
+
 # ---------------------------------------------------------------------------------------- validators
 def check_name(value, option, label=False):
     limit = 63 if label else 253
@@ -531,3 +537,30 @@ def service_set_state(obj: dict | None) -> tuple[str, str, dict]:
         return "ready", f"{len(states)} services deployed", states
     waiting = [f"{n}: {states.get(n) or 'not started'}" for n in wanted if states.get(n) != "Deployed"]
     return "pending", "waiting for " + (", ".join(waiting) or "kcm to report the services deployed"), states
+
+
+KOF_MCS = {"regional": "kof-regional-cluster", "child": "kof-child-cluster"}
+
+
+def cluster_services_state(service_sets: list, tier: str) -> tuple[str, str, dict, list]:
+    """(state, message, {service: state}, namespaces) of what KOF's MultiClusterServices deploy to one cluster,
+    from the kcm ServiceSets of that cluster: the tier's own (kof-regional-cluster, kof-child-cluster; it must
+    exist) and every other KOF one that selects it (kof-mothership's secret propagation to children, ...).
+    Failed when one failed, ready when all are, else pending. `namespaces`: where the services run."""
+    mcs = KOF_MCS[tier]
+    kof = [s for s in service_sets if str((s.get("spec") or {}).get("multiClusterService", "")).startswith("kof-")]
+    kof.sort(key=lambda s: ((s.get("spec") or {}).get("multiClusterService") != mcs, s["metadata"]["name"]))
+    if not any((s.get("spec") or {}).get("multiClusterService") == mcs for s in kof):
+        return "pending", f"no ServiceSet of MultiClusterService {mcs} yet (it has not selected the cluster)", {}, []
+    states, messages, services, namespaces = [], [], {}, set()
+    for s in kof:
+        state, msg, svc = service_set_state(s)
+        states.append(state)
+        if state != "ready":
+            messages.append(f"ServiceSet {s['metadata']['name']} (MultiClusterService "
+                            f"{s['spec']['multiClusterService']}): {msg}")
+        services.update(svc)
+        namespaces |= {x.get("namespace") for x in (s.get("spec") or {}).get("services") or [] if x.get("namespace")}
+    state = "failed" if "failed" in states else "pending" if "pending" in states else "ready"
+    msg = "; ".join(messages) or f"{len(services)} services deployed by {len(kof)} MultiClusterService(s)"
+    return state, msg, services, sorted(namespaces)

@@ -66,7 +66,10 @@ def check_workload_cluster(kube: Kube, namespaces: list) -> tuple[dict, list]:
 
 class FleetHealth:
     def __init__(self, kube: Kube, *, api_version: str, kcm_namespace: str, kof_namespace: str,
-                 validate_certs=True, concurrency: int = 8):
+                 validate_certs=True, concurrency: int = 8, flow: str = "0.1"):
+        # flow "1.x": services come from kcm's ServiceSets (MultiClusterServices), kof-operator registers regional
+        # clusters with a PromxyServerGroup in the ClusterDeployment's namespace, and no GrafanaDatasource is made
+        self.flow = flow
         self.kube = kube
         self.api_version = api_version
         self.kcm_ns = kcm_namespace
@@ -91,17 +94,28 @@ class FleetHealth:
                                  {"fieldSelector": "type=cluster.x-k8s.io/secret"}).get("items") or []
         kubeconfigs = {s["metadata"]["name"][:-len("-kubeconfig")]: s for s in secrets
                        if s["metadata"]["name"].endswith("-kubeconfig")}
+        if self.flow == "1.x":  # the ServiceSets stand in for the summaries: one per cluster and MultiClusterService
+            summaries = {}
+            try:
+                for s in live_by_name(self.kube, object_path(self.api_version, "servicesets", self.kcm_ns)).values():
+                    summaries.setdefault((s.get("spec") or {}).get("cluster"), []).append(s)
+            except KubeError as err:
+                if err.status != 404:
+                    raise
         return cds, summaries, kubeconfigs
 
     def _registrations(self, psg_api_version: str):
         out = {"psg": set(), "gds": {}, "promxy": set(), "grafanas": []}
         try:
-            for p in (self.kube.list(object_path(psg_api_version, "promxyservergroups", self.kof_ns))
+            psg_ns = self.kcm_ns if self.flow == "1.x" else self.kof_ns
+            for p in (self.kube.list(object_path(psg_api_version, "promxyservergroups", psg_ns))
                       .get("items") or []):
                 out["psg"].add((p.get("spec") or {}).get("cluster_name"))
         except KubeError as err:
             if err.status != 404:
                 raise
+        if self.flow == "1.x":
+            return out
         try:
             for d in (self.kube.list(object_path("grafana.integreatly.org/v1beta1", "grafanadatasources",
                                                  self.kof_ns)).get("items") or []):
@@ -157,7 +171,10 @@ class FleetHealth:
             res["problems"].append(f"ClusterDeployment not Ready: {cond.get('reason', 'no Ready condition')}"
                                    + (f": {cond['message']}" if cond.get("message") else ""))
         res["services"] = "none"
-        for s in summaries:
+        namespaces = REGIONAL_NAMESPACES if tier == "regional" else CHILD_NAMESPACES
+        if self.flow == "1.x":
+            namespaces = self._service_sets(res, tier, summaries)
+        for s in summaries if self.flow != "1.x" else ():
             st = s.get("status") or {}
             for f in st.get("featureSummaries") or []:
                 if f.get("status") != "Provisioned":
@@ -166,14 +183,16 @@ class FleetHealth:
             for h in st.get("helmReleaseSummaries") or []:
                 if h.get("status") != "Managing":
                     res["problems"].append(f"helm release {h.get('releaseName')}: {h.get('status')}")
-        if summaries:
+        if summaries and self.flow != "1.x":
             res["services"] = "Provisioned" if not any("Sveltos" in p for p in res["problems"]) else "Failed"
         if tier == "regional":
             if name not in regs["psg"]:
                 res["problems"].append("no PromxyServerGroup for this cluster on the management cluster")
             elif rendered is not None and name not in rendered:
                 res["problems"].append("promxy has not rendered this cluster's PromxyServerGroup yet")
-            if name not in regs["gds"]:
+            if self.flow == "1.x":
+                pass  # KOF 1.10's kof-operator makes no GrafanaDatasource (Grafana is off by default since 1.7)
+            elif name not in regs["gds"]:
                 res["problems"].append("no GrafanaDatasource for this cluster's logs on the management cluster")
             else:
                 gds = regs["gds"][name]
@@ -193,13 +212,24 @@ class FleetHealth:
                     per_ns, problems = check_workload_cluster(
                         kube_from_secret(kc_secret, name, self.kcm_ns, verify=self.validate_certs is not False,
                                          timeout=20),
-                        REGIONAL_NAMESPACES if tier == "regional" else CHILD_NAMESPACES)
+                        namespaces)
                     res["pods"] = per_ns
                     res["problems"] += problems
                 except KubeError as err:
                     res["problems"].append(f"cannot read the cluster through its kubeconfig: {str(err)[:160]}")
         res["state"] = "healthy" if not res["problems"] else "unhealthy"
         return res
+
+
+    @staticmethod
+    def _service_sets(res, tier, service_sets):
+        """KOF 1.x: what KOF's MultiClusterServices deployed to the cluster (its ServiceSets), into res; returns
+        the namespaces whose pods to check (the services' own, and kube-system)."""
+        state, msg, _services, namespaces = kof_resources.cluster_services_state(service_sets, tier)
+        res["services"] = {"ready": "Deployed", "failed": "Failed"}.get(state, "Pending" if namespaces else "none")
+        if state != "ready":
+            res["problems"].append(msg)
+        return sorted(set(namespaces) | {"kube-system"})
 
 
 def match_selector(selector: dict, labels: dict) -> bool:

@@ -408,3 +408,29 @@ def test_service_set_state():
     state, msg, _ = kr.service_set_state(_service_set({"a": "Deployed", "kof-storage": "Failed"}, deployed=False,
                                                       failure="unknown field"))
     assert state == "failed" and msg == "service kof/kof-storage failed: unknown field"
+
+
+def _set(name, mcs, states, failure=""):
+    s = _service_set(states, deployed=all(v == "Deployed" for v in states.values()), failure=failure)
+    s["metadata"]["name"] = name
+    s["spec"].update(cluster="c1", multiClusterService=mcs)
+    for svc in s["spec"]["services"]:
+        svc["namespace"] = "kof" if svc["name"].startswith("kof") else svc["name"]
+    return s
+
+
+def test_cluster_services_state_judges_every_kof_multiclusterservice_of_the_cluster():
+    child = _set("c1-49a75732", "kof-child-cluster", {"cert-manager": "Deployed", "kof-collectors": "Deployed"})
+    creds = _set("c1-851570cc", "kof-storage-child-secret-propagation", {"kof-vmuser-creds": "Deployed"})
+    users = _set("c1-00000000", "team-logging", {"fluent-bit": "Failed"}, failure="not KOF's")
+    assert kr.cluster_services_state([], "child")[0] == "pending"
+    assert kr.cluster_services_state([creds], "child")[0] == "pending"  # the tier's own MCS must be there
+    state, msg, services, namespaces = kr.cluster_services_state([creds, child, users], "child")
+    assert state == "ready" and set(services) == {"cert-manager", "kof-collectors", "kof-vmuser-creds"}
+    assert namespaces == ["cert-manager", "kof"]
+    creds_failed = _set("c1-851570cc", "kof-storage-child-secret-propagation", {"kof-vmuser-creds": "Failed"},
+                        failure="Secret not found")
+    state, msg, _s, _n = kr.cluster_services_state([child, creds_failed], "child")
+    assert state == "failed"
+    assert msg == ("ServiceSet c1-851570cc (MultiClusterService kof-storage-child-secret-propagation): "
+                   "service kof/kof-vmuser-creds failed: Secret not found")

@@ -1,0 +1,211 @@
+"""KOF 1.10 end to end on kofsim serving kcm 1.x (KOFSIM_KCM_API_VERSION=v1beta1), from an inventory written here
+(not inventories/local): its own host names, domains, regions, a storage class and storage values, collectors
+values and a price book, promxy TLS verification off for one region. The order a user lives it: preview with
+--check (nothing written, predicts the first run), first run (the umbrella kof chart, every Flux HelmRelease Ready,
+labelled v1beta1 ClusterDeployments, kof-operator's objects and the MultiClusterServices' ServiceSets waited for,
+verify green), a no-op re-run (changed=0, not one write), --diff of one child's values, a failing service on its
+own host, and a bad kof-mothership value that Flux refuses, reported from the HelmRelease's status."""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+
+import pytest
+import yaml
+
+from kofsim.testing import Kofsim
+from tests.helpers import ROOT, ansible_playbook, tool_env
+from tests.integration.tiers.conftest import write_inventory
+
+CHARTS_1X = ROOT / "kofsim" / "kofsim" / "charts-1.10"
+NS = "kcm-system"
+
+HOSTS = {"all": {"children": {
+    "kof_management": {"hosts": {"hub": None}},
+    "kof_regional": {"hosts": {
+        "eu-storage": {"kof_regional_region": "eu-central-1", "kof_regional_domain": "obs-eu.acme.test",
+                       "kof_regional_storage_values": {"victoriametrics": {"vmcluster": {"spec": {
+                           "retentionPeriod": "90d"}}}}},
+        "us-storage": {"kof_regional_region": "us-east-1", "kof_regional_storage_class": "ebs-csi-default-sc",
+                       "kof_promxy_insecure_skip_verify": True}}},
+    "kof_child": {"children": {
+        "eu_apps": {"hosts": {"eu-app1": None,
+                              "eu-app2": {"kof_child_collectors_values": {"opencost": {"enabled": True}}}},
+                    "vars": {"kof_regional": "eu-storage"}},
+        "us_apps": {"hosts": {"us-app1": None}, "vars": {"kof_regional": "us-storage"}}}}}}}
+
+GROUP_VARS = {"kof_version": "1.10.0", "kof_chart_repository": str(CHARTS_1X), "kof_base_domain": "acme.test",
+              "kof_admin_email": "sre@acme.test", "kof_dns_mode": "none", "kof_verify_timeout": 90,
+              "kof_wait_timeout": 300, "kof_cost_prices": {"cpu": 0.031, "ram": 0.004, "gpu": 0.9, "storage": 0.0001}}
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    old = os.environ.get("KOFSIM_KCM_API_VERSION")
+    os.environ["KOFSIM_KCM_API_VERSION"] = "v1beta1"  # read by the kofsim server process
+    try:
+        k = Kofsim(tmp_path_factory.mktemp("kofsim-1x"), ready_after=0.3)
+        k.start()
+    finally:
+        if old is None:
+            os.environ.pop("KOFSIM_KCM_API_VERSION")
+        else:
+            os.environ["KOFSIM_KCM_API_VERSION"] = old
+    env = tool_env(home=tmp_path_factory.mktemp("home"), extra={"K8S_AUTH_KUBECONFIG": k.kubeconfig})
+    gv = dict(GROUP_VARS, kof_report_dir=str(tmp_path_factory.mktemp("report")))
+    inv = write_inventory(tmp_path_factory.mktemp("inventory"), json.loads(json.dumps(HOSTS)), gv)
+    yield {"kofsim": k, "env": env, "inv": inv, "gv": gv}
+    k.stop()
+
+
+def site(fleet, *args, inv=None):
+    return ansible_playbook("-i", inv or fleet["inv"], "playbooks/site.yml", *args, env=fleet["env"])
+
+
+def kubectl_json(fleet, *args):
+    out = subprocess.run([str(ROOT / ".tools" / "bin" / "kubectl"), *args, "-o", "json"], capture_output=True,
+                         text=True, env=fleet["env"] | {"KUBECONFIG": fleet["kofsim"].kubeconfig}, check=True)
+    return json.loads(out.stdout)
+
+
+def changed_by_host(run):
+    return {h: r["changed"] for h, r in run.recap.items()}
+
+
+def test_1_check_mode_writes_nothing_and_predicts_the_first_run(fleet):
+    k = fleet["kofsim"]
+    seq = k.last_seq()
+    preview = site(fleet, "--check")
+    assert preview.rc == 0, preview
+    assert k.writes(since=seq) == [], "check mode wrote to the API"
+
+    first = site(fleet)
+    assert first.rc == 0 and not first.failed_hosts, first
+    assert changed_by_host(preview) == changed_by_host(first), (preview.recap, first.recap)
+    assert all(first.recap[h]["changed"] > 0 for h in ("hub", "eu-storage", "us-storage", "eu-app1", "us-app1"))
+
+
+def test_2_the_umbrella_chart_and_its_helmreleases(fleet):
+    releases = {r["metadata"]["name"]: r for r in kubectl_json(fleet, "get", "helmreleases", "-n", "kof")["items"]}
+    assert set(releases) >= {"kof-operators", "victoria-metrics-operator", "kof-mothership", "kof-regional",
+                             "kof-child"}
+    for name, rel in releases.items():
+        ready = [c for c in rel["status"]["conditions"] if c["type"] == "Ready"]
+        assert ready and ready[0]["status"] == "True", (name, rel["status"])
+    mothership = releases["kof-mothership"]["spec"]["values"]
+    assert mothership["kcm"]["namespace"] == NS
+    helm = subprocess.run([str(ROOT / ".tools" / "bin" / "helm"), "list", "-n", "kof", "-o", "json"],
+                          capture_output=True, text=True, check=True,
+                          env=fleet["env"] | {"KUBECONFIG": fleet["kofsim"].kubeconfig})
+    # the collection ran helm once (the umbrella); Flux installed the components as helm releases of their own
+    deployed = {r["name"]: (r["chart"], r["revision"]) for r in json.loads(helm.stdout)}
+    assert deployed["kof"] == ("kof-1.10.0", "1"), deployed
+    assert deployed["kof-mothership"] == ("kof-mothership-1.10.0", "1"), deployed
+
+
+def test_3_clusterdeployments_carry_labels_and_annotations(fleet):
+    cds = {cd["metadata"]["name"]: cd for cd in kubectl_json(fleet, "get", "clusterdeployments", "-n", NS)["items"]}
+    assert sorted(cds) == ["eu-app1", "eu-app2", "eu-storage", "us-app1", "us-storage"]
+    eu = cds["eu-storage"]
+    assert eu["apiVersion"] == "k0rdent.mirantis.com/v1beta1"
+    assert eu["metadata"]["labels"]["k0rdent.mirantis.com/kof-cluster-role"] == "regional"
+    assert eu["metadata"]["labels"]["k0rdent.mirantis.com/kof-version"] == "1.10.0"
+    assert "serviceSpec" not in eu["spec"] or not eu["spec"]["serviceSpec"].get("services")
+    ann = eu["spec"]["config"]["clusterAnnotations"]
+    assert ann["k0rdent.mirantis.com/kof-regional-domain"] == "obs-eu.acme.test"
+    assert ann["k0rdent.mirantis.com/kof-cert-email"] == "sre@acme.test"
+    assert yaml.safe_load(ann["k0rdent.mirantis.com/kof-storage-values"])["victoriametrics"]["vmcluster"]["spec"][
+        "retentionPeriod"] == "90d"
+    us = cds["us-storage"]
+    assert us["spec"]["config"]["clusterAnnotations"]["k0rdent.mirantis.com/kof-regional-domain"] == \
+        "us-storage.acme.test"
+    assert us["spec"]["config"]["clusterAnnotations"]["k0rdent.mirantis.com/kof-storage-class"] == "ebs-csi-default-sc"
+    assert json.loads(us["metadata"]["annotations"]["k0rdent.mirantis.com/kof-http-config"]) == \
+        {"tls_config": {"insecure_skip_verify": True}}
+    child = cds["eu-app2"]
+    assert child["metadata"]["labels"]["k0rdent.mirantis.com/kof-cluster-role"] == "child"
+    assert child["metadata"]["labels"]["k0rdent.mirantis.com/kof-regional-cluster-name"] == "eu-storage"
+    collectors = yaml.safe_load(child["spec"]["config"]["clusterAnnotations"][
+        "k0rdent.mirantis.com/kof-collectors-values"])
+    assert collectors["opencost"]["enabled"] is True
+    assert collectors["opencost"]["opencost"]["customPricing"]["costModel"]["CPU"] == 0.031
+    assert child["spec"]["config"]["region"] == "eu-central-1"  # a child inherits its region's cloud region
+
+
+def test_4_kof_operator_and_the_multiclusterservices_did_their_part(fleet):
+    sets = kubectl_json(fleet, "get", "servicesets", "-n", NS)["items"]
+    by_cluster = {}
+    for s in sets:
+        by_cluster.setdefault(s["spec"]["cluster"], {})[s["spec"]["multiClusterService"]] = s
+    assert set(by_cluster) == {"eu-app1", "eu-app2", "eu-storage", "us-app1", "us-storage"}
+    for name, mine in by_cluster.items():
+        assert ("kof-regional-cluster" if "storage" in name else "kof-child-cluster") in mine, (name, list(mine))
+        for mcs, s in mine.items():
+            assert s["status"]["deployed"] is True, (name, mcs, s["status"])
+    assert {s["name"] for s in by_cluster["eu-storage"]["kof-regional-cluster"]["status"]["services"]} >= \
+        {"kof-storage", "kof-collectors"}
+    psgs = {p["spec"]["cluster_name"]: p for p in kubectl_json(fleet, "get", "promxyservergroups", "-n", NS)["items"]}
+    assert set(psgs) == {"eu-storage", "us-storage"}
+    assert psgs["eu-storage"]["metadata"]["labels"]["k0rdent.mirantis.com/secret-name"] == \
+        "kof-mothership-promxy-config"
+    assert psgs["eu-storage"]["spec"]["targets"] == ["vmauth.obs-eu.acme.test:443"]
+    config = kubectl_json(fleet, "get", "configmap", "-n", NS, "kof-cluster-config-us-app1")["data"]
+    assert config["regional_cluster_name"] == "us-storage"
+    assert config["write_metrics_endpoint"].startswith("https://vmauth.us-storage.acme.test/")
+    secret = kubectl_json(fleet, "get", "secret", "-n", "kof", "kof-mothership-promxy-config")
+    promxy = base64.b64decode(secret["data"]["config.yaml"]).decode()
+    assert "vmauth.obs-eu.acme.test" in promxy and "vmauth.us-storage.acme.test" in promxy, promxy
+    report = json.loads((ROOT / fleet["gv"]["kof_report_dir"] / "fleet-report.json").read_text())
+    assert report["summary"]["ok"] and len(report["clusters"]) == 5, report["summary"]
+
+
+def test_5_rerun_changes_nothing_and_writes_nothing(fleet):
+    k = fleet["kofsim"]
+    seq = k.last_seq()
+    again = site(fleet)
+    assert again.rc == 0, again
+    assert again.changed == 0, again.recap
+    assert k.writes(since=seq) == [], "a no-op re-run sent writes"
+    check = site(fleet, "--check")
+    assert check.rc == 0 and check.changed == 0, check.recap
+
+
+def test_6_diff_shows_one_childs_values(fleet):
+    hosts = json.loads(json.dumps(HOSTS))
+    hosts["all"]["children"]["kof_child"]["children"]["eu_apps"]["hosts"]["eu-app2"] = {
+        "kof_child_collectors_values": {"opencost": {"enabled": False}}}
+    inv = write_inventory(fleet["inv"], hosts, fleet["gv"])
+    k = fleet["kofsim"]
+    seq = k.last_seq()
+    run = site(fleet, "--diff", inv=inv)
+    assert run.rc == 0, run
+    assert {h for h, r in run.recap.items() if r["changed"]} == {"eu-app2"}, run.recap
+    assert "enabled: false" in run.stdout and "kof-collectors-values" in run.stdout
+    assert [w["path"].rsplit("/", 1)[-1] for w in k.writes(since=seq)
+            if "/clusterdeployments/" in w["path"]] == ["eu-app2"]
+
+
+def test_7_a_failed_service_fails_its_own_host(fleet):
+    k = fleet["kofsim"]
+    k.scenario({"fail_service": {"us-app1": ["kof-collectors"]}})
+    try:
+        hosts = json.loads(json.dumps(HOSTS))
+        hosts["all"]["children"]["kof_child"]["children"]["us_apps"]["hosts"]["us-app1"] = {
+            "kof_child_collectors_values": {"opencost": {"enabled": True}}}  # a change, so kcm redeploys
+        run = site(fleet, inv=write_inventory(fleet["inv"], hosts, fleet["gv"]))
+    finally:
+        k.scenario({"fail_service": {}})
+    assert run.rc != 0
+    assert run.failed_hosts == ["us-app1"], run.recap
+    assert "KOF's services on ClusterDeployment kcm-system/us-app1: ServiceSet us-app1-" in run.stdout
+    assert "(MultiClusterService kof-child-cluster): service kof/kof-collectors failed" in run.stdout
+
+
+def test_8_a_value_flux_refuses_is_reported_from_the_helmrelease(fleet):
+    gv = dict(fleet["gv"], kof_values={"kof-mothership": {"values": {"kcm": {"bogusKey": True}}}},
+              kof_wait_timeout=60)
+    run = site(fleet, "--limit", "hub", inv=write_inventory(fleet["inv"], json.loads(json.dumps(HOSTS)), gv))
+    assert run.rc != 0
+    assert "kof-mothership" in run.stdout and "bogusKey" in run.stdout, run.stdout[-3000:]
