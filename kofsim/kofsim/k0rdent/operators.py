@@ -37,6 +37,7 @@ from ..selectors import match_label_selector_obj
 from .api import RETRY_CODES, mutable, now
 
 PSG_GROUP = "kof.k0rdent.mirantis.com"
+PSG_LABEL_1_8 = "k0rdent.mirantis.com/secret-name"
 PSG_LABEL = "k0rdent.mirantis.com/promxy-secret-name"
 GRAFANA_GROUP = "grafana.integreatly.org"
 VM_GROUP = "operator.victoriametrics.com"
@@ -488,7 +489,9 @@ class ClusterOperators:
         v01 = self.layer.kof_mode == "0.1"
         groups: dict[str, list] = {}
         for psg in self.c.list(rt, ns):
-            target = (psg["metadata"].get("labels") or {}).get(PSG_LABEL)
+            labels = psg["metadata"].get("labels") or {}
+            # KOF 1.8 renamed the label kof-operator keys on (kof-facts 9.1); the 1.x mode serves both eras
+            target = labels.get(PSG_LABEL) or (None if v01 else labels.get(PSG_LABEL_1_8))
             if target and not psg["metadata"].get("deletionTimestamp"):
                 groups.setdefault(target, []).append(psg)
         sec_rt = self.c.resource("", "secrets")
