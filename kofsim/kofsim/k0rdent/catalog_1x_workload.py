@@ -1,5 +1,7 @@
 """What the KOF 1.10 MultiClusterServices install on a workload cluster (kof-regional / kof-child at v1.10.0):
-kof-storage 1.10, kof-collectors 1.10, kof-operators 1.10 and envoy-gateway's `gateway-helm`; cert-manager and
+kof-storage 1.10, kof-collectors 1.10, kof-operators 1.10, envoy-gateway's `gateway-helm` and kof-propagation 1.10
+(kof-mothership's and kof-operator's propagation MultiClusterServices: the chart renders `propagation.data`, the
+object Sveltos' template produced, into the workload cluster); cert-manager and
 victoria-metrics-operator stay catalog.py's. Values are the chart's defaults (kofsim/charts-1.10/<chart>/values.yaml)
 merged with the release's and validated against kofsim/charts-1.10/<chart>/values.schema.json as helm 3 does (an
 unknown key fails the install with helm's message). The objects are those KOF's own checks look at, named as the
@@ -19,7 +21,7 @@ from . import catalog
 from .catalog import RenderError, _get, deployment, merge, service
 
 CHARTS_1X = Path(__file__).resolve().parent.parent / "charts-1.10"
-KOF_1X = ("kof-storage", "kof-collectors", "kof-operators")
+KOF_1X = ("kof-storage", "kof-collectors", "kof-operators", "kof-propagation")
 CHARTS = KOF_1X + ("gateway-helm",)
 
 
@@ -28,8 +30,16 @@ def handles(chart: str, version: str) -> bool:
     return chart == "gateway-helm" or (chart in KOF_1X and str(version or "").lstrip("v").startswith("1."))
 
 
+# k0rdent/kof@v1.10.0 charts/kof-propagation/values.yaml (the chart has no stand-in directory: one template)
+PROPAGATION_DEFAULTS = {"propagation": {"enabled": False, "data": ""}}
+CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "ClusterIssuer",
+                  "StorageClass", "PriorityClass", "GatewayClass", "PersistentVolume", "IngressClass"}
+
+
 @lru_cache(maxsize=None)
 def _defaults(chart):
+    if chart == "kof-propagation":
+        return PROPAGATION_DEFAULTS
     f = CHARTS_1X / chart / "values.yaml"
     return (yaml.safe_load(f.read_text()) or {}) if f.exists() else {}
 
@@ -173,5 +183,31 @@ def _gateway_helm(release, ns, v, lookup):
                                     [("grpc", 18000, 18000)])]
 
 
+def _kof_propagation(release, ns, v, lookup):
+    """templates/propagation.yaml at v1.10.0: `{{ .Values.propagation.data }}` when propagation.enabled; helm
+    puts namespaced objects without a namespace into the release's."""
+    p = v.get("propagation") or {}
+    if not p.get("enabled"):
+        return [], []
+    try:
+        docs = [d for d in yaml.safe_load_all(str(p.get("data") or "")) if d is not None]
+    except yaml.YAMLError as err:
+        raise RenderError(f"YAML parse error on kof-propagation/templates/propagation.yaml: {err}") from err
+    objs = []
+    for d in docs:
+        if not isinstance(d, dict) or not d.get("kind") or not d.get("apiVersion"):
+            raise RenderError("unable to build kubernetes objects from release manifest: error validating \"\": "
+                              "error validating data: [apiVersion not set, kind not set]")
+        d = clone(d)
+        meta = d.setdefault("metadata", {})
+        for k in ("creationTimestamp", "generation", "deletionTimestamp", "selfLink"):
+            meta.pop(k, None)
+        d.pop("status", None)
+        if d["kind"] not in CLUSTER_SCOPED:
+            meta.setdefault("namespace", ns)
+        objs.append(d)
+    return [], objs
+
+
 BUILDERS = {"kof-storage": _kof_storage, "kof-collectors": _kof_collectors, "kof-operators": _kof_operators,
-            "gateway-helm": _gateway_helm}
+            "gateway-helm": _gateway_helm, "kof-propagation": _kof_propagation}

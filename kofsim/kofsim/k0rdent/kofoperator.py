@@ -12,9 +12,16 @@ kof-operator/internal/controller creates from ClusterDeployment labels and annot
   ConfigMap, label `k0rdent.mirantis.com/secret-name: kof-mothership-promxy-config`), and the child ConfigMaps of
   its children updated;
 - `kof-cluster-role: child`: ConfigMap `kof-cluster-config-<cd>` with the regional ConfigMap's data, the regional
-  chosen by the `kof-regional-cluster-name` label or by same cloud and location (ClusterTemplate status.providers).
-Not modelled: VMUser objects and their propagation MultiClusterServices, VMStorageConnections (kofsim has no such
-CRD), KCM regions, Istio, regionless, cross-namespace.
+  chosen by the `kof-regional-cluster-name` label or by same cloud and location (ClusterTemplate status.providers);
+  then (ChildClusterRole.CreateVMUserCredentials, vmuser.Manager) the credentials Secret
+  `kof-vmuser-creds-<adler32("kof-cluster-config-<cd>/<ns>")>` (username = that checksum, a 16-character password
+  kept once made; labels managed-by, kof-cluster-name, kof-tenant-id (the CD's or `PLATFORM`)) in the CD's namespace,
+  owned by the CD, and its copy in `kof` (no owner: the operator leaves it when the child goes), and the VMUser
+  `kof-vmuser-<checksum>` when the VMUser kind is served. kof-mothership's `kof-storage-child-secret-propagation`
+  MCS copies that Secret into the child's `kof` namespace (mcs.py).
+Not modelled: the VMUsers' own propagation MultiClusterServices `kof-vmuser-propagation-<name>` (to the regional,
+dependsOn the regional MCS), the regional's admin VMUser, VMStorageConnections (kofsim has no such CRD), KCM
+regions, Istio, regionless, cross-namespace.
 It runs while a Deployment whose name contains `kof-operator` exists in any namespace (kof-mothership's).
 """
 from __future__ import annotations
@@ -32,6 +39,8 @@ P = "k0rdent.mirantis.com/"
 ROLE = P + "kof-cluster-role"
 CLUSTER_NAME = P + "kof-cluster-name"
 REGIONAL_NAME = P + "kof-regional-cluster-name"
+TENANT = P + "kof-tenant-id"
+DEFAULT_TENANT = "PLATFORM"
 MANAGED = ("app.kubernetes.io/managed-by", "kof-operator")
 PSG_GROUP = "kof.k0rdent.mirantis.com"
 KOF_NS = "kof"
@@ -60,6 +69,18 @@ def fnv_name(prefix: str, name: str) -> str:
 def adler_name(prefix: str, name: str) -> str:
     import zlib
     return f"{prefix}-{zlib.adler32(name.encode()) & 0xffffffff}"
+
+
+# vmuser/victoriametrics_user.go at v1.10.0: the VMUser's paths and static URLs (the tenant query arguments and
+# drop-prefix setting of each target are not modelled)
+VMUSER_TARGETS = [("/vlas/.*", "http://vlselect-audit-logs.kof.svc:9471"),
+                  ("/vlai/.*", "http://vlinsert-audit-logs.kof.svc:9481"),
+                  ("/vls/.*", "http://kof-storage-victoria-logs-cluster-vlselect.kof.svc:9471"),
+                  ("/vli/.*", "http://kof-storage-victoria-logs-cluster-vlinsert.kof.svc:9481"),
+                  ("/vm/select/.*", "http://vmselect-cluster.kof.svc:8481"),
+                  ("/vm/insert/.*", "http://vminsert-cluster.kof.svc:8480"),
+                  ("/vts/.*", "http://kof-storage-vt-cluster-vtselect.kof.svc:10471"),
+                  ("/vti/.*", "http://kof-storage-vt-cluster-vtinsert.kof.svc:10481")]
 
 
 def psg_name(regional: str, ns: str) -> str:
@@ -126,8 +147,40 @@ class KofOperator:
             elif role == "child":
                 regional = self.find_regional(cd)
                 self.ensure_cm(cd, f"kof-cluster-config-{name}", {ROLE: "child"}, dict(regional.get("data") or {}))
+                self.child_vmuser(cd)
         except OperatorError as err:
             self.event(cd, str(err))
+
+    def child_vmuser(self, cd):
+        """vmuser.Manager.Create for a child: the credentials Secret (CD namespace, owned by the CD; a copy in kof)
+        and the VMUser."""
+        ns, name = cd["metadata"]["namespace"], cd["metadata"]["name"]
+        vname = adler_name("x", f"kof-cluster-config-{name}/{ns}")[2:]
+        secret = f"kof-vmuser-creds-{vname}"
+        labels = {MANAGED[0]: MANAGED[1], CLUSTER_NAME: name,
+                  TENANT: (cd["metadata"].get("labels") or {}).get(TENANT, DEFAULT_TENANT)}
+        sec_rt = self.rt("", "secrets")
+        cur = self.c.get(sec_rt, ns, secret)
+        data = (cur or {}).get("data") or {}
+        if not data.get("password"):
+            data = {"username": base64.b64encode(vname.encode()).decode(),
+                    "password": base64.b64encode(_secrets.token_urlsafe(12)[:16].encode()).decode()}
+        self.c.ensure({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                       "metadata": {"name": secret, "namespace": ns, "labels": labels,
+                                    "ownerReferences": [self.owner(cd)]},
+                       "data": data}, manager="kof-operator")
+        if self.c.get(self.rt("", "namespaces"), "", KOF_NS) is not None:
+            self.c.ensure({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                           "metadata": {"name": secret, "namespace": KOF_NS, "labels": labels}, "data": data},
+                          manager="kof-operator")
+        vm_rt = self.c.kind("operator.victoriametrics.com/v1beta1", "VMUser")
+        if vm_rt is not None:
+            self.c.ensure({"apiVersion": "operator.victoriametrics.com/v1beta1", "kind": "VMUser",
+                           "metadata": {"name": f"kof-vmuser-{vname}", "namespace": ns, "labels": labels,
+                                        "ownerReferences": [self.owner(cd)]},
+                           "spec": {"username": vname, "passwordRef": {"name": secret, "key": "password"},
+                                    "targetRefs": [{"paths": [p], "static": {"url": u}} for p, u in VMUSER_TARGETS]}},
+                          manager="kof-operator")
 
     def owner(self, obj):
         return {"apiVersion": obj.get("apiVersion", "v1"), "kind": obj.get("kind", "ConfigMap"),

@@ -8,7 +8,12 @@ Facts from kcm v1.10.0: internal/controller/multiclusterservice_controller.go, i
 internal/controller/adapters/sveltos/serviceset_controller.go, api/v1beta1/{multiclusterservice,serviceset}_types.go.
 The services' values are Sveltos templates over the cluster (`.Cluster.metadata.annotations`, which kcm fills from
 the ClusterDeployment's spec.config.clusterAnnotations) and templateResourceRefs: render_values() evaluates the
-statements the kof-regional / kof-child v1.10.0 MultiClusterServices use, in Python.
+statements the kof-regional / kof-child v1.10.0 MultiClusterServices use, in Python; values that call Sveltos'
+resource functions (kof-mothership's `kof-storage-child-secret-propagation`: getResource, chainRemoveField,
+chainSetField, toYaml) or have no mergeOverwrite go through gotemplate.py, after the ServiceSet's
+templateResourceRefs are resolved for the cluster (names and namespaces are templates too); a non-optional
+reference that does not exist yet keeps the ServiceSet waiting (Provisioning) until the object appears, as Sveltos
+does, it does not fail.
 """
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ import yaml
 
 from .. import errors as E
 from ..selectors import match_label_selector_obj
-from . import catalog, catalog_1x_workload
+from . import catalog, catalog_1x_workload, gotemplate
 from .api import mutable, now
 from .kcm import GROUP, MANAGER, PENDING
 
@@ -76,12 +81,22 @@ class ValuesError(Exception):
     pass
 
 
+class RefMissing(Exception):
+    """A non-optional templateResourceRef does not exist (yet): Sveltos waits for it."""
+
+    def __init__(self, ref, message):
+        super().__init__(message)
+        self.ref = ref
+
+
 class Mcs:
     def __init__(self, layer):
         self.layer = layer
         self.mgmt = layer.mgmt
         self.sched = layer.runtime.scope("")
         self.retries: dict = {}
+        self.waiting: dict = {}  # ServiceSet key -> (kind, ns, name) of the missing templateResourceRef
+        self.ref_users: dict = {}  # (kind, ns, name) -> ServiceSet keys whose values read it
         w = self.mgmt.watch
         w(GROUP, "multiclusterservices", self.on_mcs)
         w(GROUP, "clusterdeployments", self.on_cd)
@@ -89,6 +104,7 @@ class Mcs:
         w(GROUP, "servicetemplates", lambda _t, _o: self.all_mcs())
         w(GROUP, "servicetemplatechains", lambda _t, _o: self.all_mcs())
         w("", "configmaps", self.on_cm)
+        w("", "secrets", self.on_ref)
 
     # ------------------------------------------------------------------------------------ access
     def _rt(self, plural, group=GROUP):
@@ -129,7 +145,16 @@ class Mcs:
         if mcs:
             self.sched.schedule(("mcs", mcs), self.reconcile_mcs, mcs)
 
+    def on_ref(self, _type, obj, kind="Secret"):
+        """A templateResourceRef appeared or changed: the ServiceSets waiting for it or rendered from it."""
+        ns, name = obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
+        keys = set(self.ref_users.get((kind, ns, name), ()))
+        keys |= {k for k, ref in self.waiting.items() if ref == (kind, ns, name)}
+        for sns, sname in keys:
+            self.sched.schedule(("ss", sns, sname), self.reconcile_ss, sns, sname, delay=0.05)
+
     def on_cm(self, _type, obj):
+        self.on_ref(_type, obj, "ConfigMap")
         name = obj["metadata"]["name"]
         for prefix in ("kof-cluster-config-", "kof-record-vmrules-"):
             if name.startswith(prefix):
@@ -355,6 +380,9 @@ class Mcs:
         rt = self._rt("servicesets")
         ss = self.mgmt.get(rt, ns, name) if rt else None
         if ss is None:
+            self.waiting.pop((ns, name), None)
+            for users in self.ref_users.values():
+                users.discard((ns, name))
             return
         spec = ss.get("spec") or {}
         cd_name = spec.get("cluster", "")
@@ -403,6 +431,7 @@ class Mcs:
                                               "namespace": s["namespace"], "template": s["template"],
                                               "version": s.get("version"), "state": "Provisioning"})
         failure, pending = "", False
+        self.waiting.pop((ns, name), None)
         if target is not None:
             cd = self.get("clusterdeployments", ns, cd_name)
             results = {}
@@ -444,7 +473,11 @@ class Mcs:
         if status != ss.get("status"):
             self.mgmt.set_status(ss, status, manager=MANAGER)
         key = (ns, name)
-        if pending:
+        if pending and key in self.waiting:  # a templateResourceRef: its watch wakes us, a slow poll besides
+            attempt = self.retries.get(key, 0)
+            self.retries[key] = attempt + 1
+            self.sched.schedule(("ss", ns, name), self.reconcile_ss, ns, name, delay=min(0.5 * 2 ** attempt, 10.0))
+        elif pending:
             self.sched.schedule(("ss", ns, name), self.reconcile_ss, ns, name, delay=0.3)
         elif failure:
             attempt = self.retries.get(key, 0)
@@ -467,6 +500,9 @@ class Mcs:
         version = str((helm.get("chartSpec") or {}).get("version") or helm.get("chartVersion") or "")
         try:
             values = render_values(self, cd, ss, svc)
+        except RefMissing as missing:
+            self.waiting[(ss["metadata"]["namespace"], ss["metadata"]["name"])] = missing.ref
+            return PENDING
         except ValuesError as err:
             return str(err)
         except yaml.YAMLError as err:
@@ -487,6 +523,63 @@ _REPLACE = re.compile(r'replace\s+"\{(\w+)\}"\s+(\$\w+|\.Cluster\.metadata\.\w+)
 _MERGE = re.compile(r"^mergeOverwrite \(dict\)((?:\s+\$\w+)+)")
 
 
+_SVELTOS_FUNCS = re.compile(r"\b(getResource|copy|removeField|setField|chainRemoveField|chainSetField)\b")
+
+
+def cluster_data(cd):
+    """Sveltos' `.Cluster` for a ClusterDeployment: the CAPI Cluster kcm makes, with the ClusterDeployment's name
+    and namespace, spec.config.clusterLabels / clusterAnnotations as its labels and annotations."""
+    cfg = (cd.get("spec") or {}).get("config") or {}
+    meta = {"name": cd["metadata"]["name"], "namespace": cd["metadata"]["namespace"],
+            "labels": dict(cfg.get("clusterLabels") or {}), "annotations": dict(cfg.get("clusterAnnotations") or {})}
+    return {"apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "Cluster", "metadata": meta}
+
+
+def template_refs(ctl, cd, ss):
+    """The ServiceSet's templateResourceRefs resolved for the cluster: identifier -> object. Names and namespaces
+    are instantiated as templates over `.Cluster` (an empty namespace is the cluster's); a missing optional
+    reference is left out, a missing non-optional one raises RefMissing."""
+    spec = (ss or {}).get("spec") or {}
+    refs = ((spec.get("provider") or {}).get("config") or {}).get("templateResourceRefs")
+    if refs is None:
+        mcs = ctl.get("multiclusterservices", "", spec.get("multiClusterService", "")) or {}
+        refs = ((mcs.get("spec") or {}).get("serviceSpec") or {}).get("templateResourceRefs") or []
+    data = {"Cluster": cluster_data(cd)}
+    out = {}
+    for ref in refs:
+        res = ref.get("resource") or {}
+        try:
+            name = gotemplate.render(res.get("name", ""), data)
+            rns = gotemplate.render(res.get("namespace", ""), data) or cd["metadata"]["namespace"]
+        except gotemplate.TemplateError as err:
+            raise ValuesError(f"failed to instantiate templateResourceRef {ref.get('identifier')}: {err}") from err
+        obj = ctl.mgmt.get_kind(res.get("apiVersion", "v1"), res.get("kind", ""), rns, name)
+        if obj is None:
+            if ref.get("optional"):
+                continue
+            raise RefMissing((res.get("kind"), rns, name),
+                             f"{res.get('kind')} {rns}/{name} (templateResourceRefs {ref.get('identifier')}) "
+                             f"not found")
+        key = (res.get("kind"), rns, name)
+        ctl.ref_users.setdefault(key, set()).add((ss["metadata"]["namespace"], ss["metadata"]["name"]))
+        out[ref.get("identifier")] = obj
+    return out
+
+
+def _evaluate_template(ctl, cd, ss, text):
+    """Sveltos' instantiateTemplateValues: the values text as a Go template over the cluster and the
+    templateResourceRefs (gotemplate.py), then parsed as YAML."""
+    resources = template_refs(ctl, cd, ss)
+    try:
+        out = gotemplate.render(text, {"Cluster": cluster_data(cd), "MgmtResources": resources}, resources)
+    except gotemplate.TemplateError as err:
+        raise ValuesError(f"failed to instantiate values: {err}") from err
+    values = yaml.safe_load(out) if out.strip() else {}
+    if not isinstance(values, dict):
+        raise ValuesError("failed to instantiate values: not a YAML mapping")
+    return values
+
+
 def _adler(s):
     return str(zlib.adler32(s.encode()) & 0xffffffff)
 
@@ -501,6 +594,8 @@ def render_values(ctl, cd, ss, svc) -> dict:
     ann = ((cd.get("spec") or {}).get("config") or {}).get("clusterAnnotations") or {}
     if "{{" not in text:
         values = catalog.parse_values(text)
+    elif _SVELTOS_FUNCS.search(text) or "mergeOverwrite" not in text:
+        values = _evaluate_template(ctl, cd, ss, text)
     else:
         values = _evaluate(ctl, text, name, ns, ann)
     for ref in svc.get("valuesFrom") or []:
