@@ -1,7 +1,7 @@
 # k0rdent.kof — developer entry points. Every target does its own setup.
 #   make demo   run the full KOF rollout against kofsim (the embedded local target) and print the report
 #   make test   every test: kofsim, unit, integration, molecule, ansible-lint, ansible-test sanity
-#   make bench  fleet-scale benchmark (BENCH_N="10 100 1000" by default)
+#   make bench  fleet-scale benchmark of both install flows, KOF 0.1.1 and 1.10.0 (BENCH_N="10 100 1000" by default)
 #   make matrix unit tests + ansible-test sanity on every supported ansible-core, 2.17 to 2.20 (MATRIX_ARGS)
 #   make conformance  kofsim vs a real kube-apiserver, same requests (docs/conformance.md)
 SHELL := /bin/bash
@@ -32,6 +32,7 @@ demo: setup
 
 bench: setup
 	@$(VENV)/bin/python benchmarks/run.py $(BENCH_N)
+	@$(VENV)/bin/python benchmarks/run.py --kof-version 1.10.0 --out benchmarks/results-1.10.md $(BENCH_N)
 
 # one virtual env per ansible-core under .cache/matrix (from PyPI); MATRIX_ARGS="--no-sanity" or "2.17 2.20"
 matrix: setup

@@ -50,7 +50,7 @@ class ActionModule(KofAction):
         seen: dict = {}
 
         def probe():
-            for ns in sorted({n for n, _ in where.values()}):
+            for ns in sorted({namespace for namespace, _name in where.values()}):
                 seen[ns] = self._read(kube, ns, role, psg_api, args["kcm_api_version"])
             pending = [h for h, (ns, name) in where.items() if self._state(seen[ns], role, mcs, name)[0] == "pending"]
             return not pending, f"{len(pending)} cluster(s) pending"

@@ -20,6 +20,7 @@ class ActionModule(KofAction):
         "label_selector": {"type": "str", "default": "k0rdent.mirantis.com/component"},
         "wait": {"type": "bool", "default": True},
         "wait_timeout": {"type": "int", "default": 1200},
+        "failure_threshold": {"type": "int", "default": 3},
     }
 
     def act(self, args, result):
@@ -46,12 +47,14 @@ class ActionModule(KofAction):
             raise ActionFailure(f"no HelmRelease labelled {args['label_selector']} in namespace {args['namespace']}: "
                                 "the kof chart created none (are all its components disabled?)")
         if args["wait"] and not self.check_mode:
-            out = converge.wait_for(kube, path, set(live), _settled, args["wait_timeout"],
+            def settled(obj):
+                return kof_resources.flux_release_state(obj, args["failure_threshold"])[0] != "pending"
+            out = converge.wait_for(kube, path, set(live), settled, args["wait_timeout"],
                                     label_selector=args["label_selector"], known=live)
             live.update({n: o for n, o in out["last"].items() if o is not None})
         releases = {}
         for name, obj in sorted(live.items()):
-            state, message = kof_resources.flux_release_state(obj)
+            state, message = kof_resources.flux_release_state(obj, args["failure_threshold"])
             status = obj.get("status") or {}
             releases[name] = {"state": state, "message": message,
                               "revision": status.get("lastAttemptedRevision", ""),
@@ -67,7 +70,3 @@ class ActionModule(KofAction):
                     f"{len(bad)} HelmRelease(s) not Ready after {args['wait_timeout']}s")
             raise ActionFailure(f"{head} in namespace {args['namespace']}: " +
                                 "; ".join(f"{n}: {r['message']}" for n, r in bad.items()), releases=releases)
-
-
-def _settled(obj):
-    return kof_resources.flux_release_state(obj)[0] != "pending"

@@ -500,9 +500,11 @@ def _condition(obj: dict, type_: str) -> dict:
     return {}
 
 
-def flux_release_state(obj: dict | None) -> tuple[str, str]:
-    """(state, message) of a Flux HelmRelease: "ready", "failed" (Stalled: Flux stopped retrying), or "pending"
-    (not there yet, not reconciled for its current generation, or still being installed / retried)."""
+def flux_release_state(obj: dict | None, failure_threshold: int = 0) -> tuple[str, str]:
+    """(state, message) of a Flux HelmRelease: "ready", "failed" (Stalled: Flux stopped retrying; or, with
+    failure_threshold > 0, that many failed attempts at the current desired state - status.failures - which Flux
+    would go on retrying), or "pending" (not there yet, not reconciled for its current generation, or still being
+    installed / retried)."""
     if not obj:
         return "pending", "not created yet"
     gen = (obj.get("metadata") or {}).get("generation")
@@ -515,7 +517,11 @@ def flux_release_state(obj: dict | None) -> tuple[str, str]:
         return "ready", ready.get("message", "")
     if not ready:
         return "pending", "not reconciled by Flux yet"
-    return "pending", f"{ready.get('reason', 'Progressing')}: {ready.get('message', '')}".rstrip(": ")
+    why = f"{ready.get('reason', 'Progressing')}: {ready.get('message', '')}".rstrip(": ")
+    failures = status.get("failures") or 0
+    if failure_threshold and ready.get("status") == "False" and failures >= failure_threshold:
+        return "failed", f"{why} ({failures} failed attempts)"
+    return "pending", why
 
 
 def service_set_state(obj: dict | None) -> tuple[str, str, dict]:

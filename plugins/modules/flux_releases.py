@@ -17,6 +17,9 @@ description:
   - A HelmRelease is done when Flux reports C(Ready=True) for its current generation; it has failed when Flux
     reports C(Stalled=True) (retries exhausted, invalid values); the task then fails at once with Flux's message
     instead of waiting out O(wait_timeout).
+  - Flux keeps retrying a release whose install or upgrade failed (C(RetryOnFailure)); after O(failure_threshold)
+    failed attempts at the same desired state (C(status.failures)) the task fails with Flux's message rather than
+    wait out O(wait_timeout) - a wrong value does not fix itself.
   - One list and one watch for the whole namespace. Check mode reports the current state without waiting.
 author:
   - k0rdent.kof maintainers (@k0rdent)
@@ -41,6 +44,10 @@ options:
     description: Seconds to wait.
     type: int
     default: 1200
+  failure_threshold:
+    description: Failed attempts (C(status.failures)) after which a release counts as failed. V(0) waits for C(Stalled) or the timeout.
+    type: int
+    default: 3
 attributes:
   check_mode:
     support: full

@@ -220,7 +220,6 @@ class FleetHealth:
         res["state"] = "healthy" if not res["problems"] else "unhealthy"
         return res
 
-
     @staticmethod
     def _service_sets(res, tier, service_sets):
         """KOF 1.x: what KOF's MultiClusterServices deployed to the cluster (its ServiceSets), into res; returns

@@ -384,6 +384,10 @@ def test_flux_release_state():
     retrying = _flux_release(ready=("False", "InstallFailed", "values don't meet the specifications of the schema"))
     assert kr.flux_release_state(retrying) == ("pending", "InstallFailed: values don't meet the specifications "
                                                           "of the schema")
+    retrying["status"]["failures"] = 3
+    assert kr.flux_release_state(retrying)[0] == "pending"  # Flux retries: by default so does the wait
+    assert kr.flux_release_state(retrying, failure_threshold=3)[0] == "failed"
+    assert kr.flux_release_state(retrying, failure_threshold=4)[0] == "pending"
     stalled = _flux_release(ready=("False", "InstallFailed", "x"), stalled=("RetriesExceeded", "gave up"))
     assert kr.flux_release_state(stalled) == ("failed", "RetriesExceeded: gave up")
 
