@@ -17,7 +17,8 @@ import pytest
 SPLIT = ("tests/molecule/test_scenarios.py", "tests/static/test_lint.py", "tests/static/test_sanity.py")
 # queued first: the groups that take minutes (measured on a two-core machine)
 FIRST = ("tests/integration/e2e_real/", "tests/molecule/", "tests/integration/security/", "tests/static/test_sanity.py",
-         "tests/integration/tiers/", "tests/integration/day2/", "tests/integration/reliability/",
+         "tests/integration/kof1x/", "tests/integration/tiers/", "tests/integration/day2/",
+         "tests/integration/reliability/",
          "kofsim/tests/test_k0rdent", "tests/integration/dns/", "tests/integration/finops/",
          "tests/integration/realapi/", "kofsim/tests/test_conformance.py", "tests/integration/bench/")
 

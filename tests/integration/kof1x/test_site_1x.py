@@ -189,14 +189,14 @@ def test_6_diff_shows_one_childs_values(fleet):
 
 def test_7_a_failed_service_fails_its_own_host(fleet):
     k = fleet["kofsim"]
-    k.scenario({"fail_service": {"us-app1": ["kof-collectors"]}})
+    k.scenario(fail_service={"us-app1": ["kof-collectors"]})
     try:
         hosts = json.loads(json.dumps(HOSTS))
         hosts["all"]["children"]["kof_child"]["children"]["us_apps"]["hosts"]["us-app1"] = {
             "kof_child_collectors_values": {"opencost": {"enabled": True}}}  # a change, so kcm redeploys
         run = site(fleet, inv=write_inventory(fleet["inv"], hosts, fleet["gv"]))
     finally:
-        k.scenario({"fail_service": {}})
+        k.scenario(fail_service={})
     assert run.rc != 0
     assert run.failed_hosts == ["us-app1"], run.recap
     assert "KOF's services on ClusterDeployment kcm-system/us-app1: ServiceSet us-app1-" in run.stdout
