@@ -99,3 +99,21 @@ def test_cost_report_through_the_api_servers_service_proxy(fleet_vm, tmp_path):
     import kofvm
     hand = sum(kofvm.expected(c, 720 - 2 * 24, 720)["total"] for c in fv.clusters)
     assert round(rep["totals"]["total"], 2) == round(hand, 2)
+
+
+def test_kof_1x_budget_rules_are_kof_mothership_values(fleet_vm, tmp_path):
+    """KOF 1.x: the budget rules are kof-mothership values (defaultAlertRules), published as
+    finops_mothership_values and rendered as a file; nothing is queried or written."""
+    inv = inventory(fleet_vm, tmp_path / "hosts.yml", prices=False, budgets=[{"namespace": "ml", "amount": 500}])
+    rdir = tmp_path / "render"
+    rdir.mkdir()
+    ev = {"kof_version": "1.10.0", "kof_render_dir": str(rdir), "kof_dns_mode": "none",
+          "kof_cluster_template": "aws-standalone-cp-1-0-28"}
+    run = ansible_playbook("-i", inv, "playbooks/cost_report.yml", "-e", json.dumps(ev), "--tags", "finops_budgets",
+                           "-v", env=tool_env())
+    assert run.rc == 0, run.stdout[-3000:]
+    values = yaml.safe_load((rdir / "finops-budgets.yml").read_text())
+    rules = values["defaultAlertRules"]
+    assert "kof-finops-budgets" in rules, values
+    assert "KofBudgetSpend_namespace_ml_100" in json.dumps(rules)
+    assert "finops_mothership_values" in run.stdout
