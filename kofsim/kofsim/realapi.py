@@ -81,6 +81,9 @@ KOFSIM_CRD_GROUPS = ("kcm", "kof", "flux", "certmanager")
 # bare mode installs every CRD above, for tests that judge the collection's objects without KOF's charts
 K0RDENT_CRDS = ("sveltos", "kofsim/kcm", "kofsim/flux", "kofsim/certmanager")
 KOFSIM_DATA = Path(__file__).resolve().parent / "data" / "crds"
+# upstream components of .tools/kube/crds for KOF 1.x (kcm v1.10.0, Flux source-controller v1.8.5: kcm v1beta1 mode,
+# which the emulator serves; `kofsim controllers` runs kcm 0.1.x), not installed by the real backend
+UPSTREAM_1X = ("kcm-1.10", "flux")
 
 
 def kofsim_crds() -> list[tuple[dict, dict]]:
@@ -105,7 +108,9 @@ def kofsim_crds() -> list[tuple[dict, dict]]:
 
 
 def crd_index() -> list[dict]:
-    return json.loads((kube_dir() / "crds" / "index.json").read_text())
+    """The upstream CRDs the real backend installs (those of the 0.1 generation)."""
+    return [entry for entry in json.loads((kube_dir() / "crds" / "index.json").read_text())
+            if entry["component"] not in UPSTREAM_1X]
 
 
 # -- certificates ------------------------------------------------------------------------------------------

@@ -2,8 +2,10 @@
 # Builds the real control plane for `kofsim up --api real` from Go modules (the Go module proxy only):
 #   .tools/kube/bin/{etcd,kube-apiserver,kube-controller-manager}   go.mod pins the versions (see pin.sh)
 #   .tools/kube/crds/<component>/*.yaml, index.json               upstream CRDs (crds/sources.tsv, crds/go.sum)
-# Skipped when the stamp (sha256 of go.mod, go.sum, the Go sources, crds/*, this script and `go version`) is
-# unchanged. FORCE=1 rebuilds. Uses the usual GOMODCACHE/GOCACHE.
+# Each part is skipped when its stamp is unchanged: the binaries' (sha256 of go.mod, go.sum, the Go sources, this
+# script and `go version`, in .stamp) and the CRDs' (crds/*, this script and `go version`, in crds/.stamp), so a
+# new CRD source re-extracts the CRDs (seconds) without relinking. FORCE=1 rebuilds both. Uses the usual
+# GOMODCACHE/GOCACHE.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
@@ -15,13 +17,24 @@ log() { printf '[realkube] %s\n' "$*"; }
 command -v go >/dev/null || { echo "realkube: the go command is required" >&2; exit 1; }
 
 cd "$HERE"
-stamp="$( { go version; sha256sum build.sh go.mod go.sum crds/go.mod crds/go.sum crds/sources.tsv crds/extract.py;
+stamp="$( { go version; sha256sum build.sh go.mod go.sum;
             find cmd -name '*.go' -type f | LC_ALL=C sort | xargs sha256sum; } | sha256sum | cut -d' ' -f1)"
+crds_stamp="$( { go version; sha256sum build.sh crds/go.mod crds/go.sum crds/sources.tsv crds/extract.py; } \
+               | sha256sum | cut -d' ' -f1)"
+crds() {
+  if [ "${FORCE:-0}" != 1 ] && [ -f "$OUT/crds/index.json" ] && [ "$(cat "$OUT/crds/.stamp" 2>/dev/null)" = "$crds_stamp" ]; then
+    return 0
+  fi
+  local t0; t0=$(date +%s)
+  "$PY" crds/extract.py "$OUT/crds"
+  echo "$crds_stamp" > "$OUT/crds/.stamp"
+  log "CRDs extracted in $(($(date +%s) - t0)) s"
+}
 bins=(etcd kube-apiserver kube-controller-manager)
 have_all=1
 for b in "${bins[@]}"; do [ -x "$OUT/bin/$b" ] || have_all=0; done
-if [ "${FORCE:-0}" != 1 ] && [ "$have_all" = 1 ] && [ -f "$OUT/crds/index.json" ] \
-   && [ "$(cat "$OUT/.stamp" 2>/dev/null)" = "$stamp" ]; then
+if [ "${FORCE:-0}" != 1 ] && [ "$have_all" = 1 ] && [ "$(cat "$OUT/.stamp" 2>/dev/null)" = "$stamp" ]; then
+  crds
   log "control plane up to date ($("$OUT/bin/kube-apiserver" --version 2>/dev/null), etcd $("$OUT/bin/etcd" --version 2>/dev/null | awk 'NR==1{print $3}'))"
   exit 0
 fi
@@ -44,6 +57,6 @@ rm -f "$OUT/.stamp"
 go build -trimpath -ldflags "$ldflags" -o "$OUT/bin/" ./cmd/etcd ./cmd/kube-apiserver ./cmd/kube-controller-manager
 built=$(date +%s)
 log "binaries built in $((built - start)) s: $(cd "$OUT/bin" && du -m "${bins[@]}" | awk '{printf "%s %s MB  ", $2, $1}')"
-"$PY" crds/extract.py "$OUT/crds"
 echo "$stamp" > "$OUT/.stamp"
+crds
 log "done in $(($(date +%s) - start)) s: $("$OUT/bin/kube-apiserver" --version)"

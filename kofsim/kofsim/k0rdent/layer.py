@@ -42,11 +42,16 @@ def load_docs(path: Path) -> list[dict]:
 # data/crds/<dir> -> the component directory of .tools/kube/crds holding the upstream CRDs of the versions the
 # 0.1 generation pins (kofsim/CRDS.md): those replace kofsim's own files in kcm 0.1.x mode
 UPSTREAM_CRDS = {"grafana": "grafana-operator", "sveltos": "sveltos"}
+# the same for KOF 1.x (kcm v1beta1 mode): kcm v1.10.0's and Flux source-controller v1.8.5's CRDs (KOF 1.10.0's
+# pins). These replace kofsim's files of the same name only; the others stay (Flux's HelmRelease: helm-controller
+# is not served by the Go proxy). Of kcm's 21, only the kinds kofsim serves in kcm 1.x mode (those of data/crds/kcm
+# with a v1beta1 version) are installed.
+UPSTREAM_CRDS_1X = {"kcm": "kcm-1.10", "flux": "flux"}
 
 
-def upstream_crd_docs(group_dir: str) -> list[dict] | None:
+def upstream_crd_docs(group_dir: str, kcm_version: str = "v1alpha1") -> list[dict] | None:
     """The upstream CRDs the build extracted from the Go modules (None when not built: kofsim's copies are used)."""
-    component = UPSTREAM_CRDS.get(group_dir)
+    component = (UPSTREAM_CRDS if kcm_version == "v1alpha1" else UPSTREAM_CRDS_1X).get(group_dir)
     d = Path(os.environ.get("KOFSIM_KUBE_DIR") or DATA.parents[2] / ".tools" / "kube") / "crds" / (component or "-")
     files = sorted(d.glob("*.yaml")) if component and d.is_dir() else []
     return [doc for f in files for doc in load_docs(f)] or None
@@ -55,15 +60,24 @@ def upstream_crd_docs(group_dir: str) -> list[dict] | None:
 def crd_docs(group_dir: str, kcm_version: str = "v1alpha1") -> list[dict]:
     """The CRDs of data/crds/<group_dir>. kcm's files carry v1alpha1 and v1beta1; kcm 0.1.x serves only
     v1alpha1 and kcm 1.x only v1beta1, so the other one is dropped here. In kcm 0.1.x mode the grafana-operator
-    (v5.13.0) and Sveltos (v0.45.0) CRDs are the upstream ones when the build extracted them."""
+    (v5.13.0) and Sveltos (v0.45.0) CRDs are the upstream ones when the build extracted them; in kcm 1.x mode
+    kcm's (v1.10.0) and Flux's HelmRepository and HelmChart (source-controller v1.8.5)."""
     key = (group_dir, kcm_version)
     if key not in _CRD_CACHE:
         d = DATA / "crds" / group_dir
-        docs = upstream_crd_docs(group_dir) if kcm_version == "v1alpha1" else None
-        if docs is None:
+        upstream = upstream_crd_docs(group_dir, kcm_version)
+        if upstream is not None and kcm_version == "v1alpha1":
+            docs = upstream
+        else:
             docs = []
             for f in sorted(d.glob("*.yaml")) if d.exists() else []:
                 docs += load_docs(f)
+            if upstream is not None:  # kcm 1.x: upstream replaces kofsim's CRD of the same name, for a kind
+                # kofsim serves in this mode (kofsim's kcm files without a v1beta1 version stay out)
+                by_name = {doc["metadata"]["name"]: doc for doc in upstream}
+                docs = [by_name.get(doc["metadata"]["name"], doc)
+                        if any(v["name"] == kcm_version for v in doc["spec"]["versions"]) or group_dir != "kcm"
+                        else doc for doc in docs]
         if group_dir == "kcm":
             for doc in docs:
                 versions = [v for v in doc["spec"]["versions"] if v["name"] == kcm_version]

@@ -4,7 +4,8 @@
 
 For every row of sources.tsv: `go mod download -json <module>@<version>` (run in this directory, so the go
 command checks the module against go.sum; the hash it reports is compared with go.sum here too), then every
-CustomResourceDefinition in `<module dir>/<directory>/*.yaml` is written to OUT_DIR/<component>/<file>.
+CustomResourceDefinition in `<module dir>/<directory>/*.yaml` (or in the files the row's optional fifth column
+names, comma-separated globs) is written to OUT_DIR/<component>/<file>.
 OUT_DIR/index.json lists each CRD with its source (module@version:path) and the changes made to it.
 
 Changes are made only where a CRD cannot be installed without its controller (see `adapt`); each one is
@@ -25,12 +26,12 @@ import yaml
 HERE = Path(__file__).resolve().parent
 
 
-def sources() -> list[tuple[str, str, str, str]]:
+def sources() -> list[tuple[str, str, str, str, list[str]]]:
     rows = []
     for line in (HERE / "sources.tsv").read_text().splitlines():
         if line.strip() and not line.lstrip().startswith("#"):
-            component, module, version, subdir = line.split("\t")
-            rows.append((component, module, version, subdir))
+            component, module, version, subdir, *files = line.split("\t")
+            rows.append((component, module, version, subdir, files[0].split(",") if files else ["*.yaml"]))
     return rows
 
 
@@ -94,13 +95,13 @@ def main(out: Path) -> int:
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     index = []
-    for component, module, version, subdir in sources():
+    for component, module, version, subdir, globs in sources():
         if reqs.get(module) != version:
             raise SystemExit(f"extract: {module} {version} is not required at that version in go.mod")
         root = download(module, version)
-        files = sorted((root / subdir).glob("*.yaml"))
-        if not files:
-            raise SystemExit(f"extract: no YAML in {module}@{version}:{subdir}")
+        files = sorted({f for g in globs for f in (root / subdir).glob(g)})
+        if not files or any(not list((root / subdir).glob(g)) for g in globs):
+            raise SystemExit(f"extract: no {','.join(globs)} in {module}@{version}:{subdir}")
         for path in files:
             raw = path.read_bytes()
             docs = [d for d in yaml.safe_load_all(raw) if d and d.get("kind") == "CustomResourceDefinition"]
