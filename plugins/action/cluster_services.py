@@ -27,6 +27,7 @@ class ActionModule(KofAction):
         "role": {"type": "str", "required": True, "choices": ["regional", "child"]},
         "multi_cluster_service": {"type": "str"},
         "kof_version": {"type": "str", "required": True},
+        "chart_version": {"type": "str", "default": ""},
         "kcm_api_version": {"type": "str", "default": "k0rdent.mirantis.com/v1beta1"},
         "wait": {"type": "bool", "default": True},
         "wait_timeout": {"type": "int", "default": 1800},
@@ -48,11 +49,13 @@ class ActionModule(KofAction):
         kube = self.management(args)
         psg_api = kof_resources.psg_api(args["kof_version"])[0]
         seen: dict = {}
+        version = args["chart_version"]
 
         def probe():
             for ns in sorted({namespace for namespace, _name in where.values()}):
                 seen[ns] = self._read(kube, ns, role, psg_api, args["kcm_api_version"])
-            pending = [h for h, (ns, name) in where.items() if self._state(seen[ns], role, mcs, name)[0] == "pending"]
+            pending = [h for h, (ns, name) in where.items()
+                       if self._state(seen[ns], role, mcs, name, version)[0] == "pending"]
             return not pending, f"{len(pending)} cluster(s) pending"
 
         if args["wait"] and not self.check_mode:
@@ -60,7 +63,7 @@ class ActionModule(KofAction):
         else:
             probe()
         for h, (ns, name) in where.items():
-            state, msg, services, objects = self._state(seen[ns], role, mcs, name)
+            state, msg, services, objects = self._state(seen[ns], role, mcs, name, version)
             res = per_host[h]
             res.update(services=services, state=state, action="deployed" if state == "ready" else state)
             res["objects"] = [{"kind": k, "name": f"{ns}/{n}", "action": "made by kof-operator"} for k, n in objects]
@@ -91,14 +94,14 @@ class ActionModule(KofAction):
         return out
 
     @staticmethod
-    def _state(seen, role, mcs, name):
+    def _state(seen, role, mcs, name, version=""):
         """(state, message, {service: state}, [(kind, name)] of kof-operator's objects) of one cluster."""
         sets = [s for s in seen["servicesets"] if (s.get("spec") or {}).get("cluster") == name]
         if mcs != kof_resources.KOF_MCS[role]:  # an explicitly named MultiClusterService: that one only
             sets = [s for s in sets if (s.get("spec") or {}).get("multiClusterService") == mcs]
             state, msg, services = kof_resources.service_set_state(sets[0] if sets else None)
         else:
-            state, msg, services, _ns = kof_resources.cluster_services_state(sets, role)
+            state, msg, services, _ns = kof_resources.cluster_services_state(sets, role, version)
         objects, missing = [], []
         cm = config_map_name(role, name)
         (objects if cm in seen["configmaps"] else missing).append(("ConfigMap", cm))

@@ -548,19 +548,28 @@ def service_set_state(obj: dict | None) -> tuple[str, str, dict]:
 KOF_MCS = {"regional": "kof-regional-cluster", "child": "kof-child-cluster"}
 
 
-def cluster_services_state(service_sets: list, tier: str) -> tuple[str, str, dict, list]:
+def cluster_services_state(service_sets: list, tier: str, chart_version: str = "") -> tuple[str, str, dict, list]:
     """(state, message, {service: state}, namespaces) of what KOF's MultiClusterServices deploy to one cluster,
     from the kcm ServiceSets of that cluster: the tier's own (kof-regional-cluster, kof-child-cluster; it must
     exist) and every other KOF one that selects it (kof-mothership's secret propagation to children, ...).
-    Failed when one failed, ready when all are, else pending. `namespaces`: where the services run."""
+    Failed when one failed, ready when all are, else pending. `namespaces`: where the services run.
+    chart_version: the KOF chart version the ServiceSets must name for KOF's own charts (kof-* ServiceTemplates,
+    kcm's <chart>-<version dashed>): after an upgrade a ServiceSet still deployed at the old version is pending."""
     mcs = KOF_MCS[tier]
     kof = [s for s in service_sets if str((s.get("spec") or {}).get("multiClusterService", "")).startswith("kof-")]
     kof.sort(key=lambda s: ((s.get("spec") or {}).get("multiClusterService") != mcs, s["metadata"]["name"]))
     if not any((s.get("spec") or {}).get("multiClusterService") == mcs for s in kof):
         return "pending", f"no ServiceSet of MultiClusterService {mcs} yet (it has not selected the cluster)", {}, []
     states, messages, services, namespaces = [], [], {}, set()
+    suffix = "-" + str(chart_version).lstrip("v").replace(".", "-") if chart_version else ""
     for s in kof:
         state, msg, svc = service_set_state(s)
+        stale = [f"{x.get('name')} ({x.get('template')})" for x in (s.get("spec") or {}).get("services") or []
+                 if suffix and str(x.get("template", "")).startswith("kof-")
+                 and not str(x.get("template", "")).endswith(suffix)]
+        if stale and state != "failed":
+            state, msg = "pending", (f"waiting for KOF {chart_version}'s ServiceTemplates, the ServiceSet names "
+                                     + ", ".join(stale))
         states.append(state)
         if state != "ready":
             messages.append(f"ServiceSet {s['metadata']['name']} (MultiClusterService "

@@ -47,6 +47,13 @@ options:
     description: KOF version (selects the PromxyServerGroup API version).
     type: str
     required: true
+  chart_version:
+    description:
+      - The KOF chart version the clusters must run. A ServiceSet that still names another version's C(kof-*)
+        ServiceTemplate (kcm has not moved the cluster yet, after an upgrade of the kof chart) is pending, not done.
+      - Empty accepts any version.
+    type: str
+    default: ''
   kcm_api_version:
     description: API version of kcm's ServiceSets.
     type: str

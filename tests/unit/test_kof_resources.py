@@ -438,3 +438,13 @@ def test_cluster_services_state_judges_every_kof_multiclusterservice_of_the_clus
     assert state == "failed"
     assert msg == ("ServiceSet c1-851570cc (MultiClusterService kof-storage-child-secret-propagation): "
                    "service kof/kof-vmuser-creds failed: Secret not found")
+
+
+def test_cluster_services_state_waits_for_the_chart_version_after_an_upgrade():
+    child = _set("c1-49a75732", "kof-child-cluster", {"cert-manager": "Deployed", "kof-collectors": "Deployed"})
+    for svc in child["spec"]["services"]:
+        svc["template"] = "kof-collectors-1-9-0" if svc["name"] == "kof-collectors" else "cert-manager-v1-19-3"
+    assert kr.cluster_services_state([child], "child", "1.9.0")[0] == "ready"
+    state, msg, _s, _n = kr.cluster_services_state([child], "child", "1.10.0")
+    assert state == "pending" and "kof-collectors (kof-collectors-1-9-0)" in msg
+    assert kr.cluster_services_state([child], "child")[0] == "ready"  # no version asked for
