@@ -3,15 +3,24 @@ kof-operators, victoria-metrics-operator, kof-mothership, kof-regional, kof-chil
 the switches that select them are the real charts' at k0rdent/kof@v1.10.0 (kofsim/K0RDENT.md, "KOF 1.x
 management tier"); the objects are kofsim's own renderings of those facts, without the real charts' full specs.
 
-Every builder is `build(release, ns, values, lookup) -> (crd_dirs, objects)` on the values already merged with
-the stand-in chart's values.yaml (kofsim/charts-1.10/<chart>) and validated against its values.schema.json.
+Every builder is `build(release, ns, values, lookup, version) -> (crd_dirs, objects)` on the values already merged
+with the stand-in chart's values.yaml and validated against its values.schema.json; `version` is the version of the
+chart Flux pulled (the HelmChart's spec.version): kof-mothership names its ServiceTemplates, chains and
+`kof-propagation-<v>` after it, kof-regional / kof-child their services' templates. The chart of a version is the
+stand-in directory whose Chart.yaml has that name and version, looked up by find_chart() in the HelmChart's
+`kofsim/charts-dir` annotation (the umbrella copies its own Chart.yaml annotation there), the directories of
+$KOFSIM_EXTRA_CHARTS and kofsim/charts-1.10 (kofsim/K0RDENT.md, "KOF versions and upgrades").
 """
 from __future__ import annotations
 
 import base64
+import os
 import secrets
 import string
+from functools import lru_cache
 from pathlib import Path
+
+import yaml
 
 from ..fastcopy import yaml_dump
 from . import catalog
@@ -30,6 +39,48 @@ TEMPLATE_CHARTS = {"kof-operators", "kof-collectors", "kof-storage", "kof-propag
                    "ingress-nginx", "gateway-helm", "victoria-metrics-operator"}
 
 
+CHARTS_DIR_ANNOTATION = "kofsim/charts-dir"
+EXTRA_CHARTS_ENV = "KOFSIM_EXTRA_CHARTS"
+
+
+def chart_roots(extra=()) -> list[Path]:
+    """Where chart directories are looked for, in order: `extra` (a HelmChart's kofsim/charts-dir annotation),
+    $KOFSIM_EXTRA_CHARTS (os.pathsep-separated, read by the server process), kofsim's charts-1.10."""
+    env = [d for d in os.environ.get(EXTRA_CHARTS_ENV, "").split(os.pathsep) if d]
+    out = []
+    for d in [*extra, *env, CHARTS_1X]:
+        p = Path(d).expanduser()
+        if p not in out:
+            out.append(p)
+    return out
+
+
+@lru_cache(maxsize=256)
+def _chart_meta(chart_yaml: Path, mtime: float) -> dict:
+    try:
+        return yaml.safe_load(chart_yaml.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+
+
+def chart_meta(chart_dir: Path) -> dict:
+    f = Path(chart_dir) / "Chart.yaml"
+    try:
+        return _chart_meta(f, f.stat().st_mtime)
+    except OSError:
+        return {}
+
+
+def find_chart(name: str, version: str = "", extra=()) -> Path | None:
+    """The stand-in directory of chart `name` at `version` (empty or "*": the first found, charts-1.10's last)."""
+    want = str(version or "").lstrip("v")
+    for root in chart_roots(extra):
+        meta = chart_meta(root / name)
+        if meta.get("name") == name and (want in ("", "*") or str(meta.get("version", "")).lstrip("v") == want):
+            return root / name
+    return None
+
+
 def dashed(version: str) -> str:
     return version.replace(".", "-")
 
@@ -45,7 +96,7 @@ def fullname(release: str, chart: str) -> str:
 
 
 # --------------------------------------------------------------------------------- kof-operators
-def kof_operators(release, ns, v, lookup):
+def kof_operators(release, ns, v, lookup, version=KOF_VERSION):
     """kof-operators 1.10.0: prometheus-operator-crds 15.0.0, opentelemetry-operator 0.104.0 (its Deployment),
     grafana-operator 5.21.4 (disabled by default)."""
     crds, objs = [], []
@@ -64,7 +115,7 @@ def kof_operators(release, ns, v, lookup):
     return crds, objs
 
 
-def victoria_metrics_operator(release, ns, v, lookup):
+def victoria_metrics_operator(release, ns, v, lookup, version=VMO_VERSION):
     """victoria-metrics-operator 0.58.1 (crds.plain: the CRDs as plain templates)."""
     name = fullname(release, "victoria-metrics-operator")
     objs = [deployment(name, ns, {"app.kubernetes.io/name": "victoria-metrics-operator",
@@ -107,16 +158,17 @@ def _chain(name, ns, new_name, prefix, version, lookup, existing):
             "spec": {"supportedTemplates": supported}}
 
 
-def kof_mothership(release, ns, v, lookup):
+def kof_mothership(release, ns, v, lookup, version=KOF_VERSION):
+    kof_version = version
     kcm_ns = _get(v, "kcm.namespace", "kcm-system")
     objs = []
     existing = sorted(n for n in (lookup("__list__", "ServiceTemplate", kcm_ns, "") or [])) if lookup else []
     if _get(v, "kcm.installTemplates", True):
         repo = _get(v, "kcm.kof.repo.name", "oci-registry")
         for short in ("operators", "collectors", "storage", "propagation"):
-            new = f"kof-{short}-{dashed(KOF_VERSION)}"
-            objs.append(_service_template(new, kcm_ns, f"kof-{short}", KOF_VERSION, repo))
-            objs.append(_chain(new, kcm_ns, new, f"kof-{short}-", KOF_VERSION, lookup, existing))
+            new = f"kof-{short}-{dashed(kof_version)}"
+            objs.append(_service_template(new, kcm_ns, f"kof-{short}", kof_version, repo))
+            objs.append(_chain(new, kcm_ns, new, f"kof-{short}-", kof_version, lookup, existing))
     for alias in KGST_ALIASES:
         cfg = v.get(alias) or {}
         if not cfg or (alias == "cert-manager-service-template" and not cfg.get("enabled", True)):
@@ -161,7 +213,7 @@ def kof_mothership(release, ns, v, lookup):
                  "spec": {"clusterSelector": {"matchLabels": {"k0rdent.mirantis.com/kof-cluster-role": "child"}},
                           "serviceSpec": {
                               "services": [{"name": "kof-vmuser-creds", "namespace": ns,
-                                            "template": f"kof-propagation-{dashed(KOF_VERSION)}",
+                                            "template": f"kof-propagation-{dashed(kof_version)}",
                                             "values": PROPAGATION_VALUES}],
                               "templateResourceRefs": [{"identifier": "secret", "resource": {
                                   "apiVersion": "v1", "kind": "Secret",
@@ -263,8 +315,8 @@ def _cert_manager_values(extra=None) -> str:
     return yaml_dump(out, sort_keys=False)
 
 
-def kof_regional(release, ns, v, lookup):
-    version = dashed(KOF_VERSION)
+def kof_regional(release, ns, v, lookup, version=KOF_VERSION):
+    version = dashed(version)
     regionless = bool(_get(v, "regionless.enabled", False))
     istio = _istio(v, lookup)
     ingress = not istio and bool(_get(v, "ingress-nginx.enabled", False))
@@ -403,8 +455,8 @@ def _collectors_values(v, cluster_name, helm_values=None) -> str:
                     "collectorsValuesFromAnnotation"))
 
 
-def kof_child(release, ns, v, lookup):
-    version = dashed(KOF_VERSION)
+def kof_child(release, ns, v, lookup, version=KOF_VERSION):
+    version = dashed(version)
     istio = _istio(v, lookup)
     m2m = bool(_get(v, "fromManagement.toManagementCluster.enabled", False))
     m2r = bool(_get(v, "fromManagement.toRegionalCluster.name", ""))
@@ -480,20 +532,64 @@ def kof_child(release, ns, v, lookup):
 
 BUILDERS = {"kof-operators": kof_operators, "victoria-metrics-operator": victoria_metrics_operator,
             "kof-mothership": kof_mothership, "kof-regional": kof_regional, "kof-child": kof_child}
-# chart -> the version kofsim serves (HelmChart spec.version must match it, or be empty / "*")
-CHART_VERSIONS = {"kof-operators": KOF_VERSION, "kof-mothership": KOF_VERSION, "kof-regional": KOF_VERSION,
-                  "kof-child": KOF_VERSION, "victoria-metrics-operator": VMO_VERSION}
+# charts that are not kofsim stand-in directories -> the one version kofsim serves (HelmChart spec.version must match
+# it, or be empty / "*"); the kof-* charts are served at every version find_chart() finds
+CHART_VERSIONS = {"victoria-metrics-operator": VMO_VERSION}
 APP_VERSIONS = {"victoria-metrics-operator": "v0.66.1"}
 
 
-def objects_for(chart: str, release: str, ns: str, user_values: dict, lookup=None):
-    """(crd dirs, objects) of chart for the release's values (merged with the stand-in's values.yaml and checked
-    against its values.schema.json first, as helm does); RenderError with helm's message."""
+def app_version(chart: str, version: str, chart_dir=None) -> str:
+    if chart in APP_VERSIONS:
+        return APP_VERSIONS[chart]
+    meta = chart_meta(chart_dir) if chart_dir else {}
+    return str(meta.get("appVersion") or version or KOF_VERSION)
+
+
+def objects_for(chart: str, release: str, ns: str, user_values: dict, lookup=None, version: str = "",
+                chart_dir=None):
+    """(crd dirs, objects) of chart at `version` (default: charts-1.10's) for the release's values (merged with
+    the stand-in's values.yaml and checked against its values.schema.json first, as helm does; `chart_dir`, the
+    stand-in directory of that version, default charts-1.10/<chart>); RenderError with helm's message."""
     build = BUILDERS.get(chart)
     if build is None:
         raise RenderError(f"chart {chart} is not one kofsim can install on the management cluster "
                           f"({', '.join(sorted(BUILDERS))})")
-    merged = catalog.merge(catalog.chart_defaults(chart, CHARTS_1X), user_values or {})
-    catalog.validate_values(chart, merged, CHARTS_1X)
-    crds, objs = build(release, ns, merged, lookup)
+    root = Path(chart_dir).parent if chart_dir else CHARTS_1X
+    if not (root / chart / "values.yaml").exists():
+        root = CHARTS_1X
+    merged = catalog.merge(catalog.chart_defaults(chart, root), user_values or {})
+    catalog.validate_values(chart, merged, root)
+    if not version:
+        version = VMO_VERSION if chart == "victoria-metrics-operator" else KOF_VERSION
+    crds, objs = build(release, ns, merged, lookup, version)
     return crds, objs
+
+
+RELABELLED = ("kof", "kof-operators", "kof-mothership", "kof-regional", "kof-child", "kof-storage", "kof-collectors",
+              "kof-dashboards")
+
+
+def relabel(dest, version: str, src=CHARTS_1X) -> Path:
+    """A copy of the stand-in charts (charts-1.10) as another KOF version, for upgrade tests: `dest` gets every
+    chart directory, each Chart.yaml's version and appVersion set to `version`, and kof/Chart.yaml's annotation
+    kofsim/charts-dir set to dest's absolute path (the umbrella puts it on its HelmCharts, where kofsim's Flux looks
+    up the component charts). Values and schemas are charts-1.10's: the differences between KOF versions are not
+    modelled. `python -m kofsim.k0rdent.catalog_1x DEST VERSION` does the same."""
+    import shutil
+    dest = Path(dest).resolve()
+    dest.mkdir(parents=True, exist_ok=True)
+    for chart in sorted(p.name for p in Path(src).iterdir() if (p / "Chart.yaml").exists()):
+        shutil.copytree(Path(src) / chart, dest / chart, dirs_exist_ok=True)
+        f = dest / chart / "Chart.yaml"
+        meta = yaml.safe_load(f.read_text()) or {}
+        if chart in RELABELLED:
+            meta["version"] = meta["appVersion"] = version
+        if chart == "kof":
+            meta.setdefault("annotations", {})[CHARTS_DIR_ANNOTATION] = str(dest)
+        f.write_text(yaml.safe_dump(meta, sort_keys=False))
+    return dest
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import sys
+    print(relabel(sys.argv[1], sys.argv[2]))

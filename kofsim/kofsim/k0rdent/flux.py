@@ -6,7 +6,9 @@ kof-operator pins):
 - HelmRepository: type `oci` is a static object (the controller clears its status); type `default` gets an artifact
   and Ready/ArtifactInStorage True `Succeeded` "stored artifact: revision 'sha256:…'".
 - HelmChart: Ready/ArtifactInStorage True `ChartPullSucceeded` "pulled '<chart>' chart with version '<v>'" once
-  its HelmRepository exists and the chart is one kofsim serves (charts-1.10 + victoria-metrics-operator).
+  its HelmRepository exists and the chart is one kofsim serves: victoria-metrics-operator 0.58.1, and a kof-*
+  chart at every version a stand-in directory has (catalog_1x.find_chart: the HelmChart's kofsim/charts-dir
+  annotation, $KOFSIM_EXTRA_CHARTS, kofsim/charts-1.10), so the umbrella's version decides the KOF version.
 - HelmRelease: dependsOn must all exist, have observedGeneration == generation and Ready True, else Ready False
   `DependencyNotReady` "dependency '<ns>/<name>' is not ready" (requeued every 5 s, helm-controller's
   --requeue-dependency default, and at once when a dependency changes); then the chartRef's HelmChart must be Ready
@@ -151,6 +153,14 @@ class Flux:
         src = spec.get("sourceRef") or {}
         cname, want = spec.get("chart", ""), str(spec.get("version") or "*")
         have = catalog_1x.CHART_VERSIONS.get(cname)
+        if have is None:
+            # a kof-* stand-in: served at every version a chart directory has (the HelmChart's kofsim/charts-dir
+            # annotation, $KOFSIM_EXTRA_CHARTS, charts-1.10); "have" is the nearest for the error message
+            found = catalog_1x.find_chart(cname, want, _extra_dirs(chart))
+            if found is not None:
+                have = str(catalog_1x.chart_meta(found).get("version"))
+            elif catalog_1x.find_chart(cname, "", _extra_dirs(chart)) is not None:
+                have = ""
         repo = self.get(SOURCE, "helmrepositories", ns, src.get("name", "")) if src.get("kind") == "HelmRepository" \
             else None
         if repo is None:
@@ -159,10 +169,10 @@ class Flux:
             status = {"observedGeneration": gen,
                       "conditions": [_cond("Ready", "False", "SourceUnavailable", msg, gen, prev),
                                      _cond("FetchFailed", "True", "SourceUnavailable", msg, gen, prev)]}
-        elif have is None or want not in ("*", "", have):
+        elif not have or want not in ("*", "", have):
             # kofsim serves one version of each chart (the stand-ins'); other versions are not in the repository
             msg = (f"chart pull error: failed to get chart version for remote reference: could not get tag for "
-                   f"'{cname}' chart with version '{want}'" if have else
+                   f"'{cname}' chart with version '{want}'" if have is not None else
                    f"chart pull error: failed to get chart version for remote reference: '{cname}' not found")
             status = {"observedGeneration": gen,
                       "conditions": [_cond("Ready", "False", "ChartPullError", msg, gen, prev),
@@ -218,12 +228,17 @@ class Flux:
         if chart is None:
             return waiting("ArtifactFailed", f"could not get Source object: helmcharts.source.toolkit.fluxcd.io "
                            f'"{ref.get("name", "")}" not found', DEPENDENCY_REQUEUE)
-        if not _ready(chart) or not (chart.get("status") or {}).get("artifact"):
+        if not _ready(chart) or not (chart.get("status") or {}).get("artifact") \
+                or (chart.get("status") or {}).get("observedGeneration") != chart["metadata"].get("generation", 1):
+            # helm-controller's isSourceReady: Ready and observedGeneration == generation (a HelmChart whose
+            # spec.version just changed is not used with its old artifact)
             return waiting("SourceNotReady", f"HelmChart '{cns}/{ref.get('name')}' is not ready: "
                            + next((c.get("message", "") for c in (chart.get("status") or {}).get("conditions") or []
                                    if c.get("type") == "Ready"), "waiting to be reconciled"), DEPENDENCY_REQUEUE)
         cname = chart["status"].get("observedChartName") or chart["spec"]["chart"]
         cversion = chart["status"]["artifact"]["revision"]
+        chart_dir = None if cname in catalog_1x.CHART_VERSIONS else catalog_1x.find_chart(cname, cversion,
+                                                                                          _extra_dirs(chart))
         values = spec.get("values") or {}
         release = spec.get("releaseName") or (f"{spec['targetNamespace']}-{name}" if spec.get("targetNamespace")
                                               else name)
@@ -269,7 +284,8 @@ class Flux:
                     rt = self.mgmt.kind(catalog_1x.KCM_API, kind)
                     return [o["metadata"]["name"] for o in self.mgmt.list(rt, lns)] if rt else []
                 return lookup(api_version, kind, lns, lname)
-            return catalog_1x.objects_for(chart_name, rel, rns_, vals, lookup2)
+            return catalog_1x.objects_for(chart_name, rel, rns_, vals, lookup2, version=cversion,
+                                          chart_dir=chart_dir)
         if err is None:
             err = self.layer.install(self.mgmt, release, rns, cname, cversion, values, render=render,
                                      force=force or not same)
@@ -280,7 +296,7 @@ class Flux:
             info = self.layer.release(self.mgmt, release, rns)
             snap = {"apiVersion": "v2", "name": release, "namespace": rns, "version": info["revision"],
                     "status": "deployed", "action": action, "chartName": cname, "chartVersion": cversion,
-                    "appVersion": catalog_1x.APP_VERSIONS.get(cname, catalog_1x.KOF_VERSION),
+                    "appVersion": catalog_1x.app_version(cname, cversion, chart_dir),
                     "configDigest": config_digest, "firstDeployed": (latest or {}).get("firstDeployed") or now(),
                     "lastDeployed": now()}
             snap["digest"] = _sha(snap)
@@ -349,6 +365,13 @@ class Flux:
             if err.code == 404:
                 return
             raise
+
+
+def _extra_dirs(chart) -> tuple:
+    """The chart directories a HelmChart names: the kof umbrella stand-in copies its Chart.yaml annotation
+    kofsim/charts-dir (an absolute path, written by catalog_1x.relabel or by hand) onto every HelmChart."""
+    d = (chart["metadata"].get("annotations") or {}).get(catalog_1x.CHARTS_DIR_ANNOTATION)
+    return (d,) if d else ()
 
 
 def _kept(obj, key):

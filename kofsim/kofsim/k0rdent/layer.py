@@ -333,7 +333,8 @@ class Layer:
             keys.append((obj["apiVersion"], obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"]))
         if prev:
             for key in set(prev["objects"]) - set(keys):
-                self._delete(target, key)
+                if not self._kept(target, key):  # helm leaves helm.sh/resource-policy: keep objects on upgrade
+                    self._delete(target, key)
         revision = (prev["revision"] + 1) if prev else 1
         sec_rt = target.resource("", "secrets")
         if prev:
@@ -360,6 +361,13 @@ class Layer:
         for sec in target.list(sec_rt, ns, {"owner": "helm", "name": release}):
             target.delete(sec_rt, ns, sec["metadata"]["name"])
         self._releases.pop((target.name, ns, release), None)
+
+    @staticmethod
+    def _kept(target, key) -> bool:
+        api_version, kind, ns, name = key
+        rt = target.kind(api_version, kind)
+        obj = target.get(rt, ns if rt.namespaced else "", name) if rt is not None else None
+        return bool(obj and (obj["metadata"].get("annotations") or {}).get("helm.sh/resource-policy") == "keep")
 
     @staticmethod
     def _delete(target, key):

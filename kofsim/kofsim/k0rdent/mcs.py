@@ -451,8 +451,8 @@ class Mcs:
                 msg = failure if new == "Failed" else ""
                 if new != st.get("state"):
                     st["lastStateTransitionTime"] = ts
-                st.update(state=new, version=next(x.get("version") for x in services
-                                                  if (x["namespace"], x["name"]) == k))
+                svc = next(x for x in services if (x["namespace"], x["name"]) == k)
+                st.update(state=new, template=svc["template"], version=svc.get("version"))
                 if msg:
                     st["failureMessage"] = msg
                 else:
