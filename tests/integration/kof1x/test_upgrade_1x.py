@@ -1,0 +1,111 @@
+"""KOF 1.9 -> 1.10 with site.yml on kofsim serving kcm 1.x: the same inventory, kof_version bumped. The umbrella kof
+chart is upgraded once, Flux upgrades its HelmReleases, kof-mothership brings the 1.10 ServiceTemplates and the
+MultiClusterServices move every cluster to them; the run is done only when each cluster's ServiceSets name the
+1.10 templates and are deployed again (not when helm returns). The ClusterDeployments' kof-version label follows.
+kofsim's 1.9.0 charts are its 1.10.0 stand-ins relabelled (catalog_1x.relabel): the values differences between
+the two releases are not modelled here."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from kofsim.k0rdent import catalog_1x
+from kofsim.testing import Kofsim
+from tests.helpers import ROOT, ansible_playbook, tool_env
+from tests.integration.tiers.conftest import write_inventory
+
+NS = "kcm-system"
+HOSTS = {"all": {"children": {
+    "kof_management": {"hosts": {"mgmt": None}},
+    "kof_regional": {"hosts": {"apac": {"kof_regional_region": "ap-southeast-1"}}},
+    "kof_child": {"hosts": {"apac-web": {"kof_regional": "apac"}, "apac-db": {"kof_regional": "apac"}}}}}}
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    old = os.environ.get("KOFSIM_KCM_API_VERSION")
+    os.environ["KOFSIM_KCM_API_VERSION"] = "v1beta1"
+    try:
+        k = Kofsim(tmp_path_factory.mktemp("kofsim-upgrade-1x"), ready_after=0.3)
+        k.start()
+    finally:
+        if old is None:
+            os.environ.pop("KOFSIM_KCM_API_VERSION")
+        else:
+            os.environ["KOFSIM_KCM_API_VERSION"] = old
+    charts_19 = catalog_1x.relabel(tmp_path_factory.mktemp("charts") / "charts-1.9.0", "1.9.0")
+    gv = {"kof_base_domain": "obs.example.net", "kof_admin_email": "noc@example.net", "kof_dns_mode": "none",
+          "kof_verify_timeout": 90, "kof_wait_timeout": 300,
+          "kof_report_dir": str(tmp_path_factory.mktemp("report"))}
+    env = tool_env(home=tmp_path_factory.mktemp("home"), extra={"K8S_AUTH_KUBECONFIG": k.kubeconfig})
+    yield {"kofsim": k, "env": env, "gv": gv, "inv": tmp_path_factory.mktemp("inventory"),
+           "charts": {"1.9.0": str(charts_19), "1.10.0": str(ROOT / "kofsim" / "kofsim" / "charts-1.10")}}
+    k.stop()
+
+
+def site(fleet, version, *args):
+    gv = dict(fleet["gv"], kof_version=version, kof_chart_repository=fleet["charts"][version])
+    inv = write_inventory(fleet["inv"], json.loads(json.dumps(HOSTS)), gv)
+    return ansible_playbook("-i", inv, "playbooks/site.yml", *args, env=fleet["env"])
+
+
+def kubectl_json(fleet, *args):
+    out = subprocess.run([str(ROOT / ".tools" / "bin" / "kubectl"), *args, "-o", "json"], capture_output=True,
+                         text=True, env=fleet["env"] | {"KUBECONFIG": fleet["kofsim"].kubeconfig}, check=True)
+    return json.loads(out.stdout)
+
+
+def templates_by_cluster(fleet):
+    out = {}
+    for s in kubectl_json(fleet, "get", "servicesets", "-n", NS)["items"]:
+        assert s["status"]["deployed"] is True, (s["metadata"]["name"], s["status"])
+        out.setdefault(s["spec"]["cluster"], set()).update(
+            x["template"] for x in s["spec"]["services"] if x["template"].startswith("kof-"))
+    return out
+
+
+def test_1_install_kof_1_9(fleet):
+    run = site(fleet, "1.9.0")
+    assert run.rc == 0 and not run.failed_hosts, run
+    for cluster, templates in templates_by_cluster(fleet).items():
+        assert templates and all(t.endswith("-1-9-0") for t in templates), (cluster, templates)
+    releases = kubectl_json(fleet, "get", "helmreleases", "-n", "kof")["items"]
+    assert {r["metadata"]["name"]: r["status"]["lastAttemptedRevision"] for r in releases}["kof-mothership"] == "1.9.0"
+
+
+def test_2_check_mode_predicts_the_upgrade(fleet):
+    k = fleet["kofsim"]
+    seq = k.last_seq()
+    run = site(fleet, "1.10.0", "--check")
+    assert run.rc == 0, run
+    assert k.writes(since=seq) == [], "check mode wrote to the API"
+    # the umbrella release, and every ClusterDeployment's kof-version label
+    assert {h for h, r in run.recap.items() if r["changed"]} == {"mgmt", "apac", "apac-web", "apac-db"}, run.recap
+
+
+def test_3_upgrade_to_1_10_waits_for_every_cluster(fleet):
+    run = site(fleet, "1.10.0")
+    assert run.rc == 0 and not run.failed_hosts, run
+    releases = {r["metadata"]["name"]: r for r in kubectl_json(fleet, "get", "helmreleases", "-n", "kof")["items"]}
+    for name in ("kof-operators", "kof-mothership", "kof-regional", "kof-child"):
+        assert releases[name]["status"]["lastAttemptedRevision"] == "1.10.0", (name, releases[name]["status"])
+    # the run returned only once kcm had moved every cluster to the 1.10 templates
+    for cluster, templates in templates_by_cluster(fleet).items():
+        assert templates and all(t.endswith("-1-10-0") for t in templates), (cluster, templates)
+    cds = kubectl_json(fleet, "get", "clusterdeployments", "-n", NS)["items"]
+    assert {cd["metadata"]["labels"]["k0rdent.mirantis.com/kof-version"] for cd in cds} == {"1.10.0"}
+    names = {t["metadata"]["name"] for t in kubectl_json(fleet, "get", "servicetemplates", "-n", NS)["items"]}
+    assert {"kof-storage-1-9-0", "kof-storage-1-10-0"} <= names  # templates are immutable and kept
+    report = json.loads((ROOT / fleet["gv"]["kof_report_dir"] / "fleet-report.json").read_text())
+    assert report["summary"]["ok"], report["summary"]
+
+
+def test_4_rerun_after_the_upgrade_changes_nothing(fleet):
+    k = fleet["kofsim"]
+    seq = k.last_seq()
+    run = site(fleet, "1.10.0")
+    assert run.rc == 0 and run.changed == 0, run.recap
+    assert k.writes(since=seq) == []
