@@ -81,13 +81,28 @@ KOFSIM_CRD_GROUPS = ("kcm", "kof", "flux", "certmanager")
 # bare mode installs every CRD above, for tests that judge the collection's objects without KOF's charts
 K0RDENT_CRDS = ("sveltos", "kofsim/kcm", "kofsim/flux", "kofsim/certmanager")
 KOFSIM_DATA = Path(__file__).resolve().parent / "data" / "crds"
-# upstream components of .tools/kube/crds for KOF 1.x (kcm v1.10.0, Flux source-controller v1.8.5: kcm v1beta1 mode,
-# which the emulator serves; `kofsim controllers` runs kcm 0.1.x), not installed by the real backend
+# upstream components of .tools/kube/crds for KOF 1.x (kcm v1.10.0, Flux source-controller v1.8.5): not installed
+# as such; in kcm v1beta1 mode the k0rdent layer's crd_docs picks from them the CRDs kofsim serves (kofsim_crds)
 UPSTREAM_1X = ("kcm-1.10", "flux")
+KCM_API_VERSIONS = ("v1alpha1", "v1beta1")
 
 
-def kofsim_crds() -> list[tuple[dict, dict]]:
-    """(index entry, CRD) of kofsim's own CRDs for the real backend, the 0.1 generation's versions only."""
+def kcm_api_version() -> str:
+    """The kcm API version the real backend serves: KOFSIM_KCM_API_VERSION (v1alpha1, kcm 0.1.x and KOF 0.1.1, by
+    default; v1beta1, kcm 1.x and KOF 1.x), as the emulator reads it."""
+    version = os.environ.get("KOFSIM_KCM_API_VERSION") or "v1alpha1"
+    if version not in KCM_API_VERSIONS:
+        raise StartError(f"KOFSIM_KCM_API_VERSION must be one of {', '.join(KCM_API_VERSIONS)}, not {version!r}")
+    return version
+
+
+def kofsim_crds(kcm_version: str = "v1alpha1") -> list[tuple[dict, dict]]:
+    """(index entry, CRD) of kofsim's own CRDs for the real backend: kcm 0.1.x's generation (v1alpha1 only), or in
+    kcm v1beta1 mode exactly what the emulator installs in that mode (k0rdent.layer.crd_docs: kcm v1.10.0's CRDs of
+    the kinds kofsim serves, Flux's upstream HelmChart/HelmRepository and kofsim's HelmRelease, kof's
+    PromxyServerGroup with v1beta1; kofsim's files for what the build did not extract)."""
+    if kcm_version != "v1alpha1":
+        return _kofsim_crds_1x(kcm_version)
     out = []
     for group_dir in KOFSIM_CRD_GROUPS:
         for f in sorted((KOFSIM_DATA / group_dir).glob("*.yaml")):
@@ -99,16 +114,37 @@ def kofsim_crds() -> list[tuple[dict, dict]]:
                                                for v in crd["spec"]["versions"] if v["name"] == "v1alpha1"]
                     if not crd["spec"]["versions"]:  # kcm 1.x kinds (ServiceSet): not in the 0.1 generation
                         continue
-                versions = [v["name"] for v in crd["spec"]["versions"] if v.get("served", True)]
-                out.append(({"name": crd["metadata"]["name"], "group": crd["spec"]["group"],
-                             "plural": crd["spec"]["names"]["plural"], "kind": crd["spec"]["names"]["kind"],
-                             "versions": versions, "component": f"kofsim/{group_dir}",
-                             "source": f"kofsim/kofsim/data/crds/{group_dir}/{f.name}"}, crd))
+                out.append((_entry(crd, f"kofsim/{group_dir}", f"kofsim/kofsim/data/crds/{group_dir}/{f.name}"),
+                            crd))
+    return out
+
+
+def _entry(crd: dict, component: str, source: str) -> dict:
+    return {"name": crd["metadata"]["name"], "group": crd["spec"]["group"],
+            "plural": crd["spec"]["names"]["plural"], "kind": crd["spec"]["names"]["kind"],
+            "versions": [v["name"] for v in crd["spec"]["versions"] if v.get("served", True)],
+            "component": component, "source": source}
+
+
+def _kofsim_crds_1x(kcm_version: str) -> list[tuple[dict, dict]]:
+    import copy  # noqa: WPS433
+
+    from .k0rdent.layer import UPSTREAM_CRDS_1X, crd_docs, upstream_crd_docs  # noqa: WPS433 (heavy, 1.x only)
+    out = []
+    for group_dir in KOFSIM_CRD_GROUPS:
+        upstream = {d["metadata"]["name"] for d in upstream_crd_docs(group_dir, kcm_version) or []}
+        for crd in crd_docs(group_dir, kcm_version):
+            name = crd["metadata"]["name"]
+            source = (f".tools/kube/crds/{UPSTREAM_CRDS_1X[group_dir]} ({name})" if name in upstream
+                      else f"kofsim/kofsim/data/crds/{group_dir} ({name})")
+            # the component stays kofsim/<dir> (what K0RDENT_CRDS selects); the source says where it came from
+            out.append((_entry(crd, f"kofsim/{group_dir}", source), copy.deepcopy(crd)))
     return out
 
 
 def crd_index() -> list[dict]:
-    """The upstream CRDs the real backend installs (those of the 0.1 generation)."""
+    """The upstream CRDs the real backend installs as extracted (Sveltos', grafana-operator's: both modes); kcm's
+    and Flux's of KOF 1.x come through kofsim_crds in kcm v1beta1 mode."""
     return [entry for entry in json.loads((kube_dir() / "crds" / "index.json").read_text())
             if entry["component"] not in UPSTREAM_1X]
 
@@ -492,13 +528,14 @@ class _Plane:
                   deadline, 0.1)
 
     # -- CRDs ------------------------------------------------------------------------------------------------
-    def install_crds(self, deadline: float, components=None) -> int:
+    def install_crds(self, deadline: float, components=None, kcm_version: str = "v1alpha1") -> int:
         """The upstream CRDs and kofsim's (every one, or those of `components`: a k0rdent management cluster before
-        KOF has kcm's, Sveltos', Flux's and cert-manager's; KOF's arrive with its charts)."""
+        KOF has kcm's, Sveltos', Flux's and cert-manager's; KOF's arrive with its charts), of kcm's generation
+        `kcm_version`."""
         root = kube_dir() / "crds"
         upstream = [(entry, yaml.safe_load((root / entry["file"]).read_text())) for entry in crd_index()]
         names = {entry["name"] for entry, _ in upstream}
-        ours = [(entry, crd) for entry, crd in kofsim_crds() if entry["name"] not in names]
+        ours = [(entry, crd) for entry, crd in kofsim_crds(kcm_version) if entry["name"] not in names]
         if components is not None:
             upstream = [(e, c) for e, c in upstream if e["component"] in components]
             ours = [(e, c) for e, c in ours if e["component"] in components]
@@ -553,6 +590,11 @@ def up(args) -> int:
     t0 = time.monotonic()
     deadline = t0 + START_TIMEOUT
     try:
+        kcm_version = kcm_api_version()
+    except StartError as exc:
+        sys.stderr.write(f"kofsim: {exc}\n")
+        return 2
+    try:
         make_pki(d / "pki")
         shutil.copyfile(d / "pki" / "ca.crt", d / "ca.crt")
         plane = _Plane(d, getattr(args, "port", 0) or 0)
@@ -561,7 +603,7 @@ def up(args) -> int:
         plane.start_apiserver()
         plane.wait("kube-apiserver /readyz", plane.apiserver_ready, deadline, 0.1)
         plane.start_controller_manager()
-        n = plane.install_crds(deadline, None if getattr(args, "bare", False) else K0RDENT_CRDS)
+        n = plane.install_crds(deadline, None if getattr(args, "bare", False) else K0RDENT_CRDS, kcm_version)
         plane.wait("the default ServiceAccount (kube-controller-manager)", plane.default_service_account,
                    deadline, 0.1)
         kc = d / "kubeconfig"
@@ -569,7 +611,8 @@ def up(args) -> int:
                                       d / "pki" / "admin.key"))
         kc.chmod(0o600)
         (d / "etcd.url").write_text(plane.etcd_url + "\n")
-        (d / "controllers.json").write_text(json.dumps({"ready_after": float(getattr(args, "ready_after", 0) or 0)}))
+        (d / "controllers.json").write_text(json.dumps({"ready_after": float(getattr(args, "ready_after", 0) or 0),
+                                                        "kcm_version": kcm_version}))
         if not getattr(args, "bare", False):
             plane.start_controllers(deadline)
         (d / "port").write_text(f"{plane.port}\n")
@@ -580,6 +623,7 @@ def up(args) -> int:
         sys.stderr.write(f"kofsim: the real control plane did not start: {exc}\n")
         return 1
     what = "" if getattr(args, "bare", False) else ", simulated k0rdent"
+    what += f", kcm {kcm_version}" if kcm_version != "v1alpha1" else ""
     sys.stderr.write(f"kofsim: real control plane on {plane.url} ({n} CRDs{what}) in {time.monotonic() - t0:.1f} s\n")
     print(str(d / "kubeconfig"))
     return 0

@@ -385,6 +385,9 @@ class ClusterOperators:
                   "app.kubernetes.io/component": "opentelemetry-collector",
                   "app.kubernetes.io/managed-by": "opentelemetry-operator"}
         image = spec.get("image") or "otel/opentelemetry-collector-contrib:0.116.0"
+        if isinstance(image, dict):  # KOF 1.x: opentelemetry-kube-stack's values shape {repository, tag, digest}
+            ref = image.get("digest") and f"@{image['digest']}" or (image.get("tag") and f":{image['tag']}") or ""
+            image = f"{image.get('repository') or 'otel/opentelemetry-collector-k8s'}{ref}"
         w = self.ensure(workload(kind, wname, ns, labels, replicas=spec.get("replicas", 1), container="otc-container",
                                  image=image), col)
         st = (w or {}).get("status") or {}
@@ -395,7 +398,8 @@ class ClusterOperators:
         sel = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
         self.set_status(rt, col, {"scale": {"replicas": total, "statusReplicas": f"{ready}/{total}",
                                             "selector": sel},
-                                  "version": image.rpartition(":")[2]})
+                                  "version": image.rpartition(":")[2] if ":" in image.rsplit("/", 1)[-1]
+                                  else ""})
 
     # ------------------------------------------------------------------------------ cert-manager
     def _cert_manager_running(self) -> bool:

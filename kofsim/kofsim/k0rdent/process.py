@@ -11,9 +11,9 @@ workload clusters), here on rest.RestClient informers and one worker thread (res
 
 `kofsim up --api real` starts it (`<dir>/pids` names it `kofsim-controllers`; its log is
 `<dir>/logs/kofsim-controllers.log`) and `kofsim down` stops it. On start it seeds what a k0rdent 0.1 management
-cluster has (once: what exists is left alone), registers the webhooks, writes `<dir>/controllers.ready`, and runs
-until SIGTERM. Restarted, it finds the workload clusters again and its informers list everything anew: nothing is
-created twice.
+cluster has (a kcm 1.x one with KOFSIM_KCM_API_VERSION=v1beta1: `kcm_version` in controllers.json, written by `up`)
+once (what exists is left alone), registers the webhooks, writes `<dir>/controllers.ready`, and runs until SIGTERM.
+Restarted, it finds the workload clusters again and its informers list everything anew: nothing is created twice.
 """
 from __future__ import annotations
 
@@ -57,7 +57,10 @@ def run(state_dir, kubeconfig=None, *, ready_after: float | None = None, simulat
                                    crashloops=lambda: fleet.crashloops(cid))
 
     t0 = time.monotonic()
-    layer = Layer(mgmt, runtime, fleet, kcm_version="v1alpha1", settings=Settings(settings.get("ready_after", 0)),
+    # kcm 0.1.x (v1alpha1) by default; v1beta1: kcm 1.x and KOF 1.x, as the emulator (`up` writes the version it
+    # installed the CRDs of into controllers.json, so a restarted process keeps it)
+    kcm_version = settings.get("kcm_version") or os.environ.get("KOFSIM_KCM_API_VERSION") or "v1alpha1"
+    layer = Layer(mgmt, runtime, fleet, kcm_version=kcm_version, settings=Settings(settings.get("ready_after", 0)),
                   on_cluster=on_cluster)
     hook = WebhookServer(layer.kcm, d).start()
     hook.register(mgmt)
@@ -66,8 +69,8 @@ def run(state_dir, kubeconfig=None, *, ready_after: float | None = None, simulat
     # workload clusters whose ClusterDeployment went while the controllers were away
     runtime.schedule(("", "orphans"), _remove_orphans, layer, delay=5.0)
     (d / "controllers.ready").write_text(json.dumps({"pid": os.getpid(), "webhook_port": hook.port}) + "\n")
-    log.info("kofsim controllers: serving %s (webhook https://127.0.0.1:%s) in %.1f s", mgmt.server, hook.port,
-             time.monotonic() - t0)
+    log.info("kofsim controllers: serving %s (kcm %s, webhook https://127.0.0.1:%s) in %.1f s", mgmt.server,
+             kcm_version, hook.port, time.monotonic() - t0)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -5,9 +5,10 @@ The decision is the same code the emulator runs as an admission hook (kcm.Kcm.re
 admission.py): a denial answers `allowed: false` with a 403 status whose message kube-apiserver prefixes with
 `admission webhook "<name>" denied the request: `, and the webhook's warnings. kcm's configuration: failurePolicy
 Fail, sideEffects None (so server-side dry runs are reviewed too), matchPolicy Equivalent, CREATE/UPDATE of
-ClusterDeployments and DELETE of ClusterTemplates and ServiceTemplates. While the webhook does not answer (the
-controllers' process restarting) those requests fail with kube-apiserver's `failed calling webhook` 500, as on a
-cluster whose kcm is down.
+ClusterDeployments and DELETE of ClusterTemplates and ServiceTemplates, of the kcm API version served
+(v1alpha1, or v1beta1 with KOFSIM_KCM_API_VERSION=v1beta1, then with kcm 1.x's rules as the emulator applies them).
+While the webhook does not answer (the controllers' process restarting) those requests fail with kube-apiserver's
+`failed calling webhook` 500, as on a cluster whose kcm is down.
 
 The serving certificate comes from a CA of its own (`<dir>/pki/webhook-ca.crt`, the configuration's caBundle);
 both, and the port (`<dir>/webhook.port`), are kept across restarts of the process.
@@ -29,9 +30,16 @@ from . import admission
 
 log = logging.getLogger("kofsim.k0rdent.webhook")
 NAME = "kcm-validating-webhook-configuration"
-PATHS = {"ClusterDeployment": "/validate-k0rdent-mirantis-com-v1alpha1-clusterdeployment",
-         "ClusterTemplate": "/validate-k0rdent-mirantis-com-v1alpha1-clustertemplate",
-         "ServiceTemplate": "/validate-k0rdent-mirantis-com-v1alpha1-servicetemplate"}
+KINDS = ("ClusterDeployment", "ClusterTemplate", "ServiceTemplate")
+
+
+def paths(version: str) -> dict:
+    """kcm's webhook paths (controller-runtime's `/validate-<group>-<version>-<kind>`) for the kcm API version served:
+    v1alpha1 (kcm 0.1.x) or v1beta1 (kcm 1.x, KOFSIM_KCM_API_VERSION=v1beta1)."""
+    return {kind: f"/validate-k0rdent-mirantis-com-{version}-{kind.lower()}" for kind in KINDS}
+
+
+PATHS = paths("v1alpha1")
 
 
 def _tls(pki: Path):
@@ -57,6 +65,9 @@ class WebhookServer:
         self.port = None
         self.httpd = None
         self.reviews = 0
+        # the version kcm serves (the emulator's admission hook covers the same kinds in both modes)
+        self.version = getattr(getattr(kcm, "layer", None), "kcm_version", None) or "v1alpha1"
+        self.paths = paths(self.version)
 
     def _bind(self):
         port_file = self.d / "webhook.port"
@@ -89,10 +100,11 @@ class WebhookServer:
 
         def hook(kind, plural, ops):
             return {"name": f"validation.{kind.lower()}.k0rdent.mirantis.com", "admissionReviewVersions": ["v1"],
-                    "clientConfig": {"url": f"https://127.0.0.1:{self.port}{PATHS[kind]}", "caBundle": bundle},
+                    "clientConfig": {"url": f"https://127.0.0.1:{self.port}{self.paths[kind]}",
+                                     "caBundle": bundle},
                     "failurePolicy": "Fail", "matchPolicy": "Equivalent", "sideEffects": "None",
                     "timeoutSeconds": 10,
-                    "rules": [{"apiGroups": ["k0rdent.mirantis.com"], "apiVersions": ["v1alpha1"],
+                    "rules": [{"apiGroups": ["k0rdent.mirantis.com"], "apiVersions": [self.version],
                                "operations": ops, "resources": [plural], "scope": "*"}]}
         return {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
                 "metadata": {"name": NAME, "labels": {"app.kubernetes.io/name": "kcm",
@@ -147,7 +159,7 @@ class WebhookServer:
                 self._send(200 if self.path.split("?", 1)[0] == "/healthz" else 404, b"ok", "text/plain")
 
             def do_POST(self):  # noqa: N802
-                if self.path.split("?", 1)[0] not in PATHS.values():  # kube-apiserver adds ?timeout=10s
+                if self.path.split("?", 1)[0] not in server.paths.values():  # kube-apiserver adds ?timeout=10s
                     self._send(404, b"{}")
                     return
                 try:
