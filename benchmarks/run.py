@@ -135,8 +135,9 @@ def minimum_1x(n: int, r: int) -> dict:
     management = 1 + 4 + 4                 # helm: the release lookup; preflight: version, Management,
     #                                        StorageClasses, namespace; HelmReleases, MultiClusterServices,
     #                                        ServiceTemplates, kof pods
-    services = 3 + 2                       # one look at each tier: ServiceSets, kof-operator's ConfigMaps (+ PSGs)
-    verify = 5 + n + r                     # CDs, ServiceSets, kubeconfig Secrets, PSGs, promxy config; one pod list
+    services = 4 + 3                       # one look at each tier: MultiClusterServices, ServiceSets, kof-operator's
+    #                                        ConfigMaps (+ PSGs)
+    verify = 6 + n + r                     # CDs, ServiceSets, MCSs, kubeconfig Secrets, PSGs, promxy config; one pod list
     #                                        per cluster through its kubeconfig
     reads = state + management + services + verify
     return {"first": objects + 1 + reads, "rerun": reads}

@@ -52,8 +52,12 @@ class ActionModule(KofAction):
         version = args["chart_version"]
 
         def probe():
+            # what each ServiceSet must end up with: kcm adds a service only once its dependencies are deployed
+            seen["mcs"] = kof_resources.multi_cluster_service_names(
+                _items(kube, object_path(args["kcm_api_version"], "multiclusterservices", None)))
             for ns in sorted({namespace for namespace, _name in where.values()}):
                 seen[ns] = self._read(kube, ns, role, psg_api, args["kcm_api_version"])
+                seen[ns]["mcs"] = seen["mcs"]
             pending = [h for h, (ns, name) in where.items()
                        if self._state(seen[ns], role, mcs, name, version)[0] == "pending"]
             return not pending, f"{len(pending)} cluster(s) pending"
@@ -81,16 +85,10 @@ class ActionModule(KofAction):
     @staticmethod
     def _read(kube, ns, role, psg_api, kcm_api):
         """One list per collection for the namespace: ServiceSets, kof-operator's ConfigMaps, PromxyServerGroups."""
-        def items(path, selector=None):
-            try:
-                return kube.list_all(path, label_selector=selector)[0]
-            except KubeError as err:
-                if err.status == 404:  # the kind is not served (yet): nothing made
-                    return []
-                raise
-        out = {"servicesets": items(object_path(kcm_api, "servicesets", ns)),
-               "configmaps": {c["metadata"]["name"]: c for c in items(object_path("v1", "configmaps", ns), KOF_OPERATOR)}}
-        out["psgs"] = items(object_path(psg_api, "promxyservergroups", ns)) if role == "regional" else []
+        out = {"servicesets": _items(kube, object_path(kcm_api, "servicesets", ns)),
+               "configmaps": {c["metadata"]["name"]: c
+                              for c in _items(kube, object_path("v1", "configmaps", ns), KOF_OPERATOR)}}
+        out["psgs"] = _items(kube, object_path(psg_api, "promxyservergroups", ns)) if role == "regional" else []
         return out
 
     @staticmethod
@@ -99,9 +97,10 @@ class ActionModule(KofAction):
         sets = [s for s in seen["servicesets"] if (s.get("spec") or {}).get("cluster") == name]
         if mcs != kof_resources.KOF_MCS[role]:  # an explicitly named MultiClusterService: that one only
             sets = [s for s in sets if (s.get("spec") or {}).get("multiClusterService") == mcs]
-            state, msg, services = kof_resources.service_set_state(sets[0] if sets else None)
+            state, msg, services = kof_resources.service_set_state(sets[0] if sets else None,
+                                                                   seen["mcs"].get(mcs))
         else:
-            state, msg, services, _ns = kof_resources.cluster_services_state(sets, role, version)
+            state, msg, services, _ns = kof_resources.cluster_services_state(sets, role, version, seen["mcs"])
         objects, missing = [], []
         cm = config_map_name(role, name)
         (objects if cm in seen["configmaps"] else missing).append(("ConfigMap", cm))
@@ -114,6 +113,15 @@ class ActionModule(KofAction):
         if state == "ready" and missing:
             state, msg = "pending", "waiting for kof-operator to create " + ", ".join(f"{k} {n}" for k, n in missing)
         return state, msg, services, objects
+
+
+def _items(kube, path, selector=None):
+    try:
+        return kube.list_all(path, label_selector=selector)[0]
+    except KubeError as err:
+        if err.status == 404:  # the kind is not served (yet): nothing made
+            return []
+        raise
 
 
 def _fail(res, msg):

@@ -524,10 +524,12 @@ def flux_release_state(obj: dict | None, failure_threshold: int = 0) -> tuple[st
     return "pending", why
 
 
-def service_set_state(obj: dict | None) -> tuple[str, str, dict]:
+def service_set_state(obj: dict | None, expected=None) -> tuple[str, str, dict]:
     """(state, message, {service: state}) of a kcm >= 1.x ServiceSet, the services a MultiClusterService deploys
     to one cluster: "ready" when kcm reports it deployed and every service Deployed, "failed" when a service
-    Failed (with its failureMessage), else "pending"."""
+    Failed (with its failureMessage), else "pending". `expected`: the services of its MultiClusterService - kcm adds
+    a service to the ServiceSet only once the services it depends on are deployed, so a ServiceSet whose first wave
+    is deployed is not done yet."""
     if not obj:
         return "pending", "no ServiceSet yet (the MultiClusterService has not selected the cluster)", {}
     status = obj.get("status") or {}
@@ -538,6 +540,7 @@ def service_set_state(obj: dict | None) -> tuple[str, str, dict]:
         return "failed", "; ".join(f"service {s.get('namespace', '')}/{s.get('name', '?')} failed: "
                                    f"{s.get('failureMessage') or 'no message'}" for s in failed), states
     wanted = [s.get("name") for s in (obj.get("spec") or {}).get("services") or []]
+    wanted += [n for n in expected or () if n not in wanted]
     if status.get("deployed") is True and all(states.get(n) == "Deployed" for n in wanted) and \
             all(v == "Deployed" for v in states.values()):
         return "ready", f"{len(states)} services deployed", states
@@ -548,13 +551,15 @@ def service_set_state(obj: dict | None) -> tuple[str, str, dict]:
 KOF_MCS = {"regional": "kof-regional-cluster", "child": "kof-child-cluster"}
 
 
-def cluster_services_state(service_sets: list, tier: str, chart_version: str = "") -> tuple[str, str, dict, list]:
+def cluster_services_state(service_sets: list, tier: str, chart_version: str = "",
+                           mcs_services: dict | None = None) -> tuple[str, str, dict, list]:
     """(state, message, {service: state}, namespaces) of what KOF's MultiClusterServices deploy to one cluster,
     from the kcm ServiceSets of that cluster: the tier's own (kof-regional-cluster, kof-child-cluster; it must
     exist) and every other KOF one that selects it (kof-mothership's secret propagation to children, ...).
     Failed when one failed, ready when all are, else pending. `namespaces`: where the services run.
     chart_version: the KOF chart version the ServiceSets must name for KOF's own charts (kof-* ServiceTemplates,
-    kcm's <chart>-<version dashed>): after an upgrade a ServiceSet still deployed at the old version is pending."""
+    kcm's <chart>-<version dashed>): after an upgrade a ServiceSet still deployed at the old version is pending.
+    mcs_services: {MultiClusterService: [service names]}, what each ServiceSet must end up with."""
     mcs = KOF_MCS[tier]
     kof = [s for s in service_sets if str((s.get("spec") or {}).get("multiClusterService", "")).startswith("kof-")]
     kof.sort(key=lambda s: ((s.get("spec") or {}).get("multiClusterService") != mcs, s["metadata"]["name"]))
@@ -563,7 +568,7 @@ def cluster_services_state(service_sets: list, tier: str, chart_version: str = "
     states, messages, services, namespaces = [], [], {}, set()
     suffix = "-" + str(chart_version).lstrip("v").replace(".", "-") if chart_version else ""
     for s in kof:
-        state, msg, svc = service_set_state(s)
+        state, msg, svc = service_set_state(s, (mcs_services or {}).get((s.get("spec") or {}).get("multiClusterService")))
         stale = [f"{x.get('name')} ({x.get('template')})" for x in (s.get("spec") or {}).get("services") or []
                  if suffix and str(x.get("template", "")).startswith("kof-")
                  and not str(x.get("template", "")).endswith(suffix)]
@@ -579,3 +584,9 @@ def cluster_services_state(service_sets: list, tier: str, chart_version: str = "
     state = "failed" if "failed" in states else "pending" if "pending" in states else "ready"
     msg = "; ".join(messages) or f"{len(services)} services deployed by {len(kof)} MultiClusterService(s)"
     return state, msg, services, sorted(namespaces)
+
+
+def multi_cluster_service_names(items: list) -> dict:
+    """{MultiClusterService: [its services' names]} from a list of MultiClusterServices."""
+    return {m["metadata"]["name"]: [x.get("name") for x in ((m.get("spec") or {}).get("serviceSpec") or {})
+                                    .get("services") or []] for m in items or []}

@@ -70,6 +70,7 @@ class FleetHealth:
         # flow "1.x": services come from kcm's ServiceSets (MultiClusterServices), kof-operator registers regional
         # clusters with a PromxyServerGroup in the ClusterDeployment's namespace, and no GrafanaDatasource is made
         self.flow = flow
+        self.mcs_services: dict = {}  # 1.x: {MultiClusterService: [its services]}
         self.kube = kube
         self.api_version = api_version
         self.kcm_ns = kcm_namespace
@@ -99,6 +100,8 @@ class FleetHealth:
             try:
                 for s in live_by_name(self.kube, object_path(self.api_version, "servicesets", self.kcm_ns)).values():
                     summaries.setdefault((s.get("spec") or {}).get("cluster"), []).append(s)
+                self.mcs_services = kof_resources.multi_cluster_service_names(
+                    self.kube.list(object_path(self.api_version, "multiclusterservices", None)).get("items"))
             except KubeError as err:
                 if err.status != 404:
                     raise
@@ -220,11 +223,11 @@ class FleetHealth:
         res["state"] = "healthy" if not res["problems"] else "unhealthy"
         return res
 
-    @staticmethod
-    def _service_sets(res, tier, service_sets):
+    def _service_sets(self, res, tier, service_sets):
         """KOF 1.x: what KOF's MultiClusterServices deployed to the cluster (its ServiceSets), into res; returns
         the namespaces whose pods to check (the services' own, and kube-system)."""
-        state, msg, _services, namespaces = kof_resources.cluster_services_state(service_sets, tier)
+        state, msg, _services, namespaces = kof_resources.cluster_services_state(service_sets, tier,
+                                                                                 mcs_services=self.mcs_services)
         res["services"] = {"ready": "Deployed", "failed": "Failed"}.get(state, "Pending" if namespaces else "none")
         if state != "ready":
             res["problems"].append(msg)

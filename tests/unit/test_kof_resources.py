@@ -448,3 +448,13 @@ def test_cluster_services_state_waits_for_the_chart_version_after_an_upgrade():
     state, msg, _s, _n = kr.cluster_services_state([child], "child", "1.10.0")
     assert state == "pending" and "kof-collectors (kof-collectors-1-9-0)" in msg
     assert kr.cluster_services_state([child], "child")[0] == "ready"  # no version asked for
+
+
+def test_a_service_set_is_done_only_with_every_service_of_its_multiclusterservice():
+    """kcm adds a service to the ServiceSet once its dependencies are deployed: the first wave alone is not done."""
+    regional = _set("r1-f4f250a9", "kof-regional-cluster", {"cert-manager": "Deployed"})
+    assert kr.cluster_services_state([regional], "regional")[0] == "ready"  # what the ServiceSet alone says
+    mcs = kr.multi_cluster_service_names([{"metadata": {"name": "kof-regional-cluster"}, "spec": {"serviceSpec": {
+        "services": [{"name": "cert-manager"}, {"name": "kof-storage"}]}}}])
+    state, msg, _s, _n = kr.cluster_services_state([regional], "regional", mcs_services=mcs)
+    assert state == "pending" and "kof-storage: not started" in msg
