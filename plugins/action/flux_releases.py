@@ -35,13 +35,14 @@ class ActionModule(KofAction):
                 raise
             msg = (f"the management cluster does not serve {GROUP_VERSION} HelmReleases: KOF 1.x needs Flux's "
                    "helm-controller, which k0rdent (kcm >= 1.0) installs")
-            if self.check_mode:
-                result.update(releases={}, warnings=[msg + " - check mode: nothing to wait for"])
+            if self.check_mode or not args["wait"]:
+                result.update(releases={}, warnings=[msg + " - nothing to wait for"])
                 return
             raise ActionFailure(msg) from None
         live = {i["metadata"]["name"]: i for i in items}
         if not live:
-            if self.check_mode:  # the kof chart is not installed yet: the helm task predicted it
+            # check mode: the kof chart is not installed yet (the helm task predicted it); wait=false only reports
+            if self.check_mode or not args["wait"]:
                 result["releases"] = {}
                 return
             raise ActionFailure(f"no HelmRelease labelled {args['label_selector']} in namespace {args['namespace']}: "

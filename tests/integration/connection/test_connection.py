@@ -209,6 +209,10 @@ def tasks(c: dict, out: Path) -> dict:
         "restore": {"archive": c["archive"]},
         # promxy is not installed: the API server's service proxy answers (not found / no endpoints) once authorized
         "cost_report": {"clusters": {"conn1": "conn1"}, "period": {"days": 1}},
+        # KOF 1.x's judges on a kcm 0.1 cluster: nothing to find, reported without waiting
+        "flux_releases": {"namespace": "kof", "wait": False},
+        "cluster_services": {"hosts": ["conn1"], "definition": "conn_cd", "role": "regional",
+                             "kof_version": "1.10.0", "wait": False},
     }
 
 
