@@ -37,7 +37,9 @@ options:
     type: str
     default: k0rdent.mirantis.com/component
   wait:
-    description: Wait for every selected HelmRelease to be Ready (or failed). V(false) only reports their state (none, when the kind is not served or nothing is installed yet).
+    description:
+      - Wait for every selected HelmRelease to be Ready (or failed).
+      - V(false) only reports their state (none, when the kind is not served or nothing is installed yet).
     type: bool
     default: true
   wait_timeout:
