@@ -146,17 +146,8 @@ def minimum_1x(n: int, r: int) -> dict:
 def _side(label, n, latency, work, hosts, bench_vars, playbook, baseline, env_base) -> dict:
     """Fresh kofsim, management tier installed (not measured), then the measured first rollout and re-run."""
     kcm = None if str(bench_vars.get("kof_version", "0.")).startswith("0.") else "v1beta1"
-    old = os.environ.get("KOFSIM_KCM_API_VERSION")
-    if kcm:
-        os.environ["KOFSIM_KCM_API_VERSION"] = kcm  # read by the kofsim server process
-    try:
-        k = Kofsim(work / f"kofsim-{label}-{n}", latency_ms=latency)
-        k.start()
-    finally:
-        if kcm and old is None:
-            os.environ.pop("KOFSIM_KCM_API_VERSION")
-        elif kcm:
-            os.environ["KOFSIM_KCM_API_VERSION"] = old
+    k = Kofsim(work / f"kofsim-{label}-{n}", latency_ms=latency, kcm_api_version=kcm)
+    k.start()
     try:
         sim_pid = int((k.dir / "pid").read_text())
         env = dict(env_base, K8S_AUTH_KUBECONFIG=k.kubeconfig, HOME=str(work / f"home-{label}-{n}"))

@@ -24,11 +24,21 @@ class KofsimError(RuntimeError):
     pass
 
 
+def server_env(kcm_api_version: str | None) -> dict:
+    """The environment of the server processes `kofsim up` starts. kcm_api_version ("v1alpha1": kcm 0.1.x for KOF
+    0.1.1; "v1beta1": kcm 1.x for KOF 1.x) is set there only, so the tests' own environment never changes."""
+    env = dict(os.environ)
+    if kcm_api_version:
+        env["KOFSIM_KCM_API_VERSION"] = kcm_api_version
+    return env
+
+
 class Kofsim:
     """A kofsim server process managed through `kofsim up` / `kofsim down`."""
 
     def __init__(self, directory: str | os.PathLike | None = None, *, port: int = 0, latency_ms: int = 0,
-                 fault_rate: float = 0.0, ready_after: float = 0.0, bare: bool = False, extra_args=()):
+                 fault_rate: float = 0.0, ready_after: float = 0.0, bare: bool = False, extra_args=(),
+                 kcm_api_version: str | None = None):
         self._own_dir = directory is None
         self.dir = Path(directory or tempfile.mkdtemp(prefix="kofsim-"))
         self.port = port
@@ -37,6 +47,7 @@ class Kofsim:
         self.ready_after = ready_after
         self.bare = bare
         self.extra_args = list(extra_args)
+        self.kcm_api_version = kcm_api_version
         self._ctx = None
 
     # -- process -------------------------------------------------------------------------------
@@ -52,7 +63,8 @@ class Kofsim:
         if self.bare:
             args.append("--bare")
         args += self.extra_args
-        proc = subprocess.run(args, capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=60,
+                              env=server_env(self.kcm_api_version))
         if proc.returncode != 0:
             raise KofsimError(f"kofsim up failed ({proc.returncode}): {proc.stderr or proc.stdout}")
         self.port = int((self.dir / "port").read_text().strip())
@@ -182,13 +194,14 @@ class RealKube:
     emulator has by default; False (the default here): the plain control plane (`--bare`) with every CRD."""
 
     def __init__(self, directory: str | os.PathLike | None = None, *, port: int = 0, k0rdent: bool = False,
-                 ready_after: float = 0.0, extra_args=()):
+                 ready_after: float = 0.0, extra_args=(), kcm_api_version: str | None = None):
         self._own_dir = directory is None
         self.dir = Path(directory or tempfile.mkdtemp(prefix="kofsim-real-"))
         self.port = port
         self.k0rdent = k0rdent
         self.ready_after = ready_after
         self.extra_args = list(extra_args)
+        self.kcm_api_version = kcm_api_version
 
     @staticmethod
     def missing() -> str | None:
@@ -199,7 +212,8 @@ class RealKube:
     def start(self) -> "RealKube":
         args = [Kofsim.executable(), "up", "--api", "real", "--dir", str(self.dir), "--port", str(self.port)]
         args += ["--ready-after", str(self.ready_after)] if self.k0rdent else ["--bare"]
-        proc = subprocess.run(args + self.extra_args, capture_output=True, text=True, timeout=180)
+        proc = subprocess.run(args + self.extra_args, capture_output=True, text=True, timeout=180,
+                              env=server_env(self.kcm_api_version))
         if proc.returncode != 0:
             raise KofsimError(f"kofsim up --api real failed ({proc.returncode}): {proc.stderr or proc.stdout}")
         self.port = int((self.dir / "port").read_text().strip())

@@ -5,7 +5,6 @@ ServiceTemplates made valid by kcm, the kof-regional / kof-child MultiClusterSer
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -21,16 +20,8 @@ RELEASES = ["kof-operators", "victoria-metrics-operator", "kof-mothership", "kof
 
 @pytest.fixture(scope="module")
 def k1(tmp_path_factory):
-    old = os.environ.get("KOFSIM_KCM_API_VERSION")
-    os.environ["KOFSIM_KCM_API_VERSION"] = "v1beta1"
-    try:
-        k = Kofsim(tmp_path_factory.mktemp("flux-1x"), ready_after=0.3)
-        k.start()
-    finally:
-        if old is None:
-            os.environ.pop("KOFSIM_KCM_API_VERSION")
-        else:
-            os.environ["KOFSIM_KCM_API_VERSION"] = old
+    k = Kofsim(tmp_path_factory.mktemp("flux-1x"), ready_after=0.3, kcm_api_version="v1beta1")
+    k.start()
     k.home = tmp_path_factory.mktemp("home")
     yield k
     k.stop()

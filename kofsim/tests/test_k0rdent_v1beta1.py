@@ -3,7 +3,6 @@ the stand-in charts following the cluster's generation (v1beta1 ServiceTemplates
 kcm 1.x's ClusterDeployment status, and promxy-operator's 1.x rules (all namespaces, basic auth optional)."""
 from __future__ import annotations
 
-import os
 
 import pytest
 
@@ -15,16 +14,8 @@ from test_k0rdent import (NS, apply, child_cd, get, install_management, promxy_c
 
 @pytest.fixture(scope="module")
 def k1(tmp_path_factory):
-    old = os.environ.get("KOFSIM_KCM_API_VERSION")
-    os.environ["KOFSIM_KCM_API_VERSION"] = "v1beta1"  # read by the server process `kofsim up` starts
-    try:
-        k = Kofsim(tmp_path_factory.mktemp("k0rdent-v1beta1"), ready_after=0.3)
-        k.start()
-    finally:
-        if old is None:
-            os.environ.pop("KOFSIM_KCM_API_VERSION")
-        else:
-            os.environ["KOFSIM_KCM_API_VERSION"] = old
+    k = Kofsim(tmp_path_factory.mktemp("k0rdent-v1beta1"), ready_after=0.3, kcm_api_version="v1beta1")
+    k.start()
     k.home = tmp_path_factory.mktemp("home")
     yield k
     k.stop()

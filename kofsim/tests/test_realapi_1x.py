@@ -29,18 +29,10 @@ pytestmark = pytest.mark.skipif(bool(MISSING) and not os.environ.get("KOFSIM_REQ
 
 @pytest.fixture(scope="module")
 def real1x(tmp_path_factory):
-    old = os.environ.get("KOFSIM_KCM_API_VERSION")
-    os.environ["KOFSIM_KCM_API_VERSION"] = "v1beta1"
-    k = RealKube(tmp_path_factory.mktemp("real-1x"), k0rdent=True, ready_after=0.3)
-    try:
-        t0 = time.monotonic()
-        k.start()
-        k.up_seconds = time.monotonic() - t0
-    finally:
-        if old is None:
-            os.environ.pop("KOFSIM_KCM_API_VERSION")
-        else:
-            os.environ["KOFSIM_KCM_API_VERSION"] = old
+    k = RealKube(tmp_path_factory.mktemp("real-1x"), k0rdent=True, ready_after=0.3, kcm_api_version="v1beta1")
+    t0 = time.monotonic()
+    k.start()
+    k.up_seconds = time.monotonic() - t0
     k.home = tmp_path_factory.mktemp("home")
     yield k
     k.stop()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import os
 
 import pytest
 
@@ -25,16 +24,8 @@ MCS = ("kof-regional-cluster", "kof-child-cluster")
 
 @pytest.fixture(scope="module")
 def k1(tmp_path_factory):
-    old = os.environ.get("KOFSIM_KCM_API_VERSION")
-    os.environ["KOFSIM_KCM_API_VERSION"] = "v1beta1"
-    try:
-        k = Kofsim(tmp_path_factory.mktemp("upgrade-1x"), ready_after=0.3)
-        k.start()
-    finally:
-        if old is None:
-            os.environ.pop("KOFSIM_KCM_API_VERSION")
-        else:
-            os.environ["KOFSIM_KCM_API_VERSION"] = old
+    k = Kofsim(tmp_path_factory.mktemp("upgrade-1x"), ready_after=0.3, kcm_api_version="v1beta1")
+    k.start()
     k.home = tmp_path_factory.mktemp("home")
     yield k
     k.stop()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
 
 import pytest
@@ -43,16 +42,8 @@ GROUP_VARS = {"kof_version": "1.10.0", "kof_chart_repository": str(CHARTS_1X), "
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
-    old = os.environ.get("KOFSIM_KCM_API_VERSION")
-    os.environ["KOFSIM_KCM_API_VERSION"] = "v1beta1"  # read by the kofsim server process
-    try:
-        k = Kofsim(tmp_path_factory.mktemp("kofsim-1x"), ready_after=0.3)
-        k.start()
-    finally:
-        if old is None:
-            os.environ.pop("KOFSIM_KCM_API_VERSION")
-        else:
-            os.environ["KOFSIM_KCM_API_VERSION"] = old
+    k = Kofsim(tmp_path_factory.mktemp("kofsim-1x"), ready_after=0.3, kcm_api_version="v1beta1")
+    k.start()
     env = tool_env(home=tmp_path_factory.mktemp("home"), extra={"K8S_AUTH_KUBECONFIG": k.kubeconfig})
     gv = dict(GROUP_VARS, kof_report_dir=str(tmp_path_factory.mktemp("report")))
     inv = write_inventory(tmp_path_factory.mktemp("inventory"), json.loads(json.dumps(HOSTS)), gv)

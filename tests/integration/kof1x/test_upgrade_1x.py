@@ -7,7 +7,6 @@ the two releases are not modelled here."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 
 import pytest
@@ -26,16 +25,8 @@ HOSTS = {"all": {"children": {
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
-    old = os.environ.get("KOFSIM_KCM_API_VERSION")
-    os.environ["KOFSIM_KCM_API_VERSION"] = "v1beta1"
-    try:
-        k = Kofsim(tmp_path_factory.mktemp("kofsim-upgrade-1x"), ready_after=0.3)
-        k.start()
-    finally:
-        if old is None:
-            os.environ.pop("KOFSIM_KCM_API_VERSION")
-        else:
-            os.environ["KOFSIM_KCM_API_VERSION"] = old
+    k = Kofsim(tmp_path_factory.mktemp("kofsim-upgrade-1x"), ready_after=0.3, kcm_api_version="v1beta1")
+    k.start()
     charts_19 = catalog_1x.relabel(tmp_path_factory.mktemp("charts") / "charts-1.9.0", "1.9.0")
     gv = {"kof_base_domain": "obs.example.net", "kof_admin_email": "noc@example.net", "kof_dns_mode": "none",
           "kof_verify_timeout": 90, "kof_wait_timeout": 300,
