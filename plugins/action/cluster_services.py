@@ -95,12 +95,7 @@ class ActionModule(KofAction):
     def _state(seen, role, mcs, name, version=""):
         """(state, message, {service: state}, [(kind, name)] of kof-operator's objects) of one cluster."""
         sets = [s for s in seen["servicesets"] if (s.get("spec") or {}).get("cluster") == name]
-        if mcs != kof_resources.KOF_MCS[role]:  # an explicitly named MultiClusterService: that one only
-            sets = [s for s in sets if (s.get("spec") or {}).get("multiClusterService") == mcs]
-            state, msg, services = kof_resources.service_set_state(sets[0] if sets else None,
-                                                                   seen["mcs"].get(mcs))
-        else:
-            state, msg, services, _ns = kof_resources.cluster_services_state(sets, role, version, seen["mcs"])
+        state, msg, services, _ns = kof_resources.cluster_services_state(sets, role, version, seen["mcs"], mcs=mcs)
         objects, missing = [], []
         cm = config_map_name(role, name)
         (objects if cm in seen["configmaps"] else missing).append(("ConfigMap", cm))

@@ -10,6 +10,8 @@ import copy
 import re
 from urllib.parse import urlparse
 
+from ansible_collections.k0rdent.kof.plugins.module_utils.converge import condition
+
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*$")
@@ -494,13 +496,6 @@ def redact(obj):
 FLUX_RELEASE_API = "helm.toolkit.fluxcd.io/v2"
 
 
-def _condition(obj: dict, type_: str) -> dict:
-    for cond in (obj.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == type_:
-            return cond
-    return {}
-
-
 def flux_release_state(obj: dict | None, failure_threshold: int = 0) -> tuple[str, str]:
     """(state, message) of a Flux HelmRelease: "ready", "failed" (Stalled: Flux stopped retrying; or, with
     failure_threshold > 0, that many failed attempts at the current desired state - status.failures - which Flux
@@ -510,7 +505,7 @@ def flux_release_state(obj: dict | None, failure_threshold: int = 0) -> tuple[st
         return "pending", "not created yet"
     gen = (obj.get("metadata") or {}).get("generation")
     status = obj.get("status") or {}
-    ready, stalled = _condition(obj, "Ready"), _condition(obj, "Stalled")
+    ready, stalled = condition(obj, "Ready") or {}, condition(obj, "Stalled") or {}
     if stalled.get("status") == "True":
         return "failed", f"{stalled.get('reason', 'Stalled')}: {stalled.get('message', '')}".rstrip(": ")
     current = gen is None or status.get("observedGeneration") == gen and ready.get("observedGeneration", gen) == gen
@@ -553,16 +548,23 @@ KOF_MCS = {"regional": "kof-regional-cluster", "child": "kof-child-cluster"}
 
 
 def cluster_services_state(service_sets: list, tier: str, chart_version: str = "",
-                           mcs_services: dict | None = None) -> tuple[str, str, dict, list]:
+                           mcs_services: dict | None = None, mcs: str = "") -> tuple[str, str, dict, list]:
     """(state, message, {service: state}, namespaces) of what KOF's MultiClusterServices deploy to one cluster,
     from the kcm ServiceSets of that cluster: the tier's own (kof-regional-cluster, kof-child-cluster; it must
     exist) and every other KOF one that selects it (kof-mothership's secret propagation to children, ...).
     Failed when one failed, ready when all are, else pending. `namespaces`: where the services run.
     chart_version: the KOF chart version the ServiceSets must name for KOF's own charts (kof-* ServiceTemplates,
     kcm's <chart>-<version dashed>): after an upgrade a ServiceSet still deployed at the old version is pending.
-    mcs_services: {MultiClusterService: [service names]}, what each ServiceSet must end up with."""
-    mcs = KOF_MCS[tier]
-    kof = [s for s in service_sets if str((s.get("spec") or {}).get("multiClusterService", "")).startswith("kof-")]
+    mcs_services: {MultiClusterService: [service names]}, what each ServiceSet must end up with.
+    mcs: a MultiClusterService named instead of the tier's own: only its ServiceSet counts, at any chart version
+    (the user's MultiClusterService is not upgraded by KOF)."""
+    if mcs and mcs != KOF_MCS[tier]:
+        kof = [s for s in service_sets if (s.get("spec") or {}).get("multiClusterService") == mcs][:1]
+        chart_version = ""
+    else:
+        mcs = KOF_MCS[tier]
+        kof = [s for s in service_sets
+               if str((s.get("spec") or {}).get("multiClusterService", "")).startswith("kof-")]
     kof.sort(key=lambda s: ((s.get("spec") or {}).get("multiClusterService") != mcs, s["metadata"]["name"]))
     if not any((s.get("spec") or {}).get("multiClusterService") == mcs for s in kof):
         return "pending", f"no ServiceSet of MultiClusterService {mcs} yet (it has not selected the cluster)", {}, []

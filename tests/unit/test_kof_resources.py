@@ -450,6 +450,19 @@ def test_cluster_services_state_waits_for_the_chart_version_after_an_upgrade():
     assert kr.cluster_services_state([child], "child")[0] == "ready"  # no version asked for
 
 
+def test_cluster_services_state_of_an_explicitly_named_multiclusterservice():
+    """A user's own MultiClusterService instead of the tier's: only its ServiceSet counts, at any chart version."""
+    child = _set("c1-49a75732", "kof-child-cluster", {"cert-manager": "Failed"}, failure="not this MCS")
+    own = _set("c1-0badcafe", "acme-collectors", {"kof-collectors": "Deployed"})
+    own["spec"]["services"][0]["template"] = "kof-collectors-1-9-0"
+    assert kr.cluster_services_state([child], "child", mcs="acme-collectors")[:2] == (
+        "pending", "no ServiceSet of MultiClusterService acme-collectors yet (it has not selected the cluster)")
+    state, _msg, services, namespaces = kr.cluster_services_state([child, own], "child", "1.10.0",
+                                                                 mcs="acme-collectors")
+    assert (state, services, namespaces) == ("ready", {"kof-collectors": "Deployed"}, ["kof"])
+    assert kr.cluster_services_state([child, own], "child", mcs="kof-child-cluster")[0] == "failed"
+
+
 def test_a_service_set_is_done_only_with_every_service_of_its_multiclusterservice():
     """kcm adds a service to the ServiceSet once its dependencies are deployed: the first wave alone is not done."""
     regional = _set("r1-f4f250a9", "kof-regional-cluster", {"cert-manager": "Deployed"})
