@@ -176,3 +176,45 @@ def validate_template_delete(kind: str, template: dict, cluster_deployments: lis
                    .get("services") or []):
                 raise Denied("template deletion is forbidden", ["The ServiceTemplate object can't be removed if "
                                                                 "MultiClusterService objects referencing it still exist"])
+
+
+def validate_template_delete_v1beta1(kind: str, template: dict, cluster_deployments: list,
+                                     multi_cluster_services: list = (), owner_exists=lambda ref, ns: True,
+                                     system_namespace: str = "kcm-system"):
+    """kcm v1.10.0's ClusterTemplate / ServiceTemplate ValidateDelete (internal/webhook/template_webhook.go), the
+    webhooks `validation.clustertemplate.k0rdent.mirantis.com` / `validation.servicetemplate...` (DELETE only,
+    failurePolicy Fail; templates/provider/kcm/templates/webhooks.yaml). Refused, error "template deletion is
+    forbidden" with one warning, while
+    - a ClusterDeployment of the template's namespace references it (spec.template, or for a ServiceTemplate
+      spec.serviceSpec.services[].template; the field index counts ClusterDeployments being deleted too);
+    - an owner of kind <kind>Chain that still exists owns it;
+    - (a ServiceTemplate of the system namespace) a MultiClusterService not being deleted lists it in
+      spec.serviceSpec.services[].template: warning "The <name> ServiceTemplate object can't be removed if
+      MultiClusterService objects [<mcs>] referencing it still exist". kcm lists them from its cache with
+      Limit(1), so the warning names one MCS; which one, when several do, is the cache's order (kofsim: the
+      first by name that is not being deleted)."""
+    name, ns = template["metadata"]["name"], template["metadata"].get("namespace")
+    for cd in cluster_deployments:
+        if cd["metadata"].get("namespace") != ns:
+            continue
+        spec = cd.get("spec") or {}
+        uses = spec.get("template") == name if kind == "ClusterTemplate" else any(
+            s.get("template") == name for s in (spec.get("serviceSpec") or {}).get("services") or [])
+        if uses:
+            raise Denied("template deletion is forbidden", [f"The {kind} object can't be removed if "
+                                                            "ClusterDeployment objects referencing it still exist"])
+    chain = f"{kind}Chain"
+    owners = [o.get("name", "") for o in template["metadata"].get("ownerReferences") or []
+              if o.get("kind") == chain and owner_exists(o, ns)]
+    if owners:
+        raise Denied("template deletion is forbidden",
+                     [f"The {kind} object can't be removed if it is managed by {chain}: {', '.join(owners)}"])
+    if kind == "ServiceTemplate" and ns == system_namespace:
+        users = sorted(m["metadata"]["name"] for m in multi_cluster_services
+                       if not m["metadata"].get("deletionTimestamp") and
+                       any(s.get("template") == name
+                           for s in ((m.get("spec") or {}).get("serviceSpec") or {}).get("services") or []))
+        if users:
+            raise Denied("template deletion is forbidden",
+                         [f"The {name} ServiceTemplate object can't be removed if MultiClusterService objects "
+                          f"[{users[0]}] referencing it still exist"])

@@ -20,7 +20,8 @@ kof-operator pins):
   and Ready `InstallSucceeded` / `UpgradeSucceeded` "Helm install succeeded for release kof/kof-operators.v1 with
   chart kof-operators@1.10.0", or `InstallFailed` / `UpgradeFailed` "Helm install failed for release
   kof/kof-operators with chart kof-operators@1.10.0: <helm's error>"; history[] snapshots; finalizer
-  finalizers.fluxcd.io; deletion uninstalls the release, leaving objects annotated helm.sh/resource-policy: keep.
+  finalizers.fluxcd.io; deletion uninstalls the release, leaving objects annotated helm.sh/resource-policy: keep,
+  and the finalizer stays until every deleted object is gone (helm's uninstall wait).
 """
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ SOURCE_MANAGER = "source-controller"
 HELM_MANAGER = "helm-controller"
 DEPENDENCY_REQUEUE = 5.0  # helm-controller --requeue-dependency default
 FAILURE_REQUEUE = 5.0
+UNINSTALL_POLL = 0.5  # how often kofsim looks whether an uninstall's deleted objects are gone (helm watches them)
 REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 FORCE_AT = "reconcile.fluxcd.io/forceAt"
 ARTIFACT_HOST = "http://source-controller.flux-system.svc.cluster.local."
@@ -343,12 +345,22 @@ class Flux:
         storage_ns = (hr.get("status") or {}).get("storageNamespace") or spec.get("storageNamespace") or ns
         info = self.layer.release(self.mgmt, release, storage_ns)
         if info:
+            # helm uninstall as helm-controller v1.5.5 runs it (internal/action/uninstall.go): deletion propagation
+            # background, then it waits (StatusWatcher strategy, spec.uninstall.disableWait false) until every
+            # deleted object is gone (an MCS waits for kcm's finalizer); the release records go afterwards
+            left = []
             for key in info["objects"]:
                 api_version, kind, ons, oname = key
                 rt = self.mgmt.kind(api_version, kind)
                 obj = self.mgmt.get(rt, ons if rt.namespaced else "", oname) if rt else None
                 if obj and (obj["metadata"].get("annotations") or {}).get("helm.sh/resource-policy") != "keep":
-                    self.layer._delete(self.mgmt, key)
+                    if not obj["metadata"].get("deletionTimestamp"):
+                        self.layer._delete(self.mgmt, key)
+                    if self.mgmt.get(rt, ons if rt.namespaced else "", oname) is not None:
+                        left.append(key)
+            if left:
+                self._requeue_hr(ns, name, UNINSTALL_POLL)
+                return
             sec_rt = self.mgmt.resource("", "secrets")
             for sec in self.mgmt.list(sec_rt, storage_ns, {"owner": "helm", "name": release}):
                 self.mgmt.delete(sec_rt, storage_ns, sec["metadata"]["name"])

@@ -10,8 +10,9 @@ kcm:
   kofsim can install; otherwise `validationError`.
 - ClusterDeployment controller: after `--ready-after` seconds a virtual cluster (served by this process at
   /clusters/<ns>/<name>, its own objects and token) and the `<name>-kubeconfig` Secret (key `value`), then
-  `Ready`; a Sveltos Profile for its services; deletion tears the virtual cluster down behind the
-  `k0rdent.mirantis.com/cleanup` finalizer (foreground deletion and other finalizers are the API's).
+  `Ready`; a Sveltos Profile for its services; deletion tears the virtual cluster down behind kcm's
+  `k0rdent.mirantis.com/cluster-deployment` finalizer (foreground deletion and other finalizers are the API's);
+  in v1beta1 mode first the ClusterDeployment's ServiceSets go, as kcm v1.10.0's reconcileDelete does it.
 Sveltos:
 - one ClusterSummary per ClusterDeployment for its services (`p--<cd>-capi-<cd>`, the namespaced Profile kcm
   renders) and one per matching ClusterProfile (`<profile>-capi-<cd>`), with Helm / Resources feature summaries
@@ -42,7 +43,12 @@ from .api import mutable, now
 
 GROUP = "k0rdent.mirantis.com"
 SVELTOS = "config.projectsveltos.io"
-FINALIZER = "k0rdent.mirantis.com/cleanup"
+# kcm's ClusterDeployment finalizer (v0.1.0 and v1.10.0 api/*/clusterdeployment_types.go ClusterDeploymentFinalizer);
+# "k0rdent.mirantis.com/cleanup" is kcm's BlockingFinalizer, which kcm puts on the CAPI Cluster, not on the
+# ClusterDeployment: kofsim used it before and still removes it from a ClusterDeployment that carries it
+FINALIZER = "k0rdent.mirantis.com/cluster-deployment"
+LEGACY_FINALIZER = "k0rdent.mirantis.com/cleanup"
+CD_DELETE_REQUEUE = 10.0  # kcm v1.10.0 ClusterDeploymentReconciler.defaultRequeueTime
 MANAGER = "manager"  # kcm's controller-runtime field manager
 SVELTOS_MANAGER = "addon-controller"
 
@@ -174,18 +180,18 @@ class Kcm:
             raise deny("\n".join(errs))
 
     def _admit_template_delete(self, kind, tpl):
-        name, ns = tpl["metadata"]["name"], tpl["metadata"].get("namespace")
+        ns = tpl["metadata"].get("namespace")
         cds = self.list(GROUP, "clusterdeployments", ns)
+        mcss = self.list(GROUP, "multiclusterservices")
         if self.layer.kcm_version == "v1alpha1":
-            admission.validate_template_delete(kind, tpl, cds, self.list(GROUP, "multiclusterservices"))
+            admission.validate_template_delete(kind, tpl, cds, mcss)
             return
-        for cd in cds:
-            spec = cd.get("spec") or {}
-            uses = spec.get("template") == name if kind == "ClusterTemplate" else any(
-                s.get("template") == name for s in (spec.get("serviceSpec") or {}).get("services") or [])
-            if uses and not cd["metadata"].get("deletionTimestamp"):
-                raise _deny("", f"the {kind} {ns}/{name} cannot be removed while it is used by ClusterDeployment "
-                                f"{ns}/{cd['metadata']['name']}")
+        admission.validate_template_delete_v1beta1(kind, tpl, cds, mcss, self._owner_exists)
+
+    def _owner_exists(self, ref, ns):
+        group = ref.get("apiVersion", "").rpartition("/")[0]
+        rt = self.mgmt.kind(ref.get("apiVersion", ""), ref.get("kind", "")) if group else None
+        return rt is not None and self.mgmt.get(rt, ns if rt.namespaced else "", ref.get("name", "")) is not None
 
     # ------------------------------------------------------------------------------------ events
     def on_cd(self, type_, obj):
@@ -261,13 +267,7 @@ class Kcm:
         ts = now()
         prev = {c["type"]: c for c in (cd.get("status") or {}).get("conditions") or []}
         if cd["metadata"].get("deletionTimestamp"):
-            if FINALIZER in (cd["metadata"].get("finalizers") or []):
-                conds = [c for c in (cd.get("status") or {}).get("conditions") or [] if c["type"] != "Ready"]
-                conds.append(_cond("Ready", "False", "Deleting", "Cluster is being deleted", ts, prev.get("Ready")))
-                self.mgmt.set_status(cd, dict(cd.get("status") or {}, conditions=conds), manager=MANAGER)
-                self.teardown(ns, name)
-                self.sched.schedule(("kcm-fin", ns, name), self._drop_finalizer, ns, name,
-                                    delay=min(1.0, max(0.1, self.layer.ready_after() / 4)))
+            self.reconcile_delete(cd, ts, prev)
             return
         if FINALIZER not in (cd["metadata"].get("finalizers") or []):
             body = mutable(cd)
@@ -332,12 +332,51 @@ class Kcm:
         """status.availableUpgrades from the namespace's ClusterTemplateChains, as kcm's controller sets it."""
         return admission.available_upgrades(template, self.list(GROUP, "clustertemplatechains", ns))
 
+    def reconcile_delete(self, cd, ts, prev):
+        """A ClusterDeployment being deleted. v1alpha1: the cluster goes at once, the finalizer after a short
+        delay. v1beta1 (kcm v1.10.0 reconcileDelete): condition Deleting; the CD's ServiceSets are deleted (their
+        own finalizer uninstalls the services from the still running cluster, mcs.py) and, while any is left, the
+        controller requeues after its defaultRequeueTime (10 s: it does not watch ServiceSets); then the cluster
+        is deleted (the CAPI Cluster, here the virtual cluster) and the finalizer removed."""
+        ns, name = cd["metadata"]["namespace"], cd["metadata"]["name"]
+        fins = cd["metadata"].get("finalizers") or []
+        if FINALIZER not in fins and LEGACY_FINALIZER not in fins:
+            return
+        status = mutable(cd.get("status") or {})
+        conds = [c for c in status.get("conditions") or [] if c["type"] not in ("Ready", "Deleting")]
+        conds.append(_cond("Ready", "False", "Deleting", "Cluster is being deleted", ts, prev.get("Ready")))
+        delay = min(1.0, max(0.1, self.layer.ready_after() / 4))
+        if self.layer.kcm_version == "v1alpha1":
+            self.mgmt.set_status(cd, dict(status, conditions=conds), manager=MANAGER)
+            self.teardown(ns, name)
+            self.sched.schedule(("kcm-fin", ns, name), self._drop_finalizer, ns, name, delay=delay)
+            return
+        ss_rt = self.rt(GROUP, "servicesets")
+        own = [s for s in (self.mgmt.list(ss_rt, ns) if ss_rt is not None else [])
+               if any(o.get("kind") == "ClusterDeployment" and o.get("name") == name
+                      for o in s["metadata"].get("ownerReferences") or [])]
+        for ss in own:
+            if not ss["metadata"].get("deletionTimestamp"):
+                self.mgmt.delete(ss_rt, ns, ss["metadata"]["name"])
+        if own:
+            reason, msg = "WaitingForServiceSetsDeletion", "Waiting for ServiceSets to be deleted"
+        else:
+            reason, msg = "WaitingForClusterDeletion", "Waiting for CAPI Cluster to be deleted"
+        conds.append(_cond("Deleting", "True", reason, msg, ts, prev.get("Deleting")))
+        self.mgmt.set_status(cd, dict(status, conditions=conds), manager=MANAGER)
+        if own:
+            self.sched.schedule(("kcm-cd-requeue", ns, name), self.reconcile_cd, ns, name, delay=CD_DELETE_REQUEUE)
+            return
+        self.teardown(ns, name)
+        self.sched.schedule(("kcm-fin", ns, name), self._drop_finalizer, ns, name, delay=delay)
+
     def _drop_finalizer(self, ns, name):
         cd = self.get(GROUP, "clusterdeployments", ns, name)
-        if cd is None or FINALIZER not in (cd["metadata"].get("finalizers") or []):
+        if cd is None or not {FINALIZER, LEGACY_FINALIZER} & set(cd["metadata"].get("finalizers") or []):
             return
         body = mutable(cd)
-        body["metadata"]["finalizers"] = [f for f in cd["metadata"].get("finalizers") or [] if f != FINALIZER]
+        body["metadata"]["finalizers"] = [f for f in cd["metadata"].get("finalizers") or []
+                                          if f not in (FINALIZER, LEGACY_FINALIZER)]
         self.mgmt.update(body, manager=MANAGER)
 
     def ensure_cluster(self, cd):

@@ -115,7 +115,11 @@ class KofOperator:
 
     def on_cd(self, type_, obj):
         if type_ == "DELETED":
-            return  # what the operator made is owned by the CD (garbage collector)
+            # what the operator made is owned by the CD (garbage collector: the ConfigMaps, the child's Secret in
+            # the CD namespace and VMUser, and through the regional ConfigMap its record-vmrules ConfigMap and
+            # PromxyServerGroup). kof-operator v1.10.0's ClusterDeploymentReconciler on NotFound also deletes the
+            # child ConfigMap's propagation MCS, which kofsim does not make (not modelled, see the docstring)
+            return
         ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         self.sched.schedule(("kof-cd", ns, name), self.reconcile_cd, ns, name)
 
@@ -124,7 +128,9 @@ class KofOperator:
         if type_ != "DELETED" and labels.get(ROLE) == "regional":
             ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
             self.sched.schedule(("kof-rcm", ns, name), self.reconcile_regional_cm, ns, name)
-        if type_ == "DELETED" and labels.get(ROLE) == "regional":
+        if type_ == "DELETED" and labels.get(ROLE) == "regional" and self.running():
+            # RegionalClusterConfigMapReconciler on NotFound: ResourceCleanup (only while the operator runs: a
+            # regional ConfigMap deleted after kof-mothership is gone leaves its admin Secrets)
             self._cleanup_admin(obj)
 
     # ----------------------------------------------------------------------------- ClusterDeployment
