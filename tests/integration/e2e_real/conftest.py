@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from kofsim import realapi
+from kofsim.errors import ApiError
 from kofsim.k0rdent.rest import RestClient
 from kofsim.testing import RealKube
 from tests.helpers import ROOT, ansible_playbook, tool_env
@@ -106,10 +107,23 @@ def _snapshot(client: RestClient) -> dict:
             if "/" in r["name"] or "list" not in r.get("verbs", []) or (group, r["name"]) in NOISE:
                 continue
             path = (f"/apis/{group}/{version}/" if group else "/api/v1/") + r["name"]
-            for item in client.request("GET", path).get("items") or []:
+            for item in _list(client, path):
                 m = item["metadata"]
                 objs[(group, r["name"], m.get("namespace", ""), m["name"])] = m.get("resourceVersion")
     return objs
+
+
+def _list(client: RestClient, path: str, timeout: float = 30.0) -> list:
+    """The items at path; kube-apiserver's transient refusals retried: 429/503 "storage is (re)initializing" while
+    the watch cache of a resource (a CRD installed or changed moments ago) is being (re)built."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return client.request("GET", path).get("items") or []
+        except ApiError as err:
+            if err.code not in (429, 503) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def diff(before: dict, after: dict) -> list[str]:
@@ -123,11 +137,12 @@ def diff(before: dict, after: dict) -> list[str]:
     return out
 
 
-@pytest.fixture(scope="module")
-def fleet(tmp_path_factory):
+def _real_fleet(tmp_path_factory, prefix: str, **real_kwargs):
+    """`kofsim up --api real` with the simulated k0rdent (RealKube's keyword arguments: ready_after,
+    kcm_api_version), torn down after the module unless KOFSIM_E2E_KEEP is set."""
     require_real()
-    work = tmp_path_factory.mktemp("e2e-real")
-    real = RealKube(work / "kofsim", k0rdent=True)
+    work = tmp_path_factory.mktemp(prefix)
+    real = RealKube(work / "kofsim", k0rdent=True, **real_kwargs)
     t0 = time.monotonic()
     real.start()
     f = Fleet(real, work)
@@ -138,3 +153,16 @@ def fleet(tmp_path_factory):
         print(f"the real backend keeps running: kofsim down --dir {real.dir}")
         return
     real.stop()
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    """KOF 0.1.1's management cluster: kcm v1alpha1."""
+    yield from _real_fleet(tmp_path_factory, "e2e-real")
+
+
+@pytest.fixture(scope="module")
+def fleet_1x(tmp_path_factory):
+    """KOF 1.x's management cluster: kcm v1beta1 (kcm 1.x's CRDs and webhooks, Flux's HelmRelease, HelmChart and
+    HelmRepository, ServiceSets for the MultiClusterServices), as kofsim/tests/test_realapi_1x.py starts it."""
+    yield from _real_fleet(tmp_path_factory, "e2e-real-1x", ready_after=0.3, kcm_api_version="v1beta1")

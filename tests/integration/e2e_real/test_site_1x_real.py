@@ -1,0 +1,205 @@
+"""KOF 1.x's site.yml on a real kube-apiserver (`KOFSIM_KCM_API_VERSION=v1beta1 kofsim up --api real`: kcm
+v1.10.0's upstream CRDs, Flux's HelmChart and HelmRepository, kofsim's HelmRelease, kcm's v1beta1 webhooks, and
+kofsim's simulated kcm, Flux, Sveltos and kof-operator as `kofsim controllers`), from an inventory written here:
+the management cluster, two regions, a child in each. The order a user lives it:
+
+1. `site.yml --check` before anything is installed: it succeeds and the real server stores nothing (every object
+   of every kind at the same resourceVersion, no object more or less);
+2. `site.yml`: the umbrella `kof` chart installed with helm, every Flux HelmRelease Ready, the labelled and
+   annotated v1beta1 ClusterDeployments admitted by kcm's webhook, the MultiClusterServices' ServiceSets and
+   kof-operator's PromxyServerGroups stored by the real apiserver, verify green;
+3. a second `site.yml`: changed=0 on every host and not one object written (management or workload clusters);
+4. `site.yml --check` after it: changed=0, nothing written.
+
+The emulator's version of this flow is tests/integration/kof1x/test_site_1x.py; here the real server is the oracle
+(its validation of the upstream CRDs' schemas, admission, server-side dry-run, resourceVersions)."""
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import pytest
+
+from tests.helpers import ROOT
+from tests.integration.e2e_real.conftest import NS, diff
+from tests.integration.tiers.conftest import write_inventory
+
+pytestmark = pytest.mark.slow
+
+CHARTS_1X = ROOT / "kofsim" / "kofsim" / "charts-1.10"
+P = "k0rdent.mirantis.com/"
+MGMT, EU, US, EU_APP, US_APP = "hub", "eu-storage", "us-storage", "eu-app1", "us-app1"
+HOSTS = {"all": {"children": {
+    "kof_management": {"hosts": {MGMT: None}},
+    "kof_regional": {"hosts": {
+        EU: {"kof_regional_region": "eu-central-1", "kof_regional_domain": "obs-eu.acme.test"},
+        US: {"kof_regional_region": "us-east-1", "kof_promxy_insecure_skip_verify": True}}},
+    "kof_child": {"children": {
+        "eu_apps": {"hosts": {EU_APP: None}, "vars": {"kof_regional": EU}},
+        "us_apps": {"hosts": {US_APP: {"kof_child_collectors_values": {"opencost": {"enabled": True}}}},
+                    "vars": {"kof_regional": US}}}}}}}
+WORKLOAD = [EU, US, EU_APP, US_APP]
+GROUP_VARS = {"kof_version": "1.10.0", "kof_chart_repository": str(CHARTS_1X), "kof_base_domain": "acme.test",
+              "kof_admin_email": "sre@acme.test", "kof_dns_mode": "none", "kof_verify_timeout": 180,
+              "kof_wait_timeout": 300}
+HELMRELEASES = {"kof-operators", "victoria-metrics-operator", "kof-mothership", "kof-regional", "kof-child"}
+SHARED: dict = {}
+
+
+@pytest.fixture(scope="module")
+def inv(fleet_1x):
+    return write_inventory(fleet_1x.work / "inventory", json.loads(json.dumps(HOSTS)), GROUP_VARS)
+
+
+def site(fleet, inv, *args, label):
+    return fleet.play("site.yml", inv, *args, label=label)
+
+
+def listing(fleet, group, plural, ns=None) -> dict:
+    client = fleet.mgmt()
+    res = client.resource(group, plural)
+    return {o["metadata"]["name"]: o for o in (client.list(res, ns) if res else [])}
+
+
+def wait_for(fn, what, timeout=60.0, interval=0.3):
+    deadline = time.monotonic() + timeout
+    while True:
+        got = fn()
+        if got or time.monotonic() > deadline:
+            assert got, f"timed out waiting for {what}"
+            return got
+        time.sleep(interval)
+
+
+def settled(fleet, timeout=60.0, quiet=2.0) -> dict:
+    """A snapshot once nothing has been written for `quiet` seconds: right after `kofsim up` the simulated nodes
+    are still starting the management cluster's pods (kcm, cert-manager: their status written as they run)."""
+    deadline = time.monotonic() + timeout
+    last = fleet.snapshot()
+    while True:
+        time.sleep(quiet)
+        now = fleet.snapshot()
+        if now == last:
+            return now
+        assert time.monotonic() < deadline, "the management cluster does not settle:\n" + "\n".join(diff(last, now))
+        last = now
+
+
+def assert_unchanged(fleet, before):
+    changes = diff(before, fleet.snapshot())
+    assert not changes, "the real server's objects changed:\n" + "\n".join(changes)
+
+
+def test_1_check_before_the_first_run_stores_nothing(fleet_1x, inv):
+    """Nothing of KOF installed yet: the preview succeeds and the real server's objects are untouched."""
+    before = settled(fleet_1x)
+    assert set(before) == {""}  # no workload cluster yet
+    preview = site(fleet_1x, inv, "--check", label="site.yml --check (first)")
+    assert preview.rc == 0, preview
+    assert not preview.failed_hosts, preview.recap
+    assert_unchanged(fleet_1x, before)
+    assert listing(fleet_1x, "k0rdent.mirantis.com", "clusterdeployments", NS) == {}
+    SHARED["preview"] = preview
+
+
+def test_2_site_rolls_out_kof_1x(fleet_1x, inv):
+    run = site(fleet_1x, inv, label="site.yml")
+    assert run.rc == 0 and not run.failed_hosts, run
+    assert set(run.recap) == {MGMT, *WORKLOAD}
+    assert all(run.recap[h]["changed"] > 0 for h in run.recap), run.recap
+    preview = SHARED.get("preview")
+    if preview is not None:  # the preview predicted which hosts change
+        assert {h for h, r in preview.recap.items() if r["changed"]} == set(run.recap), preview.recap
+    SHARED["first"] = run
+
+    # the umbrella chart's Flux HelmReleases, Ready
+    releases = listing(fleet_1x, "helm.toolkit.fluxcd.io", "helmreleases", "kof")
+    assert set(releases) >= HELMRELEASES, sorted(releases)
+    for name, rel in releases.items():
+        ready = [c for c in (rel.get("status") or {}).get("conditions") or [] if c["type"] == "Ready"]
+        assert ready and ready[0]["status"] == "True", (name, rel.get("status"))
+    # helm's own release of the umbrella, stored as a Secret on the real server
+    helm = listing(fleet_1x, "", "secrets", "kof")
+    assert any(n.startswith("sh.helm.release.v1.kof.v") for n in helm), sorted(helm)
+
+    # the ClusterDeployments: kcm v1beta1, labelled and annotated for KOF, Ready
+    cds = listing(fleet_1x, "k0rdent.mirantis.com", "clusterdeployments", NS)
+    assert sorted(cds) == sorted(WORKLOAD)
+    for name, cd in cds.items():
+        assert cd["apiVersion"] == "k0rdent.mirantis.com/v1beta1", name
+        labels = cd["metadata"]["labels"]
+        assert labels[P + "kof-version"] == "1.10.0", (name, labels)
+        role = "regional" if name in (EU, US) else "child"
+        assert labels[P + "kof-cluster-role"] == role, (name, labels)
+        assert any(c["type"] == "Ready" and c["status"] == "True"
+                   for c in (cd.get("status") or {}).get("conditions") or []), (name, cd.get("status"))
+    eu_ann = cds[EU]["spec"]["config"]["clusterAnnotations"]
+    assert eu_ann[P + "kof-regional-domain"] == "obs-eu.acme.test"
+    assert eu_ann[P + "kof-cert-email"] == "sre@acme.test"
+    assert cds[US]["spec"]["config"]["clusterAnnotations"][P + "kof-regional-domain"] == "us-storage.acme.test"
+    assert json.loads(cds[US]["metadata"]["annotations"][P + "kof-http-config"]) == \
+        {"tls_config": {"insecure_skip_verify": True}}
+    assert cds[EU_APP]["metadata"]["labels"][P + "kof-regional-cluster-name"] == EU
+    assert cds[US_APP]["metadata"]["labels"][P + "kof-regional-cluster-name"] == US
+    assert cds[EU_APP]["spec"]["config"]["region"] == "eu-central-1"
+    assert "opencost" in cds[US_APP]["spec"]["config"]["clusterAnnotations"][P + "kof-collectors-values"]
+
+    # what the controllers made, as the real apiserver stored it: ServiceSets, PromxyServerGroups, promxy's config
+    by_cluster: dict = {}
+    for s in listing(fleet_1x, "k0rdent.mirantis.com", "servicesets", NS).values():
+        by_cluster.setdefault(s["spec"]["cluster"], {})[s["spec"]["multiClusterService"]] = s
+    assert set(by_cluster) == set(WORKLOAD), sorted(by_cluster)
+    for name, mine in by_cluster.items():
+        assert ("kof-regional-cluster" if name in (EU, US) else "kof-child-cluster") in mine, (name, list(mine))
+        for mcs, s in mine.items():
+            assert s["status"]["deployed"] is True, (name, mcs, s["status"])
+            assert s["metadata"]["resourceVersion"]  # stored by etcd
+    psgs = {p["spec"]["cluster_name"]: p
+            for p in listing(fleet_1x, "kof.k0rdent.mirantis.com", "promxyservergroups", NS).values()}
+    assert set(psgs) == {EU, US}, sorted(psgs)
+    assert psgs[EU]["spec"]["targets"] == ["vmauth.obs-eu.acme.test:443"]
+    assert psgs[US]["spec"]["targets"] == ["vmauth.us-storage.acme.test:443"]
+    cfg = listing(fleet_1x, "", "configmaps", NS)[f"kof-cluster-config-{US_APP}"]["data"]
+    assert cfg["regional_cluster_name"] == US
+    assert cfg["write_metrics_endpoint"].startswith("https://vmauth.us-storage.acme.test/")
+
+    def promxy():
+        sec = listing(fleet_1x, "", "secrets", "kof").get("kof-mothership-promxy-config") or {}
+        text = base64.b64decode((sec.get("data") or {}).get("config.yaml", "")).decode()
+        return "vmauth.obs-eu.acme.test" in text and "vmauth.us-storage.acme.test" in text
+    wait_for(promxy, "promxy's config to list both regions")
+
+    # each ClusterDeployment is a kube-apiserver of its own, with KOF's services as helm releases
+    assert sorted(fleet_1x.real.workload_clusters()) == sorted(f"{NS}/{n}" for n in WORKLOAD)
+    for name in WORKLOAD:
+        client = fleet_1x.workload(name)
+        deployed = client.list(client.resource("", "secrets"), None, {"owner": "helm", "status": "deployed"})
+        assert deployed, name
+
+    # verify green
+    report = json.loads((fleet_1x.out / "fleet-report.json").read_text())
+    assert report["summary"]["ok"], report["summary"]
+    assert {c["name"]: c["state"] for c in report["clusters"]} == {n: "healthy" for n in WORKLOAD}, report
+    log = fleet_1x.real.log()
+    assert "Traceback" not in log, log[log.index("Traceback") - 500:][:3000]
+
+
+def test_3_a_second_run_changes_nothing_and_stores_nothing(fleet_1x, inv):
+    if "first" not in SHARED:
+        pytest.skip("the first rollout did not run")
+    before = fleet_1x.snapshot()
+    again = site(fleet_1x, inv, label="site.yml re-run")
+    assert again.rc == 0, again
+    assert {h: r["changed"] for h, r in again.recap.items()} == {h: 0 for h in SHARED["first"].recap}, again.recap
+    assert_unchanged(fleet_1x, before)
+
+
+def test_4_check_after_it_is_clean(fleet_1x, inv):
+    if "first" not in SHARED:
+        pytest.skip("the first rollout did not run")
+    before = fleet_1x.snapshot()
+    check = site(fleet_1x, inv, "--check", label="site.yml --check (after)")
+    assert check.rc == 0, check
+    assert {h: r["changed"] for h, r in check.recap.items()} == {h: 0 for h in SHARED["first"].recap}, check.recap
+    assert_unchanged(fleet_1x, before)
