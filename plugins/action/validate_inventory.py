@@ -75,7 +75,11 @@ ARGS = {
     # the install flows (kof_resources.FLOWS) the calling playbook implements, and what to call it in the refusal
     "flows": {"type": "list", "elements": "str", "default": ["0.1", "1.x"], "choices": ["0.1", "1.x"]},
     "play": {"type": "str", "default": "this playbook"},
+    # after kof_version auto was resolved: check only the version-dependent settings, naming where it came from
+    "version_source": {"type": "str", "default": ""},
 }
+AUTO = "auto"
+VERSION_SETTINGS = ("kof_version", "kof_chart_version", "kof_kcm_api_version", "kof_dns_mode", "kof_mothership_values")
 
 
 def _int(value):
@@ -94,16 +98,23 @@ def _bool(value):
         str(value).strip().lower())
 
 
-def check_globals(g: dict, install: bool = True, flows=("0.1", "1.x"), what: str = "this playbook") -> list[str]:
+def check_globals(g: dict, install: bool = True, flows=("0.1", "1.x"), what: str = "this playbook",
+                  source: str = "") -> list[str]:
+    """source: how an "auto" kof_version was resolved (kof_info), named in the errors it causes."""
     errs = []
     flow = None
-    if "kof_version" in g and not VERSION.match(str(g["kof_version"])):
-        errs.append(f"kof_version {g['kof_version']!r} is not a version like 0.1.1")
+    auto = "kof_version" in g and str(g["kof_version"]) in (AUTO, "")
+    if auto and source:
+        errs.append(f"kof_version auto: nothing to go by ({source}); name the KOF version to install in kof_version")
+    elif auto:
+        pass  # resolved from the management cluster next (k0rdent.kof.kof_info), then checked again
+    elif "kof_version" in g and not VERSION.match(str(g["kof_version"])):
+        errs.append(f"kof_version {g['kof_version']!r} is not a version like 0.1.1 (or auto)")
     elif "kof_version" in g and install:
         try:
             flow = kr.install_flow(g["kof_version"], flows, what)
         except kr.ValidationError as err:
-            errs.append(str(err))
+            errs.append(str(err) + (f" (kof_version auto: {source})" if source else ""))
     # each flow talks to its own kcm generation: KOF 0.1.x to kcm 0.1 (v1alpha1), KOF 1.x to kcm >= 1.0 (v1beta1)
     want_api = {"0.1": "k0rdent.mirantis.com/v1alpha1", "1.x": "k0rdent.mirantis.com/v1beta1"}.get(flow)
     if want_api and g.get("kof_kcm_api_version", want_api) != want_api:
@@ -117,7 +128,8 @@ def check_globals(g: dict, install: bool = True, flows=("0.1", "1.x"), what: str
     if flow == "1.x" and g.get("kof_mothership_values"):
         errs.append("kof_mothership_values is for the KOF 0.1.x kof-mothership release; with KOF 1.x put "
                     "kof-mothership's values under kof_values['kof-mothership']['values'] (the umbrella kof chart)")
-    if "kof_chart_version" in g and not VERSION.match(str(g["kof_chart_version"])):
+    if "kof_chart_version" in g and not (auto and str(g["kof_chart_version"]) in (AUTO, "")) \
+            and not VERSION.match(str(g["kof_chart_version"])):
         errs.append(f"kof_chart_version {g['kof_chart_version']!r} is not a chart version like 0.1.1")
     for var in ("kof_namespace", "kof_kcm_namespace"):
         if var in g and not (LABEL.match(str(g[var])) and len(str(g[var])) <= 63):
@@ -240,12 +252,17 @@ class ActionModule(KofAction):
         names[task_vars.get("inventory_hostname", "management")] = {k for k in task_vars if k.startswith("kof_")}
         render = bool(args["globals"].get("kof_render_dir"))
         custom = args["globals"].get("kof_custom_variables") or []
-        errors = check_globals(args["globals"], install=args["install"], flows=args["flows"], what=args["play"])
-        errors += check_hosts(args["management"], args["regional"], args["child"], settings, render=render)
-        if not isinstance(custom, list):
-            errors.append("kof_custom_variables must be a list of variable names (shell-style patterns allowed)")
-            custom = []
-        errors += check_unknown(names, custom)
+        if args["version_source"]:
+            g = {k: v for k, v in args["globals"].items() if k in VERSION_SETTINGS}
+            errors = check_globals(g, install=args["install"], flows=args["flows"], what=args["play"],
+                                   source=args["version_source"])
+        else:
+            errors = check_globals(args["globals"], install=args["install"], flows=args["flows"], what=args["play"])
+            errors += check_hosts(args["management"], args["regional"], args["child"], settings, render=render)
+            if not isinstance(custom, list):
+                errors.append("kof_custom_variables must be a list of variable names (shell-style patterns allowed)")
+                custom = []
+            errors += check_unknown(names, custom)
         result["changed"] = False
         result["hosts"] = {"management": len(args["management"]), "regional": len(args["regional"]),
                            "child": len(args["child"])}

@@ -88,8 +88,30 @@ def install_flow(kof_version, supported=("0.1", "1.x"), what="this playbook") ->
             f"{' and '.join(FLOW_NAMES[f] for f in supported) or 'no KOF version'} only so far, and running it "
             f"against a {flow} fleet would write objects that release ignores or fights. The {FLOW_NAMES['1.x']} "
             "flow covers site.yml (and its parts; a 1.x upgrade is site.yml with the new kof_version), verify.yml, "
-            "dns.yml and cost_report.yml")
+            "dns.yml, cost_report.yml, backup.yml, restore.yml, prune.yml and uninstall.yml")
     return flow
+
+
+# The KOF release a new install gets when kof_version is left at "auto": the newest of each flow, by the kcm
+# generation the management cluster serves (KOF 0.1.x needs kcm 0.1.x, API v1alpha1; KOF 1.x kcm >= 1.0, v1beta1).
+NEW_INSTALL_VERSIONS = {"v1alpha1": "0.1.1", "v1beta1": "1.10.0"}
+# helm releases that mark an installed KOF on the management cluster: the umbrella chart (1.8+), kof-mothership
+INSTALLED_RELEASES = ("kof", "kof-mothership")
+
+
+def resolve_version(installed: dict | None, kcm_versions: list) -> tuple[str, str]:
+    """(kof_version, why) for kof_version "auto": the installed KOF's version (an upgrade never happens by
+    omission), else the release matching kcm's API for a new install; ("", why not) when neither is known.
+    installed: {"release", "version"} of the KOF helm release found on the management cluster, or None."""
+    if installed and installed.get("version"):
+        return (str(installed["version"]).lstrip("v"),
+                f"the installed release {installed['release']} (chart version {installed['version']})")
+    for api in ("v1beta1", "v1alpha1"):
+        if api in (kcm_versions or []):
+            return (NEW_INSTALL_VERSIONS[api],
+                    f"no KOF installed yet and kcm serves k0rdent.mirantis.com/{api}: the newest KOF for it")
+    return "", ("no KOF installed and k0rdent.mirantis.com is not served: not a k0rdent management cluster (or "
+                "kcm is not installed yet)")
 
 
 def generation(kof_version) -> str:

@@ -67,6 +67,13 @@ options:
     description: What to call the calling playbook in that refusal.
     type: str
     default: this playbook
+  version_source:
+    description:
+      - Set after a C(kof_version) of V(auto) was resolved from the management cluster (M(k0rdent.kof.kof_info)) -
+        how it was resolved. Only the version-dependent settings of O(globals) are checked, and their errors name it.
+      - Without it, a C(kof_version) of V(auto) is accepted and the version-dependent checks wait for that pass.
+    type: str
+    default: ''
 attributes:
   check_mode:
     support: full

@@ -213,6 +213,7 @@ def tasks(c: dict, out: Path) -> dict:
         "flux_releases": {"namespace": "kof", "wait": False},
         "cluster_services": {"hosts": ["conn1"], "definition": "conn_cd", "role": "regional",
                              "kof_version": "1.10.0", "wait": False},
+        "kof_info": {"namespace": "kof"},
     }
 
 

@@ -67,6 +67,20 @@ def test_1_install_kof_1_9(fleet):
     assert {r["metadata"]["name"]: r["status"]["lastAttemptedRevision"] for r in releases}["kof-mothership"] == "1.9.0"
 
 
+def test_1b_kof_version_auto_keeps_the_installed_release(fleet):
+    """Left at auto, kof_version is the installed 1.9.0 (not the newest 1.10.0 a new install would get): nothing is
+    upgraded by omission."""
+    k = fleet["kofsim"]
+    gv = dict(fleet["gv"], kof_chart_repository=fleet["charts"]["1.9.0"])
+    inv = write_inventory(fleet["inv"], json.loads(json.dumps(HOSTS)), gv)
+    seq = k.last_seq()
+    run = ansible_playbook("-i", inv, "playbooks/site.yml", env=fleet["env"])
+    assert run.rc == 0 and run.changed == 0, run.recap
+    assert "kof_version auto: KOF 1.9.0 - the installed release kof (chart version 1.9.0)" in \
+        " ".join(run.stdout.split()), run
+    assert k.writes(since=seq) == []
+
+
 def test_2_check_mode_predicts_the_upgrade(fleet):
     k = fleet["kofsim"]
     seq = k.last_seq()
