@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tarfile
+from pathlib import Path
 
 import pytest
+import yaml
 
 from kofsim.k0rdent import catalog_1x
 from kofsim.testing import Kofsim
@@ -30,7 +33,8 @@ def fleet(tmp_path_factory):
     charts_19 = catalog_1x.relabel(tmp_path_factory.mktemp("charts") / "charts-1.9.0", "1.9.0")
     gv = {"kof_base_domain": "obs.example.net", "kof_admin_email": "noc@example.net", "kof_dns_mode": "none",
           "kof_verify_timeout": 90, "kof_wait_timeout": 300,
-          "kof_report_dir": str(tmp_path_factory.mktemp("report"))}
+          "kof_report_dir": str(tmp_path_factory.mktemp("report")),
+          "kof_backup_dir": str(tmp_path_factory.mktemp("backups"))}
     env = tool_env(home=tmp_path_factory.mktemp("home"), extra={"K8S_AUTH_KUBECONFIG": k.kubeconfig})
     yield {"kofsim": k, "env": env, "gv": gv, "inv": tmp_path_factory.mktemp("inventory"),
            "charts": {"1.9.0": str(charts_19), "1.10.0": str(ROOT / "kofsim" / "kofsim" / "charts-1.10")}}
@@ -87,13 +91,28 @@ def test_2_check_mode_predicts_the_upgrade(fleet):
     run = site(fleet, "1.10.0", "--check")
     assert run.rc == 0, run
     assert k.writes(since=seq) == [], "check mode wrote to the API"
+    assert archives(fleet) == [], "check mode wrote the pre-upgrade backup"
+    assert "a backup would be written to" in run.stdout, run
     # the umbrella release, and every ClusterDeployment's kof-version label
     assert {h for h, r in run.recap.items() if r["changed"]} == {"mgmt", "apac", "apac-web", "apac-db"}, run.recap
+
+
+def archives(fleet):
+    return sorted(Path(fleet["gv"]["kof_backup_dir"]).glob("kof-backup-*.tar.gz"))
 
 
 def test_3_upgrade_to_1_10_waits_for_every_cluster(fleet):
     run = site(fleet, "1.10.0")
     assert run.rc == 0 and not run.failed_hosts, run
+    # the backup came first, of what ran: KOF 1.9.0 and its releases' values (management and the regional cluster)
+    [archive] = archives(fleet)
+    with tarfile.open(archive, "r:gz") as tar:
+        manifest = yaml.safe_load(next(tar.extractfile(m).read() for m in tar.getmembers()
+                                       if m.name.endswith("/manifest.yaml")))
+    assert manifest["kof_version"] == "1.9.0", manifest["kof_version"]
+    mgmt = {r["name"]: r["version"] for r in manifest["clusters"]["management"]["helm_releases"]}
+    assert mgmt["kof"] == "1.9.0" and mgmt["kof-mothership"] == "1.9.0", mgmt
+    assert "apac" in manifest["clusters"], list(manifest["clusters"])
     releases = {r["metadata"]["name"]: r for r in kubectl_json(fleet, "get", "helmreleases", "-n", "kof")["items"]}
     for name in ("kof-operators", "kof-mothership", "kof-regional", "kof-child"):
         assert releases[name]["status"]["lastAttemptedRevision"] == "1.10.0", (name, releases[name]["status"])
@@ -114,3 +133,4 @@ def test_4_rerun_after_the_upgrade_changes_nothing(fleet):
     run = site(fleet, "1.10.0")
     assert run.rc == 0 and run.changed == 0, run.recap
     assert k.writes(since=seq) == []
+    assert len(archives(fleet)) == 1, "a backup without an upgrade"
