@@ -640,3 +640,32 @@ def test_chart_crds_are_the_ones_kofsim_installs():
         shipped = {p.name: p.read_bytes() for p in (CHARTS / chart / "crds").glob("*.yaml")}
         expected = {p.name: p.read_bytes() for d in dirs for p in (data / d).glob("*.yaml")}
         assert shipped == expected, chart
+
+
+def test_work_that_fails_unexpectedly_is_requeued_not_dropped():
+    """Both backends' runtimes: work whose run raised something that is not an API error (an answer the controller
+    did not expect, a bug) is retried with a back-off, as controller-runtime requeues every error a reconcile
+    returns; dropped, the object's reconcile would be lost for good (a Sveltos sync that no later event schedules:
+    a ClusterDeployment whose ClusterSummary never comes)."""
+    import threading  # noqa: WPS433
+
+    from kofsim.k0rdent import api  # noqa: WPS433
+    from kofsim.k0rdent.rest import ThreadRuntime  # noqa: WPS433
+
+    def flaky(calls, done):
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyError("spec")
+        done.set()
+    err = api.Runtime().run_once(flaky, ([], threading.Event()))  # the emulator's runtime: retried by _submit
+    assert isinstance(err, KeyError) and api.retry_delay(err, 0) is not None
+    assert api.retry_delay(err, 20) <= 30.0
+    rt = ThreadRuntime()
+    rt.start()
+    try:
+        calls, done = [], threading.Event()
+        rt.schedule(("", "sveltos", NS, "x"), flaky, calls, done)
+        assert done.wait(10), calls
+        assert len(calls) == 2
+    finally:
+        rt.stop()

@@ -128,6 +128,44 @@ def test_the_webhook_configuration_and_a_controllers_restart(real):
     wait_for(lambda: not real.workload_clusters(), "the workload clusters gone", timeout=90)
 
 
+SUMMARIES = ("config.projectsveltos.io", "clustersummaries")
+CERT_MANAGER = [{"name": "cert-manager", "namespace": "kof", "template": "cert-manager-1-16-2"}]
+
+
+def _provisioned(client, name):
+    cs = client.get(client.resource(*SUMMARIES), NS, name)
+    return cs if cs and all(f.get("status") == "Provisioned"
+                            for f in (cs.get("status") or {}).get("featureSummaries") or [{}]) else None
+
+
+def test_a_missing_cluster_summary_is_made_again_across_a_restart(real):
+    """Sveltos' stand-in watches its own kinds, as the real addon-controller does: a ClusterSummary that goes while
+    its Profile still selects the cluster is made again, by the running process and by a restarted one (whose
+    informers list every Profile anew and reconcile each: nothing depends on what the old process had scheduled)."""
+    client = RestClient(real.kubeconfig)
+    res, summaries = client.resource(*CD), client.resource(*SUMMARIES)
+    name = "p--summarized-capi-summarized"
+    client.create(child_cd("summarized", services=CERT_MANAGER))
+    first = wait_for(lambda: _provisioned(client, name), "the ClusterSummary Provisioned", timeout=120)
+    # deleted while the controllers run
+    client.delete(summaries, NS, name)
+    again = wait_for(lambda: (lambda cs: cs if cs and cs["metadata"]["uid"] != first["metadata"]["uid"] and
+                              _provisioned(client, name) else None)(client.get(summaries, NS, name)),
+                     "the ClusterSummary made again", timeout=60)
+    # deleted while the controllers are down: the restarted process makes it again
+    realapi.stop_process(real.dir, realapi.CONTROLLERS, real.pids()[realapi.CONTROLLERS])
+    client.delete(summaries, NS, name)
+    wait_for(lambda: client.get(summaries, NS, name) is None, "the ClusterSummary gone", timeout=30)
+    real.restart(realapi.CONTROLLERS)
+    wait_for(lambda: (lambda cs: cs if cs and cs["metadata"]["uid"] != again["metadata"]["uid"] and
+                      _provisioned(client, name) else None)(client.get(summaries, NS, name)),
+             "the ClusterSummary made by the restarted controllers", timeout=90)
+    assert ready(client.get(res, NS, "summarized"))
+    client.delete(res, NS, "summarized")
+    wait_for(lambda: client.get(res, NS, "summarized") is None, "deleted", timeout=60)
+    wait_for(lambda: client.get(summaries, NS, name) is None, "its ClusterSummary collected", timeout=60)
+
+
 def test_down_stops_the_controllers_and_every_workload_plane(tmp_path):
     k = RealKube(tmp_path / "plane", k0rdent=True)
     k.start()

@@ -206,7 +206,10 @@ def retry_delay(err: BaseException, attempt: int) -> float | None:
         if code == 409:
             return min(0.05 * (2 ** attempt), 1.0)
     elif not isinstance(err, (OSError, TimeoutError, ConnectionError, Unavailable)):
-        return None
+        # anything else (an answer the controller did not expect, a bug): controller-runtime requeues every error
+        # a reconcile returns, with its rate limiter's back-off; dropping it would lose the object's reconcile for
+        # good (nothing else may ever schedule it again)
+        return min(0.5 * (2 ** attempt), 30.0)
     return min(0.25 * (2 ** attempt), 5.0)
 
 
@@ -240,6 +243,9 @@ class Runtime:
             (log.debug if self.quiet else log.warning)("%s%s: %s", getattr(fn, "__name__", fn), args, err.message)
             return None
         except (OSError, Unavailable) as err:
+            return err
+        except Exception as err:  # noqa: BLE001 (a bug must not stop every controller; the work is requeued)
+            log.warning("%s%s failed (requeued): %r", getattr(fn, "__name__", fn), args, err, exc_info=True)
             return err
 
 

@@ -492,6 +492,11 @@ class Sveltos:
         self.state: dict[tuple, dict] = {}
         self.profiles: dict[tuple, dict] = {}  # (ns, cd) -> {ClusterProfile: {(ns, name) of Secrets it copied}}
         self.retries: dict[tuple, int] = {}    # (ns, cd) -> failed syncs in a row
+        # Sveltos' own controllers watch their kinds: every Profile (each one listed again when a restarted
+        # process starts, as controller-runtime's informers do) and a ClusterSummary that went are reconciled, so
+        # a Profile whose ClusterSummary is missing gets it whatever kcm's controller did or did not schedule
+        self.mgmt.watch(SVELTOS, "profiles", self.on_profile)
+        self.mgmt.watch(SVELTOS, "clustersummaries", self.on_summary)
 
     def rt(self, group, plural):
         return self.mgmt.resource(group, plural)
@@ -505,6 +510,26 @@ class Sveltos:
         rt = self.rt(SVELTOS, "clustersummaries")
         if rt is not None and self.mgmt.get(rt, ns, name) is not None:
             self.mgmt.delete(rt, ns, name, propagation="Background")
+
+    def on_profile(self, _type, obj):
+        """Sveltos' Profile controller: kcm's Profile for a ClusterDeployment (its clusterRefs name the cluster),
+        added, changed or deleted: that cluster's summary is reconciled."""
+        ns = obj["metadata"].get("namespace", "")
+        refs = (obj.get("spec") or {}).get("clusterRefs") or [{}]
+        self.resync(ns, refs[0].get("name") or obj["metadata"]["name"])
+
+    def on_summary(self, type_, obj):
+        """A ClusterSummary deleted (by hand, by the garbage collector, by a sync): Sveltos makes it again while its
+        profile still selects the cluster (sync drops the ones that no longer apply)."""
+        if type_ != "DELETED":
+            return
+        labels = obj["metadata"].get("labels") or {}
+        cluster = (obj.get("spec") or {}).get("clusterName") or labels.get("projectsveltos.io/cluster-name")
+        if cluster:
+            self.resync(obj["metadata"].get("namespace", ""), cluster)
+
+    def resync(self, ns, name, delay=0.05):
+        self.layer.kcm.sched.schedule(("sveltos", ns, name), self.sync, ns, name, delay=delay)
 
     def on_workload_event(self, ns, name, type_, obj):
         """Something appeared on a cluster: a failed service may now install (Sveltos' retry)."""

@@ -467,7 +467,9 @@ def _api_error(code: int, payload: bytes) -> E.ApiError:
 
 class ThreadRuntime(api.Runtime):
     """Controller work on one worker thread: timers, one pending run per key, retries with back-off for what
-    failed transiently (409, 429, 5xx, an unreachable server), events from informers (call_soon)."""
+    failed transiently (409, 429, 5xx, an unreachable server) or unexpectedly (an exception that is not an API
+    error: requeued, as controller-runtime requeues every error, never dropped), events from informers
+    (call_soon)."""
 
     quiet = False
 
@@ -550,10 +552,3 @@ class ThreadRuntime(api.Runtime):
             self._attempts[key] = attempt + 1
             log.info("retrying %s in %.2fs: %s", key, wait, getattr(err, "message", None) or err)
             self.schedule(key, fn, *args, delay=wait)
-
-    def run_once(self, fn, args):
-        try:
-            return super().run_once(fn, args)
-        except Exception as err:  # noqa: BLE001 (a bug must not stop every controller)
-            log.exception("controller %s%s failed: %s", getattr(fn, "__name__", fn), args, err)
-            return None
