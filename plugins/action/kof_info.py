@@ -6,7 +6,7 @@ and the kof_version that "auto" stands for. Read-only. See the module file for d
 from __future__ import annotations
 
 from ansible_collections.k0rdent.kof.plugins.module_utils import kof_resources
-from ansible_collections.k0rdent.kof.plugins.module_utils.kube import KubeError, object_path
+from ansible_collections.k0rdent.kof.plugins.module_utils.kube import NO_API, KubeError, object_path
 from ansible_collections.k0rdent.kof.plugins.plugin_utils import backup
 from ansible_collections.k0rdent.kof.plugins.plugin_utils.action import KofAction
 
@@ -16,13 +16,23 @@ KCM_GROUP = "/apis/k0rdent.mirantis.com"
 class ActionModule(KofAction):
     ARGS = {
         "namespace": {"type": "str", "default": "kof"},
+        "offline": {"type": "bool", "default": False},
+        "reading": {"type": "bool", "default": False},
     }
 
     def act(self, args, result):
-        kube = self.management(args)
+        result.update(changed=False, installed={}, kcm_api_versions=[])
+        if args["offline"]:
+            result["version"], result["source"] = kof_resources.resolve_version(
+                None, [], no_cluster="a playbook that works without a cluster")
+            return
         try:
+            kube = self.management(args)
             group = kube.list(KCM_GROUP)
         except KubeError as err:
+            if str(err).startswith(NO_API):
+                result["version"], result["source"] = kof_resources.resolve_version(None, [], no_cluster=NO_API)
+                return
             if err.status != 404:  # 404: kcm is not installed, the group is not served
                 raise
             group = None
@@ -41,6 +51,6 @@ class ActionModule(KofAction):
         installed = next((found[n] for n in kof_resources.INSTALLED_RELEASES if n in found), None)
         if installed:
             installed["generation"] = kof_resources.generation(installed["version"])
-        version, why = kof_resources.resolve_version(installed, kcm_versions)
+        version, why = kof_resources.resolve_version(installed, kcm_versions, reading=args["reading"])
         result.update(changed=False, installed=installed or {}, kcm_api_versions=kcm_versions,
                       version=version, source=why, api_requests=kube.requests)

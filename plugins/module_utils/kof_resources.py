@@ -99,10 +99,21 @@ NEW_INSTALL_VERSIONS = {"v1alpha1": "0.1.1", "v1beta1": "1.10.0"}
 INSTALLED_RELEASES = ("kof", "kof-mothership")
 
 
-def resolve_version(installed: dict | None, kcm_versions: list) -> tuple[str, str]:
+# What kof_version auto reads a fleet as when there is nothing to ask: the install guide's release
+UNKNOWN_FLEET_VERSION = "0.1.1"
+
+
+def resolve_version(installed: dict | None, kcm_versions: list, reading: bool = False,
+                    no_cluster: str = "") -> tuple[str, str]:
     """(kof_version, why) for kof_version "auto": the installed KOF's version (an upgrade never happens by
     omission), else the release matching kcm's API for a new install; ("", why not) when neither is known.
-    installed: {"release", "version"} of the KOF helm release found on the management cluster, or None."""
+    installed: {"release", "version"} of the KOF helm release found on the management cluster, or None.
+    no_cluster: why no cluster was asked (a playbook that works offline, no Kubernetes API configured), and
+    reading: the run only reads a fleet (the cost report) - then the install guide's 0.1.1 is assumed and said."""
+    assume = (f"KOF {UNKNOWN_FLEET_VERSION}, the install guide's release, is assumed (name kof_version for a KOF "
+              "1.x fleet)")
+    if no_cluster:
+        return UNKNOWN_FLEET_VERSION, f"{no_cluster}: {assume}"
     if installed and installed.get("version"):
         return (str(installed["version"]).lstrip("v"),
                 f"the installed release {installed['release']} (chart version {installed['version']})")
@@ -110,8 +121,9 @@ def resolve_version(installed: dict | None, kcm_versions: list) -> tuple[str, st
         if api in (kcm_versions or []):
             return (NEW_INSTALL_VERSIONS[api],
                     f"no KOF installed yet and kcm serves k0rdent.mirantis.com/{api}: the newest KOF for it")
-    return "", ("no KOF installed and k0rdent.mirantis.com is not served: not a k0rdent management cluster (or "
-                "kcm is not installed yet)")
+    why = ("no KOF installed and k0rdent.mirantis.com is not served: not a k0rdent management cluster (or kcm is "
+           "not installed yet)")
+    return (UNKNOWN_FLEET_VERSION, f"{why}; {assume}") if reading else ("", why)
 
 
 def generation(kof_version) -> str:

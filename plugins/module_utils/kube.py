@@ -141,6 +141,10 @@ def impersonation_headers(settings: dict) -> dict:
 RETRY_STATUS = (429, 500, 502, 503, 504)
 
 
+# The message of a run with no cluster to talk to (kof_info resolves kof_version auto without one).
+NO_API = "no Kubernetes API configured"
+
+
 class KubeError(Exception):
     """A failed API call, with a one-line message naming what failed."""
 
@@ -185,7 +189,7 @@ def _configuration(settings: dict):
                 k8s_config.load_incluster_config(client_configuration=conf)
             except k8s_config.ConfigException:
                 if not os.environ.get("KUBECONFIG") and not os.path.exists(os.path.expanduser("~/.kube/config")):
-                    raise KubeError("no Kubernetes API configured: set kof_kubeconfig (or K8S_AUTH_KUBECONFIG)")
+                    raise KubeError(NO_API + ": set kof_kubeconfig (or K8S_AUTH_KUBECONFIG)")
                 k8s_config.load_kube_config(config_file=_default_kubeconfig(None), **load)
     except KubeError:
         raise

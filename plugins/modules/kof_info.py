@@ -26,6 +26,18 @@ options:
     description: Namespace of KOF's helm releases on the management cluster.
     type: str
     default: kof
+  offline:
+    description:
+      - Ask no cluster (a playbook that works offline, such as rendering); RV(version) is then the install guide's
+        0.1.1, and RV(source) says it was assumed. The same happens when no Kubernetes API is configured.
+    type: bool
+    default: false
+  reading:
+    description:
+      - The run only reads a fleet (the cost report). When neither KOF nor kcm is found, RV(version) is then the
+        install guide's 0.1.1 (said in RV(source)) instead of empty.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full

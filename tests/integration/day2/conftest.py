@@ -37,8 +37,11 @@ class Fleet:
         self.tmp = tmp
         self.env = tool_env(home=tmp / "home", extra={"K8S_AUTH_KUBECONFIG": k.kubeconfig})
         self.hosts, self.gv = base_inventory()
+        # the version named, as a production inventory pins it: the day-2 refusals then send no request at all
+        # (with kof_version auto the run first reads which KOF runs; tests/integration/kof1x/test_auto_version.py)
         self.gv.update(kof_report_dir=str(tmp / "report"), kof_access_dir=str(tmp / "access"),
-                       kof_backup_dir=str(tmp / "backups"), kof_verify_timeout=60, kof_verify_interval=1)
+                       kof_backup_dir=str(tmp / "backups"), kof_verify_timeout=60, kof_verify_interval=1,
+                       kof_version="0.1.1")
         self.inv = write_inventory(tmp / "inventory", self.hosts, self.gv)
         self._api = None
 

@@ -324,6 +324,14 @@ def test_upgrade_region_by_region(fleet):
              and r["path"] == "/api/v1/pods"]
     assert reads and reads[0]["seq"] < region2_batch, "region 1's batch was not verified before region 2 started"
 
+    # left at auto, kof_version is the installed 0.1.2: upgrade.yml wants its target named (nothing changes)
+    seq = k.last_seq()
+    unnamed = fleet.play("upgrade.yml", "-e", "kof_version=auto", "-e", f"kof_chart_repository={charts}")
+    assert unnamed.rc != 0, unnamed
+    assert "kof_version is auto, which stands for the installed KOF 0.1.2 (the installed release kof-mothership" \
+        in flat(unnamed.stdout), unnamed
+    assert k.writes(since=seq) == []
+
     # a downgrade is refused before any change (the idempotent re-run is in the inventory plugin test below)
     seq = k.last_seq()
     down = fleet.play("upgrade.yml", "-e", "kof_chart_version=0.1.1")
