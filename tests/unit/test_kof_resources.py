@@ -471,3 +471,21 @@ def test_a_service_set_is_done_only_with_every_service_of_its_multiclusterservic
         "services": [{"name": "cert-manager"}, {"name": "kof-storage"}]}}}])
     state, msg, _s, _n = kr.cluster_services_state([regional], "regional", mcs_services=mcs)
     assert state == "pending" and "kof-storage: not started" in msg
+
+
+def test_resolve_version_for_kof_version_auto():
+    # the installed release decides (an upgrade never happens by omission)
+    assert kr.resolve_version({"release": "kof", "version": "1.9.0"}, ["v1beta1"]) == (
+        "1.9.0", "the installed release kof (chart version 1.9.0)")
+    assert kr.resolve_version({"release": "kof-mothership", "version": "v0.1.1"}, ["v1alpha1"])[0] == "0.1.1"
+    # a new install: the newest KOF for the kcm served
+    assert kr.resolve_version(None, ["v1beta1"])[0] == "1.10.0"
+    assert kr.resolve_version(None, ["v1alpha1"])[0] == "0.1.1"
+    assert kr.resolve_version({}, ["v1alpha1", "v1beta1"])[0] == "1.10.0"
+    # nothing to go by: an install is refused (empty), a read assumes the guide's release and says so
+    version, why = kr.resolve_version(None, [])
+    assert version == "" and "k0rdent.mirantis.com is not served" in why
+    version, why = kr.resolve_version(None, [], reading=True)
+    assert version == "0.1.1" and why.endswith("name kof_version for a KOF 1.x fleet)")
+    version, why = kr.resolve_version({"release": "kof", "version": "1.10.0"}, ["v1beta1"], no_cluster="offline")
+    assert version == "0.1.1" and why.startswith("offline: KOF 0.1.1")
