@@ -6,12 +6,12 @@ refused before any write, naming what was found."""
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
 from kofsim.testing import Kofsim
 from tests.helpers import ROOT, ansible_playbook, tool_env
+from tests.integration.kof1x import flat, kubectl_json
 from tests.integration.tiers.conftest import write_inventory
 
 NS = "kcm-system"
@@ -38,16 +38,6 @@ def fleet(tmp_path_factory):
 
 def site(fleet, *args):
     return ansible_playbook("-i", fleet["inv"], "playbooks/site.yml", *args, env=fleet["env"])
-
-
-def kubectl_json(fleet, *args):
-    out = subprocess.run([str(ROOT / ".tools" / "bin" / "kubectl"), *args, "-o", "json"], capture_output=True,
-                         text=True, env=fleet["env"] | {"KUBECONFIG": fleet["kofsim"].kubeconfig}, check=True)
-    return json.loads(out.stdout)
-
-
-def flat(text: str) -> str:
-    return " ".join(text.replace("'", " ").split())
 
 
 def test_a_new_install_on_kcm_1x_gets_kof_1_10(fleet):

@@ -16,6 +16,7 @@ import yaml
 
 from kofsim.testing import Kofsim
 from tests.helpers import ROOT, ansible_playbook, tool_env
+from tests.integration.kof1x import kubectl_json
 from tests.integration.tiers.conftest import write_inventory
 
 CHARTS_1X = ROOT / "kofsim" / "kofsim" / "charts-1.10"
@@ -53,12 +54,6 @@ def fleet(tmp_path_factory):
 
 def site(fleet, *args, inv=None):
     return ansible_playbook("-i", inv or fleet["inv"], "playbooks/site.yml", *args, env=fleet["env"])
-
-
-def kubectl_json(fleet, *args):
-    out = subprocess.run([str(ROOT / ".tools" / "bin" / "kubectl"), *args, "-o", "json"], capture_output=True,
-                         text=True, env=fleet["env"] | {"KUBECONFIG": fleet["kofsim"].kubeconfig}, check=True)
-    return json.loads(out.stdout)
 
 
 def changed_by_host(run):

@@ -16,6 +16,7 @@ import yaml
 
 from kofsim.testing import Kofsim
 from tests.helpers import ROOT, ansible_playbook, tool_env
+from tests.integration.kof1x import flat, kubectl_json
 from tests.integration.tiers.conftest import write_inventory
 
 NS = "kcm-system"
@@ -46,19 +47,9 @@ def play(fleet, playbook, *args, inv=None):
     return ansible_playbook("-i", inv or fleet["inv"], f"playbooks/{playbook}", *args, env=fleet["env"])
 
 
-def kubectl_json(fleet, *args):
-    out = subprocess.run([str(ROOT / ".tools" / "bin" / "kubectl"), *args, "-o", "json"], capture_output=True,
-                         text=True, env=fleet["env"] | {"KUBECONFIG": fleet["kofsim"].kubeconfig})
-    return json.loads(out.stdout) if out.returncode == 0 else None
-
-
 def names(fleet, *args):
-    found = kubectl_json(fleet, "get", *args)
+    found = kubectl_json(fleet, "get", *args, check=False)
     return sorted(i["metadata"]["name"] for i in (found or {}).get("items", []))
-
-
-def flat(text: str) -> str:
-    return " ".join(text.replace("'", " ").split())
 
 
 def test_1_install(fleet):

@@ -7,7 +7,6 @@ the two releases are not modelled here."""
 from __future__ import annotations
 
 import json
-import subprocess
 import tarfile
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import yaml
 from kofsim.k0rdent import catalog_1x
 from kofsim.testing import Kofsim
 from tests.helpers import ROOT, ansible_playbook, tool_env
+from tests.integration.kof1x import kubectl_json
 from tests.integration.tiers.conftest import write_inventory
 
 NS = "kcm-system"
@@ -45,12 +45,6 @@ def site(fleet, version, *args):
     gv = dict(fleet["gv"], kof_version=version, kof_chart_repository=fleet["charts"][version])
     inv = write_inventory(fleet["inv"], json.loads(json.dumps(HOSTS)), gv)
     return ansible_playbook("-i", inv, "playbooks/site.yml", *args, env=fleet["env"])
-
-
-def kubectl_json(fleet, *args):
-    out = subprocess.run([str(ROOT / ".tools" / "bin" / "kubectl"), *args, "-o", "json"], capture_output=True,
-                         text=True, env=fleet["env"] | {"KUBECONFIG": fleet["kofsim"].kubeconfig}, check=True)
-    return json.loads(out.stdout)
 
 
 def templates_by_cluster(fleet):
