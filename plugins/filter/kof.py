@@ -70,9 +70,17 @@ def grafana_datasource_manifest(params):
     return _manifest(kof_resources.grafana_datasource, params)
 
 
+def collectors_workaround_patch(helmrelease):
+    """Merge patch removing the "Upgrade to v1.10.0" collectors workaround from a kof-regional HelmRelease."""
+    if helmrelease is not None and not isinstance(helmrelease, dict):
+        raise AnsibleFilterError(f"expected a HelmRelease object, got {type(helmrelease).__name__}")
+    return kof_resources.collectors_workaround_patch(helmrelease)
+
+
 class FilterModule:
     def filters(self):
         return {"newest_template": newest_template, "template_name": template_name,
                 "default_storage_classes": default_storage_classes,
                 "promxy_server_group_manifest": promxy_server_group_manifest,
-                "grafana_datasource_manifest": grafana_datasource_manifest, "install_flow": install_flow}
+                "grafana_datasource_manifest": grafana_datasource_manifest, "install_flow": install_flow,
+                "collectors_workaround_patch": collectors_workaround_patch}

@@ -87,8 +87,8 @@ def install_flow(kof_version, supported=("0.1", "1.x"), what="this playbook") ->
             f"kof_version {kof_version!r} is {FLOW_NAMES[flow]}: {what} is implemented for "
             f"{' and '.join(FLOW_NAMES[f] for f in supported) or 'no KOF version'} only so far, and running it "
             f"against a {flow} fleet would write objects that release ignores or fights. The {FLOW_NAMES['1.x']} "
-            "flow covers site.yml (and its parts; a 1.x upgrade is site.yml with the new kof_version), verify.yml, "
-            "dns.yml, cost_report.yml, backup.yml, restore.yml, prune.yml and uninstall.yml")
+            "flow covers site.yml (and its parts), upgrade.yml, verify.yml, dns.yml, cost_report.yml, backup.yml, "
+            "restore.yml, prune.yml and uninstall.yml")
     return flow
 
 
@@ -124,6 +124,44 @@ def resolve_version(installed: dict | None, kcm_versions: list, reading: bool = 
     why = ("no KOF installed and k0rdent.mirantis.com is not served: not a k0rdent management cluster (or kcm is "
            "not installed yet)")
     return (UNKNOWN_FLEET_VERSION, f"{why}; {assume}") if reading else ("", why)
+
+
+# The docs' "Upgrade to v1.10.0" step 2 patches the kof-regional HelmRelease with an emptyDir volume named "fix" on
+# the collectors' target-allocator and cluster collectors (so kof-collectors stops reinstalling between the kcm and
+# the KOF upgrade), and step 9 removes it once KOF 1.10 runs: left in place, the collectors crash. helm upgrade
+# keeps it (helm patches only what its own manifests changed).
+COLLECTORS_WORKAROUND_PATH = ("spec", "values", "collectors", "opentelemetry-kube-stack", "collectors")
+COLLECTORS_WORKAROUND_NAME = "fix"
+
+
+def collectors_workaround_patch(helmrelease) -> dict:
+    """A JSON merge patch (RFC 7386) that takes the "Upgrade to v1.10.0" collectors workaround out of a kof-regional
+    HelmRelease: the volume and volumeMount named "fix" of the target-allocator and cluster collectors go, other
+    entries stay, a list (or collector section) left empty is removed (null). It carries the resourceVersion read, so the API server refuses
+    it (409) when someone changed the HelmRelease since. {} when there is nothing to remove."""
+    node = helmrelease or {}
+    for key in COLLECTORS_WORKAROUND_PATH:
+        node = node.get(key) if isinstance(node, dict) else None
+    changes = {}
+    for component in ("target-allocator", "cluster"):
+        entries = node.get(component) if isinstance(node, dict) else None
+        for key in ("volumes", "volumeMounts"):
+            current = entries.get(key) if isinstance(entries, dict) else None
+            if not isinstance(current, list):
+                continue
+            keep = [x for x in current if not (isinstance(x, dict) and x.get("name") == COLLECTORS_WORKAROUND_NAME)]
+            if len(keep) != len(current):
+                changes.setdefault(component, {})[key] = keep or None
+        # the workaround created `cluster` with nothing else in it: the docs remove it whole
+        if component in changes and all(changes[component].get(k, v) is None for k, v in entries.items()):
+            changes[component] = None
+    if not changes:
+        return {}
+    patch = {"collectors": changes}
+    for key in reversed(COLLECTORS_WORKAROUND_PATH[1:-1]):
+        patch = {key: patch}
+    metadata = {"resourceVersion": ((helmrelease or {}).get("metadata") or {}).get("resourceVersion")}
+    return {"metadata": {k: v for k, v in metadata.items() if v}, "spec": patch}
 
 
 def generation(kof_version) -> str:

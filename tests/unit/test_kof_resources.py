@@ -489,3 +489,38 @@ def test_resolve_version_for_kof_version_auto():
     assert version == "0.1.1" and why.endswith("name kof_version for a KOF 1.x fleet)")
     version, why = kr.resolve_version({"release": "kof", "version": "1.10.0"}, ["v1beta1"], no_cluster="offline")
     assert version == "0.1.1" and why.startswith("offline: KOF 0.1.1")
+
+
+# --- the "Upgrade to v1.10.0" collectors workaround (docs step 2 adds it, step 9 removes it)
+def _kof_regional(collectors, rv="42"):
+    return {"metadata": {"name": "kof-regional", "resourceVersion": rv},
+            "spec": {"values": {"collectors": {"opentelemetry-kube-stack": {"collectors": collectors}}}}}
+
+
+FIX_VOLUME = {"name": "fix", "emptyDir": {}}
+FIX_MOUNT = {"name": "fix", "mountPath": "/tmp/fix"}
+
+
+def test_collectors_workaround_patch_removes_what_the_docs_patch_added():
+    hr = _kof_regional({"target-allocator": {"volumes": [FIX_VOLUME], "volumeMounts": [FIX_MOUNT]},
+                        "cluster": {"volumes": [FIX_VOLUME], "volumeMounts": [FIX_MOUNT]}})
+    assert kr.collectors_workaround_patch(hr) == {
+        "metadata": {"resourceVersion": "42"},
+        "spec": {"values": {"collectors": {"opentelemetry-kube-stack": {"collectors": {
+            "target-allocator": None, "cluster": None}}}}}}  # merge patch null: the key goes (not a helm null)
+
+
+def test_collectors_workaround_patch_keeps_the_users_own_entries():
+    own = {"name": "certs", "secret": {"secretName": "ca"}}
+    hr = _kof_regional({"target-allocator": {"volumes": [own, FIX_VOLUME], "volumeMounts": [FIX_MOUNT],
+                                             "resources": {"limits": {"cpu": "1"}}},
+                        "cluster": {"volumes": [FIX_VOLUME], "env": [{"name": "A", "value": "1"}]}})
+    patch = kr.collectors_workaround_patch(hr)["spec"]["values"]["collectors"]["opentelemetry-kube-stack"]
+    assert patch == {"collectors": {"target-allocator": {"volumes": [own], "volumeMounts": None},
+                                    "cluster": {"volumes": None}}}
+
+
+@pytest.mark.parametrize("hr", [None, {}, _kof_regional({}), _kof_regional({"cluster": {"volumes": "x"}}),
+                                _kof_regional({"target-allocator": {"volumes": [{"name": "data"}]}})])
+def test_collectors_workaround_patch_is_empty_without_the_workaround(hr):
+    assert kr.collectors_workaround_patch(hr) == {}
