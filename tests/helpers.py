@@ -57,6 +57,13 @@ class Run:
                 f"{self.stdout[-3000:]}\n{self.stderr[-2000:]}")
 
 
+def flat(text: str, unquote: bool = False) -> str:
+    """Output with the callback's line wrapping undone: every run of whitespace (a folded or wrapped line) becomes
+    one space. unquote=True also turns single quotes into spaces, so a message matches whether or not the YAML
+    callback quoted it (a quoted scalar doubles an apostrophe inside it)."""
+    return " ".join((text.replace("'", " ") if unquote else text).split())
+
+
 def ansible_playbook(*args, env: dict | None = None, timeout: int = 900, cwd=None) -> Run:
     cmd = [str(VENV_BIN / "ansible-playbook"), *map(str, args)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env or tool_env(), timeout=timeout,

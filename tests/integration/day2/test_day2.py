@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import json
 import os
 import stat
@@ -17,6 +18,7 @@ import pytest
 import yaml
 
 from tests.helpers import ROOT, bumped_charts
+from tests.helpers import flat as _flat
 from tests.integration.day2.conftest import CD
 
 pytestmark = pytest.mark.slow
@@ -46,9 +48,8 @@ def unwrap(data):
     return data
 
 
-def flat(text: str) -> str:
-    """Output with the callback's line wrapping undone."""
-    return " ".join(text.replace("'", " ").split())
+# the shared tests.helpers.flat, with single quotes dropped too, as these tests have always read the output
+flat = functools.partial(_flat, unquote=True)
 
 
 # ----------------------------------------------------------------------------------------- verify

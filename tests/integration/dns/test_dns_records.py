@@ -6,15 +6,11 @@ from __future__ import annotations
 
 import json
 
+from tests.helpers import flat
 from tests.integration.dns.conftest import create_regional_clusters
 
 ZONE = "kof.example.com"
 FAST = {"kof_dns_address_timeout": 2, "kof_dns_address_interval": 1}
-
-
-def flat(text: str) -> str:
-    """Output with the YAML callback's line folding undone."""
-    return " ".join(text.split())
 
 
 def zone_records(route53, zone_id) -> dict:

@@ -1,10 +1,12 @@
 """KOF 1.x flow tests on kofsim serving kcm 1.x, and what they share."""
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 
 from tests.helpers import ROOT
+from tests.helpers import flat as _flat
 
 
 def kubectl_json(fleet, *args, check=True):
@@ -14,6 +16,5 @@ def kubectl_json(fleet, *args, check=True):
     return json.loads(out.stdout) if out.returncode == 0 else None
 
 
-def flat(text: str) -> str:
-    """Output with the callback's line wrapping undone."""
-    return " ".join(text.replace("'", " ").split())
+# the shared tests.helpers.flat, with single quotes dropped too, as the 1.x tests have always read the output
+flat = functools.partial(_flat, unquote=True)

@@ -10,15 +10,11 @@ import pytest
 import yaml
 
 from kofsim.testing import Kofsim
-from tests.helpers import VENV_BIN, ansible_playbook, tool_env
+from tests.helpers import VENV_BIN, ansible_playbook, flat, tool_env
 
 ROLE_DEPRECATION = ("[DEPRECATION WARNING]: The role k0rdent.kof.kof is deprecated: it is now called "
                     "k0rdent.kof.common")
 PLUGIN_DEPRECATION = "[DEPRECATION WARNING]: k0rdent.kof.clusterdeployments has been deprecated."
-
-
-def flat(text: str) -> str:
-    return " ".join(text.split())
 
 
 def playbook(role: str) -> list:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from kofsim.testing import Kofsim
-from tests.helpers import ROOT, VENV_BIN, ansible_playbook, tool_env
+from tests.helpers import ROOT, VENV_BIN, ansible_playbook, flat, tool_env
 from tests.integration.security.conftest import kubeconfig_with_ca
 from tests.integration.tiers.conftest import base_inventory, write_inventory
 
@@ -39,10 +39,6 @@ def wrong_ca(tmp_path_factory):
 
 def api_requests(k, since):
     return [r for r in k.requests(since) if not r["path"].startswith("/kofsim/")]
-
-
-def flat(text: str) -> str:
-    return " ".join(text.split())
 
 
 @pytest.mark.parametrize("playbook", ["site.yml", "child.yml", "verify.yml", "backup.yml", "grafana_access.yml"])
