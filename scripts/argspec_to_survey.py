@@ -30,6 +30,10 @@ JOBS = {
     "upgrade": ("Upgrade KOF: management tier, then region by region, each batch verified",
                 ["kof_chart_version", "kof_upgrade_serial", "kof_upgrade_allow_downgrade",
                  "kof_upgrade_remove_old_templates", "kof_verify_timeout"]),
+    # the sources themselves (kof_migrate_from) are host variables of the regional hosts, in the inventory
+    "migrate": ("Copy regional clusters' stored metrics and logs into their successors (kof_migrate_from)",
+                ["kof_migrate_confirm", "kof_backup_before_migrate", "kof_backup_dir", "kof_migrate_start",
+                 "kof_migrate_end", "kof_migrate_logs_query", "kof_migrate_verify_timeout"]),
 }
 # Not offered to AWX: the render directory and the access playbooks (grafana_access, sveltos_access) write files
 # for the person who runs them, which a job's container drops; kof_access_show_credentials would put credentials

@@ -214,7 +214,18 @@ def tasks(c: dict, out: Path) -> dict:
         "cluster_services": {"hosts": ["conn1"], "definition": "conn_cd", "role": "regional",
                              "kof_version": "1.10.0", "wait": False},
         "kof_info": {"namespace": "kof"},
+        # run in check mode (CHECK_MODE): the record and the credentials Secret are read, no storage is contacted
+        "regional_data_migration": {
+            "source": {"name": "conn-old", "generation": "0.1", "endpoints": {"metrics_read": "http://127.0.0.1:9/m",
+                                                                             "logs_read": "http://127.0.0.1:9/l"}},
+            "target": {"name": "conn1", "credentials_secret": "kof/storage-vmuser-credentials",
+                       "endpoints": dict.fromkeys(("metrics_read", "metrics_write", "logs_read", "logs_write"),
+                                                  "http://127.0.0.1:9/x")},
+            "dest": str(out / "migration"), "confirm": True},
     }
+
+
+CHECK_MODE = {"regional_data_migration"}
 
 
 def run_variant(c: dict, name: str, defaults: dict | None, env: dict | None = None):
@@ -232,7 +243,8 @@ def run_variant(c: dict, name: str, defaults: dict | None, env: dict | None = No
                      "conn_psg": {"cluster_name": "conn1", "regional_domain": "conn1.kof.example.com"},
                      "conn_gds": {"cluster_name": "conn1", "regional_domain": "conn1.kof.example.com"}},
             "tasks": [{"name": module, f"k0rdent.kof.{module}": args, "register": f"r_{module}",
-                       "ignore_errors": True} for module, args in steps.items()]
+                       "ignore_errors": True, **({"check_mode": True} if module in CHECK_MODE else {})}
+                      for module, args in steps.items()]
             + [{"name": "Save the results", "ansible.builtin.copy": {
                 "dest": str(out / "results.json"), "mode": "0600",
                 "content": "{{ {" + ", ".join(f"'{m}': r_{m}" for m in steps) + "} | to_json }}"}}]}
