@@ -82,7 +82,13 @@ class ValuesError(Exception):
 
 
 class RefMissing(Exception):
-    """A non-optional templateResourceRef does not exist (yet): Sveltos waits for it."""
+    """A non-optional templateResourceRef does not exist (yet): Sveltos waits for it. projectsveltos/addon-controller
+    v1.9.0 (the Sveltos kcm v1.10.0 deploys): collectTemplateResourceRefs returns the NotFound error
+    (controllers/templateresourcedef_utils.go:80-87), ClusterSummaryReconciler.prepareForDeployment requeues after
+    normalRequeueAfter (10 s) before deploying anything (controllers/clustersummary_controller.go:504-508, via
+    updateChartMap 966-969) and sets no feature FailureMessage, so kcm's servicesStateFromSummary
+    (internal/controller/adapters/sveltos/serviceset_controller.go:1589-1594, 1638-1648) never marks the service
+    Failed. The same for the kof-child MCS' ChildConfig (kof-cluster-config-<cd>, not optional)."""
 
     def __init__(self, ref, message):
         super().__init__(message)
@@ -136,6 +142,12 @@ class Mcs:
             if (ss.get("spec") or {}).get("cluster") == cd:
                 self.sched.schedule(("ss", ns, ss["metadata"]["name"]), self.reconcile_ss, ns,
                                     ss["metadata"]["name"], delay=delay)
+
+    def _poll_ss(self, ns, name, delay):
+        """A timed re-run (RequeueAfter) under its own key: the scheduler skips a key already pending, so under
+        ("ss", ns, name) a pending poll would swallow the wake-up of an event meanwhile (a templateResourceRef that
+        appears); this way the event still reconciles at once (as flux.py's _requeue_hr)."""
+        self.sched.schedule(("ss-poll", ns, name), self.reconcile_ss, ns, name, delay=delay)
 
     def on_ss(self, type_, obj):
         ns, name = obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
@@ -476,9 +488,9 @@ class Mcs:
         if pending and key in self.waiting:  # a templateResourceRef: its watch wakes us, a slow poll besides
             attempt = self.retries.get(key, 0)
             self.retries[key] = attempt + 1
-            self.sched.schedule(("ss", ns, name), self.reconcile_ss, ns, name, delay=min(0.5 * 2 ** attempt, 10.0))
+            self._poll_ss(ns, name, min(0.5 * 2 ** attempt, 10.0))
         elif pending:
-            self.sched.schedule(("ss", ns, name), self.reconcile_ss, ns, name, delay=0.3)
+            self._poll_ss(ns, name, 0.3)
         elif failure:
             attempt = self.retries.get(key, 0)
             self.retries[key] = attempt + 1
@@ -619,9 +631,10 @@ def _evaluate(ctl, text, name, ns, ann):
         nonlocal child_cm
         if child_cm is None:
             child_cm = ctl.get("configmaps", ns, f"kof-cluster-config-{name}", group="")
-            if child_cm is None:
-                raise ValuesError(f"failed to instantiate template: resource ConfigMap {ns}/kof-cluster-config-{name} "
-                                  f"(templateResourceRefs ChildConfig) not found")
+            if child_cm is None:  # a non-optional templateResourceRef: Sveltos waits for it (see RefMissing)
+                raise RefMissing(("ConfigMap", ns, f"kof-cluster-config-{name}"),
+                                 f"ConfigMap {ns}/kof-cluster-config-{name} (templateResourceRefs ChildConfig) "
+                                 f"not found")
         return (child_cm.get("data") or {}).get(key, "")
 
     def vmuser_version(secret):
