@@ -276,8 +276,9 @@ class VictoriaMetrics:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30) -> "VictoriaMetrics":
-        self.port = free_port()
+    def start(self, timeout: float = 30, port: int = 0) -> "VictoriaMetrics":
+        """port: a port chosen earlier (e.g. named in objects before the instance runs); 0 - a free one."""
+        self.port = port or free_port()
         os.makedirs(self.dir, exist_ok=True)
         self.log = open(os.path.join(self.dir, "victoria-metrics.log"), "ab")
         # -search.disableCache: backfilled (historical) data is queried at once; latencyOffset 0: nothing hidden;
