@@ -169,15 +169,16 @@ class ActionModule(KofAction):
         insert = {"_stream_fields": ",".join(args["logs_stream_fields"])} if part == "logs" and \
             args["logs_stream_fields"] else None
         target.import_file(part, path, insert)
-        # read the target back over the same range (metrics: the source's own first..last sample) until every
-        # series, sample and row is there (VictoriaMetrics and VictoriaLogs make new data searchable in seconds)
+        # read the target back over the same range (metrics: the source's own first..last sample, exported again;
+        # logs: counted by the target) until every series, sample and row is there (VictoriaMetrics and
+        # VictoriaLogs make new data searchable in seconds)
         check = dict(params)
         if part == "metrics" and "first_ms" in exported:
             check.update(start=str(exported["first_ms"] / 1000), end=str(exported["last_ms"] / 1000))
         missing, found = ["not read yet"], {}
         deadline = time.monotonic() + args["verify_timeout"]
         while missing:
-            found = target.export(part, check)
+            found = target.export(part, check) if part == "metrics" else target.count_logs(check)
             missing = migration.covered(exported, found)
             if not missing or time.monotonic() > deadline:
                 break

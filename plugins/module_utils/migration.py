@@ -201,6 +201,25 @@ class Storage:
                     fileobj.close()
         return counter.close().summary()
 
+    def count_logs(self, params: dict) -> dict:
+        """Rows matching an export's query and range, counted by VictoriaLogs itself (`<query> | count() rows`):
+        the target is checked without reading every row back."""
+        query = dict(params, query=f"{params.get('query') or '*'} | count() rows")
+        url = self.endpoints["logs_read"] + "/select/logsql/query"
+        resp = self._open(url, data=urllib.parse.urlencode(query).encode(), what="counting logs",
+                          headers={"Content-Type": "application/x-www-form-urlencoded"})
+        try:
+            body = resp.read()
+        finally:
+            resp.close()
+        if (resp.headers.get("Content-Encoding") or "").lower() == "gzip":
+            body = gzip.decompress(body)
+        rows = [json.loads(line) for line in body.splitlines() if line.strip()]
+        try:
+            return {"rows": int(rows[0]["rows"]) if rows else 0}
+        except (KeyError, ValueError, TypeError):
+            raise MigrationError(f"counting logs at {self.name}: unexpected answer {body[:200]!r}") from None
+
     def import_file(self, kind: str, path: str, params: dict | None = None):
         """POST a gzip export file to /api/v1/import (metrics) or /insert/jsonline (logs)."""
         metrics = kind == "metrics"

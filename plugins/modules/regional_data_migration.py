@@ -15,9 +15,10 @@ description:
   - For each part of O(parts) - C(metrics) (VictoriaMetrics C(/api/v1/export) with O(match), into the target's
     C(/api/v1/import)) and C(logs) (VictoriaLogs C(/select/logsql/query) with O(logs_query), into the target's
     C(/insert/jsonline)) - streams the source's export into C(<dest>/kof-data-<source>-<UTC>/<part>.jsonl.gz)
-    (mode 0600; the data backup the docs take first, kept), imports that file into the target, then reads the target
-    back over the same range until it holds at least every series, sample and row exported (the target may hold
-    more, such as live data), else fails within O(verify_timeout) seconds, keeping the file.
+    (mode 0600; the data backup the docs take first, kept), imports that file into the target, then checks the
+    target over the same range (metrics exported again, log rows counted by VictoriaLogs) until it holds at least
+    every series, sample and row exported (the target may hold more, such as live data), else fails within
+    O(verify_timeout) seconds, keeping the file.
   - Each part done is recorded in the ConfigMap C(kof-migration-<target>) of O(namespace) on the management cluster
     (source, counts, file) - a re-run skips what was done and reports C(changed=false), so logs are not imported twice
     (VictoriaLogs would store them twice); a run that failed halfway resumes with the parts left. A target that

@@ -85,6 +85,8 @@ def site(tmp_path_factory):
                                                            f"-httpAuth.password={NEW[1]}"] + auth)
     old_logs = kofvl.VictoriaLogs(str(tmp), username=OLD[0], password=OLD[1])
     new_logs = kofvl.VictoriaLogs(str(tmp), username=NEW[0], password=NEW[1])
+    # a storage the imports never reach: a target read back there must fail the migration
+    elsewhere = kofvl.VictoriaLogs(str(tmp), username=NEW[0], password=NEW[1])
     k = Kofsim(tmp / "kofsim")
     k.start()
     try:
@@ -92,6 +94,7 @@ def site(tmp_path_factory):
         new.start()
         old_logs.start()
         new_logs.start()
+        elsewhere.start()
         # the old region's logs, filed under the streams its collectors used
         assert kofvl.ingest_jsonline(old_logs.url, log_lines(), old_logs.auth, stream_fields="cluster") == ROWS
         # the source's data, loaded without auth headers would be refused: load through the authenticated API
@@ -122,10 +125,10 @@ def site(tmp_path_factory):
             "kof_child": {"hosts": {}}}}}
         gv = {"kof_version": "0.1.1", "kof_base_domain": "obs.example.net", "kof_admin_email": "noc@example.net",
               "kof_backup_dir": str(tmp / "backups"), "kof_migrate_verify_timeout": 60}
-        yield {"k": k, "old": old, "new": new, "old_logs": old_logs, "new_logs": new_logs, "env": env, "tmp": tmp, "hosts": hosts, "gv": gv, "kenv": kenv,
+        yield {"k": k, "old": old, "new": new, "old_logs": old_logs, "new_logs": new_logs, "elsewhere": elsewhere, "env": env, "tmp": tmp, "hosts": hosts, "gv": gv, "kenv": kenv,
                "kubectl": kubectl}
     finally:
-        for x in (old, new, old_logs, new_logs):
+        for x in (old, new, old_logs, new_logs, elsewhere):
             x.stop()
         k.stop()
 
@@ -225,3 +228,26 @@ def test_6_a_target_migrated_from_another_source_is_refused(site):
     run = play(site, hosts=hosts, kof_migrate_confirm=True, kof_backup_before_migrate=False)
     assert run.rc != 0
     assert "apac already holds data migrated from 'apac-old'" in " ".join(run.stdout.split()), run
+
+
+def test_7_a_target_that_does_not_hold_the_import_fails_and_keeps_the_export(site):
+    """The read-back is what judges a migration: emea imports into one VictoriaLogs but is read back from another,
+    so its logs part fails after kof_migrate_verify_timeout, is not recorded, and the export stays on disk."""
+    hosts = json.loads(json.dumps(site["hosts"]))
+    regional = hosts["all"]["children"]["kof_regional"]["hosts"]
+    regional["emea"] = {"kof_migrate_from": regional["apac"]["kof_migrate_from"],
+                        "kof_migrate_to": {"credentials_secret": "kof/new-storage",
+                                           "endpoints": {"logs_write": site["new_logs"].url,
+                                                         "logs_read": site["elsewhere"].url}}}
+    del regional["apac"]
+    run = play(site, hosts=hosts, kof_migrate_confirm=True, kof_backup_before_migrate=False,
+               kof_migrate_parts=["logs"], kof_migrate_verify_timeout=3)
+    assert run.rc != 0 and run.failed_hosts == ["emea"], run
+    out = " ".join(run.stdout.split())
+    assert "migrating logs from apac-old to emea: the target does not hold everything exported after 3 s " \
+           f"(rows 0 < {ROWS}); the export is kept in" in out, run.stdout[-2000:]
+    kept = [p for p in data_files(site) if p.name == "logs.jsonl.gz" and p.stat().st_mtime > time.time() - 300]
+    assert kept, "the export was not kept"
+    out = subprocess.run(site["kubectl"] + ["-n", "kof", "get", "configmap", "kof-migration-emea"], env=site["kenv"],
+                         capture_output=True, text=True, check=False)
+    assert out.returncode != 0, "a failed part was recorded"
