@@ -14,7 +14,9 @@ kof-operator pins):
   --requeue-dependency default, and at once when a dependency changes); then the chartRef's HelmChart must be Ready
   (`SourceNotReady`); then install / upgrade (`helm upgrade -i` as Layer.install does, objects from catalog_1x.py,
   values merged with the stand-in's values.yaml and checked against its values.schema.json), in sync = same chart
-  name, version and values digest (no new revision), or a forced upgrade when the annotations
+  name, version and values digest (no new revision, no history entry; a spec change such as spec.interval still
+  records the generation: status.observedGeneration (patch.WithStatusObservedGeneration) and the Ready condition's
+  observedGeneration (release.go summarize), Released keeps its own), or a forced upgrade when the annotations
   reconcile.fluxcd.io/forceAt == reconcile.fluxcd.io/requestedAt and forceAt != status.lastHandledForceAt (the
   kof chart sets both to `now | unixEpoch` on every helm upgrade). Status as helm-controller writes it: Released
   and Ready `InstallSucceeded` / `UpgradeSucceeded` "Helm install succeeded for release kof/kof-operators.v1 with
@@ -274,7 +276,14 @@ class Flux:
                 status["conditions"] = [_cond("Released", "True", reason, msg, gen, conds),
                                         _cond("Ready", "True", reason, msg, gen, conds)]
             else:
-                status["conditions"] = [c for c in conds if c["type"] != "Reconciling"]
+                # atomic_release.go AtomicRelease.Reconcile: no next action -> Reconciling deleted, summarize(req)
+                # (release.go) re-sets Ready from the Released condition (reason/message) with ObservedGeneration =
+                # metadata.generation (conditions.Set); Released keeps the generation of its last release action
+                rel = next((c for c in conds if c["type"] == "Released"), None) \
+                    or next(c for c in conds if c["type"] == "Ready")
+                ready = _cond("Ready", rel["status"], rel["reason"], rel["message"], gen, conds)
+                status["conditions"] = [ready if c["type"] == "Ready" else c for c in conds
+                                        if c["type"] != "Reconciling"]
             self._set_status(hr, status, HELM_MANAGER)
             return
         status["lastAttemptedReleaseAction"] = action
