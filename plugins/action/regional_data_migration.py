@@ -74,14 +74,14 @@ class ActionModule(KofAction):
         mgmt = self.management(args)
         marker_path = object_path("v1", "configmaps", args["namespace"], f"kof-migration-{dst['name']}")
         marker = mgmt.get(marker_path)
-        record = json.loads(((marker or {}).get("data") or {}).get("migration", "{}") or "{}")
-        if record and record.get("source") != src["name"]:
-            raise ActionFailure(f"{dst['name']} already holds data migrated from {record.get('source')!r} "
+        before = json.loads(((marker or {}).get("data") or {}).get("migration", "{}") or "{}")
+        if before and before.get("source") != src["name"]:
+            raise ActionFailure(f"{dst['name']} already holds data migrated from {before.get('source')!r} "
                                 f"(ConfigMap {args['namespace']}/kof-migration-{dst['name']}); delete that record "
                                 f"to migrate from {src['name']!r} as well")
-        done = record.get("parts") or {}
+        done = dict(before.get("parts") or {})
         todo = [p for p in parts if p not in done]
-        result.update(source=src["name"], target=dst["name"], done=sorted(done), record=record)
+        result.update(source=src["name"], target=dst["name"], done=sorted(done), record=before)
         if not todo:
             result["msg"] = f"{dst['name']}: {', '.join(parts)} already migrated from {src['name']}"
             return
@@ -94,7 +94,8 @@ class ActionModule(KofAction):
         result["parts"] = todo
         if self.check_mode:
             result["msg"] = f"would migrate {', '.join(todo)} from {src['name']} to {dst['name']}"
-            self._diff(result, marker, record, todo, src["name"])
+            self._diff(result, before, {"source": src["name"], "target": dst["name"],
+                                        "parts": dict(done, **dict.fromkeys(todo, "migrated"))})
             return
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         folder = os.path.join(os.path.expanduser(args["dest"]), f"kof-data-{src['name']}-{stamp}")
@@ -112,8 +113,9 @@ class ActionModule(KofAction):
                    "metadata": {"name": f"kof-migration-{dst['name']}", "namespace": args["namespace"],
                                 "labels": dict(LABELS)},
                    "data": {"migration": json.dumps(record, sort_keys=True)}}
-            engine.present(marker_path, new, mgmt.get(marker_path))
-        self._diff(result, marker, record, todo, src["name"])
+            # the object written is the live one for the next part's write
+            marker = engine.present(marker_path, new, marker)["object"]
+        self._diff(result, before, record)
         result.update(record=record, folder=folder, done=sorted(done),
                       msg=f"migrated {', '.join(todo)} from {src['name']} to {dst['name']} (data kept in {folder})")
 
@@ -188,12 +190,8 @@ class ActionModule(KofAction):
                                  f"({'; '.join(missing)}); the export is kept in {path}")
         return {"exported": exported, "imported": found, "file": path}
 
-    def _diff(self, result, marker, record, todo, source):
-        if not self.diff_mode:
-            return
-        after = dict(record or {}, source=source)
-        parts = after.get("parts") or {}
-        after["parts"] = dict(parts, **{p: parts.get(p, "migrated") for p in todo})
-        # (a JSON round trip: the task's own strings are ansible-core's tagged str types, which YAML cannot dump)
-        before = json.loads(((marker or {}).get("data") or {}).get("migration", "{}") or "{}")
-        result["diff"] = {"before": day2.yaml_text(before), "after": day2.yaml_text(json.loads(json.dumps(after)))}
+    def _diff(self, result, before, after):
+        """The record before the run and after it (a check run: the parts it would add, marked "migrated")."""
+        if self.diff_mode:
+            # (a JSON round trip: the task's own strings are ansible-core's tagged str types, which YAML cannot dump)
+            result["diff"] = {"before": day2.yaml_text(before), "after": day2.yaml_text(json.loads(json.dumps(after)))}

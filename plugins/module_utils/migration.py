@@ -239,18 +239,18 @@ def strip_query(url: str) -> str:
     return url.split("?", 1)[0]
 
 
-def time_params(kind: str, start: str = "", end: str = "") -> dict:
+def time_params(start: str = "", end: str = "") -> dict:
     """The time range of an export: VictoriaMetrics' and VictoriaLogs' `start` / `end` arguments (RFC 3339 or
     Unix seconds; empty: unbounded)."""
     return {k: v for k, v in (("start", start), ("end", end)) if v}
 
 
 def metrics_export_params(match, start="", end="") -> dict:
-    return dict(time_params("metrics", start, end), **{"match[]": list(match), "reduce_mem_usage": "1"})
+    return dict(time_params(start, end), **{"match[]": list(match), "reduce_mem_usage": "1"})
 
 
 def logs_export_params(query: str, start="", end="") -> dict:
-    return dict(time_params("logs", start, end), query=query)
+    return dict(time_params(start, end), query=query)
 
 
 def covered(source: dict, target: dict) -> list:

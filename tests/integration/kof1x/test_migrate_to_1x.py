@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
 import sys
 import time
 import urllib.request
@@ -23,7 +22,7 @@ from kofsim.testing import Kofsim, RealKube
 from tests.helpers import ROOT, ansible_playbook, tool_env
 from tests.integration.e2e_real.conftest import Fleet as RealFleet
 from tests.integration.e2e_real.conftest import diff, require_real
-from tests.integration.kof1x import kubectl_json
+from tests.integration.kof1x import kubectl, kubectl_json
 from tests.integration.tiers.conftest import write_inventory
 
 sys.path.insert(0, str(ROOT / "kofsim" / "realvm"))
@@ -126,9 +125,8 @@ def test_1_install_kof_1_10_with_the_new_region(fleet):
     fleet["started"].append(new_vl)
     fleet.update(new_vm=new_vm, new_vl=new_vl, creds=creds)
     # the old region's credentials, copied from the KOF 0.1.1 management cluster
-    subprocess.run([str(ROOT / ".tools" / "bin" / "kubectl"), "-n", "kof", "create", "secret", "generic",
-                    "apac-old-vmuser", f"--from-literal=username={OLD[0]}", f"--from-literal=password={OLD[1]}"],
-                   env=fleet["env"] | {"KUBECONFIG": fleet["k"].kubeconfig}, capture_output=True, check=True)
+    kubectl(fleet, "-n", "kof", "create", "secret", "generic", "apac-old-vmuser", f"--from-literal=username={OLD[0]}",
+            f"--from-literal=password={OLD[1]}")
 
 
 def test_2_migrate_keeps_the_old_regions_data(fleet):

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import json
 import tarfile
-from pathlib import Path
 
 import pytest
 import yaml
 
-from kofsim.k0rdent import catalog_1x
-from kofsim.testing import Kofsim
-from tests.helpers import ROOT, ansible_playbook, tool_env
-from tests.integration.kof1x import kubectl_json
+from tests.helpers import ROOT, ansible_playbook
+from tests.integration.kof1x import archives, kubectl_json, play, templates_by_cluster, upgrade_fleet
 from tests.integration.tiers.conftest import write_inventory
 
 NS = "kcm-system"
@@ -28,32 +25,11 @@ HOSTS = {"all": {"children": {
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
-    k = Kofsim(tmp_path_factory.mktemp("kofsim-upgrade-1x"), ready_after=0.3, kcm_api_version="v1beta1")
-    k.start()
-    charts_19 = catalog_1x.relabel(tmp_path_factory.mktemp("charts") / "charts-1.9.0", "1.9.0")
-    gv = {"kof_base_domain": "obs.example.net", "kof_admin_email": "noc@example.net", "kof_dns_mode": "none",
-          "kof_verify_timeout": 90, "kof_wait_timeout": 300,
-          "kof_report_dir": str(tmp_path_factory.mktemp("report")),
-          "kof_backup_dir": str(tmp_path_factory.mktemp("backups"))}
-    env = tool_env(home=tmp_path_factory.mktemp("home"), extra={"K8S_AUTH_KUBECONFIG": k.kubeconfig})
-    yield {"kofsim": k, "env": env, "gv": gv, "inv": tmp_path_factory.mktemp("inventory"),
-           "charts": {"1.9.0": str(charts_19), "1.10.0": str(ROOT / "kofsim" / "kofsim" / "charts-1.10")}}
-    k.stop()
+    yield from upgrade_fleet(tmp_path_factory, "kofsim-upgrade-1x")
 
 
 def site(fleet, version, *args):
-    gv = dict(fleet["gv"], kof_version=version, kof_chart_repository=fleet["charts"][version])
-    inv = write_inventory(fleet["inv"], json.loads(json.dumps(HOSTS)), gv)
-    return ansible_playbook("-i", inv, "playbooks/site.yml", *args, env=fleet["env"])
-
-
-def templates_by_cluster(fleet):
-    out = {}
-    for s in kubectl_json(fleet, "get", "servicesets", "-n", NS)["items"]:
-        assert s["status"]["deployed"] is True, (s["metadata"]["name"], s["status"])
-        out.setdefault(s["spec"]["cluster"], set()).update(
-            x["template"] for x in s["spec"]["services"] if x["template"].startswith("kof-"))
-    return out
+    return play(fleet, HOSTS, "site.yml", version, *args)
 
 
 def test_1_install_kof_1_9(fleet):
@@ -89,10 +65,6 @@ def test_2_check_mode_predicts_the_upgrade(fleet):
     assert "a backup would be written to" in run.stdout, run
     # the umbrella release, and every ClusterDeployment's kof-version label
     assert {h for h, r in run.recap.items() if r["changed"]} == {"mgmt", "apac", "apac-web", "apac-db"}, run.recap
-
-
-def archives(fleet):
-    return sorted(Path(fleet["gv"]["kof_backup_dir"]).glob("kof-backup-*.tar.gz"))
 
 
 def test_3_upgrade_to_1_10_waits_for_every_cluster(fleet):

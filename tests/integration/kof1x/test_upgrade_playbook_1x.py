@@ -8,16 +8,10 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-from pathlib import Path
 
 import pytest
 
-from kofsim.k0rdent import catalog_1x
-from kofsim.testing import Kofsim
-from tests.helpers import ROOT, ansible_playbook, tool_env
-from tests.integration.kof1x import flat, kubectl_json
-from tests.integration.tiers.conftest import write_inventory
+from tests.integration.kof1x import archives, flat, kubectl, kubectl_json, play, templates_by_cluster, upgrade_fleet
 
 NS = "kcm-system"
 HOSTS = {"all": {"children": {
@@ -36,38 +30,13 @@ WORKAROUND = {"spec": {"values": {"collectors": {"opentelemetry-kube-stack": {"c
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
-    k = Kofsim(tmp_path_factory.mktemp("kofsim-upgrade-playbook-1x"), ready_after=0.3, kcm_api_version="v1beta1")
-    k.start()
-    charts_19 = catalog_1x.relabel(tmp_path_factory.mktemp("charts") / "charts-1.9.0", "1.9.0")
-    gv = {"kof_base_domain": "obs.example.net", "kof_admin_email": "noc@example.net", "kof_dns_mode": "none",
-          "kof_verify_timeout": 90, "kof_wait_timeout": 300, "kof_upgrade_serial": 1,
-          "kof_report_dir": str(tmp_path_factory.mktemp("report")),
-          "kof_backup_dir": str(tmp_path_factory.mktemp("backups"))}
-    env = tool_env(home=tmp_path_factory.mktemp("home"), extra={"K8S_AUTH_KUBECONFIG": k.kubeconfig})
-    yield {"kofsim": k, "env": env, "gv": gv, "inv": tmp_path_factory.mktemp("inventory"),
-           "charts": {"1.8.0": str(charts_19), "1.9.0": str(charts_19),
-                      "1.10.0": str(ROOT / "kofsim" / "kofsim" / "charts-1.10")}}
-    k.stop()
+    for f in upgrade_fleet(tmp_path_factory, "kofsim-upgrade-playbook-1x", kof_upgrade_serial=1):
+        f["charts"]["1.8.0"] = f["charts"]["1.9.0"]  # only named in a refused downgrade
+        yield f
 
 
-def play(fleet, playbook, version, *args):
-    gv = dict(fleet["gv"], kof_version=version, kof_chart_repository=fleet["charts"][version])
-    inv = write_inventory(fleet["inv"], json.loads(json.dumps(HOSTS)), gv)
-    return ansible_playbook("-i", inv, f"playbooks/{playbook}", *args, env=fleet["env"])
-
-
-def kubectl(fleet, *args):
-    subprocess.run([str(ROOT / ".tools" / "bin" / "kubectl"), *args], capture_output=True, text=True, check=True,
-                   env=fleet["env"] | {"KUBECONFIG": fleet["kofsim"].kubeconfig})
-
-
-def templates_by_cluster(fleet):
-    out = {}
-    for s in kubectl_json(fleet, "get", "servicesets", "-n", NS)["items"]:
-        assert s["status"]["deployed"] is True, (s["metadata"]["name"], s["status"])
-        out.setdefault(s["spec"]["cluster"], set()).update(
-            x["template"] for x in s["spec"]["services"] if x["template"].startswith("kof-"))
-    return out
+def upgrade(fleet, playbook, version, *args):
+    return play(fleet, HOSTS, playbook, version, *args)
 
 
 def kof_regional_collectors(fleet):
@@ -76,12 +45,8 @@ def kof_regional_collectors(fleet):
         .get("collectors") or {}
 
 
-def archives(fleet):
-    return sorted(Path(fleet["gv"]["kof_backup_dir"]).glob("kof-backup-*.tar.gz"))
-
-
 def test_1_install_kof_1_9(fleet):
-    run = play(fleet, "site.yml", "1.9.0")
+    run = upgrade(fleet, "site.yml", "1.9.0")
     assert run.rc == 0 and not run.failed_hosts, run
     assert set(templates_by_cluster(fleet)) == CLUSTERS
 
@@ -89,7 +54,7 @@ def test_1_install_kof_1_9(fleet):
 def test_2_downgrade_is_refused_before_any_write(fleet):
     k = fleet["kofsim"]
     seq = k.last_seq()
-    run = play(fleet, "upgrade.yml", "1.8.0")
+    run = upgrade(fleet, "upgrade.yml", "1.8.0")
     assert run.rc != 0
     assert "The fleet runs KOF 1.9.0, newer than kof_chart_version 1.8.0: set kof_upgrade_allow_downgrade=true" \
         in flat(run.stdout), run
@@ -106,13 +71,11 @@ def test_3_orphaned_m2m_helmreleases_are_refused_before_any_write(fleet):
                        "chart": {"spec": {"chart": "kof-collectors", "version": "1.9.0",
                                           "sourceRef": {"kind": "HelmRepository", "name": "kof-repo",
                                                         "namespace": NS}}}}}
-    subprocess.run([str(ROOT / ".tools" / "bin" / "kubectl"), "create", "-f", "-"], input=json.dumps(orphan),
-                   capture_output=True, text=True, check=True,
-                   env=fleet["env"] | {"KUBECONFIG": fleet["kofsim"].kubeconfig})
+    kubectl(fleet, "create", "-f", "-", input=json.dumps(orphan))
     k = fleet["kofsim"]
     seq = k.last_seq()
     try:
-        run = play(fleet, "upgrade.yml", "1.10.0")
+        run = upgrade(fleet, "upgrade.yml", "1.10.0")
         assert run.rc != 0
         out = flat(run.stdout)
         assert "KOF 1.9.0 stores management data with the HelmRelease(s) kof-collectors in namespace kof, which " \
@@ -129,7 +92,7 @@ def test_4_check_mode_predicts_the_upgrade(fleet):
     kubectl(fleet, "patch", "helmrelease", "kof-regional", "-n", "kof", "--type=merge", "-p", json.dumps(WORKAROUND))
     k = fleet["kofsim"]
     seq = k.last_seq()
-    run = play(fleet, "upgrade.yml", "1.10.0", "--check")
+    run = upgrade(fleet, "upgrade.yml", "1.10.0", "--check")
     assert run.rc == 0, run
     assert k.writes(since=seq) == [], "check mode wrote to the API"
     assert archives(fleet) == [], "check mode wrote the pre-upgrade backup"
@@ -137,7 +100,7 @@ def test_4_check_mode_predicts_the_upgrade(fleet):
 
 
 def test_5_upgrade_region_by_region(fleet):
-    run = play(fleet, "upgrade.yml", "1.10.0")
+    run = upgrade(fleet, "upgrade.yml", "1.10.0")
     assert run.rc == 0 and not run.failed_hosts, run
     out = flat(run.stdout)
     assert "KOF 1.9.0 -> 1.10.0: management tier first, then 2 regional cluster(s) with their children, 1 region(s) " \
@@ -168,7 +131,7 @@ def test_5_upgrade_region_by_region(fleet):
 def test_6_rerun_changes_nothing(fleet):
     k = fleet["kofsim"]
     seq = k.last_seq()
-    run = play(fleet, "upgrade.yml", "1.10.0")
+    run = upgrade(fleet, "upgrade.yml", "1.10.0")
     assert run.rc == 0 and run.changed == 0, run.recap
     assert k.writes(since=seq) == []
     assert len(archives(fleet)) == 1, "a backup without an upgrade"
