@@ -49,14 +49,14 @@ def apply(k, *objs):
     kubectl(k, "apply", "-f", "-", input="\n---\n".join(json.dumps(o) for o in objs))
 
 
-def servicesets(k, cluster):
-    return {s["spec"]["multiClusterService"]: s for s in get(k, "servicesets", "-n", NS)["items"]
+def servicesets(k, cluster, ns=NS):
+    return {s["spec"]["multiClusterService"]: s for s in get(k, "servicesets", "-n", ns)["items"]
             if s["spec"]["cluster"] == cluster and not s["metadata"].get("deletionTimestamp")}
 
 
-def selecting(k, cluster):
+def selecting(k, cluster, ns=NS):
     """The MultiClusterServices whose selector matches the ClusterDeployment's labels."""
-    labels = get(k, "clusterdeployment", "-n", NS, cluster)["metadata"].get("labels") or {}
+    labels = get(k, "clusterdeployment", "-n", ns, cluster)["metadata"].get("labels") or {}
     out = set()
     for m in get(k, "multiclusterservices")["items"]:
         sel = m["spec"].get("clusterSelector") or {}
@@ -72,9 +72,9 @@ def selecting(k, cluster):
     return out
 
 
-def all_deployed(k, cluster):
-    want = selecting(k, cluster)
-    sets = servicesets(k, cluster)
+def all_deployed(k, cluster, ns=NS):
+    want = selecting(k, cluster, ns)
+    sets = servicesets(k, cluster, ns)
     if not want or set(sets) != want:
         return None
     for s in sets.values():

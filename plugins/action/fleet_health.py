@@ -18,6 +18,7 @@ class ActionModule(KofAction):
         "child": {"type": "list", "elements": "str", "default": []},
         "child_regions": {"type": "dict", "default": {}},
         "kcm_namespace": {"type": "str", "default": "kcm-system"},
+        "namespaces": {"type": "dict", "default": {}},
         "kcm_api_version": {"type": "str", "default": "k0rdent.mirantis.com/v1alpha1"},
         "namespace": {"type": "str", "default": "kof"},
         "psg_api_version": {"type": "str", "default": "kof.k0rdent.mirantis.com/v1alpha1"},
@@ -42,7 +43,8 @@ class ActionModule(KofAction):
         checker = health.FleetHealth(kube, api_version=args["kcm_api_version"], kcm_namespace=args["kcm_namespace"],
                                      kof_namespace=args["namespace"], validate_certs=kube.validate_certs,
                                      concurrency=args["concurrency"],
-                                     flow=kof_resources.generation(args["kof_version"]))
+                                     flow=kof_resources.generation(args["kof_version"]),
+                                     namespaces={str(k): str(v) for k, v in args["namespaces"].items()})
         timeout = 0 if self.check_mode else args["wait_timeout"]
         results = health.wait_healthy(checker, args["regional"], args["child"], timeout=timeout,
                                       interval=args["interval"], psg_api_version=args["psg_api_version"],

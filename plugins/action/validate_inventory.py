@@ -77,9 +77,13 @@ ARGS = {
     "play": {"type": "str", "default": "this playbook"},
     # after kof_version auto was resolved: check only the version-dependent settings, naming where it came from
     "version_source": {"type": "str", "default": ""},
+    # with version_source: the children the first check found in another namespace than their regional cluster
+    "cross_namespace": {"type": "list", "elements": "str", "default": []},
 }
 AUTO = "auto"
-VERSION_SETTINGS = ("kof_version", "kof_chart_version", "kof_kcm_api_version", "kof_dns_mode", "kof_mothership_values")
+VERSION_SETTINGS = ("kof_version", "kof_chart_version", "kof_kcm_api_version", "kof_dns_mode", "kof_mothership_values",
+                    "kof_cross_namespace", "kof_values")
+CROSS_NAMESPACE_VALUE = ("kof-mothership", "values", "kcm", "kof", "operator", "crossNamespace")
 
 
 def _int(value):
@@ -99,8 +103,9 @@ def _bool(value):
 
 
 def check_globals(g: dict, install: bool = True, flows=("0.1", "1.x"), what: str = "this playbook",
-                  source: str = "") -> list[str]:
-    """source: how an "auto" kof_version was resolved (kof_info), named in the errors it causes."""
+                  source: str = "", cross=()) -> list[str]:
+    """source: how an "auto" kof_version was resolved (kof_info), named in the errors it causes. cross: the
+    children in another namespace than their regional cluster (cross_namespace_children)."""
     errs = []
     flow = None
     auto = "kof_version" in g and str(g["kof_version"]) in (AUTO, "")
@@ -128,6 +133,22 @@ def check_globals(g: dict, install: bool = True, flows=("0.1", "1.x"), what: str
     if flow == "1.x" and g.get("kof_mothership_values"):
         errs.append("kof_mothership_values is for the KOF 0.1.x kof-mothership release; with KOF 1.x put "
                     "kof-mothership's values under kof_values['kof-mothership']['values'] (the umbrella kof chart)")
+    if flow == "1.x" and cross and _bool(g.get("kof_cross_namespace", False)) is False:
+        errs.append(f"{len(cross)} child cluster{'s are' if len(cross) > 1 else ' is'} in another namespace than "
+                    f"{'their' if len(cross) > 1 else 'its'} regional cluster ({', '.join(cross[:3])}"
+                    f"{f' +{len(cross) - 3} more' if len(cross) > 3 else ''}): KOF 1.x's kof-operator looks for a "
+                    "child's regional cluster in the child's own namespace only; set kof_cross_namespace: true "
+                    "(kof-mothership kcm.kof.operator.crossNamespace), or move them into one namespace with "
+                    "kof_kcm_namespace")
+    if "kof_cross_namespace" in g and _bool(g["kof_cross_namespace"]) is None:
+        errs.append(f"kof_cross_namespace {g['kof_cross_namespace']!r} must be a boolean")
+    node = g.get("kof_values")
+    for key in CROSS_NAMESPACE_VALUE:
+        node = node.get(key) if isinstance(node, dict) else None
+    if node is not None:
+        errs.append("kof_values sets kof-mothership.values.kcm.kof.operator.crossNamespace: set kof_cross_namespace "
+                    "instead, which also puts the kof-regional-cluster-namespace label kof-operator then requires on "
+                    "every child")
     if "kof_chart_version" in g and not (auto and str(g["kof_chart_version"]) in (AUTO, "")) \
             and not VERSION.match(str(g["kof_chart_version"])):
         errs.append(f"kof_chart_version {g['kof_chart_version']!r} is not a chart version like 0.1.1")
@@ -163,6 +184,18 @@ def check_globals(g: dict, install: bool = True, flows=("0.1", "1.x"), what: str
                 if not SUBDOMAIN.match(str(st.get(key, ""))):
                     errs.append(f"kof_service_templates.{key} {st.get(key)!r} is not a valid ServiceTemplate name")
     return errs
+
+
+def cross_namespace_children(regional, child, settings) -> list[str]:
+    """The children whose kof_kcm_namespace differs from their regional cluster's, as `child (ns) -> regional
+    (ns)`: KOF 1.x connects them only with kof_cross_namespace."""
+    out = []
+    for h in child:
+        s = settings.get(h)
+        r = settings.get(s.get("regional")) if isinstance(s, dict) else None
+        if isinstance(s, dict) and isinstance(r, dict) and s.get("kcm_namespace") != r.get("kcm_namespace"):
+            out.append(f"{h} ({s.get('kcm_namespace')}) -> {s['regional']} ({r.get('kcm_namespace')})")
+    return out
 
 
 def check_hosts(mgmt, regional, child, settings, render=False) -> list[str]:
@@ -255,9 +288,11 @@ class ActionModule(KofAction):
         if args["version_source"]:
             g = {k: v for k, v in args["globals"].items() if k in VERSION_SETTINGS}
             errors = check_globals(g, install=args["install"], flows=args["flows"], what=args["play"],
-                                   source=args["version_source"])
+                                   source=args["version_source"], cross=args["cross_namespace"])
         else:
-            errors = check_globals(args["globals"], install=args["install"], flows=args["flows"], what=args["play"])
+            cross = cross_namespace_children(args["regional"], args["child"], settings)
+            errors = check_globals(args["globals"], install=args["install"], flows=args["flows"], what=args["play"],
+                                   cross=cross)
             errors += check_hosts(args["management"], args["regional"], args["child"], settings, render=render)
             if not isinstance(custom, list):
                 errors.append("kof_custom_variables must be a list of variable names (shell-style patterns allowed)")
@@ -273,5 +308,13 @@ class ActionModule(KofAction):
                              "changed: " + "; ".join(errors))
         else:
             result["ansible_facts"] = {"kof_inventory_valid": True}
+            if not args["version_source"]:
+                # for the check after kof_version auto is resolved; the namespace of every regional cluster and of
+                # each child outside the management's kof_kcm_namespace (hostvars lack the role defaults)
+                result["ansible_facts"]["kof_inventory_cross_namespace"] = cross
+                result["ansible_facts"]["kof_inventory_namespaces"] = {
+                    h: settings[h].get("kcm_namespace") for h in hosts if isinstance(settings.get(h), dict) and (
+                        h in args["regional"] or settings[h].get("kcm_namespace") != args["globals"].get(
+                            "kof_kcm_namespace"))}
             result["msg"] = (f"inventory valid: {len(args['management'])} management, {len(args['regional'])} "
                              f"regional, {len(args['child'])} child clusters")

@@ -17,7 +17,9 @@ description:
   - Each host's settings are evaluated in that host's own variable context, from the variable named by
     O(settings).
   - Fails with every error at once, each naming the host and the variable; sets the fact C(kof_inventory_valid)
-    on success. It sends no API request.
+    on success, C(kof_inventory_cross_namespace) (the children in another namespace than their regional cluster)
+    and C(kof_inventory_namespaces) (the C(kof_kcm_namespace) of every regional cluster and of each child cluster
+    outside the management host's). It sends no API request.
 author:
   - k0rdent.kof maintainers (@k0rdent)
 extends_documentation_fragment:
@@ -74,6 +76,14 @@ options:
       - Without it, a C(kof_version) of V(auto) is accepted and the version-dependent checks wait for that pass.
     type: str
     default: ''
+  cross_namespace:
+    description:
+      - With O(version_source) - the child clusters the first pass found in another namespace than their regional
+        cluster (the fact C(kof_inventory_cross_namespace) it sets). On KOF 1.x they are refused unless
+        C(kof_cross_namespace) is on.
+    type: list
+    elements: str
+    default: []
 attributes:
   check_mode:
     support: full

@@ -66,7 +66,7 @@ def check_workload_cluster(kube: Kube, namespaces: list) -> tuple[dict, list]:
 
 class FleetHealth:
     def __init__(self, kube: Kube, *, api_version: str, kcm_namespace: str, kof_namespace: str,
-                 validate_certs=True, concurrency: int = 8, flow: str = "0.1"):
+                 validate_certs=True, concurrency: int = 8, flow: str = "0.1", namespaces: dict | None = None):
         # flow "1.x": services come from kcm's ServiceSets (MultiClusterServices), kof-operator registers regional
         # clusters with a PromxyServerGroup in the ClusterDeployment's namespace, and no GrafanaDatasource is made
         self.flow = flow
@@ -74,32 +74,42 @@ class FleetHealth:
         self.kube = kube
         self.api_version = api_version
         self.kcm_ns = kcm_namespace
+        # {cluster: its ClusterDeployment's namespace} for the clusters outside kcm_namespace (KOF 1.x tenants)
+        self.namespaces = dict(namespaces or {})
         self.kof_ns = kof_namespace
         self.validate_certs = validate_certs
         self.concurrency = concurrency
 
+    def ns_of(self, name: str) -> str:
+        return self.namespaces.get(name) or self.kcm_ns
+
     def _management_objects(self):
-        cds = live_by_name(self.kube, object_path(self.api_version, "clusterdeployments", self.kcm_ns))
-        summaries = {}
-        try:
-            items = live_by_name(self.kube, object_path("config.projectsveltos.io/v1beta1", "clustersummaries",
-                                                        self.kcm_ns))
-            for s in items.values():
-                cluster = (s.get("spec") or {}).get("clusterName") or \
-                          (s["metadata"].get("labels") or {}).get("projectsveltos.io/cluster-name")
-                summaries.setdefault(cluster, []).append(s)
-        except KubeError as err:
-            if err.status != 404:
-                raise
-        secrets = self.kube.list(object_path("v1", "secrets", self.kcm_ns),
-                                 {"fieldSelector": "type=cluster.x-k8s.io/secret"}).get("items") or []
-        kubeconfigs = {s["metadata"]["name"][:-len("-kubeconfig")]: s for s in secrets
-                       if s["metadata"]["name"].endswith("-kubeconfig")}
+        """The ClusterDeployments, their Sveltos summaries (1.x: ServiceSets) and kubeconfig Secrets, keyed by
+        (namespace, cluster name): one list per namespace the fleet uses."""
+        cds, summaries, kubeconfigs = {}, {}, {}
+        for ns in sorted({self.kcm_ns, *self.namespaces.values()}):
+            cds.update({(ns, n): cd for n, cd in live_by_name(
+                self.kube, object_path(self.api_version, "clusterdeployments", ns)).items()})
+            if self.flow != "1.x":
+                try:
+                    items = live_by_name(self.kube, object_path("config.projectsveltos.io/v1beta1",
+                                                                "clustersummaries", ns))
+                    for s in items.values():
+                        cluster = (s.get("spec") or {}).get("clusterName") or \
+                                  (s["metadata"].get("labels") or {}).get("projectsveltos.io/cluster-name")
+                        summaries.setdefault((ns, cluster), []).append(s)
+                except KubeError as err:
+                    if err.status != 404:
+                        raise
+            secrets = self.kube.list(object_path("v1", "secrets", ns),
+                                     {"fieldSelector": "type=cluster.x-k8s.io/secret"}).get("items") or []
+            kubeconfigs.update({(ns, s["metadata"]["name"][:-len("-kubeconfig")]): s for s in secrets
+                                if s["metadata"]["name"].endswith("-kubeconfig")})
         if self.flow == "1.x":  # the ServiceSets stand in for the summaries: one per cluster and MultiClusterService
-            summaries = {}
             try:
-                for s in live_by_name(self.kube, object_path(self.api_version, "servicesets", self.kcm_ns)).values():
-                    summaries.setdefault((s.get("spec") or {}).get("cluster"), []).append(s)
+                for ns in sorted({self.kcm_ns, *self.namespaces.values()}):
+                    for s in live_by_name(self.kube, object_path(self.api_version, "servicesets", ns)).values():
+                        summaries.setdefault((ns, (s.get("spec") or {}).get("cluster")), []).append(s)
                 self.mcs_services = kof_resources.multi_cluster_service_names(
                     self.kube.list(object_path(self.api_version, "multiclusterservices", None)).get("items"))
             except KubeError as err:
@@ -110,10 +120,12 @@ class FleetHealth:
     def _registrations(self, psg_api_version: str):
         out = {"psg": set(), "gds": {}, "promxy": set(), "grafanas": []}
         try:
-            psg_ns = self.kcm_ns if self.flow == "1.x" else self.kof_ns
-            for p in (self.kube.list(object_path(psg_api_version, "promxyservergroups", psg_ns))
-                      .get("items") or []):
-                out["psg"].add((p.get("spec") or {}).get("cluster_name"))
+            # 1.x: kof-operator puts each regional's PromxyServerGroup in the regional's namespace
+            psg_nss = sorted({self.kcm_ns, *self.namespaces.values()}) if self.flow == "1.x" else [self.kof_ns]
+            for psg_ns in psg_nss:
+                for p in (self.kube.list(object_path(psg_api_version, "promxyservergroups", psg_ns))
+                          .get("items") or []):
+                    out["psg"].add((p.get("spec") or {}).get("cluster_name"))
         except KubeError as err:
             if err.status != 404:
                 raise
@@ -141,8 +153,9 @@ class FleetHealth:
 
         def one(item):
             name, tier = item
-            return name, self._check_one(name, tier, cds.get(name), summaries.get(name, []),
-                                         kubeconfigs.get(name), regs, rendered, (child_regions or {}).get(name, ""))
+            key = (self.ns_of(name), name)
+            return name, self._check_one(name, tier, cds.get(key), summaries.get(key, []),
+                                         kubeconfigs.get(key), regs, rendered, (child_regions or {}).get(name, ""))
         with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(clusters) or 1))) as pool:
             for name, res in pool.map(one, clusters):
                 results[name] = res
@@ -213,7 +226,7 @@ class FleetHealth:
             else:
                 try:
                     per_ns, problems = check_workload_cluster(
-                        kube_from_secret(kc_secret, name, self.kcm_ns, verify=self.validate_certs is not False,
+                        kube_from_secret(kc_secret, name, self.ns_of(name), verify=self.validate_certs is not False,
                                          timeout=20),
                         namespaces)
                     res["pods"] = per_ns

@@ -190,8 +190,14 @@ def kof_mothership(release, ns, v, lookup, version=KOF_VERSION):
     # kof-operator (promxy PSG rendering, MCS automation): Deployment <fullname>-kof-operator
     op_full = fullname(release, "kof-mothership")
     if _get(v, "kcm.kof.operator.enabled", True):
-        objs.append(deployment(f"{op_full}-kof-operator", ns, {"app.kubernetes.io/name": "kof-operator",
-                                                                "app.kubernetes.io/instance": release}))
+        op = deployment(f"{op_full}-kof-operator", ns, {"app.kubernetes.io/name": "kof-operator",
+                                                         "app.kubernetes.io/instance": release})
+        # templates/kof-operator/operator-deployment.yaml: the env the stand-in operator reads ("{{ value }}")
+        cross = _get(v, "kcm.kof.operator.crossNamespace", False)
+        op["spec"]["template"]["spec"]["containers"][0]["env"] = [
+            {"name": "CROSS_NAMESPACE", "value": str(cross).lower() if isinstance(cross, bool) else str(cross)},
+            {"name": "RELEASE_NAMESPACE", "value": ns}]
+        objs.append(op)
         objs.append({"apiVersion": "v1", "kind": "ServiceAccount",
                      "metadata": {"name": f"{op_full}-kof-operator", "namespace": ns}})
         objs.append(service(f"{release}-kof-operator", ns, {"app.kubernetes.io/name": "kof-operator",

@@ -13,6 +13,9 @@ kof-operator/internal/controller creates from ClusterDeployment labels and annot
   its children updated;
 - `kof-cluster-role: child`: ConfigMap `kof-cluster-config-<cd>` with the regional ConfigMap's data, the regional
   chosen by the `kof-regional-cluster-name` label or by same cloud and location (ClusterTemplate status.providers);
+  in the child's namespace, or with env CROSS_NAMESPACE=true on the operator's Deployment
+  (kof-mothership `kcm.kof.operator.crossNamespace`) in the namespace its `kof-regional-cluster-namespace` label
+  names - required then (ChildClusterRole.DiscoverRegionalClusterCmByLabel) - and by location in any namespace;
   then (ChildClusterRole.CreateVMUserCredentials, vmuser.Manager) the credentials Secret
   `kof-vmuser-creds-<adler32("kof-cluster-config-<cd>/<ns>")>` (username = that checksum, a 16-character password
   kept once made; labels managed-by, kof-cluster-name, kof-tenant-id (the CD's or `PLATFORM`)) in the CD's namespace,
@@ -21,8 +24,8 @@ kof-operator/internal/controller creates from ClusterDeployment labels and annot
   MCS copies that Secret into the child's `kof` namespace (mcs.py).
 Not modelled: the VMUsers' own propagation MultiClusterServices `kof-vmuser-propagation-<name>` (to the regional,
 dependsOn the regional MCS), the regional's admin VMUser, VMStorageConnections (kofsim has no such CRD), KCM
-regions, Istio, regionless, cross-namespace.
-It runs while a Deployment whose name contains `kof-operator` exists in any namespace (kof-mothership's).
+regions, Istio, regionless.
+It runs while a Deployment named `<release>-kof-operator` exists in any namespace (kof-mothership's; not kof-operators' Deployments).
 """
 from __future__ import annotations
 
@@ -39,6 +42,7 @@ P = "k0rdent.mirantis.com/"
 ROLE = P + "kof-cluster-role"
 CLUSTER_NAME = P + "kof-cluster-name"
 REGIONAL_NAME = P + "kof-regional-cluster-name"
+REGIONAL_NS = P + "kof-regional-cluster-namespace"
 TENANT = P + "kof-tenant-id"
 DEFAULT_TENANT = "PLATFORM"
 MANAGED = ("app.kubernetes.io/managed-by", "kof-operator")
@@ -102,14 +106,24 @@ class KofOperator:
 
     def running(self) -> bool:
         rt = self.c.resource("apps", "deployments")
-        return any("kof-operator" in d["metadata"]["name"] and not d["metadata"].get("deletionTimestamp")
+        return any(d["metadata"]["name"].endswith("-kof-operator") and not d["metadata"].get("deletionTimestamp")
                    for d in self.c.list(rt))
 
     def rt(self, group, plural):
         return self.c.resource(group, plural)
 
+    def cross_namespace(self) -> bool:
+        """env.CrossNamespaceEnabled: CROSS_NAMESPACE == "true" on the operator's container."""
+        for d in self.c.list(self.c.resource("apps", "deployments")):
+            if d["metadata"]["name"].endswith("-kof-operator") and not d["metadata"].get("deletionTimestamp"):
+                for ctr in ((d.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []:
+                    for env in ctr.get("env") or []:
+                        if env.get("name") == "CROSS_NAMESPACE":
+                            return env.get("value") == "true"
+        return False
+
     def on_deployment(self, type_, obj):
-        if type_ != "DELETED" and "kof-operator" in obj["metadata"]["name"]:
+        if type_ != "DELETED" and obj["metadata"]["name"].endswith("-kof-operator"):
             for cd in self.c.list(self.rt(GROUP, "clusterdeployments")):
                 self.on_cd("MODIFIED", cd)
 
@@ -238,9 +252,16 @@ class KofOperator:
     def find_regional(self, cd):
         ns = cd["metadata"]["namespace"]
         rt = self.rt("", "configmaps")
-        label = (cd["metadata"].get("labels") or {}).get(REGIONAL_NAME)
+        labels = cd["metadata"].get("labels") or {}
+        label = labels.get(REGIONAL_NAME)
+        cross = self.cross_namespace()
         if label:
-            cm = self.c.get(rt, ns, f"kof-{label}")
+            rns = ns
+            if cross:
+                rns = labels.get(REGIONAL_NS)
+                if rns is None:
+                    raise OperatorError(f'"{REGIONAL_NS}" label is required')
+            cm = self.c.get(rt, rns, f"kof-{label}")
             if cm is None:
                 raise OperatorError(f'configmaps "kof-{label}" not found')
             return cm
@@ -248,7 +269,7 @@ class KofOperator:
         cfg = (cd.get("spec") or {}).get("config") or {}
         own = self.c.get(rt, ns, f"kof-cluster-config-{cd['metadata']['name']}")
         candidates = []
-        for cm in self.c.list(rt, ns, {ROLE: "regional"}):
+        for cm in self.c.list(rt, None if cross else ns, {ROLE: "regional"}):
             d = cm.get("data") or {}
             if d.get("regional_cluster_cloud") != cloud:
                 continue
@@ -278,8 +299,13 @@ class KofOperator:
               "reason": "ReconcileFailed", "message": message, "type": "Warning",
               "source": {"component": "kof-operator"}, "firstTimestamp": now(), "lastTimestamp": now(), "count": 1}
         try:
-            if rt is not None and self.c.get(rt, ns, ev["metadata"]["name"]) is None:
+            cur = self.c.get(rt, ns, ev["metadata"]["name"]) if rt is not None else None
+            if rt is not None and cur is None:
                 self.c.create(ev, manager="kof-operator")
+            elif cur is not None and cur.get("message") != message:  # the newest error, as an event recorder would
+                body = mutable(cur)
+                body.update(message=message, lastTimestamp=now(), count=int(cur.get("count") or 1) + 1)
+                self.c.update(body, manager="kof-operator")
         except E.ApiError as err:
             if err.code != 409:
                 raise

@@ -88,6 +88,19 @@ CASES = {
                                         "kof_dns_mode 'manual' is implemented for KOF 0.1.x only"),
     "KOF 1.x with kof_mothership_values": (global_vars(kof_version="1.10.0", kof_mothership_values={"a": 1}),
                                            "kof_values['kof-mothership']['values']"),
+    # kof-operator 1.10 finds a child's regional cluster in the child's namespace unless crossNamespace is on
+    "KOF 1.x child in another namespace than its regional": (
+        lambda hosts, gv: (gv.update(kof_version="1.10.0"),
+                           host_var(CH1, "cloud1-region1-child2", "kof_kcm_namespace", "team-a")(hosts, gv)),
+        "1 child cluster is in another namespace than its regional cluster (cloud1-region1-child2 (team-a) -> "
+        "cloud1-region1 (kcm-system)): KOF 1.x's kof-operator looks for a child's regional cluster in the child's "
+        "own namespace only; set kof_cross_namespace: true"),
+    "KOF 1.x crossNamespace in kof_values": (
+        global_vars(kof_version="1.10.0", kof_values={"kof-mothership": {"values": {"kcm": {"kof": {"operator": {
+            "crossNamespace": True}}}}}}),
+        "kof_values sets kof-mothership.values.kcm.kof.operator.crossNamespace: set kof_cross_namespace instead"),
+    "cross_namespace not a boolean": (global_var("kof_cross_namespace", "sometimes"),
+                                      "kof_cross_namespace"),
     "chart version not a version": (global_var("kof_chart_version", "1.x"), "kof_chart_version"),
     "unknown DNS mode": (global_var("kof_dns_mode", "auto"), "kof_dns_mode"),
     "uppercase namespace": (global_var("kof_namespace", "KOF"), "kof_namespace"),

@@ -1,0 +1,112 @@
+"""KOF 1.10 with a child cluster in another namespace than its regional cluster (k0rdent docs kof-install,
+"crossNamespace"; k0rdent/kof#253), on kofsim serving kcm 1.x. kof-operator finds a child's regional cluster in
+the child's own namespace only, unless kof-mothership's `kcm.kof.operator.crossNamespace` is on - and then every
+child needs the `kof-regional-cluster-namespace` label. Without kof_cross_namespace the run is refused before any
+write (kof_version auto: the check after the version is read); with it the mothership gets crossNamespace, every
+child the label, the tenant's child its endpoints from the regional cluster in kcm-system; a re-run changes
+nothing."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from kofsim.testing import Kofsim
+from tests.helpers import ROOT, ansible_playbook, tool_env
+from tests.integration.kof1x import kubectl, kubectl_json
+from tests.integration.tiers.conftest import write_inventory
+
+CHARTS_1X = ROOT / "kofsim" / "kofsim" / "charts-1.10"
+NS, TENANT = "kcm-system", "team-a"
+P = "k0rdent.mirantis.com/"
+
+HOSTS = {"all": {"children": {
+    "kof_management": {"hosts": {"hub": None}},
+    "kof_regional": {"hosts": {"eu-storage": {"kof_regional_region": "eu-central-1"}}},
+    "kof_child": {"hosts": {"eu-app": None, "team-a-app": {"kof_kcm_namespace": TENANT}},
+                  "vars": {"kof_regional": "eu-storage"}}}}}
+
+GROUP_VARS = {"kof_chart_repository": str(CHARTS_1X), "kof_base_domain": "acme.test",
+              "kof_admin_email": "sre@acme.test", "kof_dns_mode": "none", "kof_verify_timeout": 90,
+              "kof_wait_timeout": 120}
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    k = Kofsim(tmp_path_factory.mktemp("kofsim-xns"), ready_after=0.3, kcm_api_version="v1beta1")
+    k.start()
+    fleet = {"kofsim": k, "env": tool_env(home=tmp_path_factory.mktemp("home"),
+                                           extra={"K8S_AUTH_KUBECONFIG": k.kubeconfig}),
+             "inv": tmp_path_factory.mktemp("inventory"),
+             "gv": dict(GROUP_VARS, kof_report_dir=str(tmp_path_factory.mktemp("report")))}
+    # the tenant's namespace with the ClusterTemplate and Credential kcm's AccessManagement copies there
+    kubectl(fleet, "create", "namespace", TENANT)
+    for kind in ("clustertemplates", "credentials"):
+        for obj in kubectl_json(fleet, "get", kind, "-n", NS)["items"]:
+            status = obj.pop("status")
+            obj["metadata"] = {"name": obj["metadata"]["name"], "namespace": TENANT}
+            kubectl(fleet, "apply", "-f", "-", input=json.dumps(obj))
+            kubectl(fleet, "patch", kind, "-n", TENANT, obj["metadata"]["name"], "--subresource=status",
+                    "--type=merge", "-p", json.dumps({"status": status}))
+    yield fleet
+    k.stop()
+
+
+def site(fleet, *args, **group_vars):
+    inv = write_inventory(fleet["inv"], json.loads(json.dumps(HOSTS)), dict(fleet["gv"], **group_vars))
+    return ansible_playbook("-i", inv, "playbooks/site.yml", *args, env=fleet["env"])
+
+
+def test_1_refused_without_kof_cross_namespace_before_any_write(fleet):
+    k = fleet["kofsim"]
+    seq = k.last_seq()
+    run = site(fleet)  # kof_version auto: 1.10.0 on kcm 1.x, checked once it is known
+    assert run.rc != 0, run
+    out = " ".join(run.stdout.split())
+    assert "kof_version auto: KOF 1.10.0" in out, out[-2000:]
+    assert ("1 child cluster is in another namespace than its regional cluster (team-a-app (team-a) -> eu-storage "
+            "(kcm-system)): KOF 1.x's kof-operator looks for a child's regional cluster in the child's own namespace "
+            "only; set kof_cross_namespace: true") in out, out[-2000:]
+    assert k.writes(since=seq) == []
+
+
+def test_2_kof_cross_namespace_connects_the_tenant_child(fleet):
+    run = site(fleet, kof_cross_namespace=True)
+    assert run.rc == 0, run.stdout[-3000:]
+    assert sorted(run.recap) == ["eu-app", "eu-storage", "hub", "team-a-app"]
+    hr = kubectl_json(fleet, "get", "helmrelease", "-n", "kof", "kof-mothership")
+    assert hr["spec"]["values"]["kcm"]["kof"]["operator"]["crossNamespace"] is True
+    for ns, name in ((NS, "eu-app"), (TENANT, "team-a-app")):
+        labels = kubectl_json(fleet, "get", "clusterdeployment", "-n", ns, name)["metadata"]["labels"]
+        assert labels[P + "kof-regional-cluster-name"] == "eu-storage"
+        assert labels[P + "kof-regional-cluster-namespace"] == NS, (name, labels)
+    config = kubectl_json(fleet, "get", "configmap", "-n", TENANT, "kof-cluster-config-team-a-app")["data"]
+    assert config["regional_cluster_name"] == "eu-storage"
+    assert config["regional_cluster_namespace"] == NS
+    assert config["write_metrics_endpoint"] == \
+        "https://vmauth.eu-storage.acme.test/vm/insert/0/prometheus/api/v1/write"
+    sets = [s for s in kubectl_json(fleet, "get", "servicesets", "-n", TENANT)["items"]
+            if s["spec"]["cluster"] == "team-a-app"]
+    assert sets and all(s["status"]["deployed"] for s in sets), [s.get("status") for s in sets]
+    report = json.loads((ROOT / fleet["gv"]["kof_report_dir"] / "fleet-report.json").read_text())
+    assert report["summary"]["ok"] and len(report["clusters"]) == 3, report["summary"]
+
+
+def test_3_rerun_changes_nothing(fleet):
+    k = fleet["kofsim"]
+    seq = k.last_seq()
+    run = site(fleet, kof_cross_namespace=True)
+    assert run.rc == 0 and run.changed == 0, run.recap
+    assert k.writes(since=seq) == []
+
+
+def test_4_turning_it_off_again_is_refused(fleet):
+    """The fleet still has a child across namespaces: switching kof_cross_namespace off would cut it off."""
+    k = fleet["kofsim"]
+    seq = k.last_seq()
+    run = site(fleet, "--check", kof_version="1.10.0")
+    assert run.rc != 0 and "set kof_cross_namespace: true" in " ".join(run.stdout.split())
+    assert k.writes(since=seq) == []
+    assert yaml.safe_load(json.dumps(kubectl_json(fleet, "get", "helmrelease", "-n", "kof", "kof-mothership")[
+        "spec"]["values"]))["kcm"]["kof"]["operator"]["crossNamespace"] is True
