@@ -203,3 +203,41 @@ def test_4_check_after_it_is_clean(fleet_1x, inv):
     assert check.rc == 0, check
     assert {h: r["changed"] for h, r in check.recap.items()} == {h: 0 for h in SHARED["first"].recap}, check.recap
     assert_unchanged(fleet_1x, before)
+
+
+def test_5_a_tenant_child_across_namespaces(fleet_1x, inv):
+    """A child in namespace team-a writing to a regional cluster in kcm-system (kof_cross_namespace): the real
+    server admits the tenant's ClusterDeployment, kof-operator's ConfigMap for it lands in team-a with the regional's
+    endpoints, verify is green and a re-run stores nothing."""
+    if "first" not in SHARED:
+        pytest.skip("the first rollout did not run")
+    client = fleet_1x.mgmt()
+    tenant = "team-a"
+    client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": tenant}})
+    # the ClusterTemplate and Credential kcm's AccessManagement would copy into the tenant's namespace
+    for plural in ("clustertemplates", "credentials"):
+        for obj in client.list(client.resource("k0rdent.mirantis.com", plural), NS):
+            made = client.create({"apiVersion": obj["apiVersion"], "kind": obj["kind"], "spec": obj["spec"],
+                                  "metadata": {"name": obj["metadata"]["name"], "namespace": tenant}})
+            client.set_status(made, obj["status"])
+    hosts = json.loads(json.dumps(HOSTS))
+    hosts["all"]["children"]["kof_child"]["children"]["eu_apps"]["hosts"]["team-a-app"] = {"kof_kcm_namespace": tenant}
+    tenant_inv = write_inventory(fleet_1x.work / "inventory-tenant", hosts, dict(GROUP_VARS, kof_cross_namespace=True))
+    run = site(fleet_1x, tenant_inv, label="site.yml (a tenant child, kof_cross_namespace)")
+    assert run.rc == 0 and not run.failed_hosts, run
+    assert run.recap["team-a-app"]["changed"] > 0 and run.recap[MGMT]["changed"] > 0, run.recap
+    cd = listing(fleet_1x, "k0rdent.mirantis.com", "clusterdeployments", tenant)["team-a-app"]
+    assert cd["metadata"]["labels"][P + "kof-regional-cluster-namespace"] == NS
+    assert listing(fleet_1x, "k0rdent.mirantis.com", "clusterdeployments", NS)[EU_APP]["metadata"]["labels"][
+        P + "kof-regional-cluster-namespace"] == NS
+    cfg = wait_for(lambda: listing(fleet_1x, "", "configmaps", tenant).get("kof-cluster-config-team-a-app"),
+                   "the tenant child's ConfigMap")["data"]
+    assert cfg["regional_cluster_name"] == EU and cfg["regional_cluster_namespace"] == NS
+    assert cfg["write_metrics_endpoint"].startswith("https://vmauth.obs-eu.acme.test/")
+    report = json.loads((fleet_1x.out / "fleet-report.json").read_text())
+    assert {c["name"]: c["state"] for c in report["clusters"]} == \
+        {n: "healthy" for n in [*WORKLOAD, "team-a-app"]}, report
+    before = fleet_1x.snapshot()
+    again = site(fleet_1x, tenant_inv, label="site.yml re-run (tenant)")
+    assert again.rc == 0 and again.changed == 0, again.recap
+    assert_unchanged(fleet_1x, before)
