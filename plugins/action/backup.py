@@ -25,6 +25,7 @@ class ActionModule(KofAction):
         "dest": {"type": "path", "required": True},
         "namespace": {"type": "str", "default": "kof"},
         "kcm_namespace": {"type": "str", "default": "kcm-system"},
+        "namespaces": {"type": "dict", "default": {}},
         "kcm_api_version": {"type": "str", "default": "k0rdent.mirantis.com/v1alpha1"},
         "kinds": {"type": "list", "elements": "str", "default": backup.DEFAULT_KINDS},
         "extra_kinds": {"type": "list", "elements": "str", "default": []},
@@ -63,11 +64,12 @@ class ActionModule(KofAction):
                     secrets_plain[backup.MANAGEMENT] = sec
             for name in dict.fromkeys(args["regional"]):
                 current = f"regional cluster {name}"
-                cd = mgmt.get(object_path(args["kcm_api_version"], "clusterdeployments", args["kcm_namespace"], name))
+                ns = args["namespaces"].get(name) or args["kcm_namespace"]
+                cd = mgmt.get(object_path(args["kcm_api_version"], "clusterdeployments", ns, name))
                 if cd is None:
                     skipped[name] = "no ClusterDeployment: never deployed or already removed"
                     continue
-                kube = day2.workload_kube(mgmt, name, args["kcm_namespace"], args.get("validate_certs"))
+                kube = day2.workload_kube(mgmt, name, ns, args.get("validate_certs"))
                 try:
                     data = backup.collect(kube, kinds, args["namespace"])
                     data["secret_refs"], sec = backup.resolve_secrets(kube, data["refs"], [], vault is not None)

@@ -26,6 +26,7 @@ class ActionModule(KofAction):
         "helm_owned": {"type": "bool", "default": False},
         "secrets": {"type": "bool", "default": False},
         "kcm_namespace": {"type": "str", "default": "kcm-system"},
+        "namespaces": {"type": "dict", "default": {}},
         "max_diffs": {"type": "int", "default": 20},
     }
 
@@ -51,7 +52,8 @@ class ActionModule(KofAction):
                                                   "failed": 0})
             try:
                 kube = mgmt if cluster == backup.MANAGEMENT else \
-                    day2.workload_kube(mgmt, cluster, args["kcm_namespace"], args.get("validate_certs"))
+                    day2.workload_kube(mgmt, cluster, args["namespaces"].get(cluster) or args["kcm_namespace"],
+                                       args.get("validate_certs"))
             except KubeError as err:
                 counts["failed"] += len(items)
                 failures.append(f"{cluster}: {err}")

@@ -51,6 +51,12 @@ options:
     description: Namespace of the ClusterDeployments and their kubeconfig Secrets.
     type: str
     default: kcm-system
+  namespaces:
+    description:
+      - The namespace of each regional cluster whose ClusterDeployment is not in O(kcm_namespace) (cluster name ->
+        namespace; KOF 1.x clusters of other tenants).
+    type: dict
+    default: {}
   kcm_api_version:
     description: API version of ClusterDeployment.
     type: str

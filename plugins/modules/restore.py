@@ -53,6 +53,12 @@ options:
     description: Namespace of the regional clusters' kubeconfig Secrets.
     type: str
     default: kcm-system
+  namespaces:
+    description:
+      - The namespace of each regional cluster whose ClusterDeployment is not in O(kcm_namespace) (cluster name ->
+        namespace; KOF 1.x clusters of other tenants).
+    type: dict
+    default: {}
   max_diffs:
     description: At most this many object diffs are returned in diff mode.
     type: int

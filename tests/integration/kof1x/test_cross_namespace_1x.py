@@ -4,10 +4,12 @@ the child's own namespace only, unless kof-mothership's `kcm.kof.operator.crossN
 child needs the `kof-regional-cluster-namespace` label. Without kof_cross_namespace the run is refused before any
 write (kof_version auto: the check after the version is read); with it the mothership gets crossNamespace, every
 child the label, the tenant's child its endpoints from the regional cluster in kcm-system; a re-run changes
-nothing."""
+nothing; backup.yml reaches the tenant's regional cluster in its namespace."""
 from __future__ import annotations
 
 import json
+import tarfile
+from pathlib import Path
 
 import pytest
 import yaml
@@ -23,8 +25,11 @@ P = "k0rdent.mirantis.com/"
 
 HOSTS = {"all": {"children": {
     "kof_management": {"hosts": {"hub": None}},
-    "kof_regional": {"hosts": {"eu-storage": {"kof_regional_region": "eu-central-1"}}},
-    "kof_child": {"hosts": {"eu-app": None, "team-a-app": {"kof_kcm_namespace": TENANT}},
+    "kof_regional": {"hosts": {"eu-storage": {"kof_regional_region": "eu-central-1"},
+                               # a tenant's own region, with its own child: one namespace, no crossNamespace needed
+                               "team-a-storage": {"kof_regional_region": "eu-central-1", "kof_kcm_namespace": TENANT}}},
+    "kof_child": {"hosts": {"eu-app": None, "team-a-app": {"kof_kcm_namespace": TENANT},
+                            "team-a-app2": {"kof_kcm_namespace": TENANT, "kof_regional": "team-a-storage"}},
                   "vars": {"kof_regional": "eu-storage"}}}}}
 
 GROUP_VARS = {"kof_chart_repository": str(CHARTS_1X), "kof_base_domain": "acme.test",
@@ -39,7 +44,8 @@ def fleet(tmp_path_factory):
     fleet = {"kofsim": k, "env": tool_env(home=tmp_path_factory.mktemp("home"),
                                            extra={"K8S_AUTH_KUBECONFIG": k.kubeconfig}),
              "inv": tmp_path_factory.mktemp("inventory"),
-             "gv": dict(GROUP_VARS, kof_report_dir=str(tmp_path_factory.mktemp("report")))}
+             "gv": dict(GROUP_VARS, kof_report_dir=str(tmp_path_factory.mktemp("report")),
+                        kof_backup_dir=str(tmp_path_factory.mktemp("backups")))}
     # the tenant's namespace with the ClusterTemplate and Credential kcm's AccessManagement copies there
     kubectl(fleet, "create", "namespace", TENANT)
     for kind in ("clustertemplates", "credentials"):
@@ -74,7 +80,7 @@ def test_1_refused_without_kof_cross_namespace_before_any_write(fleet):
 def test_2_kof_cross_namespace_connects_the_tenant_child(fleet):
     run = site(fleet, kof_cross_namespace=True)
     assert run.rc == 0, run.stdout[-3000:]
-    assert sorted(run.recap) == ["eu-app", "eu-storage", "hub", "team-a-app"]
+    assert sorted(run.recap) == ["eu-app", "eu-storage", "hub", "team-a-app", "team-a-app2", "team-a-storage"]
     hr = kubectl_json(fleet, "get", "helmrelease", "-n", "kof", "kof-mothership")
     assert hr["spec"]["values"]["kcm"]["kof"]["operator"]["crossNamespace"] is True
     for ns, name in ((NS, "eu-app"), (TENANT, "team-a-app")):
@@ -90,7 +96,12 @@ def test_2_kof_cross_namespace_connects_the_tenant_child(fleet):
             if s["spec"]["cluster"] == "team-a-app"]
     assert sets and all(s["status"]["deployed"] for s in sets), [s.get("status") for s in sets]
     report = json.loads((ROOT / fleet["gv"]["kof_report_dir"] / "fleet-report.json").read_text())
-    assert report["summary"]["ok"] and len(report["clusters"]) == 3, report["summary"]
+    assert report["summary"]["ok"] and len(report["clusters"]) == 5, report["summary"]
+    # the tenant's own region: its child's ConfigMap from the regional ConfigMap in team-a, its PromxyServerGroup there
+    config = kubectl_json(fleet, "get", "configmap", "-n", TENANT, "kof-cluster-config-team-a-app2")["data"]
+    assert config["regional_cluster_name"] == "team-a-storage" and config["regional_cluster_namespace"] == TENANT
+    assert [p["spec"]["cluster_name"] for p in kubectl_json(fleet, "get", "promxyservergroups", "-n", TENANT)[
+        "items"]] == ["team-a-storage"]
 
 
 def test_3_rerun_changes_nothing(fleet):
@@ -101,7 +112,18 @@ def test_3_rerun_changes_nothing(fleet):
     assert k.writes(since=seq) == []
 
 
-def test_4_turning_it_off_again_is_refused(fleet):
+def test_4_backup_reaches_the_tenant_region(fleet):
+    run = ansible_playbook("-i", fleet["inv"], "playbooks/backup.yml", env=fleet["env"])
+    assert run.rc == 0, run.stdout[-3000:]
+    [archive] = sorted(Path(fleet["gv"]["kof_backup_dir"]).glob("kof-backup-*.tar.gz"))
+    with tarfile.open(archive, "r:gz") as tar:
+        manifest = yaml.safe_load(tar.extractfile(next(m for m in tar.getmembers()
+                                                       if m.name.endswith("/manifest.yaml"))).read())
+    assert set(manifest["clusters"]) == {"management", "eu-storage", "team-a-storage"}, manifest["clusters"]
+    assert not manifest.get("skipped"), manifest.get("skipped")
+
+
+def test_5_turning_it_off_again_is_refused(fleet):
     """The fleet still has a child across namespaces: switching kof_cross_namespace off would cut it off."""
     k = fleet["kofsim"]
     seq = k.last_seq()
