@@ -22,6 +22,10 @@ from ansible_collections.k0rdent.kof.plugins.plugin_utils.action import KofActio
 EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 REGION = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 DNS_MODES = ("manual", "static_credentials", "node_role", "none")
+# kof_regional_endpoints' keys: kof-operator v1.10.0's endpoint annotations (kof-<read|write>-<kind>-endpoint)
+ENDPOINT_KEYS = ("metrics_read", "metrics_write", "logs_read", "logs_write", "traces_read", "traces_write",
+                 "audit_logs_read", "audit_logs_write")
+URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$")
 
 # meta/variables.yml declares every kof_* variable once (its `runtime` list: names the collection sets itself
 # while it runs); roles' vars/ files hold their internal names.
@@ -77,8 +81,8 @@ ARGS = {
     "play": {"type": "str", "default": "this playbook"},
     # after kof_version auto was resolved: check only the version-dependent settings, naming where it came from
     "version_source": {"type": "str", "default": ""},
-    # with version_source: the children the first check found in another namespace than their regional cluster
-    "cross_namespace": {"type": "list", "elements": "str", "default": []},
+    # with version_source: what the first check found that depends on the flow (flow_dependent())
+    "flow_dependent": {"type": "dict", "default": {}},
 }
 AUTO = "auto"
 VERSION_SETTINGS = ("kof_version", "kof_chart_version", "kof_kcm_api_version", "kof_dns_mode", "kof_mothership_values",
@@ -103,9 +107,11 @@ def _bool(value):
 
 
 def check_globals(g: dict, install: bool = True, flows=("0.1", "1.x"), what: str = "this playbook",
-                  source: str = "", cross=()) -> list[str]:
-    """source: how an "auto" kof_version was resolved (kof_info), named in the errors it causes. cross: the
-    children in another namespace than their regional cluster (cross_namespace_children)."""
+                  source: str = "", found=None) -> list[str]:
+    """source: how an "auto" kof_version was resolved (kof_info), named in the errors it causes. found: the host
+    settings whose validity depends on the flow (flow_dependent())."""
+    found = found or {}
+    cross = found.get("cross_namespace") or []
     errs = []
     flow = None
     auto = "kof_version" in g and str(g["kof_version"]) in (AUTO, "")
@@ -140,6 +146,11 @@ def check_globals(g: dict, install: bool = True, flows=("0.1", "1.x"), what: str
                     "child's regional cluster in the child's own namespace only; set kof_cross_namespace: true "
                     "(kof-mothership kcm.kof.operator.crossNamespace), or move them into one namespace with "
                     "kof_kcm_namespace")
+    if flow == "0.1" and found.get("regional_endpoints"):
+        hosts = found["regional_endpoints"]
+        errs.append(f"kof_regional_endpoints (host{'s' if len(hosts) > 1 else ''} {', '.join(hosts[:3])}) is for "
+                    "KOF 1.x, whose kof-operator reads the endpoint annotations; KOF 0.1.x derives every endpoint "
+                    "from kof_regional_domain")
     if "kof_cross_namespace" in g and _bool(g["kof_cross_namespace"]) is None:
         errs.append(f"kof_cross_namespace {g['kof_cross_namespace']!r} must be a boolean")
     node = g.get("kof_values")
@@ -186,16 +197,18 @@ def check_globals(g: dict, install: bool = True, flows=("0.1", "1.x"), what: str
     return errs
 
 
-def cross_namespace_children(regional, child, settings) -> list[str]:
-    """The children whose kof_kcm_namespace differs from their regional cluster's, as `child (ns) -> regional
-    (ns)`: KOF 1.x connects them only with kof_cross_namespace."""
-    out = []
+def flow_dependent(regional, child, settings) -> dict:
+    """What check_globals judges once the flow is known: `cross_namespace`, the children whose kof_kcm_namespace
+    differs from their regional cluster's, as `child (ns) -> regional (ns)` (KOF 1.x connects them only with
+    kof_cross_namespace); `regional_endpoints`, the regional hosts with kof_regional_endpoints (KOF 1.x only)."""
+    cross = []
     for h in child:
         s = settings.get(h)
         r = settings.get(s.get("regional")) if isinstance(s, dict) else None
         if isinstance(s, dict) and isinstance(r, dict) and s.get("kcm_namespace") != r.get("kcm_namespace"):
-            out.append(f"{h} ({s.get('kcm_namespace')}) -> {s['regional']} ({r.get('kcm_namespace')})")
-    return out
+            cross.append(f"{h} ({s.get('kcm_namespace')}) -> {s['regional']} ({r.get('kcm_namespace')})")
+    endpoints = [h for h in regional if isinstance(settings.get(h), dict) and settings[h].get("regional_endpoints")]
+    return {"cross_namespace": cross, "regional_endpoints": endpoints}
 
 
 def check_hosts(mgmt, regional, child, settings, render=False) -> list[str]:
@@ -256,6 +269,18 @@ def check_hosts(mgmt, regional, child, settings, render=False) -> list[str]:
                 errs.append(f"host {h}: kof_regional_external_dns {s.get('regional_external_dns')!r} must be a boolean")
             if not isinstance(s.get("regional_storage_values"), dict):
                 errs.append(f"host {h}: kof_regional_storage_values must be a mapping of kof-storage chart values")
+            eps = s.get("regional_endpoints")
+            if not isinstance(eps, dict):
+                errs.append(f"host {h}: kof_regional_endpoints must be a mapping of endpoint -> URL")
+            else:
+                for key, url in eps.items():
+                    if key not in ENDPOINT_KEYS:
+                        close = difflib.get_close_matches(str(key), ENDPOINT_KEYS, n=1)
+                        errs.append(f"host {h}: kof_regional_endpoints has an unknown endpoint {key!r}"
+                                    + (f" (did you mean {close[0]}?)" if close else "")
+                                    + f"; known: {', '.join(ENDPOINT_KEYS)}")
+                    elif not (isinstance(url, str) and URL.match(url)):
+                        errs.append(f"host {h}: kof_regional_endpoints.{key} {url!r} is not an http(s) URL")
         else:
             reg = s.get("regional")
             if not reg:
@@ -288,11 +313,11 @@ class ActionModule(KofAction):
         if args["version_source"]:
             g = {k: v for k, v in args["globals"].items() if k in VERSION_SETTINGS}
             errors = check_globals(g, install=args["install"], flows=args["flows"], what=args["play"],
-                                   source=args["version_source"], cross=args["cross_namespace"])
+                                   source=args["version_source"], found=args["flow_dependent"])
         else:
-            cross = cross_namespace_children(args["regional"], args["child"], settings)
+            found = flow_dependent(args["regional"], args["child"], settings)
             errors = check_globals(args["globals"], install=args["install"], flows=args["flows"], what=args["play"],
-                                   cross=cross)
+                                   found=found)
             errors += check_hosts(args["management"], args["regional"], args["child"], settings, render=render)
             if not isinstance(custom, list):
                 errors.append("kof_custom_variables must be a list of variable names (shell-style patterns allowed)")
@@ -311,7 +336,7 @@ class ActionModule(KofAction):
             if not args["version_source"]:
                 # for the check after kof_version auto is resolved; the namespace of every regional cluster and of
                 # each child outside the management's kof_kcm_namespace (hostvars lack the role defaults)
-                result["ansible_facts"]["kof_inventory_cross_namespace"] = cross
+                result["ansible_facts"]["kof_inventory_flow_dependent"] = found
                 result["ansible_facts"]["kof_inventory_namespaces"] = {
                     h: settings[h].get("kcm_namespace") for h in hosts if isinstance(settings.get(h), dict) and (
                         h in args["regional"] or settings[h].get("kcm_namespace") != args["globals"].get(

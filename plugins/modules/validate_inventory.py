@@ -17,7 +17,7 @@ description:
   - Each host's settings are evaluated in that host's own variable context, from the variable named by
     O(settings).
   - Fails with every error at once, each naming the host and the variable; sets the fact C(kof_inventory_valid)
-    on success, C(kof_inventory_cross_namespace) (the children in another namespace than their regional cluster)
+    on success, C(kof_inventory_flow_dependent) (the settings judged once the KOF version is known)
     and C(kof_inventory_namespaces) (the C(kof_kcm_namespace) of every regional cluster and of each child cluster
     outside the management host's). It sends no API request.
 author:
@@ -76,14 +76,14 @@ options:
       - Without it, a C(kof_version) of V(auto) is accepted and the version-dependent checks wait for that pass.
     type: str
     default: ''
-  cross_namespace:
+  flow_dependent:
     description:
-      - With O(version_source) - the child clusters the first pass found in another namespace than their regional
-        cluster (the fact C(kof_inventory_cross_namespace) it sets). On KOF 1.x they are refused unless
-        C(kof_cross_namespace) is on.
-    type: list
-    elements: str
-    default: []
+      - With O(version_source) - what the first pass found whose validity depends on the KOF version (the fact
+        C(kof_inventory_flow_dependent) it sets) - C(cross_namespace), the child clusters in another namespace than
+        their regional cluster (refused on KOF 1.x unless C(kof_cross_namespace) is on); C(regional_endpoints), the
+        regional hosts with C(kof_regional_endpoints) (refused on KOF 0.1.x).
+    type: dict
+    default: {}
 attributes:
   check_mode:
     support: full

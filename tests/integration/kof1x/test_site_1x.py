@@ -22,10 +22,13 @@ from tests.integration.tiers.conftest import write_inventory
 CHARTS_1X = ROOT / "kofsim" / "kofsim" / "charts-1.10"
 NS = "kcm-system"
 
+LOGS_WRITE = "https://logs-in.acme.test/vli/insert/opentelemetry/v1/logs"
 HOSTS = {"all": {"children": {
     "kof_management": {"hosts": {"hub": None}},
     "kof_regional": {"hosts": {
         "eu-storage": {"kof_regional_region": "eu-central-1", "kof_regional_domain": "obs-eu.acme.test",
+                       # logs ingested behind the user's own load balancer; the other endpoints from the domain
+                       "kof_regional_endpoints": {"logs_write": LOGS_WRITE},
                        "kof_regional_storage_values": {"victoriametrics": {"vmcluster": {"spec": {
                            "retentionPeriod": "90d"}}}}},
         "us-storage": {"kof_regional_region": "us-east-1", "kof_regional_storage_class": "ebs-csi-default-sc",
@@ -102,6 +105,8 @@ def test_3_clusterdeployments_carry_labels_and_annotations(fleet):
     ann = eu["spec"]["config"]["clusterAnnotations"]
     assert ann["k0rdent.mirantis.com/kof-regional-domain"] == "obs-eu.acme.test"
     assert ann["k0rdent.mirantis.com/kof-cert-email"] == "sre@acme.test"
+    assert ann["k0rdent.mirantis.com/kof-write-logs-endpoint"] == LOGS_WRITE
+    assert not [k for k in ann if k.endswith("-endpoint") and "write-logs" not in k], ann
     assert yaml.safe_load(ann["k0rdent.mirantis.com/kof-storage-values"])["victoriametrics"]["vmcluster"]["spec"][
         "retentionPeriod"] == "90d"
     us = cds["us-storage"]
@@ -137,6 +142,9 @@ def test_4_kof_operator_and_the_multiclusterservices_did_their_part(fleet):
     assert psgs["eu-storage"]["metadata"]["labels"]["k0rdent.mirantis.com/secret-name"] == \
         "kof-mothership-promxy-config"
     assert psgs["eu-storage"]["spec"]["targets"] == ["vmauth.obs-eu.acme.test:443"]
+    eu = kubectl_json(fleet, "get", "configmap", "-n", NS, "kof-cluster-config-eu-app1")["data"]
+    assert eu["write_logs_endpoint"] == LOGS_WRITE  # kof-operator took the annotation
+    assert eu["write_metrics_endpoint"] == "https://vmauth.obs-eu.acme.test/vm/insert/0/prometheus/api/v1/write"
     config = kubectl_json(fleet, "get", "configmap", "-n", NS, "kof-cluster-config-us-app1")["data"]
     assert config["regional_cluster_name"] == "us-storage"
     assert config["write_metrics_endpoint"].startswith("https://vmauth.us-storage.acme.test/")

@@ -99,6 +99,17 @@ CASES = {
         global_vars(kof_version="1.10.0", kof_values={"kof-mothership": {"values": {"kcm": {"kof": {"operator": {
             "crossNamespace": True}}}}}}),
         "kof_values sets kof-mothership.values.kcm.kof.operator.crossNamespace: set kof_cross_namespace instead"),
+    "unknown regional endpoint": (host_var(REG, "cloud1-region1", "kof_regional_endpoints",
+                                           {"metric_read": "https://m.example.com/vm/select/0/prometheus"}),
+                                  "host cloud1-region1: kof_regional_endpoints has an unknown endpoint 'metric_read' "
+                                  "(did you mean metrics_read?)"),
+    "regional endpoint not a URL": (host_var(REG, "cloud1-region1", "kof_regional_endpoints",
+                                             {"logs_write": "logs.example.com"}),
+                                    "kof_regional_endpoints.logs_write 'logs.example.com' is not an http(s) URL"),
+    "regional endpoints on KOF 0.1.x": (
+        lambda hosts, gv: (gv.update(kof_version="0.1.1"), host_var(
+            REG, "cloud1-region2", "kof_regional_endpoints", {"logs_write": "https://l.example.com/insert"})(hosts, gv)),
+        "kof_regional_endpoints (host cloud1-region2) is for KOF 1.x"),
     "cross_namespace not a boolean": (global_var("kof_cross_namespace", "sometimes"),
                                       "kof_cross_namespace"),
     "chart version not a version": (global_var("kof_chart_version", "1.x"), "kof_chart_version"),
