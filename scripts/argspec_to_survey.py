@@ -29,7 +29,7 @@ JOBS = {
     "prune": ("Report, and with confirmation delete, KOF clusters that left the inventory", ["kof_prune_confirm"]),
     "upgrade": ("Upgrade KOF: management tier, then region by region, each batch verified",
                 ["kof_chart_version", "kof_upgrade_serial", "kof_upgrade_allow_downgrade",
-                 "kof_upgrade_remove_old_templates", "kof_verify_timeout"]),
+                 "kof_upgrade_confirm_gateway_switch", "kof_upgrade_remove_old_templates", "kof_verify_timeout"]),
     # the sources themselves (kof_migrate_from) are host variables of the regional hosts, in the inventory
     "migrate": ("Copy regional clusters' stored metrics and logs into their successors (kof_migrate_from)",
                 ["kof_migrate_confirm", "kof_backup_before_migrate", "kof_backup_dir", "kof_migrate_start",
