@@ -213,6 +213,17 @@ def kof_mothership(release, ns, v, lookup, version=KOF_VERSION):
                 data = {"username": _rand(_get(v, "global.random_username_length", 8) or 8),
                         "password": _rand(_get(v, "global.random_password_length", 12) or 12)}
             objs.append(_secret(name, ns, data))
+    # Grafana, optional since 1.7 (templates/grafana/secret.yaml): with grafana.enabled and security.create_secret the
+    # admin Secret, random once and kept (lookup; helm.sh/resource-policy keep). The Grafana instance itself is the
+    # user's (the docs' kof-grafana "Install Grafana manually"; the chart's grafana-vm only with installForTests)
+    if _get(v, "grafana.enabled", False) and _get(v, "grafana.security.create_secret", True):
+        gname = _get(v, "grafana.security.credentials_secret_name") or "grafana-admin-credentials"
+        cur = lookup("v1", "Secret", ns, gname) if lookup else None
+        data = {k: base64.b64decode(x).decode() for k, x in ((cur or {}).get("data") or {}).items()}
+        if not data.get("GF_SECURITY_ADMIN_USER"):
+            data = {"GF_SECURITY_ADMIN_USER": _rand(_get(v, "global.random_username_length", 8) or 8),
+                    "GF_SECURITY_ADMIN_PASSWORD": _rand(_get(v, "global.random_password_length", 12) or 12)}
+        objs.append(_secret(gname, ns, data, annotations={"helm.sh/resource-policy": "keep"}))
     # the MultiClusterService that copies each child's vmuser credentials (templates/kof-operator/)
     objs.append({"apiVersion": KCM_API, "kind": "MultiClusterService",
                  "metadata": {"name": "kof-storage-child-secret-propagation"},

@@ -192,7 +192,7 @@ def test_custom_variables_are_kept(inventory, kofsim_k0rdent, env_for):
 
 # Playbooks whose KOF 1.x flow does not exist yet refuse a 1.x kof_version before any request, naming themselves
 # (kof_resources.install_flow; validate_inventory's flows option).
-ZERO_ONE_ONLY = {"grafana_access.yml": []}
+ZERO_ONE_ONLY = {"sveltos_access.yml": []}
 
 
 @pytest.mark.parametrize("playbook", sorted(ZERO_ONE_ONLY))
