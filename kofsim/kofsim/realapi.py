@@ -81,9 +81,10 @@ KOFSIM_CRD_GROUPS = ("kcm", "kof", "flux", "certmanager")
 # bare mode installs every CRD above, for tests that judge the collection's objects without KOF's charts
 K0RDENT_CRDS = ("sveltos", "kofsim/kcm", "kofsim/flux", "kofsim/certmanager")
 KOFSIM_DATA = Path(__file__).resolve().parent / "data" / "crds"
-# upstream components of .tools/kube/crds for KOF 1.x (kcm v1.10.0, Flux source-controller v1.8.5): not installed
-# as such; in kcm v1beta1 mode the k0rdent layer's crd_docs picks from them the CRDs kofsim serves (kofsim_crds)
-UPSTREAM_1X = ("kcm-1.10", "flux")
+# upstream components of .tools/kube/crds for KOF 1.x (kcm v1.10.0, Flux source-controller v1.8.5, grafana-operator
+# v5.21.4): not installed as such; in kcm v1beta1 mode the k0rdent layer's crd_docs picks from them the CRDs kofsim
+# serves (kofsim_crds; grafana-operator's with the charts that carry them)
+UPSTREAM_1X = ("kcm-1.10", "flux", "grafana-operator-1.10")
 KCM_API_VERSIONS = ("v1alpha1", "v1beta1")
 
 

@@ -42,11 +42,11 @@ def load_docs(path: Path) -> list[dict]:
 # data/crds/<dir> -> the component directory of .tools/kube/crds holding the upstream CRDs of the versions the
 # 0.1 generation pins (kofsim/CRDS.md): those replace kofsim's own files in kcm 0.1.x mode
 UPSTREAM_CRDS = {"grafana": "grafana-operator", "sveltos": "sveltos"}
-# the same for KOF 1.x (kcm v1beta1 mode): kcm v1.10.0's and Flux source-controller v1.8.5's CRDs (KOF 1.10.0's
-# pins). These replace kofsim's files of the same name only; the others stay (Flux's HelmRelease: helm-controller
+# the same for KOF 1.x (kcm v1beta1 mode): kcm v1.10.0's, Flux source-controller v1.8.5's and grafana-operator
+# v5.21.4's CRDs (KOF 1.10.0's pins). These replace kofsim's files of the same name only; the others stay (Flux's HelmRelease: helm-controller
 # is not served by the Go proxy). Of kcm's 21, only the kinds kofsim serves in kcm 1.x mode (those of data/crds/kcm
 # with a v1beta1 version) are installed.
-UPSTREAM_CRDS_1X = {"kcm": "kcm-1.10", "flux": "flux"}
+UPSTREAM_CRDS_1X = {"kcm": "kcm-1.10", "flux": "flux", "grafana": "grafana-operator-1.10"}
 
 
 def upstream_crd_docs(group_dir: str, kcm_version: str = "v1alpha1") -> list[dict] | None:
@@ -61,7 +61,8 @@ def crd_docs(group_dir: str, kcm_version: str = "v1alpha1") -> list[dict]:
     """The CRDs of data/crds/<group_dir>. kcm's files carry v1alpha1 and v1beta1; kcm 0.1.x serves only
     v1alpha1 and kcm 1.x only v1beta1, so the other one is dropped here. In kcm 0.1.x mode the grafana-operator
     (v5.13.0) and Sveltos (v0.45.0) CRDs are the upstream ones when the build extracted them; in kcm 1.x mode
-    kcm's (v1.10.0) and Flux's HelmRepository and HelmChart (source-controller v1.8.5)."""
+    kcm's (v1.10.0), Flux's HelmRepository and HelmChart (source-controller v1.8.5) and grafana-operator's
+    (v5.21.4, kof-operators 1.10.0) of the kinds kofsim serves."""
     key = (group_dir, kcm_version)
     if key not in _CRD_CACHE:
         d = DATA / "crds" / group_dir

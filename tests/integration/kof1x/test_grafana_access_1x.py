@@ -22,17 +22,21 @@ from tests.integration.tiers.conftest import write_inventory
 HOSTS = {"all": {"children": {"kof_management": {"hosts": {"hub": None}}}}}
 GRAFANA_ON = {"kof-operators": {"values": {"grafana-operator": {"enabled": True}}},
               "kof-mothership": {"values": {"grafana": {"enabled": True}}}}
-# the docs' "Install Grafana manually" (k0rdent docs admin/kof/kof-grafana), its names - without its
-# spec.disableDefaultAdminSecret: kofsim serves grafana-operator v5.13.0's Grafana CRD (KOF 0.1.1's pin) in kcm 1.x
-# mode too, not v5.21.4's (KOF 1.10's), and that field came later (a known gap, kofsim/K0RDENT.md)
+# the docs' "Install Grafana manually" (k0rdent docs admin/kof/kof-grafana), verbatim but for the comments (the
+# Grafana CRD is grafana-operator v5.21.4's, kof-operators 1.10.0's: disableDefaultAdminSecret is one of its fields)
 GRAFANA = {"apiVersion": "grafana.integreatly.org/v1beta1", "kind": "Grafana",
            "metadata": {"name": "grafana-vm", "namespace": "kof", "labels": {"dashboards": "grafana"}},
-           "spec": {"version": "10.4.18-security-01",
+           "spec": {"version": "10.4.18-security-01", "disableDefaultAdminSecret": True,
                     "persistentVolumeClaim": {"spec": {"accessModes": ["ReadWriteOnce"],
                                                        "resources": {"requests": {"storage": "200Mi"}}}},
-                    "deployment": {"spec": {"template": {"spec": {"containers": [{"name": "grafana", "env": [
-                        {"name": k, "valueFrom": {"secretKeyRef": {"key": k, "name": "grafana-admin-credentials"}}}
-                        for k in ("GF_SECURITY_ADMIN_USER", "GF_SECURITY_ADMIN_PASSWORD")]}]}}}}}}
+                    "deployment": {"spec": {"template": {"spec": {
+                        "securityContext": {"fsGroup": 472},
+                        "volumes": [{"name": "grafana-data", "persistentVolumeClaim": {"claimName": "grafana-vm-pvc"}}],
+                        "containers": [{"name": "grafana", "env": [
+                        *({"name": k, "valueFrom": {"secretKeyRef": {"key": k, "name": "grafana-admin-credentials"}}}
+                          for k in ("GF_SECURITY_ADMIN_USER", "GF_SECURITY_ADMIN_PASSWORD")),
+                        {"name": "GF_INSTALL_PLUGINS", "value": "victoriametrics-logs-datasource 0.21.0,"
+                                                                "victoriametrics-metrics-datasource 0.19.4"}]}]}}}}}}
 
 
 @pytest.fixture(scope="module")
