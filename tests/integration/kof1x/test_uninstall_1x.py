@@ -214,3 +214,23 @@ def test_6_a_second_uninstall_has_nothing_to_do(fleet):
     run = play(fleet, "uninstall.yml", *CONFIRM)
     assert run.rc == 0 and run.changed == 0, run.recap
     assert k.writes(since=seq) == []
+
+
+def test_7_kept_templates_go_on_request(fleet):
+    """kof_uninstall_remove_templates: kof-mothership's kept kof-* ServiceTemplates and chains (a check run only
+    predicts it), then nothing left to do."""
+    k = fleet["kofsim"]
+    args = (*CONFIRM, "-e", "kof_uninstall_remove_templates=true")
+    seq = k.last_seq()
+    check = play(fleet, "uninstall.yml", *args, "--check")
+    assert check.rc == 0, check
+    assert k.writes(since=seq) == []
+    assert "Would delete ServiceTemplateChain kof-collectors-1-10-0" in check.stdout, check.stdout[-3000:]
+    run = play(fleet, "uninstall.yml", *args)
+    assert run.rc == 0, run
+    assert not [t for t in names(fleet, "servicetemplates", "-n", NS) if t.startswith("kof-")]
+    assert not [t for t in names(fleet, "servicetemplatechains", "-n", NS) if t.startswith("kof-")]
+    # kcm's own catalog templates (cert-manager, ingress-nginx, ...) stay
+    assert names(fleet, "servicetemplates", "-n", NS)
+    again = play(fleet, "uninstall.yml", *args)
+    assert again.rc == 0 and again.changed == 0, again.recap
