@@ -141,6 +141,16 @@ def _rand(n):
     return "".join(secrets.choice(string.ascii_letters) for _ in range(int(n)))
 
 
+def _kept_credentials(v, lookup, ns, name, user_key, password_key):
+    """A chart's generated credentials (the `lookup` + randAlpha idiom): the Secret's current data when it holds a
+    user, else a random user and password of global.random_username_length / random_password_length."""
+    cur = lookup("v1", "Secret", ns, name) if lookup else None
+    if cur and (cur.get("data") or {}).get(user_key):
+        return {k: base64.b64decode(x).decode() for k, x in cur["data"].items()}
+    return {user_key: _rand(_get(v, "global.random_username_length", 8) or 8),
+            password_key: _rand(_get(v, "global.random_password_length", 12) or 12)}
+
+
 def _service_template(name, ns, chart, version, repo):
     return {"apiVersion": KCM_API, "kind": "ServiceTemplate",
             "metadata": {"name": name, "namespace": ns, "annotations": dict(KEEP)},
@@ -206,24 +216,15 @@ def kof_mothership(release, ns, v, lookup, version=KOF_VERSION):
     # secrets kof components use (kcm.kof.secrets.<profile>.secrets[]): random, kept once created
     for _profile, spec in sorted((_get(v, "kcm.kof.secrets", {}) or {}).items()):
         for name in (spec or {}).get("secrets") or []:
-            cur = lookup("v1", "Secret", ns, name) if lookup else None
-            if cur and (cur.get("data") or {}).get("username"):
-                data = {k: base64.b64decode(x).decode() for k, x in cur["data"].items()}
-            else:
-                data = {"username": _rand(_get(v, "global.random_username_length", 8) or 8),
-                        "password": _rand(_get(v, "global.random_password_length", 12) or 12)}
-            objs.append(_secret(name, ns, data))
+            objs.append(_secret(name, ns, _kept_credentials(v, lookup, ns, name, "username", "password")))
     # Grafana, optional since 1.7 (templates/grafana/secret.yaml): with grafana.enabled and security.create_secret the
     # admin Secret, random once and kept (lookup; helm.sh/resource-policy keep). The Grafana instance itself is the
     # user's (the docs' kof-grafana "Install Grafana manually"; the chart's grafana-vm only with installForTests)
     if _get(v, "grafana.enabled", False) and _get(v, "grafana.security.create_secret", True):
         gname = _get(v, "grafana.security.credentials_secret_name") or "grafana-admin-credentials"
-        cur = lookup("v1", "Secret", ns, gname) if lookup else None
-        data = {k: base64.b64decode(x).decode() for k, x in ((cur or {}).get("data") or {}).items()}
-        if not data.get("GF_SECURITY_ADMIN_USER"):
-            data = {"GF_SECURITY_ADMIN_USER": _rand(_get(v, "global.random_username_length", 8) or 8),
-                    "GF_SECURITY_ADMIN_PASSWORD": _rand(_get(v, "global.random_password_length", 12) or 12)}
-        objs.append(_secret(gname, ns, data, annotations={"helm.sh/resource-policy": "keep"}))
+        objs.append(_secret(gname, ns, _kept_credentials(v, lookup, ns, gname, "GF_SECURITY_ADMIN_USER",
+                                                         "GF_SECURITY_ADMIN_PASSWORD"),
+                            annotations={"helm.sh/resource-policy": "keep"}))
     # the MultiClusterService that copies each child's vmuser credentials (templates/kof-operator/)
     objs.append({"apiVersion": KCM_API, "kind": "MultiClusterService",
                  "metadata": {"name": "kof-storage-child-secret-propagation"},

@@ -104,23 +104,24 @@ class KofOperator:
         self.c.watch("", "configmaps", self.on_cm)
         self.c.watch("apps", "deployments", self.on_deployment)
 
+    def deployment(self) -> dict | None:
+        """The live kof-operator Deployment (kof-mothership's `<release>-kof-operator`), or None."""
+        return next((d for d in self.c.list(self.c.resource("apps", "deployments"))
+                     if d["metadata"]["name"].endswith("-kof-operator") and not d["metadata"].get("deletionTimestamp")),
+                    None)
+
     def running(self) -> bool:
-        rt = self.c.resource("apps", "deployments")
-        return any(d["metadata"]["name"].endswith("-kof-operator") and not d["metadata"].get("deletionTimestamp")
-                   for d in self.c.list(rt))
+        return self.deployment() is not None
 
     def rt(self, group, plural):
         return self.c.resource(group, plural)
 
-    def cross_namespace(self) -> bool:
-        """env.CrossNamespaceEnabled: CROSS_NAMESPACE == "true" on the operator's container."""
-        for d in self.c.list(self.c.resource("apps", "deployments")):
-            if d["metadata"]["name"].endswith("-kof-operator") and not d["metadata"].get("deletionTimestamp"):
-                for ctr in ((d.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []:
-                    for env in ctr.get("env") or []:
-                        if env.get("name") == "CROSS_NAMESPACE":
-                            return env.get("value") == "true"
-        return False
+    @staticmethod
+    def cross_namespace(operator: dict) -> bool:
+        """env.CrossNamespaceEnabled: CROSS_NAMESPACE == "true" on the operator Deployment's container."""
+        containers = ((operator.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []
+        return any(env.get("name") == "CROSS_NAMESPACE" and env.get("value") == "true"
+                   for ctr in containers for env in ctr.get("env") or [])
 
     def on_deployment(self, type_, obj):
         if type_ != "DELETED" and obj["metadata"]["name"].endswith("-kof-operator"):
@@ -149,7 +150,8 @@ class KofOperator:
 
     # ----------------------------------------------------------------------------- ClusterDeployment
     def reconcile_cd(self, ns, name):
-        if not self.running():
+        operator = self.deployment()
+        if operator is None:
             return
         cd = self.c.get(self.rt(GROUP, "clusterdeployments"), ns, name)
         if cd is None or cd["metadata"].get("deletionTimestamp"):
@@ -165,7 +167,7 @@ class KofOperator:
                 self.ensure_cm(cd, f"kof-{name}", {ROLE: "regional", P + "kof-generated": "true"},
                                self.config_data(cd))
             elif role == "child":
-                regional = self.find_regional(cd)
+                regional = self.find_regional(cd, cross=self.cross_namespace(operator))
                 self.ensure_cm(cd, f"kof-cluster-config-{name}", {ROLE: "child"}, dict(regional.get("data") or {}))
                 self.child_vmuser(cd)
         except OperatorError as err:
@@ -249,12 +251,12 @@ class KofOperator:
             data[key] = value
         return data
 
-    def find_regional(self, cd):
+    def find_regional(self, cd, cross: bool = False):
+        """The regional ConfigMap of a child; cross: the operator runs with CROSS_NAMESPACE=true."""
         ns = cd["metadata"]["namespace"]
         rt = self.rt("", "configmaps")
         labels = cd["metadata"].get("labels") or {}
         label = labels.get(REGIONAL_NAME)
-        cross = self.cross_namespace()
         if label:
             rns = ns
             if cross:
