@@ -64,7 +64,7 @@ class ActionModule(KofAction):
                     secrets_plain[backup.MANAGEMENT] = sec
             for name in dict.fromkeys(args["regional"]):
                 current = f"regional cluster {name}"
-                ns = args["namespaces"].get(name) or args["kcm_namespace"]
+                ns = day2.cluster_namespace(name, args["namespaces"], args["kcm_namespace"])
                 cd = mgmt.get(object_path(args["kcm_api_version"], "clusterdeployments", ns, name))
                 if cd is None:
                     skipped[name] = "no ClusterDeployment: never deployed or already removed"

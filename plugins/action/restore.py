@@ -51,9 +51,9 @@ class ActionModule(KofAction):
             counts = summary.setdefault(cluster, {"created": 0, "updated": 0, "unchanged": 0, "skipped": 0,
                                                   "failed": 0})
             try:
-                kube = mgmt if cluster == backup.MANAGEMENT else \
-                    day2.workload_kube(mgmt, cluster, args["namespaces"].get(cluster) or args["kcm_namespace"],
-                                       args.get("validate_certs"))
+                kube = mgmt if cluster == backup.MANAGEMENT else day2.workload_kube(
+                    mgmt, cluster, day2.cluster_namespace(cluster, args["namespaces"], args["kcm_namespace"]),
+                    args.get("validate_certs"))
             except KubeError as err:
                 counts["failed"] += len(items)
                 failures.append(f"{cluster}: {err}")

@@ -28,6 +28,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - k0rdent.kof.action_plugin
   - k0rdent.kof.kube_connection
+  - k0rdent.kof.cluster_namespaces
 options:
   regional:
     description: Regional cluster names.
@@ -49,12 +50,6 @@ options:
     description: Namespace of the ClusterDeployments.
     type: str
     default: kcm-system
-  namespaces:
-    description:
-      - The namespace of each cluster whose ClusterDeployment is not in O(kcm_namespace) (cluster name -> namespace;
-        KOF 1.x clusters of other tenants).
-    type: dict
-    default: {}
   kcm_api_version:
     description: API version of ClusterDeployment.
     type: str

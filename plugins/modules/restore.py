@@ -26,6 +26,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - k0rdent.kof.action_plugin
   - k0rdent.kof.kube_connection
+  - k0rdent.kof.cluster_namespaces
 options:
   archive:
     description: Path of a C(kof-backup-*.tar.gz) archive.
@@ -53,12 +54,6 @@ options:
     description: Namespace of the regional clusters' kubeconfig Secrets.
     type: str
     default: kcm-system
-  namespaces:
-    description:
-      - The namespace of each regional cluster whose ClusterDeployment is not in O(kcm_namespace) (cluster name ->
-        namespace; KOF 1.x clusters of other tenants).
-    type: dict
-    default: {}
   max_diffs:
     description: At most this many object diffs are returned in diff mode.
     type: int

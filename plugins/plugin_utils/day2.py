@@ -28,6 +28,13 @@ HELM_RELEASE_ANNOTATION = "meta.helm.sh/release-name"
 MASK = "<hidden>"
 
 
+def cluster_namespace(name: str, namespaces: dict, kcm_namespace: str) -> str:
+    """The namespace of a cluster's ClusterDeployment and kubeconfig Secret: its entry in `namespaces` (the
+    modules' option of that name: the clusters outside kcm_namespace, doc fragment cluster_namespaces), else
+    kcm_namespace."""
+    return namespaces.get(name) or kcm_namespace
+
+
 def workload_kube(mgmt: Kube, name: str, namespace: str, validate_certs=None) -> Kube:
     """A regional/child cluster through the kubeconfig Secret k0rdent writes for it (key `value`). The
     kubeconfig stays in this process: it is never returned, logged or written. TLS verification is off only when

@@ -18,7 +18,7 @@ import yaml
 from ansible_collections.k0rdent.kof.plugins.module_utils import kof_resources
 from ansible_collections.k0rdent.kof.plugins.module_utils.converge import condition, is_ready
 from ansible_collections.k0rdent.kof.plugins.module_utils.kube import Kube, KubeError, object_path
-from ansible_collections.k0rdent.kof.plugins.plugin_utils.day2 import kube_from_secret
+from ansible_collections.k0rdent.kof.plugins.plugin_utils.day2 import cluster_namespace, kube_from_secret
 from ansible_collections.k0rdent.kof.plugins.plugin_utils.fleet import live_by_name
 from ansible_collections.k0rdent.kof.plugins.plugin_utils.report import ordered
 
@@ -76,18 +76,19 @@ class FleetHealth:
         self.kcm_ns = kcm_namespace
         # {cluster: its ClusterDeployment's namespace} for the clusters outside kcm_namespace (KOF 1.x tenants)
         self.namespaces = dict(namespaces or {})
+        self.all_namespaces = sorted({kcm_namespace, *self.namespaces.values()})  # one list per namespace in use
         self.kof_ns = kof_namespace
         self.validate_certs = validate_certs
         self.concurrency = concurrency
 
     def ns_of(self, name: str) -> str:
-        return self.namespaces.get(name) or self.kcm_ns
+        return cluster_namespace(name, self.namespaces, self.kcm_ns)
 
     def _management_objects(self):
         """The ClusterDeployments, their Sveltos summaries (1.x: ServiceSets) and kubeconfig Secrets, keyed by
         (namespace, cluster name): one list per namespace the fleet uses."""
         cds, summaries, kubeconfigs = {}, {}, {}
-        for ns in sorted({self.kcm_ns, *self.namespaces.values()}):
+        for ns in self.all_namespaces:
             cds.update({(ns, n): cd for n, cd in live_by_name(
                 self.kube, object_path(self.api_version, "clusterdeployments", ns)).items()})
             if self.flow != "1.x":
@@ -107,7 +108,7 @@ class FleetHealth:
                                 if s["metadata"]["name"].endswith("-kubeconfig")})
         if self.flow == "1.x":  # the ServiceSets stand in for the summaries: one per cluster and MultiClusterService
             try:
-                for ns in sorted({self.kcm_ns, *self.namespaces.values()}):
+                for ns in self.all_namespaces:
                     for s in live_by_name(self.kube, object_path(self.api_version, "servicesets", ns)).values():
                         summaries.setdefault((ns, (s.get("spec") or {}).get("cluster")), []).append(s)
                 self.mcs_services = kof_resources.multi_cluster_service_names(
@@ -121,7 +122,7 @@ class FleetHealth:
         out = {"psg": set(), "gds": {}, "promxy": set(), "grafanas": []}
         try:
             # 1.x: kof-operator puts each regional's PromxyServerGroup in the regional's namespace
-            psg_nss = sorted({self.kcm_ns, *self.namespaces.values()}) if self.flow == "1.x" else [self.kof_ns]
+            psg_nss = self.all_namespaces if self.flow == "1.x" else [self.kof_ns]
             for psg_ns in psg_nss:
                 for p in (self.kube.list(object_path(psg_api_version, "promxyservergroups", psg_ns))
                           .get("items") or []):
