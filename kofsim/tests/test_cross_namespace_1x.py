@@ -8,9 +8,8 @@ import json
 
 import pytest
 
-from kofsim.testing import Kofsim
 from kofsim_clients import kubectl
-from test_flux_1x import all_ready, install
+from test_flux_1x import all_ready, install, kofsim_1x
 from test_k0rdent import get, wait_for
 from test_mcs_1x import CRED, P, TEMPLATE, adler, all_deployed, apply, cd
 
@@ -19,22 +18,17 @@ TENANT = "tenant-a"
 
 @pytest.fixture(scope="module")
 def k1(tmp_path_factory):
-    k = Kofsim(tmp_path_factory.mktemp("xns-1x"), ready_after=0.3, kcm_api_version="v1beta1")
-    k.start()
-    k.home = tmp_path_factory.mktemp("home")
-    install(k)
-    wait_for(lambda: all_ready(k), "every HelmRelease Ready", timeout=90)
-    # the tenant namespace gets the ClusterTemplate and Credential kcm's AccessManagement would copy there
-    kubectl(k, "create", "namespace", TENANT)
-    for kind, name in (("clustertemplate", TEMPLATE), ("credential", CRED)):
-        obj = get(k, kind, "-n", "kcm-system", name)
-        status = obj.pop("status")
-        obj["metadata"] = {"name": name, "namespace": TENANT}
-        kubectl(k, "apply", "-f", "-", input=json.dumps(obj))
-        kubectl(k, "patch", kind, "-n", TENANT, name, "--subresource=status", "--type=merge",
-                "-p", json.dumps({"status": status}))
-    yield k
-    k.stop()
+    for k in kofsim_1x(tmp_path_factory, "xns-1x", installed=True):
+        # the tenant namespace gets the ClusterTemplate and Credential kcm's AccessManagement would copy there
+        kubectl(k, "create", "namespace", TENANT)
+        for kind, name in (("clustertemplate", TEMPLATE), ("credential", CRED)):
+            obj = get(k, kind, "-n", "kcm-system", name)
+            status = obj.pop("status")
+            obj["metadata"] = {"name": name, "namespace": TENANT}
+            kubectl(k, "apply", "-f", "-", input=json.dumps(obj))
+            kubectl(k, "patch", kind, "-n", TENANT, name, "--subresource=status", "--type=merge",
+                    "-p", json.dumps({"status": status}))
+        yield k
 
 
 def child_config(k):

@@ -18,13 +18,24 @@ KOF = str(Path(__file__).resolve().parents[1] / "kofsim" / "charts-1.10" / "kof"
 RELEASES = ["kof-operators", "victoria-metrics-operator", "kof-mothership", "kof-regional", "kof-child"]
 
 
+def kofsim_1x(tmp_path_factory, name, *, installed=False):
+    """A module fixture's generator: kofsim serving kcm 1.x (its `home` for kubeconfigs), stopped with the module;
+    with `installed`, the umbrella kof chart installed and every Flux HelmRelease Ready."""
+    k = Kofsim(tmp_path_factory.mktemp(name), ready_after=0.3, kcm_api_version="v1beta1")
+    k.start()
+    try:
+        k.home = tmp_path_factory.mktemp("home")
+        if installed:
+            install(k)
+            wait_for(lambda: all_ready(k), "every HelmRelease Ready", timeout=90)
+        yield k
+    finally:
+        k.stop()
+
+
 @pytest.fixture(scope="module")
 def k1(tmp_path_factory):
-    k = Kofsim(tmp_path_factory.mktemp("flux-1x"), ready_after=0.3, kcm_api_version="v1beta1")
-    k.start()
-    k.home = tmp_path_factory.mktemp("home")
-    yield k
-    k.stop()
+    yield from kofsim_1x(tmp_path_factory, "flux-1x")
 
 
 def install(k, *args, check=True):

@@ -11,19 +11,14 @@ import json
 
 import pytest
 
-from kofsim.testing import Kofsim
 from kofsim_clients import kubectl
-from test_flux_1x import all_ready, cond, hrs, install
+from test_flux_1x import all_ready, cond, hrs, install, kofsim_1x
 from test_k0rdent import wait_for
 
 
 @pytest.fixture(scope="module")
 def k1(tmp_path_factory):
-    k = Kofsim(tmp_path_factory.mktemp("flux-gen-1x"), ready_after=0.3, kcm_api_version="v1beta1")
-    k.start()
-    k.home = tmp_path_factory.mktemp("home")
-    yield k
-    k.stop()
+    yield from kofsim_1x(tmp_path_factory, "flux-gen-1x")
 
 
 def test_interval_change_records_generation_without_upgrade(k1):

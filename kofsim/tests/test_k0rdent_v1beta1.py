@@ -6,19 +6,15 @@ from __future__ import annotations
 
 import pytest
 
-from kofsim.testing import Kofsim
 from kofsim_clients import kubectl
+from test_flux_1x import kofsim_1x
 from test_k0rdent import (NS, apply, child_cd, get, install_management, promxy_config, ready, summaries,
                           wait_for)
 
 
 @pytest.fixture(scope="module")
 def k1(tmp_path_factory):
-    k = Kofsim(tmp_path_factory.mktemp("k0rdent-v1beta1"), ready_after=0.3, kcm_api_version="v1beta1")
-    k.start()
-    k.home = tmp_path_factory.mktemp("home")
-    yield k
-    k.stop()
+    yield from kofsim_1x(tmp_path_factory, "k0rdent-v1beta1")
 
 
 def test_kcm_v1beta1_generation(k1, tmp_path):

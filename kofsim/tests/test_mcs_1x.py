@@ -14,9 +14,8 @@ import zlib
 import pytest
 import yaml
 
-from kofsim.testing import Kofsim
 from kofsim_clients import kubectl
-from test_flux_1x import all_ready, install
+from test_flux_1x import kofsim_1x
 from test_k0rdent import get, wait_for
 
 NS = "kcm-system"
@@ -27,13 +26,7 @@ CRED = "aws-cluster-identity-cred"
 
 @pytest.fixture(scope="module")
 def k1(tmp_path_factory):
-    k = Kofsim(tmp_path_factory.mktemp("mcs-1x"), ready_after=0.3, kcm_api_version="v1beta1")
-    k.start()
-    k.home = tmp_path_factory.mktemp("home")
-    install(k)
-    wait_for(lambda: all_ready(k), "every HelmRelease Ready", timeout=90)
-    yield k
-    k.stop()
+    yield from kofsim_1x(tmp_path_factory, "mcs-1x", installed=True)
 
 
 def cd(name, labels, annotations=None):

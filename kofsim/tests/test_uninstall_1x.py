@@ -15,9 +15,8 @@ import zlib
 
 import pytest
 
-from kofsim.testing import Kofsim
 from kofsim_clients import helm, kubectl
-from test_flux_1x import RELEASES, all_ready, hrs, install
+from test_flux_1x import RELEASES, hrs, kofsim_1x
 from test_k0rdent import get, wait_for
 from test_mcs_1x import NS, P, all_deployed, apply, cd, kubeconfig, releases
 
@@ -28,17 +27,12 @@ TEMPLATES = [f"kof-{s}-1-10-0" for s in ("operators", "collectors", "storage", "
 
 @pytest.fixture(scope="module")
 def k1(tmp_path_factory):
-    k = Kofsim(tmp_path_factory.mktemp("uninstall-1x"), ready_after=0.3, kcm_api_version="v1beta1")
-    k.start()
-    k.home = tmp_path_factory.mktemp("home")
-    install(k)
-    wait_for(lambda: all_ready(k), "every HelmRelease Ready", timeout=90)
-    apply(k, cd("r1", {P + "kof-cluster-role": "regional"}, {P + "kof-regional-domain": "r1.example.com"}),
-          cd("c1", {P + "kof-cluster-role": "child", P + "kof-regional-cluster-name": "r1"}))
-    wait_for(lambda: all_deployed(k, "r1"), "regional ServiceSets deployed", timeout=60)
-    wait_for(lambda: all_deployed(k, "c1"), "child ServiceSets deployed", timeout=60)
-    yield k
-    k.stop()
+    for k in kofsim_1x(tmp_path_factory, "uninstall-1x", installed=True):
+        apply(k, cd("r1", {P + "kof-cluster-role": "regional"}, {P + "kof-regional-domain": "r1.example.com"}),
+              cd("c1", {P + "kof-cluster-role": "child", P + "kof-regional-cluster-name": "r1"}))
+        wait_for(lambda: all_deployed(k, "r1"), "regional ServiceSets deployed", timeout=60)
+        wait_for(lambda: all_deployed(k, "c1"), "child ServiceSets deployed", timeout=60)
+        yield k
 
 
 def names(k, *args):

@@ -12,9 +12,8 @@ import json
 import pytest
 
 from kofsim.k0rdent import catalog_1x
-from kofsim.testing import Kofsim
 from kofsim_clients import helm
-from test_flux_1x import KOF, RELEASES, all_ready, hrs
+from test_flux_1x import KOF, RELEASES, all_ready, hrs, kofsim_1x
 from test_k0rdent import get, wait_for
 from test_mcs_1x import NS, P, all_deployed, apply, cd, kubeconfig, servicesets
 
@@ -24,11 +23,7 @@ MCS = ("kof-regional-cluster", "kof-child-cluster")
 
 @pytest.fixture(scope="module")
 def k1(tmp_path_factory):
-    k = Kofsim(tmp_path_factory.mktemp("upgrade-1x"), ready_after=0.3, kcm_api_version="v1beta1")
-    k.start()
-    k.home = tmp_path_factory.mktemp("home")
-    yield k
-    k.stop()
+    yield from kofsim_1x(tmp_path_factory, "upgrade-1x")
 
 
 def umbrella(k, chart_dir):
