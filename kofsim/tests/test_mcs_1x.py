@@ -223,3 +223,38 @@ def test_deletion_cleans_up(k1):
         assert not get(k1, "multiclusterservice", name)["status"].get("matchingClusters")
     # the copy in kof has no owner: kof-operator v1.10.0 leaves a child's (its regional's admin copy goes)
     assert get(k1, "secret", "-n", "kof", secret)
+
+
+def fnv(s):
+    h = 0x811c9dc5
+    for b in s.encode():
+        h = ((h ^ b) * 0x01000193) & 0xffffffff
+    return f"{h:x}"
+
+
+def test_a_regional_that_is_only_a_configmap(k1):
+    """The docs' "Regional ConfigMap" (kof-install), named after the cluster as there: kof-operator v1.10.0's
+    RegionalClusterConfigMapReconciler registers it - PromxyServerGroup promxy-server-group-<fnv32a("<cm>/<ns>")>
+    (GetPromxyServerGroupName of the ConfigMap's own name) owned by the ConfigMap, admin credentials from
+    adler32("admin", "<cm>/<ns>") - and deleting the ConfigMap takes them along."""
+    data = {"regional_cluster_name": "hosted", "regional_cluster_namespace": NS, "regional_cluster_cloud": "aws",
+            "aws_region": "us-east-2", "istio_role": "", "kof_http_config": "",
+            "read_metrics_endpoint": "https://vm.hosted.example/select/0/prometheus",
+            "write_metrics_endpoint": "https://vm.hosted.example/insert/0/prometheus/api/v1/write"}
+    apply(k1, {"apiVersion": "v1", "kind": "ConfigMap", "data": data,
+               "metadata": {"name": "hosted", "namespace": NS, "labels": {P + "kof-cluster-role": "regional"}}})
+
+    def registered():
+        return next((p for p in get(k1, "promxyservergroups", "-n", NS)["items"]
+                     if p["spec"]["cluster_name"] == "hosted"), None)
+    psg = wait_for(registered, "the ConfigMap's PromxyServerGroup")
+    assert psg["metadata"]["name"] == f"promxy-server-group-{fnv(f'hosted/{NS}')}"
+    assert [(o["kind"], o["name"]) for o in psg["metadata"]["ownerReferences"]] == [("ConfigMap", "hosted")]
+    assert psg["spec"]["targets"] == ["vm.hosted.example:443"] and psg["spec"]["path_prefix"] == "/select/0/prometheus"
+    admin = f"kof-vmuser-creds-admin-{adler(f'hosted/{NS}')}"
+    assert psg["spec"]["http_client"]["basic_auth"]["credentials_secret_name"] == admin
+    assert get(k1, "secret", "-n", "kof", admin)["data"]["password"]
+    kubectl(k1, "delete", "configmap", "-n", NS, "hosted", "--wait=true")
+    wait_for(lambda: registered() is None or None, "the PromxyServerGroup goes with its ConfigMap", timeout=60)
+    wait_for(lambda: not [s for s in get(k1, "secrets", "-n", "kof")["items"] if s["metadata"]["name"] == admin]
+             or None, "the admin credentials go (ResourceCleanup)", timeout=60)

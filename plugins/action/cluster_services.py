@@ -26,6 +26,7 @@ class ActionModule(KofAction):
         "definition": {"type": "str", "required": True},
         "role": {"type": "str", "required": True, "choices": ["regional", "child"]},
         "multi_cluster_service": {"type": "str"},
+        "config_map_only": {"type": "list", "elements": "str", "default": []},
         "kof_version": {"type": "str", "required": True},
         "chart_version": {"type": "str", "default": ""},
         "kcm_api_version": {"type": "str", "default": "k0rdent.mirantis.com/v1beta1"},
@@ -38,6 +39,7 @@ class ActionModule(KofAction):
         started = time.monotonic()
         role, mcs = args["role"], args["multi_cluster_service"] or kof_resources.KOF_MCS[args["role"]]
         hosts = list(dict.fromkeys(args["hosts"]))
+        only_cm = set(args["config_map_only"])
         per_host = {h: {"changed": False, "objects": [], "services": {}} for h in hosts}
         where = {}  # host -> (namespace, ClusterDeployment name)
         for h, cd in self.per_host(hosts, args["definition"]).items():
@@ -59,7 +61,7 @@ class ActionModule(KofAction):
                 seen[ns] = self._read(kube, ns, role, psg_api, args["kcm_api_version"])
                 seen[ns]["mcs"] = seen["mcs"]
             pending = [h for h, (ns, name) in where.items()
-                       if self._state(seen[ns], role, mcs, name, version)[0] == "pending"]
+                       if self._state(seen[ns], role, mcs, name, version, h in only_cm)[0] == "pending"]
             return not pending, f"{len(pending)} cluster(s) pending"
 
         if args["wait"] and not self.check_mode:
@@ -67,18 +69,19 @@ class ActionModule(KofAction):
         else:
             probe()
         for h, (ns, name) in where.items():
-            state, msg, services, objects = self._state(seen[ns], role, mcs, name, version)
+            state, msg, services, objects = self._state(seen[ns], role, mcs, name, version, h in only_cm)
             res = per_host[h]
             res.update(services=services, state=state, action="deployed" if state == "ready" else state)
             res["objects"] = [{"kind": k, "name": f"{ns}/{n}", "action": "made by kof-operator"} for k, n in objects]
             if self.check_mode or not args["wait"]:
                 res["action"] = state
                 continue
+            what = (f"regional ConfigMap {ns}/kof-{name}" if h in only_cm
+                    else f"KOF's services on ClusterDeployment {ns}/{name}")
             if state == "failed":
-                _fail(res, f"KOF's services on ClusterDeployment {ns}/{name}: {msg}")
+                _fail(res, f"{what}: {msg}")
             elif state == "pending":
-                _fail(res, f"KOF's services on ClusterDeployment {ns}/{name} not done after "
-                           f"{args['wait_timeout']}s: {msg}")
+                _fail(res, f"{what} not done after {args['wait_timeout']}s: {msg}")
         result.update(hosts=per_host, changed=False, api_requests=kube.requests,
                       duration=round(time.monotonic() - started, 3))
 
@@ -92,13 +95,19 @@ class ActionModule(KofAction):
         return out
 
     @staticmethod
-    def _state(seen, role, mcs, name, version=""):
-        """(state, message, {service: state}, [(kind, name)] of kof-operator's objects) of one cluster."""
-        sets = [s for s in seen["servicesets"] if (s.get("spec") or {}).get("cluster") == name]
-        state, msg, services, _ns = kof_resources.cluster_services_state(sets, role, version, seen["mcs"], mcs=mcs)
+    def _state(seen, role, mcs, name, version="", config_map_only=False):
+        """(state, message, {service: state}, [(kind, name)] of kof-operator's objects) of one cluster;
+        config_map_only: a regional cluster that is only the collection's ConfigMap (no services, no ConfigMap of
+        kof-operator's), judged by its PromxyServerGroup alone."""
         objects, missing = [], []
-        cm = config_map_name(role, name)
-        (objects if cm in seen["configmaps"] else missing).append(("ConfigMap", cm))
+        if config_map_only:
+            state, msg, services = "ready", "", {}
+        else:
+            sets = [s for s in seen["servicesets"] if (s.get("spec") or {}).get("cluster") == name]
+            state, msg, services, _ns = kof_resources.cluster_services_state(sets, role, version, seen["mcs"],
+                                                                             mcs=mcs)
+            cm = config_map_name(role, name)
+            (objects if cm in seen["configmaps"] else missing).append(("ConfigMap", cm))
         if role == "regional":
             psgs = [p["metadata"]["name"] for p in seen["psgs"] if (p.get("spec") or {}).get("cluster_name") == name]
             if psgs:

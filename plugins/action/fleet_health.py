@@ -17,6 +17,7 @@ class ActionModule(KofAction):
         "regional": {"type": "list", "elements": "str", "default": []},
         "child": {"type": "list", "elements": "str", "default": []},
         "child_regions": {"type": "dict", "default": {}},
+        "config_map_only": {"type": "list", "elements": "str", "default": []},
         "kcm_namespace": {"type": "str", "default": "kcm-system"},
         "namespaces": {"type": "dict", "default": {}},
         "kcm_api_version": {"type": "str", "default": "k0rdent.mirantis.com/v1alpha1"},
@@ -44,7 +45,8 @@ class ActionModule(KofAction):
                                      kof_namespace=args["namespace"], validate_certs=kube.validate_certs,
                                      concurrency=args["concurrency"],
                                      flow=kof_resources.generation(args["kof_version"]),
-                                     namespaces={str(k): str(v) for k, v in args["namespaces"].items()})
+                                     namespaces={str(k): str(v) for k, v in args["namespaces"].items()},
+                                     config_map_only=args["config_map_only"])
         timeout = 0 if self.check_mode else args["wait_timeout"]
         results = health.wait_healthy(checker, args["regional"], args["child"], timeout=timeout,
                                       interval=args["interval"], psg_api_version=args["psg_api_version"],

@@ -52,7 +52,9 @@ class ActionModule(KofAction):
         for key in ("action", "ready", "path", "health"):
             if key in first:
                 result[key] = first[key]
-        objects = [o for m in shares[1:] for o in m.get("objects") or []]
+        # the objects each batch reports besides its own (a ClusterDeployment's share has none; a regional
+        # ConfigMap's registration share lists the ConfigMap itself)
+        objects = [o for m in shares for o in m.get("objects") or []]
         if objects:
             result["objects"] = {o["name"]: o["action"] for o in objects}
         failed = [m for m in shares if m.get("failed")]

@@ -2,8 +2,9 @@
 # Copyright: k0rdent.kof contributors
 # SPDX-License-Identifier: Apache-2.0
 """Action plugin behind k0rdent.kof.regional_registrations: the PromxyServerGroups and GrafanaDatasources that
-register every regional cluster of a play batch, in one run_once task in the controller process, built by the
-same code as k0rdent.kof.promxy_server_group / grafana_datasource. See the module file for docs."""
+register every regional cluster of a play batch (KOF 1.x: the ConfigMaps of regional clusters that are only a
+ConfigMap), in one run_once task in the controller process, built by the same code as
+k0rdent.kof.promxy_server_group / grafana_datasource. See the module file for docs."""
 from __future__ import annotations
 
 import time
@@ -17,7 +18,9 @@ from ansible_collections.k0rdent.kof.plugins.plugin_utils.action import KofActio
 from ansible_collections.k0rdent.kof.plugins.plugin_utils.fleet import live_by_name
 
 BUILDERS = {"promxy_server_group": kof_resources.promxy_server_group,
-            "grafana_datasource": kof_resources.grafana_datasource}
+            "grafana_datasource": kof_resources.grafana_datasource,
+            # KOF 1.x, a regional cluster that is only a ConfigMap: kof-operator registers it from that ConfigMap
+            "config_map": kof_resources.regional_config_map}
 
 
 class ActionModule(KofAction):
@@ -25,6 +28,7 @@ class ActionModule(KofAction):
         "hosts": {"type": "list", "elements": "str", "required": True},
         "promxy_server_group": {"type": "str"},
         "grafana_datasource": {"type": "str"},
+        "config_map": {"type": "str"},
         "missing_secret": {"type": "str", "default": "warn", "choices": ["fail", "warn", "ignore"]},
         "concurrency": {"type": "int", "default": 8},
     }

@@ -151,6 +151,11 @@ def check_globals(g: dict, install: bool = True, flows=("0.1", "1.x"), what: str
         errs.append(f"kof_regional_endpoints (host{'s' if len(hosts) > 1 else ''} {', '.join(hosts[:3])}) is for "
                     "KOF 1.x, whose kof-operator reads the endpoint annotations; KOF 0.1.x derives every endpoint "
                     "from kof_regional_domain")
+    if flow == "0.1" and found.get("regional_configmap_only"):
+        hosts = found["regional_configmap_only"]
+        errs.append(f"kof_regional_configmap_only (host{'s' if len(hosts) > 1 else ''} {', '.join(hosts[:3])}) is for "
+                    "KOF 1.x, whose kof-operator registers a regional cluster from its ConfigMap; KOF 0.1.x needs "
+                    "every regional cluster's ClusterDeployment")
     if "kof_cross_namespace" in g and _bool(g["kof_cross_namespace"]) is None:
         errs.append(f"kof_cross_namespace {g['kof_cross_namespace']!r} must be a boolean")
     node = g.get("kof_values")
@@ -200,7 +205,8 @@ def check_globals(g: dict, install: bool = True, flows=("0.1", "1.x"), what: str
 def flow_dependent(regional, child, settings) -> dict:
     """What check_globals judges once the flow is known: `cross_namespace`, the children whose kof_kcm_namespace
     differs from their regional cluster's, as `child (ns) -> regional (ns)` (KOF 1.x connects them only with
-    kof_cross_namespace); `regional_endpoints`, the regional hosts with kof_regional_endpoints (KOF 1.x only)."""
+    kof_cross_namespace); `regional_endpoints`, the regional hosts with kof_regional_endpoints, and
+    `regional_configmap_only`, those with kof_regional_configmap_only (both KOF 1.x only)."""
     cross = []
     for h in child:
         s = settings.get(h)
@@ -208,7 +214,14 @@ def flow_dependent(regional, child, settings) -> dict:
         if isinstance(s, dict) and isinstance(r, dict) and s.get("kcm_namespace") != r.get("kcm_namespace"):
             cross.append(f"{h} ({s.get('kcm_namespace')}) -> {s['regional']} ({r.get('kcm_namespace')})")
     endpoints = [h for h in regional if isinstance(settings.get(h), dict) and settings[h].get("regional_endpoints")]
-    return {"cross_namespace": cross, "regional_endpoints": endpoints}
+    return {"cross_namespace": cross, "regional_endpoints": endpoints,
+            "regional_configmap_only": configmap_regionals(regional, settings)}
+
+
+def configmap_regionals(regional, settings) -> list:
+    """The regional hosts with kof_regional_configmap_only: true."""
+    return [h for h in regional if isinstance(settings.get(h), dict)
+            and _bool(settings[h].get("regional_configmap_only", False)) is True]
 
 
 def check_hosts(mgmt, regional, child, settings, render=False) -> list[str]:
@@ -269,6 +282,9 @@ def check_hosts(mgmt, regional, child, settings, render=False) -> list[str]:
                 errs.append(f"host {h}: kof_regional_external_dns {s.get('regional_external_dns')!r} must be a boolean")
             if not isinstance(s.get("regional_storage_values"), dict):
                 errs.append(f"host {h}: kof_regional_storage_values must be a mapping of kof-storage chart values")
+            if _bool(s.get("regional_configmap_only", False)) is None:
+                errs.append(f"host {h}: kof_regional_configmap_only {s.get('regional_configmap_only')!r} must be a "
+                            "boolean")
             eps = s.get("regional_endpoints")
             if not isinstance(eps, dict):
                 errs.append(f"host {h}: kof_regional_endpoints must be a mapping of endpoint -> URL")
@@ -337,6 +353,7 @@ class ActionModule(KofAction):
                 # for the check after kof_version auto is resolved; the namespace of every regional cluster and of
                 # each child outside the management's kof_kcm_namespace (hostvars lack the role defaults)
                 result["ansible_facts"]["kof_inventory_flow_dependent"] = found
+                result["ansible_facts"]["kof_inventory_configmap_regionals"] = found["regional_configmap_only"]
                 result["ansible_facts"]["kof_inventory_namespaces"] = {
                     h: settings[h].get("kcm_namespace") for h in hosts if isinstance(settings.get(h), dict) and (
                         h in args["regional"] or settings[h].get("kcm_namespace") != args["globals"].get(

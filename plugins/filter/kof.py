@@ -70,6 +70,11 @@ def grafana_datasource_manifest(params):
     return _manifest(kof_resources.grafana_datasource, params)
 
 
+def regional_config_map_manifest(params):
+    """The regional ConfigMap k0rdent.kof.regional_registrations would apply for these options (KOF 1.x)."""
+    return _manifest(kof_resources.regional_config_map, params)
+
+
 def collectors_workaround_patch(helmrelease):
     """Merge patch removing the "Upgrade to v1.10.0" collectors workaround from a kof-regional HelmRelease."""
     if helmrelease is not None and not isinstance(helmrelease, dict):
@@ -83,4 +88,5 @@ class FilterModule:
                 "default_storage_classes": default_storage_classes,
                 "promxy_server_group_manifest": promxy_server_group_manifest,
                 "grafana_datasource_manifest": grafana_datasource_manifest, "install_flow": install_flow,
+                "regional_config_map_manifest": regional_config_map_manifest,
                 "collectors_workaround_patch": collectors_workaround_patch}

@@ -7,6 +7,7 @@ Ansible here, so unit tests and action plugins can use it directly."""
 from __future__ import annotations
 
 import copy
+import json
 import re
 from urllib.parse import urlparse
 
@@ -30,7 +31,8 @@ DATASOURCE_TYPES = ("victoriametrics-logs-datasource", "prometheus", "victoriame
 DEFAULT_KOF_VERSION = "0.1.1"
 DEFAULT_PROMXY_SECRET = "kof-mothership-promxy-config"
 STORAGE_SECRET = "storage-vmuser-credentials"
-PLURALS = {"PromxyServerGroup": "promxyservergroups", "GrafanaDatasource": "grafanadatasources"}
+PLURALS = {"PromxyServerGroup": "promxyservergroups", "GrafanaDatasource": "grafanadatasources",
+           "ConfigMap": "configmaps"}
 REDACTED = "********"
 
 
@@ -323,6 +325,64 @@ def promxy_server_group(params: dict) -> dict:
     if params.get("annotations"):
         obj["metadata"]["annotations"] = dict(check_metadata(params["annotations"], "annotations", False))
     return obj
+
+
+# kof-operator v1.10.0 (clusterdeployment_kof_cluster_role.go, defaultEndpoints): each endpoint of a regional
+# cluster derived from its domain, under the keys of kof_regional_endpoints; the ConfigMap key is
+# <read|write>_<kind>_endpoint (configmap_cluster_data.go, ConfigData.ToMap)
+REGIONAL_ENDPOINTS = {
+    "metrics_write": "https://vmauth.%s/vm/insert/0/prometheus/api/v1/write",
+    "metrics_read": "https://vmauth.%s/vm/select/0/prometheus",
+    "logs_write": "https://vmauth.%s/vli/insert/opentelemetry/v1/logs",
+    "logs_read": "https://vmauth.%s/vls",
+    "audit_logs_write": "https://vmauth.%s/vlai/insert/opentelemetry/v1/logs",
+    "audit_logs_read": "https://vmauth.%s/vlas",
+    "traces_write": "https://vmauth.%s/vti/insert/opentelemetry/v1/traces",
+    "traces_read": "https://vmauth.%s/vts",
+}
+REGIONAL_ROLE_LABEL = "k0rdent.mirantis.com/kof-cluster-role"
+
+
+def regional_config_map(params: dict) -> dict:
+    """A regional cluster that is only a ConfigMap (k0rdent docs admin/kof kof-install, "Regional ConfigMap"): the
+    data kof-operator v1.10.0 reads from a regional ConfigMap (ConfigData), every endpoint given in `endpoints` or
+    derived from `regional_domain`. Named kof-<cluster>, as kof-operator names the one it makes from a regional
+    ClusterDeployment, because that is the name a child's kof-regional-cluster-name label is resolved to
+    (DiscoverRegionalClusterCmByLabel) - the docs' example named after the cluster alone is found by location only."""
+    cluster = check_name(params.get("cluster_name"), "cluster_name", label=True)
+    namespace = check_name(params.get("namespace") or "kcm-system", "namespace", label=True)
+    domain = _domain(params)
+    endpoints = params.get("endpoints") or {}
+    if not isinstance(endpoints, dict):
+        raise ValidationError("endpoints must be a mapping of endpoint -> URL")
+    unknown = sorted(set(endpoints) - set(REGIONAL_ENDPOINTS))
+    if unknown:
+        raise ValidationError(f"endpoints has unknown keys {', '.join(map(str, unknown))}; known: "
+                              + ", ".join(REGIONAL_ENDPOINTS))
+    missing = [k for k in REGIONAL_ENDPOINTS if not endpoints.get(k)]
+    if missing and not domain:
+        raise ValidationError(f"regional_domain is empty and endpoints lacks {', '.join(missing)}: kof-operator "
+                              "needs every endpoint of a regional ConfigMap")
+    region = params.get("aws_region") or ""
+    if not isinstance(region, str):
+        raise ValidationError(f"aws_region {region!r} must be a string")
+    http = {"tls_config": {"insecure_skip_verify": True}} \
+        if as_bool(params.get("insecure_skip_verify", False), "insecure_skip_verify") else None
+    data = {"regional_cluster_name": cluster, "regional_cluster_namespace": namespace,
+            # location data: what kof-operator matches children by when they carry no kof-regional-cluster-name
+            # label (the collection's children always do); the collection's clusters are AWS ones
+            "regional_cluster_cloud": "aws", "aws_region": region, "azure_location": "", "openstack_region": "",
+            "vsphere_datacenter": "", "istio_role": "", "kof_http_config": json.dumps(http) if http else ""}
+    for key, fmt in REGIONAL_ENDPOINTS.items():
+        url = endpoints.get(key) or fmt % domain
+        if not isinstance(url, str) or not re.match(r"^https?://[^\s/$.?#][^\s]*$", url):
+            raise ValidationError(f"endpoints.{key} {url!r} is not an http(s) URL")
+        kind, _sep, way = key.rpartition("_")
+        data[f"{way}_{kind}_endpoint"] = url
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": f"kof-{cluster}", "namespace": namespace,
+                         "labels": {"app.kubernetes.io/managed-by": "k0rdent.kof", REGIONAL_ROLE_LABEL: "regional"}},
+            "data": data}
 
 
 def insecure_warning(obj: dict) -> str | None:

@@ -35,6 +35,14 @@ options:
     description: Name of the variable holding each host's ClusterDeployment (evaluated per host; its name and namespace are used).
     type: str
     required: true
+  config_map_only:
+    description:
+      - The hosts of O(hosts) that are regional clusters announced only by a ConfigMap (C(kof_regional_configmap_only),
+        see M(k0rdent.kof.regional_registrations)) - no ClusterDeployment and no services; only the PromxyServerGroup
+        kof-operator makes from the ConfigMap is waited for.
+    type: list
+    elements: str
+    default: []
   role:
     description: The clusters' C(k0rdent.mirantis.com/kof-cluster-role).
     type: str

@@ -46,6 +46,13 @@ options:
         a ClusterDeployment is missing or lacks the C(k0rdent.mirantis.com/kof-regional-cluster-name) label.
     type: dict
     default: {}
+  config_map_only:
+    description:
+      - KOF 1.x - regional clusters of O(regional) announced only by a ConfigMap (C(kof_regional_configmap_only)) -
+        no ClusterDeployment, no workload cluster to reach; healthy once promxy serves their PromxyServerGroup.
+    type: list
+    elements: str
+    default: []
   kcm_namespace:
     description: Namespace of the ClusterDeployments.
     type: str

@@ -24,8 +24,8 @@ options:
     description:
       - Name of the variable the batch task registered, or a list of them - the host's shares are combined (changed
         when one changed, failed when one failed, one diff per changed object). The first one gives RV(action) and
-        RV(ready); the others may be M(k0rdent.kof.regional_registrations) results, whose objects are listed in
-        RV(objects).
+        RV(ready); each share's objects (those of M(k0rdent.kof.regional_registrations) and
+        M(k0rdent.kof.cluster_services) results) are listed in RV(objects).
       - A batch that was skipped is left out; when all were skipped, so is this task.
     type: list
     elements: str
@@ -59,7 +59,7 @@ ready:
   returned: when waited for
   type: bool
 objects:
-  description: Object -> what the batch did to it (created, updated, unchanged), from the second and later batches.
-  returned: when a batch of O(batch) after the first has objects for this host
+  description: Object -> what the batches did to it (created, updated, unchanged, made by kof-operator).
+  returned: when a batch of O(batch) has objects for this host
   type: dict
 """

@@ -42,6 +42,14 @@ options:
       - Name of the variable that holds a host's M(k0rdent.kof.grafana_datasource) options. Unset, no
         GrafanaDatasource is applied.
     type: str
+  config_map:
+    description:
+      - KOF 1.x - name of the variable that holds a host's regional ConfigMap options (C(cluster_name), C(namespace),
+        C(regional_domain), C(endpoints), C(aws_region), C(insecure_skip_verify); see the filter
+        P(k0rdent.kof.regional_config_map_manifest#filter)), for a regional cluster that is only a ConfigMap
+        (C(kof_regional_configmap_only)). kof-operator makes its PromxyServerGroup from it. Unset, no ConfigMap is
+        applied.
+    type: str
   missing_secret:
     description: What to do when an object to write references a credentials Secret that does not exist.
     type: str

@@ -19,7 +19,8 @@ description:
   - Fails with every error at once, each naming the host and the variable; sets the fact C(kof_inventory_valid)
     on success, C(kof_inventory_flow_dependent) (the settings judged once the KOF version is known)
     and C(kof_inventory_namespaces) (the C(kof_kcm_namespace) of every regional cluster and of each child cluster
-    outside the management host's). It sends no API request.
+    outside the management host's) and C(kof_inventory_configmap_regionals) (the regional hosts with
+    C(kof_regional_configmap_only)). It sends no API request.
 author:
   - k0rdent.kof maintainers (@k0rdent)
 extends_documentation_fragment:
@@ -81,7 +82,8 @@ options:
       - With O(version_source) - what the first pass found whose validity depends on the KOF version (the fact
         C(kof_inventory_flow_dependent) it sets) - C(cross_namespace), the child clusters in another namespace than
         their regional cluster (refused on KOF 1.x unless C(kof_cross_namespace) is on); C(regional_endpoints), the
-        regional hosts with C(kof_regional_endpoints) (refused on KOF 0.1.x).
+        regional hosts with C(kof_regional_endpoints), and C(regional_configmap_only), those with
+        C(kof_regional_configmap_only) (both refused on KOF 0.1.x).
     type: dict
     default: {}
 attributes:

@@ -66,7 +66,8 @@ def check_workload_cluster(kube: Kube, namespaces: list) -> tuple[dict, list]:
 
 class FleetHealth:
     def __init__(self, kube: Kube, *, api_version: str, kcm_namespace: str, kof_namespace: str,
-                 validate_certs=True, concurrency: int = 8, flow: str = "0.1", namespaces: dict | None = None):
+                 validate_certs=True, concurrency: int = 8, flow: str = "0.1", namespaces: dict | None = None,
+                 config_map_only=()):
         # flow "1.x": services come from kcm's ServiceSets (MultiClusterServices), kof-operator registers regional
         # clusters with a PromxyServerGroup in the ClusterDeployment's namespace, and no GrafanaDatasource is made
         self.flow = flow
@@ -80,6 +81,9 @@ class FleetHealth:
         self.kof_ns = kof_namespace
         self.validate_certs = validate_certs
         self.concurrency = concurrency
+        # KOF 1.x regional clusters announced only by a ConfigMap: no ClusterDeployment to read, no workload
+        # cluster to reach; healthy when kof-operator has registered them with promxy
+        self.config_map_only = set(config_map_only or ())
 
     def ns_of(self, name: str) -> str:
         return cluster_namespace(name, self.namespaces, self.kcm_ns)
@@ -175,6 +179,16 @@ class FleetHealth:
 
     def _check_one(self, name, tier, cd, summaries, kc_secret, regs, rendered, inventory_region=""):
         res = {"name": name, "tier": tier, "problems": [], "pods": {}}
+        if tier == "regional" and name in self.config_map_only:
+            res.update(region=name, services="none (regional ConfigMap)")
+            if cd is not None:
+                res["problems"].append("a ClusterDeployment of this name exists, but the inventory says the "
+                                       "regional cluster is only a ConfigMap (kof_regional_configmap_only)")
+            self._registration(res, name, regs, rendered)
+            # ready: registered (nothing else of it is the collection's to wait for)
+            res["ready"] = not res["problems"]
+            res["state"] = "healthy" if res["ready"] else "unhealthy"
+            return res
         if cd is None:
             # the inventory says where a child belongs, so the report still draws it in its region
             res.update(state="missing", ready=False, region=name if tier == "regional" else inventory_region)
@@ -203,10 +217,7 @@ class FleetHealth:
         if summaries and self.flow != "1.x":
             res["services"] = "Provisioned" if not any("Sveltos" in p for p in res["problems"]) else "Failed"
         if tier == "regional":
-            if name not in regs["psg"]:
-                res["problems"].append("no PromxyServerGroup for this cluster on the management cluster")
-            elif rendered is not None and name not in rendered:
-                res["problems"].append("promxy has not rendered this cluster's PromxyServerGroup yet")
+            self._registration(res, name, regs, rendered)
             if self.flow == "1.x":
                 pass  # KOF 1.10's kof-operator makes no GrafanaDatasource (Grafana is off by default since 1.7)
             elif name not in regs["gds"]:
@@ -236,6 +247,14 @@ class FleetHealth:
                     res["problems"].append(f"cannot read the cluster through its kubeconfig: {str(err)[:160]}")
         res["state"] = "healthy" if not res["problems"] else "unhealthy"
         return res
+
+    @staticmethod
+    def _registration(res, name, regs, rendered):
+        """A regional cluster's PromxyServerGroup, and promxy's rendering of it, into res."""
+        if name not in regs["psg"]:
+            res["problems"].append("no PromxyServerGroup for this cluster on the management cluster")
+        elif rendered is not None and name not in rendered:
+            res["problems"].append("promxy has not rendered this cluster's PromxyServerGroup yet")
 
     def _service_sets(self, res, tier, service_sets):
         """KOF 1.x: what KOF's MultiClusterServices deployed to the cluster (its ServiceSets), into res; returns

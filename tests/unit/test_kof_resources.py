@@ -524,3 +524,44 @@ def test_collectors_workaround_patch_keeps_the_users_own_entries():
                                 _kof_regional({"target-allocator": {"volumes": [{"name": "data"}]}})])
 def test_collectors_workaround_patch_is_empty_without_the_workaround(hr):
     assert kr.collectors_workaround_patch(hr) == {}
+
+
+# --------------------------------------------------------------------------- regional ConfigMap (KOF 1.x)
+def test_regional_config_map_is_the_docs_object_named_as_kof_operator_resolves_it():
+    """k0rdent docs kof-install "Regional ConfigMap", with every key kof-operator v1.10.0's ConfigData.ToMap has;
+    named kof-<cluster> (GetRegionalClusterConfigMapName), the name a child's kof-regional-cluster-name label finds."""
+    cm = kr.regional_config_map({"cluster_name": "us-hosted", "namespace": "kcm-system", "aws_region": "us-east-1",
+                                 "regional_domain": "us.kof.example.com",
+                                 "endpoints": {"logs_read": "https://logs.example.com/select"}})
+    assert cm["metadata"] == {"name": "kof-us-hosted", "namespace": "kcm-system",
+                              "labels": {"app.kubernetes.io/managed-by": "k0rdent.kof",
+                                         "k0rdent.mirantis.com/kof-cluster-role": "regional"}}
+    assert cm["data"] == {
+        "regional_cluster_name": "us-hosted", "regional_cluster_namespace": "kcm-system",
+        "regional_cluster_cloud": "aws", "aws_region": "us-east-1", "azure_location": "", "openstack_region": "",
+        "vsphere_datacenter": "", "istio_role": "", "kof_http_config": "",
+        "write_metrics_endpoint": "https://vmauth.us.kof.example.com/vm/insert/0/prometheus/api/v1/write",
+        "read_metrics_endpoint": "https://vmauth.us.kof.example.com/vm/select/0/prometheus",
+        "write_logs_endpoint": "https://vmauth.us.kof.example.com/vli/insert/opentelemetry/v1/logs",
+        "read_logs_endpoint": "https://logs.example.com/select",
+        "write_audit_logs_endpoint": "https://vmauth.us.kof.example.com/vlai/insert/opentelemetry/v1/logs",
+        "read_audit_logs_endpoint": "https://vmauth.us.kof.example.com/vlas",
+        "write_traces_endpoint": "https://vmauth.us.kof.example.com/vti/insert/opentelemetry/v1/traces",
+        "read_traces_endpoint": "https://vmauth.us.kof.example.com/vts"}
+    insecure = kr.regional_config_map({"cluster_name": "r", "regional_domain": "r.example.com",
+                                       "insecure_skip_verify": "true"})
+    assert insecure["data"]["kof_http_config"] == '{"tls_config": {"insecure_skip_verify": true}}'
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"cluster_name": "r", "endpoints": {"metrics_read": "https://m.example.com"}},
+     "regional_domain is empty and endpoints lacks metrics_write"),
+    ({"cluster_name": "r", "regional_domain": "r.example.com", "endpoints": {"metric_read": "https://x.example"}},
+     "endpoints has unknown keys metric_read"),
+    ({"cluster_name": "r", "regional_domain": "r.example.com", "endpoints": {"logs_write": "ftp://x.example"}},
+     "endpoints.logs_write 'ftp://x.example' is not an http(s) URL"),
+    ({"cluster_name": "R", "regional_domain": "r.example.com"}, "cluster_name 'R' is not a valid name"),
+])
+def test_regional_config_map_refuses_bad_options(params, message):
+    with pytest.raises(ValidationError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        kr.regional_config_map(params)

@@ -8,9 +8,10 @@ kof-operator/internal/controller creates from ClusterDeployment labels and annot
   without a domain is the operator's error (`neither endpoint nor regional domain is set`, a Warning Event on the CD);
 - from a regional ConfigMap: ConfigMap `kof-record-vmrules-<regional>`, the admin credentials Secret
   `kof-vmuser-creds-admin-<adler32("kof-<regional>/<ns>")>` (in the CD namespace and in `kof`), the
-  PromxyServerGroup `promxy-server-group-<fnv32a("kof-<regional>/<ns>")>` in the CD namespace (owned by the
+  PromxyServerGroup `promxy-server-group-<fnv32a("<configmap>/<ns>")>` in the CD namespace (owned by the
   ConfigMap, label `k0rdent.mirantis.com/secret-name: kof-mothership-promxy-config`), and the child ConfigMaps of
-  its children updated;
+  its children updated - also for a regional that is only a ConfigMap (docs kof-install "Regional ConfigMap"; no
+  ClusterDeployment, the ConfigMap owns what the operator makes from it);
 - `kof-cluster-role: child`: ConfigMap `kof-cluster-config-<cd>` with the regional ConfigMap's data, the regional
   chosen by the `kof-regional-cluster-name` label or by same cloud and location (ClusterTemplate status.providers);
   in the child's namespace, or with env CROSS_NAMESPACE=true on the operator's Deployment
@@ -87,8 +88,10 @@ VMUSER_TARGETS = [("/vlas/.*", "http://vlselect-audit-logs.kof.svc:9471"),
                   ("/vti/.*", "http://kof-storage-vt-cluster-vtinsert.kof.svc:10481")]
 
 
-def psg_name(regional: str, ns: str) -> str:
-    return fnv_name("promxy-server-group", f"kof-{regional}/{ns}")
+def psg_name(config_map: str, ns: str) -> str:
+    """GetPromxyServerGroupName: from the regional ConfigMap's name and namespace (kof-<cd> for a regional
+    ClusterDeployment; a regional that is only a ConfigMap has the name its author gave it)."""
+    return fnv_name("promxy-server-group", f"{config_map}/{ns}")
 
 
 class OperatorError(Exception):
@@ -363,7 +366,7 @@ class KofOperator:
             return
         ba = http.get("basic_auth") or {}
         want = {"apiVersion": psg_rt.api_version, "kind": "PromxyServerGroup",
-                "metadata": {"name": psg_name(regional, ns), "namespace": rns, "ownerReferences": [owner],
+                "metadata": {"name": psg_name(name, ns), "namespace": rns, "ownerReferences": [owner],
                              "labels": {MANAGED[0]: MANAGED[1], P + "secret-name": "kof-mothership-promxy-config"}},
                 "spec": {"cluster_name": regional, "scheme": url.scheme, "path_prefix": url.path,
                          "targets": [f"{url.hostname}:{port}"],

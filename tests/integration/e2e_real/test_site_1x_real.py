@@ -241,3 +241,45 @@ def test_5_a_tenant_child_across_namespaces(fleet_1x, inv):
     again = site(fleet_1x, tenant_inv, label="site.yml re-run (tenant)")
     assert again.rc == 0 and again.changed == 0, again.recap
     assert_unchanged(fleet_1x, before)
+
+
+def test_6_a_regional_that_is_only_a_configmap(fleet_1x, inv):
+    """kof_regional_configmap_only (the docs' "Regional ConfigMap"): the real server stores the collection's
+    ConfigMap kof-ap-hosted and no ClusterDeployment for it, kof-operator's PromxyServerGroup owned by it, verify is
+    green and a re-run stores nothing; uninstall of that region deletes the ConfigMap and the real garbage collector
+    takes the PromxyServerGroup along."""
+    if "first" not in SHARED:
+        pytest.skip("the first rollout did not run")
+    hosted = "ap-hosted"
+    hosts = json.loads(json.dumps(HOSTS))
+    # the fleet as test 5 left it (its tenant child, kof_cross_namespace), plus the hosted region
+    hosts["all"]["children"]["kof_child"]["children"]["eu_apps"]["hosts"]["team-a-app"] = {
+        "kof_kcm_namespace": "team-a"}
+    hosts["all"]["children"]["kof_regional"]["hosts"][hosted] = {
+        "kof_regional_region": "ap-south-1", "kof_regional_configmap_only": True,
+        "kof_regional_endpoints": {"metrics_read": "https://vm.ap.example.net/select/0/prometheus"}}
+    cm_inv = write_inventory(fleet_1x.work / "inventory-configmap", hosts, dict(GROUP_VARS, kof_cross_namespace=True))
+    run = site(fleet_1x, cm_inv, label="site.yml (a regional that is only a ConfigMap)")
+    assert run.rc == 0 and not run.failed_hosts, run
+    assert run.recap[hosted]["changed"] == 1 and run.changed == 1, run.recap
+    assert hosted not in listing(fleet_1x, "k0rdent.mirantis.com", "clusterdeployments", NS)
+    cm = listing(fleet_1x, "", "configmaps", NS)[f"kof-{hosted}"]
+    assert cm["metadata"]["labels"][P + "kof-cluster-role"] == "regional"
+    assert cm["data"]["read_metrics_endpoint"] == "https://vm.ap.example.net/select/0/prometheus"
+
+    def psg():
+        return next((p for p in listing(fleet_1x, "kof.k0rdent.mirantis.com", "promxyservergroups", NS).values()
+                     if p["spec"]["cluster_name"] == hosted), None)
+    assert [o["uid"] for o in psg()["metadata"]["ownerReferences"]] == [cm["metadata"]["uid"]]
+    report = json.loads((fleet_1x.out / "fleet-report.json").read_text())
+    assert {c["name"]: c["state"] for c in report["clusters"]}[hosted] == "healthy", report
+    before = fleet_1x.snapshot()
+    again = site(fleet_1x, cm_inv, label="site.yml re-run (regional ConfigMap)")
+    assert again.rc == 0 and again.changed == 0, again.recap
+    assert_unchanged(fleet_1x, before)
+    gone = fleet_1x.play("uninstall.yml", cm_inv, "-e", "kof_uninstall_confirm=true", "-e",
+                         "kof_backup_before_uninstall=false", "--limit", hosted,
+                         label="uninstall.yml --limit ap-hosted")
+    assert gone.rc == 0 and gone.recap[hosted]["changed"] == 1, gone
+    assert f"kof-{hosted}" not in listing(fleet_1x, "", "configmaps", NS)
+    wait_for(lambda: psg() is None, "the garbage collector removes the PromxyServerGroup")
