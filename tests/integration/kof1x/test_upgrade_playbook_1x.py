@@ -3,7 +3,8 @@ documented "Upgrade to v1.10.0" trap (kof-storage / kof-collectors HelmReleases 
 before any write; --check writes nothing; the run backs up, upgrades the umbrella kof chart, takes the docs' step-2
 collectors workaround out of kof-regional (step 9), then goes region by region (kof_upgrade_serial: 1, so two
 batches): each batch's clusters run the 1.10 templates, carry the 1.10.0 kof-version label and are verified. A
-re-run changes nothing. kofsim's 1.9.0 charts are its 1.10.0 stand-ins relabelled (catalog_1x.relabel)."""
+re-run changes nothing. A region whose storage runs elsewhere (kof_regional_configmap_only) has nothing to upgrade
+but its child, which moves in that region's batch. kofsim's 1.9.0 charts are its 1.10.0 stand-ins relabelled (catalog_1x.relabel)."""
 from __future__ import annotations
 
 import json
@@ -17,9 +18,12 @@ NS = "kcm-system"
 HOSTS = {"all": {"children": {
     "kof_management": {"hosts": {"mgmt": None}},
     "kof_regional": {"hosts": {"emea": {"kof_regional_region": "eu-west-1"},
-                               "apac": {"kof_regional_region": "ap-southeast-1"}}},
-    "kof_child": {"hosts": {"emea-web": {"kof_regional": "emea"}, "apac-web": {"kof_regional": "apac"}}}}}}
-CLUSTERS = {"emea", "apac", "emea-web", "apac-web"}
+                               "apac": {"kof_regional_region": "ap-southeast-1"},
+                               # storage run elsewhere: only its regional ConfigMap, nothing of it to upgrade
+                               "latam": {"kof_regional_region": "sa-east-1", "kof_regional_configmap_only": True}}},
+    "kof_child": {"hosts": {"emea-web": {"kof_regional": "emea"}, "apac-web": {"kof_regional": "apac"},
+                            "latam-web": {"kof_regional": "latam"}}}}}}
+CLUSTERS = {"emea", "apac", "emea-web", "apac-web", "latam-web"}  # the ClusterDeployments
 # the docs' "Upgrade to v1.10.0" step 2, verbatim
 WORKAROUND = {"spec": {"values": {"collectors": {"opentelemetry-kube-stack": {"collectors": {
     "target-allocator": {"volumes": [{"name": "fix", "emptyDir": {}}],
@@ -103,13 +107,14 @@ def test_5_upgrade_region_by_region(fleet):
     run = upgrade(fleet, "upgrade.yml", "1.10.0")
     assert run.rc == 0 and not run.failed_hosts, run
     out = flat(run.stdout)
-    assert "KOF 1.9.0 -> 1.10.0: management tier first, then 2 regional cluster(s) with their children, 1 region(s) " \
+    assert "KOF 1.9.0 -> 1.10.0: management tier first, then 3 regional cluster(s) with their children, 1 region(s) " \
         "per batch" in out, run
     # serial: one region with its child per batch, in inventory order
     batches = re.findall(r"TASK \[Upgrade and verify this batch\].*?(?=TASK|\Z)", run.stdout, flags=re.S)
-    assert len(batches) == 2, run.stdout
+    assert len(batches) == 3, run.stdout
     assert "emea" in batches[0] and "apac" not in batches[0], batches[0]
     assert "apac" in batches[1] and "emea" not in batches[1], batches[1]
+    assert "latam-web" in batches[2] and "apac" not in batches[2], batches[2]
     assert len(archives(fleet)) == 1, "no backup before the upgrade"
     for cluster, templates in templates_by_cluster(fleet).items():
         assert templates and all(t.endswith("-1-10-0") for t in templates), (cluster, templates)

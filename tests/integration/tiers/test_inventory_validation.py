@@ -110,6 +110,9 @@ CASES = {
         lambda hosts, gv: (gv.update(kof_version="0.1.1"), host_var(
             REG, "cloud1-region2", "kof_regional_endpoints", {"logs_write": "https://l.example.com/insert"})(hosts, gv)),
         "kof_regional_endpoints (host cloud1-region2) is for KOF 1.x"),
+    "regional ConfigMap flag not a boolean": (host_var(REG, "cloud1-region1", "kof_regional_configmap_only", "perhaps"),
+                                              "host cloud1-region1: kof_regional_configmap_only 'perhaps' must be a "
+                                              "boolean"),
     "cross_namespace not a boolean": (global_var("kof_cross_namespace", "sometimes"),
                                       "kof_cross_namespace"),
     "chart version not a version": (global_var("kof_chart_version", "1.x"), "kof_chart_version"),
