@@ -4,7 +4,7 @@ kofsim serving kcm 1.x. kof_regional_configmap_only: the collection writes the C
 ClusterDeployment; kof-operator registers it with promxy (PromxyServerGroup owned by the ConfigMap) and gives its
 children its endpoints; verify judges it by that registration; a re-run changes nothing; --check --diff predicts
 an endpoint change without a write; backup leaves it out; uninstall deletes the ConfigMap (and with it what
-kof-operator made); KOF 0.1.x refuses the setting before any write."""
+kof-operator made), and so does prune once it left the inventory; KOF 0.1.x refuses the setting before any write."""
 from __future__ import annotations
 
 import json
@@ -157,3 +157,37 @@ def test_6_uninstall_of_the_region_deletes_its_configmap(fleet):
     assert cds == ["eu-store", "eu-web"]
     again = play(fleet, "uninstall.yml", *args)
     assert again.rc == 0 and again.changed == 0, again.recap
+
+
+def test_7_prune_finds_a_regional_configmap_that_left_the_inventory(fleet):
+    """Back again, then out of the inventory with its child: prune.yml reports both (the region by its cluster
+    name), refuses while the child stays, deletes the child's ClusterDeployment and the region's ConfigMap."""
+    run = play(fleet, "site.yml")
+    assert run.rc == 0 and run.recap["us-hosted"]["changed"] == 1, run.recap
+    k = fleet["kofsim"]
+
+    def inventory(*gone):
+        inv = hosts()
+        for group in ("kof_regional", "kof_child"):
+            for host in gone:
+                inv["all"]["children"][group]["hosts"].pop(host, None)
+        if "us-web" not in gone:  # moved to another region, not re-deployed yet: its label still says us-hosted
+            inv["all"]["children"]["kof_child"]["hosts"]["us-web"]["kof_regional"] = "eu-store"
+        return write_inventory(fleet["inv"], inv, fleet["gv"])
+    seq = k.last_seq()
+    blocked = ansible_playbook("-i", inventory("us-hosted"), "playbooks/prune.yml", "-e", "kof_prune_confirm=true",
+                               env=fleet["env"])
+    assert blocked.rc != 0 and ("child cluster(s) us-web stay but write to a regional cluster that left the "
+                                "inventory (us-hosted)") in flat(blocked.stdout), blocked
+    inv = inventory("us-hosted", "us-web")
+    report = ansible_playbook("-i", inv, "playbooks/prune.yml", env=fleet["env"])
+    assert report.rc == 0 and "Not in the inventory: us-web, us-hosted - set kof_prune_confirm=true" in \
+        flat(report.stdout), flat(report.stdout)[-2000:]
+    assert k.writes(since=seq) == []
+    run = ansible_playbook("-i", inv, "playbooks/prune.yml", "-e", "kof_prune_confirm=true", env=fleet["env"])
+    assert run.rc == 0, run
+    assert [(w["method"], w["path"].rsplit("/", 1)[-1]) for w in k.writes(since=seq)] == \
+        [("DELETE", "us-web"), ("DELETE", "kof-us-hosted")]
+    assert kubectl_json(fleet, "get", "configmap", "-n", NS, "kof-us-hosted", check=False) is None
+    again = ansible_playbook("-i", inv, "playbooks/prune.yml", "-e", "kof_prune_confirm=true", env=fleet["env"])
+    assert again.rc == 0 and again.changed == 0 and "nothing to prune" in flat(again.stdout), again.recap
