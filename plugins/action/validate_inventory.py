@@ -156,6 +156,9 @@ def check_globals(g: dict, install: bool = True, flows=("0.1", "1.x"), what: str
         errs.append(f"kof_regional_configmap_only (host{'s' if len(hosts) > 1 else ''} {', '.join(hosts[:3])}) is for "
                     "KOF 1.x, whose kof-operator registers a regional cluster from its ConfigMap; KOF 0.1.x needs "
                     "every regional cluster's ClusterDeployment")
+    if flow == "0.1" and _bool(g.get("kof_cross_namespace", False)) is True:
+        errs.append("kof_cross_namespace is for KOF 1.x, where it turns on kof-operator's crossNamespace; KOF 0.1.x "
+                    "has no kof-operator, nothing would read it")
     if "kof_cross_namespace" in g and _bool(g["kof_cross_namespace"]) is None:
         errs.append(f"kof_cross_namespace {g['kof_cross_namespace']!r} must be a boolean")
     node = g.get("kof_values")

@@ -113,6 +113,8 @@ CASES = {
     "regional ConfigMap flag not a boolean": (host_var(REG, "cloud1-region1", "kof_regional_configmap_only", "perhaps"),
                                               "host cloud1-region1: kof_regional_configmap_only 'perhaps' must be a "
                                               "boolean"),
+    "cross_namespace on KOF 0.1.x": (global_vars(kof_version="0.1.1", kof_cross_namespace=True),
+                                     "kof_cross_namespace is for KOF 1.x"),
     "cross_namespace not a boolean": (global_var("kof_cross_namespace", "sometimes"),
                                       "kof_cross_namespace"),
     "chart version not a version": (global_var("kof_chart_version", "1.x"), "kof_chart_version"),
