@@ -110,6 +110,11 @@ def test_3_rerun_changes_nothing(fleet):
     run = site(fleet, kof_cross_namespace=True)
     assert run.rc == 0 and run.changed == 0, run.recap
     assert k.writes(since=seq) == []
+    # limited to the tenant's child: the inventory is validated in the child play then, and its label still names
+    # its regional cluster's namespace
+    run = site(fleet, "--limit", "team-a-app", kof_cross_namespace=True)
+    assert run.rc == 0 and run.changed == 0 and list(run.recap) == ["team-a-app"], run.recap
+    assert k.writes(since=seq) == []
 
 
 def test_4_backup_reaches_the_tenant_region(fleet):

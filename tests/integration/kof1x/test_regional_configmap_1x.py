@@ -107,6 +107,11 @@ def test_3_rerun_changes_nothing(fleet):
     run = play(fleet, "site.yml")
     assert run.rc == 0 and run.changed == 0, run.recap
     assert k.writes(since=seq) == []
+    # a run limited to the region and its child (no management host, whose play validates the inventory in a
+    # full run) still knows the region is only a ConfigMap
+    run = play(fleet, "site.yml", "--limit", "us-hosted,us-web")
+    assert run.rc == 0 and run.changed == 0 and sorted(run.recap) == ["us-hosted", "us-web"], run.recap
+    assert k.writes(since=seq) == []
 
 
 def test_4_check_diff_predicts_an_endpoint_change_without_a_write(fleet):
