@@ -285,9 +285,18 @@ def check_hosts(mgmt, regional, child, settings, render=False) -> list[str]:
                 errs.append(f"host {h}: kof_regional_external_dns {s.get('regional_external_dns')!r} must be a boolean")
             if not isinstance(s.get("regional_storage_values"), dict):
                 errs.append(f"host {h}: kof_regional_storage_values must be a mapping of kof-storage chart values")
-            if _bool(s.get("regional_configmap_only", False)) is None:
+            configmap_only = _bool(s.get("regional_configmap_only", False))
+            if configmap_only is None:
                 errs.append(f"host {h}: kof_regional_configmap_only {s.get('regional_configmap_only')!r} must be a "
                             "boolean")
+            elif configmap_only:
+                # what only a ClusterDeployment would carry: set for this host, it would be silently ignored
+                ignored = [f"kof_{k}" for k in ("regional_storage_values", "regional_storage_class", "regional_config")
+                           if s.get(k)]
+                if ignored:
+                    errs.append(f"host {h}: {', '.join(ignored)} {'have' if len(ignored) > 1 else 'has'} no effect on "
+                                "a regional cluster that is only a ConfigMap (kof_regional_configmap_only): its "
+                                "storage is not made by KOF; unset for this host")
             eps = s.get("regional_endpoints")
             if not isinstance(eps, dict):
                 errs.append(f"host {h}: kof_regional_endpoints must be a mapping of endpoint -> URL")

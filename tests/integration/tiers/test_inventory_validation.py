@@ -113,6 +113,12 @@ CASES = {
     "regional ConfigMap flag not a boolean": (host_var(REG, "cloud1-region1", "kof_regional_configmap_only", "perhaps"),
                                               "host cloud1-region1: kof_regional_configmap_only 'perhaps' must be a "
                                               "boolean"),
+    "cluster settings on a ConfigMap-only region": (
+        lambda hosts, gv: (gv.update(kof_version="1.10.0"),
+                           host_var(REG, "cloud1-region1", "kof_regional_configmap_only", True)(hosts, gv),
+                           host_var(REG, "cloud1-region1", "kof_regional_storage_values", {"a": 1})(hosts, gv)),
+        "host cloud1-region1: kof_regional_storage_values has no effect on a regional cluster that is only a "
+        "ConfigMap"),
     "cross_namespace on KOF 0.1.x": (global_vars(kof_version="0.1.1", kof_cross_namespace=True),
                                      "kof_cross_namespace is for KOF 1.x"),
     "cross_namespace not a boolean": (global_var("kof_cross_namespace", "sometimes"),
