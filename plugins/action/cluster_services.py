@@ -15,11 +15,6 @@ from ansible_collections.k0rdent.kof.plugins.plugin_utils.action import KofActio
 KOF_OPERATOR = "app.kubernetes.io/managed-by=kof-operator"
 
 
-def config_map_name(role: str, cluster: str) -> str:
-    """kof-operator's ConfigMap of a cluster (k0rdent/kof kof-operator: kof-<regional>, kof-cluster-config-<child>)."""
-    return f"kof-{cluster}" if role == "regional" else f"kof-cluster-config-{cluster}"
-
-
 class ActionModule(KofAction):
     ARGS = {
         "hosts": {"type": "list", "elements": "str", "required": True},
@@ -76,7 +71,7 @@ class ActionModule(KofAction):
             if self.check_mode or not args["wait"]:
                 res["action"] = state
                 continue
-            what = (f"regional ConfigMap {ns}/kof-{name}" if h in only_cm
+            what = (f"regional ConfigMap {ns}/{kof_resources.kof_config_map_name('regional', name)}" if h in only_cm
                     else f"KOF's services on ClusterDeployment {ns}/{name}")
             if state == "failed":
                 _fail(res, f"{what}: {msg}")
@@ -106,7 +101,7 @@ class ActionModule(KofAction):
             sets = [s for s in seen["servicesets"] if (s.get("spec") or {}).get("cluster") == name]
             state, msg, services, _ns = kof_resources.cluster_services_state(sets, role, version, seen["mcs"],
                                                                              mcs=mcs)
-            cm = config_map_name(role, name)
+            cm = kof_resources.kof_config_map_name(role, name)
             (objects if cm in seen["configmaps"] else missing).append(("ConfigMap", cm))
         if role == "regional":
             psgs = [p["metadata"]["name"] for p in seen["psgs"] if (p.get("spec") or {}).get("cluster_name") == name]

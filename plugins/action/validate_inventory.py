@@ -23,8 +23,7 @@ EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z
 REGION = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 DNS_MODES = ("manual", "static_credentials", "node_role", "none")
 # kof_regional_endpoints' keys: kof-operator v1.10.0's endpoint annotations (kof-<read|write>-<kind>-endpoint)
-ENDPOINT_KEYS = ("metrics_read", "metrics_write", "logs_read", "logs_write", "traces_read", "traces_write",
-                 "audit_logs_read", "audit_logs_write")
+ENDPOINT_KEYS = tuple(kr.REGIONAL_ENDPOINTS)
 URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$")
 
 # meta/variables.yml declares every kof_* variable once (its `runtime` list: names the collection sets itself

@@ -331,16 +331,22 @@ def promxy_server_group(params: dict) -> dict:
 # cluster derived from its domain, under the keys of kof_regional_endpoints; the ConfigMap key is
 # <read|write>_<kind>_endpoint (configmap_cluster_data.go, ConfigData.ToMap)
 REGIONAL_ENDPOINTS = {
-    "metrics_write": "https://vmauth.%s/vm/insert/0/prometheus/api/v1/write",
     "metrics_read": "https://vmauth.%s/vm/select/0/prometheus",
-    "logs_write": "https://vmauth.%s/vli/insert/opentelemetry/v1/logs",
+    "metrics_write": "https://vmauth.%s/vm/insert/0/prometheus/api/v1/write",
     "logs_read": "https://vmauth.%s/vls",
-    "audit_logs_write": "https://vmauth.%s/vlai/insert/opentelemetry/v1/logs",
-    "audit_logs_read": "https://vmauth.%s/vlas",
-    "traces_write": "https://vmauth.%s/vti/insert/opentelemetry/v1/traces",
+    "logs_write": "https://vmauth.%s/vli/insert/opentelemetry/v1/logs",
     "traces_read": "https://vmauth.%s/vts",
+    "traces_write": "https://vmauth.%s/vti/insert/opentelemetry/v1/traces",
+    "audit_logs_read": "https://vmauth.%s/vlas",
+    "audit_logs_write": "https://vmauth.%s/vlai/insert/opentelemetry/v1/logs",
 }
 REGIONAL_ROLE_LABEL = "k0rdent.mirantis.com/kof-cluster-role"
+
+
+def kof_config_map_name(role: str, cluster: str) -> str:
+    """kof-operator v1.10.0's ConfigMap of a cluster: kof-<regional> (GetRegionalClusterConfigMapName),
+    kof-cluster-config-<child> (GetConfigMapName)."""
+    return f"kof-{cluster}" if role == "regional" else f"kof-cluster-config-{cluster}"
 
 
 def regional_config_map(params: dict) -> dict:
@@ -374,13 +380,11 @@ def regional_config_map(params: dict) -> dict:
             "regional_cluster_cloud": "aws", "aws_region": region, "azure_location": "", "openstack_region": "",
             "vsphere_datacenter": "", "istio_role": "", "kof_http_config": json.dumps(http) if http else ""}
     for key, fmt in REGIONAL_ENDPOINTS.items():
-        url = endpoints.get(key) or fmt % domain
-        if not isinstance(url, str) or not re.match(r"^https?://[^\s/$.?#][^\s]*$", url):
-            raise ValidationError(f"endpoints.{key} {url!r} is not an http(s) URL")
+        url = check_url(endpoints.get(key) or fmt % domain, f"endpoints.{key}")
         kind, _sep, way = key.rpartition("_")
         data[f"{way}_{kind}_endpoint"] = url
     return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": f"kof-{cluster}", "namespace": namespace,
+            "metadata": {"name": kof_config_map_name("regional", cluster), "namespace": namespace,
                          "labels": {"app.kubernetes.io/managed-by": "k0rdent.kof", REGIONAL_ROLE_LABEL: "regional"}},
             "data": data}
 
