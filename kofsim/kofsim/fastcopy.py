@@ -30,6 +30,11 @@ def yaml_load(text):
     return yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 (a safe loader)
 
 
+def yaml_load_all(text):
+    """yaml.safe_load_all, with libyaml when PyYAML has it."""
+    return yaml.load_all(text, Loader=_SAFE_LOADER)  # noqa: S506 (a safe loader)
+
+
 def yaml_dump(obj, **kw) -> str:
     """yaml.safe_dump, with libyaml when PyYAML has it (same text)."""
     return yaml.dump(obj, Dumper=_SAFE_DUMPER, **kw)

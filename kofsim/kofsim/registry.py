@@ -125,6 +125,9 @@ class Registry:
         self.by_gvr: dict[tuple, ResourceType] = {}
         self.groups: dict[str, list[str]] = {}  # group -> versions in preference order
         self.generation = 0  # bumped on every change (caches of discovery/openapi documents key on it)
+        # by_kind / versions_of answers of this generation: every read and write looks its type up, and a fleet's
+        # management cluster serves a few hundred types
+        self._lookups: tuple[int, dict] = (-1, {})
         for rt in BUILTINS:
             self.add(rt)
 
@@ -157,18 +160,29 @@ class Registry:
     def get(self, group: str, version: str, plural: str) -> ResourceType | None:
         return self.by_gvr.get((group, version, plural))
 
+    def _memo(self) -> dict:
+        if self._lookups[0] != self.generation:
+            self._lookups = (self.generation, {})
+        return self._lookups[1]
+
     def by_kind(self, api_version: str, kind: str) -> ResourceType | None:
-        group, _, version = api_version.rpartition("/")
-        for (g, v, _), rt in self.by_gvr.items():
-            if g == group and v == version and rt.kind == kind:
-                return rt
-        return None
+        memo = self._memo()
+        key = ("kind", api_version, kind)
+        if key not in memo:
+            group, _, version = api_version.rpartition("/")
+            memo[key] = next((rt for (g, v, _), rt in self.by_gvr.items()
+                              if g == group and v == version and rt.kind == kind), None)
+        return memo[key]
 
     def resources(self, group: str, version: str) -> list[ResourceType]:
         return [rt for (g, v, _), rt in self.by_gvr.items() if g == group and v == version]
 
     def versions_of(self, group: str, plural: str) -> list[ResourceType]:
-        return [rt for (g, _, p), rt in self.by_gvr.items() if g == group and p == plural]
+        memo = self._memo()
+        key = ("versions", group, plural)
+        if key not in memo:
+            memo[key] = tuple(rt for (g, _, p), rt in self.by_gvr.items() if g == group and p == plural)
+        return list(memo[key])
 
     def group_names(self) -> list[str]:
         known = [g for g in GROUP_ORDER if g in self.groups]

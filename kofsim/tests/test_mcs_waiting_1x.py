@@ -160,3 +160,17 @@ def test_missing_child_config_waits_not_fails(sim):
         _states(sim, "child")
     assert sim.loop.now - t0 < 0.5
     assert _states(sim, "child") == [("Deployed", "")]
+
+
+def test_release_state_kept_at_install_is_helms_record(sim):
+    """Sveltos' helm (Layer.install) keeps the state of the revision it wrote instead of parsing its manifest back;
+    that state is what reading helm's release Secret gives (what a restarted emulator or a second revision sees)."""
+    _cluster(sim, "c3")
+    _mcs(sim, "plain", "controller:\n  replicaCount: 2\n", [])
+    assert sim.loop.until(lambda: (_serviceset(sim, "plain") or {}).get("status", {}).get("deployed"), within=10), \
+        _states(sim, "plain")
+    target = sim.layer.fleet.client(f"{NS}/c3")
+    kept = sim.layer.release(target, "svc", "svc")
+    assert kept and kept["objects"] and kept["revision"] == 1
+    sim.layer._releases.clear()
+    assert sim.layer.release(target, "svc", "svc") == kept

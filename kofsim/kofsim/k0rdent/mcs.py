@@ -231,17 +231,20 @@ class Mcs:
                 cd = cds.get((ss["metadata"]["namespace"], (ss.get("spec") or {}).get("cluster")))
                 if cd is not None and not self.matches(mcs, cd) and not ss["metadata"].get("deletionTimestamp"):
                     self.mgmt.delete(self._rt("servicesets"), ss["metadata"]["namespace"], ss["metadata"]["name"])
-        matching, problems = [], []
+        matching = []
+        try:  # the same for every cluster: read once per reconcile, not once per cluster
+            desired = self.desired_services(mcs)
+        except ValuesError:
+            desired = None  # a broken templateChain leaves the ServiceSets alone (kcm errors)
         for key, cd in sorted(cds.items()):
             if cd["metadata"].get("deletionTimestamp") or not self.matches(mcs, cd):
                 continue
             matching.append(key)
-            try:
-                self.ensure_serviceset(mcs, cd)
-            except ValuesError as err:
-                problems.append(str(err))
+            if desired is not None:
+                self.ensure_serviceset(mcs, cd, desired)
+        matched = set(matching)
         current = [s for s in self.list("servicesets") if (s.get("spec") or {}).get("multiClusterService") == name
-                   and (s["metadata"]["namespace"], (s.get("spec") or {}).get("cluster")) in set(matching)
+                   and (s["metadata"]["namespace"], (s.get("spec") or {}).get("cluster")) in matched
                    and not s["metadata"].get("deletionTimestamp")]
         ready = sum(1 for s in current if (s.get("status") or {}).get("deployed"))
         ok = ready >= len(matching)
@@ -249,13 +252,16 @@ class Mcs:
               f"{ready}/{len(matching)}", gen, ts)
         status["servicesUpgradePaths"] = [self.upgrade_paths(s)[0] for s in services]
         old = {(m.get("namespace"), m.get("name")): m for m in status.get("matchingClusters") or []}
-        clusters = []
+        clusters, creds = [], {}
         for ss in current:
             ref = (ss.get("status") or {}).get("cluster")
             if not ref:
                 continue
             cd = cds.get((ref["namespace"], ref["name"])) or {}
-            cred = self.get("credentials", ref["namespace"], (cd.get("spec") or {}).get("credential", "")) or {}
+            cref = (ref["namespace"], (cd.get("spec") or {}).get("credential", ""))
+            if cref not in creds:  # a few Credentials for the whole fleet
+                creds[cref] = self.get("credentials", *cref) or {}
+            cred = creds[cref]
             entry = dict(ref, lastTransitionTime=ts, regional=bool((cred.get("spec") or {}).get("region")),
                          deployed=bool((ss.get("status") or {}).get("deployed")))
             prev = old.get((ref["namespace"], ref["name"]))
@@ -312,17 +318,23 @@ class Mcs:
                 return entry, None
         return entry, f"ServiceTemplate {svc.get('template')} is not supported by ServiceTemplateChain {chain}"
 
-    def ensure_serviceset(self, mcs, cd):
-        """kcm's createOrUpdateServiceSet: the services whose dependsOn are Deployed, in (namespace, name) order,
-        then those already in the ServiceSet; a broken templateChain leaves the ServiceSet alone (kcm errors)."""
-        ns, cdn = cd["metadata"]["namespace"], cd["metadata"]["name"]
-        name = serviceset_name(cdn, mcs["metadata"]["name"])
+    def desired_services(self, mcs) -> list:
+        """The MultiClusterService's services with their template versions; ValuesError for a broken
+        templateChain."""
         sspec = (mcs.get("spec") or {}).get("serviceSpec") or {}
         desired = [dict(s, version=self.template_version(s)) for s in sspec.get("services") or []]
         for s in desired:
             err = self.upgrade_paths(s)[1]
             if err:
                 raise ValuesError(err)
+        return desired
+
+    def ensure_serviceset(self, mcs, cd, desired):
+        """kcm's createOrUpdateServiceSet: the services whose dependsOn are Deployed, in (namespace, name) order,
+        then those already in the ServiceSet."""
+        ns, cdn = cd["metadata"]["namespace"], cd["metadata"]["name"]
+        name = serviceset_name(cdn, mcs["metadata"]["name"])
+        sspec = (mcs.get("spec") or {}).get("serviceSpec") or {}
         rt = self._rt("servicesets")
         cur = self.mgmt.get(rt, ns, name)
         stored = ((cur or {}).get("spec") or {}).get("services") or []
@@ -369,14 +381,15 @@ class Mcs:
         spec = {"cluster": cdn, "multiClusterService": mcs["metadata"]["name"], "provider": provider}
         if result:
             spec["services"] = result
+        owners = [{"apiVersion": cd["apiVersion"], "kind": "ClusterDeployment", "name": cdn,
+                   "uid": cd["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}]
+        if cur is not None and cur.get("spec") == spec and cur["metadata"].get("ownerReferences") == owners and \
+                (cur["metadata"].get("labels") or {}).get(ADAPTER_LABEL[0]) == ADAPTER_LABEL[1]:
+            return  # compared before copying: every cluster's ServiceSet is looked at on every reconcile
         body = mutable(cur) if cur else {"apiVersion": rt.api_version, "kind": "ServiceSet",
                                           "metadata": {"name": name, "namespace": ns}}
         body["metadata"].setdefault("labels", {})[ADAPTER_LABEL[0]] = ADAPTER_LABEL[1]
-        body["metadata"]["ownerReferences"] = [{"apiVersion": cd["apiVersion"], "kind": "ClusterDeployment",
-                                                "name": cdn, "uid": cd["metadata"]["uid"], "controller": True,
-                                                "blockOwnerDeletion": True}]
-        if cur is not None and cur.get("spec") == spec and cur["metadata"] == body["metadata"]:
-            return
+        body["metadata"]["ownerReferences"] = owners
         body["spec"] = spec
         try:
             if cur is None:
