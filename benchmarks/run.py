@@ -35,7 +35,9 @@ MUTATING = ("POST", "PUT", "PATCH", "DELETE")
 # requests against the minimum
 TARGETS = {"first_s_1000": 120, "rerun_s_1000": 30, "first_speedup": 5, "rerun_speedup": 10, "requests_ratio": 1.5}
 # the KOF 1.x flow's (issue 17): no baseline (kubernetes.core would write the same ClusterDeployments)
-TARGETS_1X = {"first_s_1000": 60, "rerun_s_1000": 30, "requests_ratio": 1.2}
+# the 1.x issue sets every figure "at N=1000 children", the requests ratio too (at N=10 the fixed discovery and
+# management-tier reads are most of a run's requests)
+TARGETS_1X = {"first_s_1000": 60, "rerun_s_1000": 30, "requests_ratio": 1.2, "requests_at_n": 1000}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -216,8 +218,9 @@ def verdict(res: dict, targets: dict | None = None) -> dict:
     speed = [e for e in res.values() if "first_speedup" in e and "first_speedup" in targets]
     v["first_speedup"] = all(e["first_speedup"] >= targets["first_speedup"] for e in speed) if speed else None
     v["rerun_speedup"] = all(e["rerun_speedup"] >= targets["rerun_speedup"] for e in speed) if speed else None
+    judged = [e for n, e in res.items() if "requests_at_n" not in targets or n == str(targets["requests_at_n"])]
     v["requests_ratio"] = all(max(e["first_requests_vs_min"], e["rerun_requests_vs_min"]) <= targets["requests_ratio"]
-                              for e in res.values()) if res else None
+                              for e in judged) if judged else None
     return v
 
 
@@ -298,8 +301,8 @@ def report(rows, path: Path, latency, res: dict, ver: dict, targets: dict | None
                      f"{e['first_requests_vs_min']} | {e['rerun_requests_vs_min']} | "
                      f"{r['load_before'][0]} / {r['load_after'][0]} |")
     lines += ["", "Targets (the issue): " + ", ".join(
-        f"{k} {targets[k]}: {'met' if v else 'not met' if v is False else 'not measured'}" for k, v in ver.items()
-        if k in targets)]
+        f"{k} {targets[k]}{' at N=' + str(targets['requests_at_n']) if k == 'requests_ratio' and 'requests_at_n' in targets else ''}: "
+        f"{'met' if v else 'not met' if v is False else 'not measured'}" for k, v in ver.items() if k in targets)]
     if img:
         lines += ["", f"![wall seconds against N]({img})"]
     path.write_text("\n".join(lines) + "\n")
