@@ -697,7 +697,16 @@ class Cluster:
         warnings: list[str] = []
         if not isinstance(obj, dict):
             raise E.bad_request("the body of the request was in an unknown format")
-        obj = clone(obj)
+        if subresource == "status" and old is not None and isinstance(obj.get("metadata"), dict):
+            # a status write keeps only the body's status, managedFields and (apps) annotations of it, on a copy of
+            # the stored object (below): copy those, not the whole body (status writes are most of a fleet's)
+            obj = dict(obj, metadata=dict(obj["metadata"]))
+            if "status" in obj:
+                obj["status"] = clone(obj["status"])
+            if "managedFields" in obj["metadata"]:
+                obj["metadata"]["managedFields"] = clone(obj["metadata"]["managedFields"])
+        else:
+            obj = clone(obj)
         # the caller's apiVersion/kind must match the endpoint
         kind = obj.get("kind")
         if rt.builtin and subresource is None and not internal and (
