@@ -283,11 +283,18 @@ class Layer:
         rec = read_release_secret(latest) or {}
         chart = (rec.get("chart") or {}).get("metadata") or {}
         version = chart.get("version", "")
-        state = {"revision": int(rec.get("version") or (meta.get("labels") or {}).get("version") or 1),
-                 "hash": _digest(chart.get("name"), "" if version == "0.0.0" else version, rec.get("config") or {}),
-                 "objects": _manifest_keys(rec.get("manifest") or ""), "namespace": ns,
-                 "secret": meta["name"]}
-        self._releases[key] = ((meta.get("uid"), meta.get("resourceVersion")), state)
+        return self._keep_release(target, ns, release, meta,
+                                  int(rec.get("version") or (meta.get("labels") or {}).get("version") or 1),
+                                  _digest(chart.get("name"), "" if version == "0.0.0" else version,
+                                          rec.get("config") or {}),
+                                  _manifest_keys(rec.get("manifest") or ""))
+
+    def _keep_release(self, target, ns, release, secret_meta, revision, digest, objects) -> dict:
+        """Remember a release's state, valid while its latest release Secret is the one of `secret_meta`."""
+        state = {"revision": revision, "hash": digest, "objects": objects, "namespace": ns,
+                 "secret": secret_meta["name"]}
+        self._releases[(target.name, ns, release)] = ((secret_meta.get("uid"), secret_meta.get("resourceVersion")),
+                                                      state)
         return state
 
     def install(self, target, release, ns, chart, version, values, *, render=None, force=False):
@@ -347,9 +354,7 @@ class Layer:
                                 manager=HELM)
         meta = (created or {}).get("metadata") or {}
         if meta.get("uid"):  # what release() would read back from this Secret, without parsing its manifest again
-            self._releases[(target.name, ns, release)] = (
-                (meta["uid"], meta.get("resourceVersion")),
-                {"revision": revision, "hash": digest, "objects": keys, "namespace": ns, "secret": meta["name"]})
+            self._keep_release(target, ns, release, meta, revision, digest, keys)
         self.apply_crashloop(target.name, target.name.split("/", 1)[-1])
         api.log.info("helm: %s %s/%s %s revision %d (%d objects)", target.name, ns, release,
                      "upgraded to" if prev else "installed as", revision, len(keys))
