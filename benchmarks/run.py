@@ -300,9 +300,13 @@ def report(rows, path: Path, latency, res: dict, ver: dict, targets: dict | None
                      f"{str(e.get('rerun_speedup', '-')) + 'x' if 'rerun_speedup' in e else '-'} | "
                      f"{e['first_requests_vs_min']} | {e['rerun_requests_vs_min']} | "
                      f"{r['load_before'][0]} / {r['load_after'][0]} |")
+
+    def target(k):
+        at = targets.get("requests_at_n") if k == "requests_ratio" else None
+        return f"{k} {targets[k]}" + (f" at N={at}" if at else "")
     lines += ["", "Targets (the issue): " + ", ".join(
-        f"{k} {targets[k]}{' at N=' + str(targets['requests_at_n']) if k == 'requests_ratio' and 'requests_at_n' in targets else ''}: "
-        f"{'met' if v else 'not met' if v is False else 'not measured'}" for k, v in ver.items() if k in targets)]
+        f"{target(k)}: {'met' if v else 'not met' if v is False else 'not measured'}" for k, v in ver.items()
+        if k in targets)]
     if img:
         lines += ["", f"![wall seconds against N]({img})"]
     path.write_text("\n".join(lines) + "\n")

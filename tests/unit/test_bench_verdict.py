@@ -2,7 +2,8 @@
 import importlib.util
 from pathlib import Path
 
-spec = importlib.util.spec_from_file_location("bench_run", Path(__file__).resolve().parents[2] / "benchmarks" / "run.py")
+RUN_PY = Path(__file__).resolve().parents[2] / "benchmarks" / "run.py"
+spec = importlib.util.spec_from_file_location("bench_run", RUN_PY)
 bench = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(bench)
 
