@@ -108,8 +108,10 @@ class ActionModule(KofAction):
                 for r in res.values():
                     if not r.get("failed"):
                         r["ready"] = converge.is_ready(r.get("object") or {})
-        for r in per_host.values():
+        for h, r in per_host.items():
             r.pop("object", None)
+            if h in desired:  # for the batch tasks after this one (k0rdent.kof.cluster_services)
+                r["cluster"] = f"{desired[h]['metadata']['namespace']}/{desired[h]['metadata']['name']}"
         result["hosts"] = per_host
         result["changed"] = any(r.get("changed") for r in per_host.values())
         result["summary"] = _summary(per_host)

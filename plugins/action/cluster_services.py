@@ -10,15 +10,16 @@ import time
 
 from ansible_collections.k0rdent.kof.plugins.module_utils import converge, kof_resources
 from ansible_collections.k0rdent.kof.plugins.module_utils.kube import KubeError, object_path
-from ansible_collections.k0rdent.kof.plugins.plugin_utils.action import KofAction
+from ansible_collections.k0rdent.kof.plugins.plugin_utils.action import ActionFailure, KofAction
 
 KOF_OPERATOR = "app.kubernetes.io/managed-by=kof-operator"
 
 
 class ActionModule(KofAction):
     ARGS = {
-        "hosts": {"type": "list", "elements": "str", "required": True},
-        "definition": {"type": "str", "required": True},
+        # the registered results of the batch tasks that made the clusters (k0rdent.kof.cluster_deployments,
+        # k0rdent.kof.regional_registrations): each host's `cluster` (namespace/name), resolved once there
+        "batch": {"type": "list", "elements": "str", "required": True},
         "role": {"type": "str", "required": True, "choices": ["regional", "child"]},
         "multi_cluster_service": {"type": "str"},
         "config_map_only": {"type": "list", "elements": "str", "default": []},
@@ -33,16 +34,13 @@ class ActionModule(KofAction):
     def act(self, args, result):
         started = time.monotonic()
         role, mcs = args["role"], args["multi_cluster_service"] or kof_resources.KOF_MCS[args["role"]]
-        hosts = list(dict.fromkeys(args["hosts"]))
         only_cm = set(args["config_map_only"])
-        per_host = {h: {"changed": False, "objects": [], "services": {}} for h in hosts}
-        where = {}  # host -> (namespace, ClusterDeployment name)
-        for h, cd in self.per_host(hosts, args["definition"]).items():
-            meta = cd.get("metadata") if isinstance(cd, dict) else None
-            if not isinstance(meta, dict) or not meta.get("name") or not meta.get("namespace"):
-                _fail(per_host[h], f"{args['definition']} is not a ClusterDeployment with metadata.name and namespace")
-                continue
-            where[h] = (meta["namespace"], meta["name"])
+        where = {}  # host -> (namespace, ClusterDeployment name), as the batch tasks resolved them
+        for name in args["batch"]:
+            for host, res in ((self.batch(name) or {}).get("hosts") or {}).items():
+                if not res.get("failed"):  # a failed one fails on its own host (k0rdent.kof.fleet_result)
+                    where[host] = _cluster(name, host, res)
+        per_host = {h: {"changed": False, "objects": [], "services": {}} for h in where}
         kube = self.management(args)
         psg_api = kof_resources.psg_api(args["kof_version"])[0]
         seen: dict = {}
@@ -112,6 +110,14 @@ class ActionModule(KofAction):
         if state == "ready" and missing:
             state, msg = "pending", "waiting for kof-operator to create " + ", ".join(f"{k} {n}" for k, n in missing)
         return state, msg, services, objects
+
+
+def _cluster(batch, host, res) -> tuple:
+    namespace, _sep, name = str(res.get("cluster") or "").partition("/")
+    if not namespace or not name:
+        raise ActionFailure(f"{batch}: the result of host {host} names no cluster (namespace/name): it is not a "
+                            "result of k0rdent.kof.cluster_deployments or k0rdent.kof.regional_registrations")
+    return namespace, name
 
 
 def _items(kube, path, selector=None):

@@ -29,18 +29,11 @@ class ActionModule(KofAction):
         host = task_vars.get("inventory_hostname")
         shares = []
         for name in args["batch"]:
-            batch = task_vars.get(name)
-            if not isinstance(batch, dict):
-                result.update(failed=True, msg=f"no batch result in {name}: the batch task did not run (an "
-                                               "earlier task failed, see above) or it registers another variable")
-                return
-            if batch.get("failed"):
-                result.update(failed=True, msg=f"the batch failed for every host: {batch.get('msg', 'unknown error')}")
-                return
+            batch = self.batch(name)
+            if batch is None:
+                continue
             mine = (batch.get("hosts") or {}).get(host)
             if mine is None:
-                if batch.get("skipped"):
-                    continue
                 result.update(failed=True, msg=f"{host} was not part of the batch {name}")
                 return
             shares.append(mine)

@@ -57,6 +57,9 @@ class ActionModule(KofAction):
                 if warning:
                     result.setdefault("warnings", []).append(warning)
                 meta = obj["metadata"]
+                if option == "config_map":  # the regional cluster it announces, for k0rdent.kof.cluster_services
+                    data = obj["data"]
+                    per_host[h]["cluster"] = f"{data['regional_cluster_namespace']}/{data['regional_cluster_name']}"
                 wanted.setdefault((obj["apiVersion"], kof_resources.PLURALS[obj["kind"]], meta["namespace"]),
                                   {})[h] = obj
         kube = self.management(args, pool_size=max(8, args["concurrency"] * 2))

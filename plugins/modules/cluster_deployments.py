@@ -113,11 +113,13 @@ EXAMPLES = r"""
 
 RETURN = r"""
 hosts:
-  description: Per-host outcome.
+  description:
+    - Per-host outcome - C(changed), C(action), C(ready), C(msg) when failed, and C(cluster), the
+      C(namespace/name) of the host's ClusterDeployment (what M(k0rdent.kof.cluster_services) reads from it).
   returned: always
   type: dict
   sample:
-    cloud1-region1-child1: {changed: true, action: created, ready: true}
+    cloud1-region1-child1: {changed: true, action: created, ready: true, cluster: kcm-system/cloud1-region1-child1}
 summary:
   description: Number of hosts per outcome (created, updated, unchanged, deleted, absent, rendered, failed).
   returned: always

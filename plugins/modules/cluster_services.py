@@ -26,18 +26,20 @@ extends_documentation_fragment:
   - k0rdent.kof.action_plugin
   - k0rdent.kof.kube_connection
 options:
-  hosts:
-    description: The clusters (inventory hosts) of the batch.
+  batch:
+    description:
+      - The names of the registered results of the batch tasks that applied the clusters of this batch
+        (M(k0rdent.kof.cluster_deployments); for regional clusters that are only a ConfigMap,
+        M(k0rdent.kof.regional_registrations) with its C(config_map) option). Every host that did not fail there is
+        judged, by the C(cluster) (namespace/name) its result names; a skipped batch task adds no host.
+      - Read from the task's variables, like M(k0rdent.kof.fleet_result) does, so each cluster's ClusterDeployment
+        is not evaluated a second time per host.
     type: list
     elements: str
     required: true
-  definition:
-    description: Name of the variable holding each host's ClusterDeployment (evaluated per host; its name and namespace are used).
-    type: str
-    required: true
   config_map_only:
     description:
-      - The hosts of O(hosts) that are regional clusters announced only by a ConfigMap (C(kof_regional_configmap_only),
+      - The hosts of O(batch) that are regional clusters announced only by a ConfigMap (C(kof_regional_configmap_only),
         see M(k0rdent.kof.regional_registrations)) - no ClusterDeployment and no services; only the PromxyServerGroup
         kof-operator makes from the ConfigMap is waited for.
     type: list
@@ -88,10 +90,16 @@ attributes:
 """
 
 EXAMPLES = r"""
-- name: Wait for KOF to deploy kof-storage to the regional clusters of this batch
-  k0rdent.kof.cluster_services:
+- name: Apply the regional ClusterDeployments of this batch
+  k0rdent.kof.cluster_deployments:
     hosts: "{{ ansible_play_batch }}"
     definition: regional_clusterdeployment
+  run_once: true
+  register: regional_batch
+
+- name: Wait for KOF to deploy kof-storage to the regional clusters of this batch
+  k0rdent.kof.cluster_services:
+    batch: [regional_batch]
     role: regional
     kof_version: 1.10.0
   run_once: true

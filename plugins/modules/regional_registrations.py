@@ -98,6 +98,8 @@ hosts:
     - Per-host outcome - C(changed), C(action) (C(unchanged), C(changed) or C(failed)), C(msg) when failed, and
       C(objects), one entry per object with its C(kind), C(name), C(action) (C(created), C(updated), C(unchanged))
       and C(before) / C(after) (server-managed fields left out; no secret value).
+    - With O(config_map), also C(cluster), C(namespace/name) of the regional cluster the ConfigMap announces (what
+      M(k0rdent.kof.cluster_services) waits for).
   returned: always
   type: dict
   sample:

@@ -90,6 +90,17 @@ class KofAction(ActionBase):
         """Variable `var_name` evaluated in each host's own context, in this one task (plugin_utils/fleet.py)."""
         return resolve_per_host(self._task, self._loader, self.task_vars, hosts, var_name, names=names)
 
+    def batch(self, name: str) -> dict | None:
+        """The registered result of a run_once batch task (its `hosts`: host -> that host's share), or None when
+        the task was skipped. ActionFailure when the variable is no such result or the whole batch failed."""
+        batch = self.task_vars.get(name)
+        if not isinstance(batch, dict):
+            raise ActionFailure(f"no batch result in {name}: the batch task did not run (an earlier task failed, "
+                                "see above) or it registers another variable")
+        if batch.get("failed"):
+            raise ActionFailure(f"the batch failed for every host: {batch.get('msg', 'unknown error')}")
+        return None if batch.get("skipped") else batch
+
     def vault_secrets(self) -> list:
         """The vault secrets the run was given (core_internals.vault_secrets)."""
         return core_internals.vault_secrets(self._loader)

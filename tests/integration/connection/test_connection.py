@@ -211,8 +211,7 @@ def tasks(c: dict, out: Path) -> dict:
         "cost_report": {"clusters": {"conn1": "conn1"}, "period": {"days": 1}},
         # KOF 1.x's judges on a kcm 0.1 cluster: nothing to find, reported without waiting
         "flux_releases": {"namespace": "kof", "wait": False},
-        "cluster_services": {"hosts": ["conn1"], "definition": "conn_cd", "role": "regional",
-                             "kof_version": "1.10.0", "wait": False},
+        "cluster_services": {"batch": ["conn_batch"], "role": "regional", "kof_version": "1.10.0", "wait": False},
         "kof_info": {"namespace": "kof"},
         # run in check mode (CHECK_MODE): the record and the credentials Secret are read, no storage is contacted
         "regional_data_migration": {
@@ -240,6 +239,9 @@ def run_variant(c: dict, name: str, defaults: dict | None, env: dict | None = No
                                  "metadata": {"name": "conn1", "namespace": "kcm-system"},
                                  "spec": {"template": "aws-standalone-cp-0-1-0", "credential": "aws-cred",
                                           "config": {"region": "us-east-2"}}},
+                     # a batch result as k0rdent.kof.cluster_deployments registers it (cluster_services reads it)
+                     "conn_batch": {"changed": False, "hosts": {"conn1": {"changed": False,
+                                                                          "cluster": "kcm-system/conn1"}}},
                      "conn_psg": {"cluster_name": "conn1", "regional_domain": "conn1.kof.example.com"},
                      "conn_gds": {"cluster_name": "conn1", "regional_domain": "conn1.kof.example.com"}},
             "tasks": [{"name": module, f"k0rdent.kof.{module}": args, "register": f"r_{module}",
