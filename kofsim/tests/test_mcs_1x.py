@@ -160,9 +160,40 @@ def test_regional_and_child(k1):
         return text if f"vmauth.{domain}:443" in text else None
     cfg = yaml.safe_load(wait_for(promxy, "promxy config lists the regional"))
     assert cfg["promxy"]["server_groups"][0]["path_prefix"] == "/vm/select/0/prometheus"
+    # envoy-gateway (gateway-helm) publishes kof-storage's Gateway through a LoadBalancer Service of its own: the
+    # Gateway's address is that load balancer's (what the docs' manual DNS record points vmauth.<domain> to)
+
+    def programmed():
+        gw = get(k1, "gateway", "-n", "kof", "gateway", kubeconfig=rkc)
+        st = gw.get("status") or {}
+        return gw if any(c["type"] == "Programmed" and c["status"] == "True" for c in st.get("conditions") or []) \
+            else None
+    gw = wait_for(programmed, "the regional's Gateway Programmed", timeout=30)
+    assert gw["spec"]["listeners"][1]["hostname"] == f"vmauth.{domain}"
+    [proxy] = [x for x in get(k1, "services", "-A", "-l", "gateway.envoyproxy.io/owning-gateway-name=gateway",
+                              kubeconfig=rkc)["items"]]
+    # named by kof-regional's envoy-gateway values (envoyProxy...envoyService.name: gateway-<cluster>)
+    assert proxy["spec"]["type"] == "LoadBalancer" and proxy["metadata"]["name"] == "gateway-r1"
+    assert [p["port"] for p in proxy["spec"]["ports"]] == [80, 443]
+    lb = proxy["status"]["loadBalancer"]["ingress"][0]["hostname"]
+    assert lb.endswith(".us-east-2.elb.amazonaws.com")
+    assert gw["status"]["addresses"] == [{"type": "Hostname", "value": lb}]
+    assert [x["name"] for x in gw["status"]["listeners"]] == ["http", "https"]
+    assert next(c for c in get(k1, "gatewayclass", "eg", kubeconfig=rkc)["status"]["conditions"]
+                if c["type"] == "Accepted")["status"] == "True"
     # an unlabelled ClusterDeployment gets nothing
     assert servicesets(k1, "plain") == {}
     assert not [c for c in get(k1, "configmaps", "-n", NS)["items"] if c["metadata"]["name"].endswith("-plain")]
+
+
+def test_a_deleted_gateway_takes_its_proxy_along(k1):
+    """envoy-gateway removes the proxy it made for a Gateway (another namespace: no owner reference to collect)."""
+    rkc = kubeconfig(k1, "r1")
+    selector = "gateway.envoyproxy.io/owning-gateway-name=gateway"
+    assert get(k1, "services", "-A", "-l", selector, kubeconfig=rkc)["items"]
+    kubectl(k1, "--kubeconfig", str(rkc), "delete", "gateway", "-n", "kof", "gateway")
+    wait_for(lambda: not get(k1, "services,deployments", "-A", "-l", selector, kubeconfig=rkc)["items"] or None,
+             "the proxy Service and Deployment gone", timeout=30)
 
 
 def test_child_waits_for_its_credentials(k1):

@@ -43,6 +43,8 @@ GRAFANA_OPERATOR = "grafana/grafana-operator"
 OPENCOST = "opencost/opencost-helm-chart"
 EXTERNAL_DNS = "kubernetes-sigs/external-dns"
 OTEL = "open-telemetry/opentelemetry-helm-charts"
+# every repository the generator reads (tests skip the check unless each has a mirror)
+UPSTREAM = (KOF[0], VM, GRAFANA_OPERATOR, OPENCOST, EXTERNAL_DNS, OTEL)
 
 # object keys whose content the charts pass through (toYaml) as Kubernetes objects or label/annotation maps
 FREE_NAMES = {"resources", "nodeSelector", "affinity", "annotations", "labels", "podAnnotations", "podLabels",

@@ -1,10 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright: k0rdent.kof contributors
 # SPDX-License-Identifier: Apache-2.0
-"""Action plugin behind k0rdent.kof.regional_addresses: the load-balancer address of ingress-nginx on every
-regional cluster of the play, read through each cluster's kubeconfig Secret in one run_once task in the controller
-process (the guide's `kubectl get svc -n ingress-nginx ingress-nginx-controller`), waiting until each has one.
-The kubeconfigs stay in this process. See the module file for docs."""
+"""Action plugin behind k0rdent.kof.regional_addresses: the load-balancer address of every regional cluster of the
+play - ingress-nginx's Service (KOF 0.1.x, the guide's `kubectl get svc -n ingress-nginx ingress-nginx-controller`)
+or kof-storage's Gateway (KOF 1.x, the docs' `kubectl get gateway -n kof gateway`) - read through each cluster's
+kubeconfig Secret in one run_once task in the controller process, waiting until each has one. The kubeconfigs stay
+in this process. See the module file for docs."""
 from __future__ import annotations
 
 import time
@@ -22,6 +23,19 @@ def lb_address(service: dict) -> str:
     return first.get("hostname") or first.get("ip") or ""
 
 
+def gateway_address(gateway: dict) -> str:
+    """The first address of a Gateway API Gateway's status (a Hostname or an IPAddress); '' when none."""
+    addresses = (gateway.get("status") or {}).get("addresses") or []
+    first = addresses[0] if addresses and isinstance(addresses[0], dict) else {}
+    return str(first.get("value") or "")
+
+
+def _programmed_message(gateway: dict) -> str:
+    cond = next((c for c in (gateway.get("status") or {}).get("conditions") or []
+                 if isinstance(c, dict) and c.get("type") == "Programmed"), {})
+    return f" (Programmed: {cond.get('reason')}: {cond.get('message')})" if cond.get("reason") else ""
+
+
 def _short(err: Exception, limit: int = 200) -> str:
     text = str(err)
     return text if len(text) <= limit else text[:limit - 3] + "..."
@@ -31,8 +45,11 @@ class ActionModule(KofAction):
     ARGS = {
         "hosts": {"type": "list", "elements": "str", "required": True},
         "namespace": {"type": "str", "default": "kcm-system"},
+        "namespaces": {"type": "dict", "default": {}},
         "service_namespace": {"type": "str", "default": "ingress-nginx"},
         "service_name": {"type": "str", "default": "ingress-nginx-controller"},
+        "gateway_namespace": {"type": "str", "default": "kof"},
+        "gateway_name": {"type": "str", "default": ""},
         "timeout": {"type": "int", "default": 600},
         "interval": {"type": "int", "default": 10},
         "concurrency": {"type": "int", "default": 8},
@@ -46,7 +63,15 @@ class ActionModule(KofAction):
                 return
         check = self.check_mode
         hosts = list(dict.fromkeys(args["hosts"]))
-        svc = f"{args['service_namespace']}/{args['service_name']}"
+        if args["gateway_name"]:  # KOF 1.x: kof-storage's Gateway, published by envoy-gateway
+            kind, obj_ns, obj_name = "Gateway", args["gateway_namespace"], args["gateway_name"]
+            path = ("gateway.networking.k8s.io/v1", "gateways")
+            missing, address_of = " (is kof-storage deployed on the cluster?)", gateway_address
+        else:
+            kind, obj_ns, obj_name = "Service", args["service_namespace"], args["service_name"]
+            path = ("v1", "services")
+            missing, address_of = " (is ingress-nginx deployed on the cluster?)", lb_address
+        what = f"{kind} {obj_ns}/{obj_name}"
         # a check run reports what is there now: it does not wait
         timeout = 0 if check else args["timeout"]
         waited = "" if check else f" after {args['timeout']}s"
@@ -54,27 +79,30 @@ class ActionModule(KofAction):
 
         def look(host: str) -> dict:
             """One look at one cluster: {address, problem}; the problem says what is missing, for the last look."""
-            secret = f"{args['namespace']}/{host}-kubeconfig"
+            ns = args["namespaces"].get(host) or args["namespace"]
+            secret = f"{ns}/{host}-kubeconfig"
             try:
-                sec = mgmt.get(object_path("v1", "secrets", args["namespace"], f"{host}-kubeconfig"))
+                sec = mgmt.get(object_path("v1", "secrets", ns, f"{host}-kubeconfig"))
                 if sec is None:
                     return {"address": "", "problem": f"the kubeconfig Secret {secret} does not exist"
                             + (" (not provisioned yet)" if check else f"{waited}: is the ClusterDeployment Ready?")}
-                kube = kube_from_secret(sec, host, args["namespace"], verify=mgmt.verify is not False)
+                kube = kube_from_secret(sec, host, ns, verify=mgmt.verify is not False)
             except KubeError as err:
                 return {"address": "", "problem": f"cannot read Secret {secret}: {_short(err)}"}
             try:
-                service = kube.get(object_path("v1", "services", args["service_namespace"], args["service_name"]))
+                obj = kube.get(object_path(path[0], path[1], obj_ns, obj_name))
             except KubeError as err:
-                return {"address": "", "problem": f"cannot read Service {svc}: {_short(err)}"}
+                if err.status != 404:  # 404 without the kind: the Gateway API is not installed yet
+                    return {"address": "", "problem": f"cannot read {what}: {_short(err)}"}
+                obj = None
             finally:
                 kube.close()
-            if service is None:
-                return {"address": "", "problem": f"Service {svc} does not exist"
-                        + ("" if check else f"{waited} (is ingress-nginx deployed on the cluster?)")}
-            address = lb_address(service)
+            if obj is None:
+                return {"address": "", "problem": f"{what} does not exist" + ("" if check else waited + missing)}
+            address = address_of(obj)
             if not address:
-                return {"address": "", "problem": f"Service {svc} has no load-balancer address"
+                detail = _programmed_message(obj) if kind == "Gateway" else ""
+                return {"address": "", "problem": f"{what} has no load-balancer address{detail}"
                         + ("" if check else f"{waited} (is the cloud load balancer being provisioned?)")}
             return {"address": address, "problem": ""}
 

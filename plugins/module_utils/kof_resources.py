@@ -90,7 +90,7 @@ def install_flow(kof_version, supported=("0.1", "1.x"), what="this playbook") ->
             f"{' and '.join(FLOW_NAMES[f] for f in supported) or 'no KOF version'} only so far, and running it "
             f"against a {flow} fleet would write objects that release ignores or fights. The {FLOW_NAMES['1.x']} "
             "flow covers site.yml (and its parts), render.yml, upgrade.yml, migrate.yml, verify.yml, dns.yml, "
-            "cost_report.yml, backup.yml, restore.yml, prune.yml and uninstall.yml")
+            "dns_records.yml, cost_report.yml, backup.yml, restore.yml, prune.yml and uninstall.yml")
     return flow
 
 

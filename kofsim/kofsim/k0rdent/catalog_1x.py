@@ -423,14 +423,21 @@ def kof_regional(release, ns, v, lookup, version=KOF_VERSION):
         % storage_class,
         _annotation("storageValuesFromAnnotation", "kof-storage-values"),
         _from_helm("storageValuesFromHelm", v.get("storage") or {}),
+        # v1.10.0: the managed Gateway (class `eg`, envoy-gateway's) listens for vmauth.<regional domain>
         "{{ $storageValuesHere := `\nglobal:\n  clusterName: {clusterName}\n  storageClass: {storageClass}\n"
-        "gateway:\n  enabled: %s\nvictoriametrics:\n  vmauth:\n    spec:\n      ingress:\n        enabled: %s\n"
+        "gatewayClass:\n  enabled: %s\ngateway:\n  enabled: %s\n  spec:\n    listeners:\n"
+        "      - name: http\n        protocol: HTTP\n        port: 80\n"
+        "      - name: https\n        protocol: HTTPS\n        port: 443\n        hostname: vmauth.{regionalDomain}\n"
+        "        tls:\n          mode: Terminate\n          certificateRefs:\n          - kind: Secret\n"
+        "            name: eg-https\n"
+        "victoriametrics:\n  vmauth:\n    spec:\n      ingress:\n        enabled: %s\n"
         "        tlsHosts:\n          - {metricsHost}\n      httpRoute:\n        enabled: %s\n"
         "        hostnames:\n          - {metricsHost}\ncert-manager:\n  email: {certEmail}\n"
         "` | replace \"{clusterName}\" $clusterName | replace \"{storageClass}\" $storageClass"
-        " | replace \"{metricsHost}\" $metricsHost | replace \"{certEmail}\" $certEmail | fromYaml }}"
-        % (str(gateway and bool(_get(v, "gateway.managed", True))).lower(), str(ingress).lower(),
-           str(gateway).lower()),
+        " | replace \"{metricsHost}\" $metricsHost | replace \"{certEmail}\" $certEmail"
+        " | replace \"{regionalDomain}\" $regionalDomain | fromYaml }}"
+        % ((str(gateway and bool(_get(v, "gateway.managed", True))).lower(),) * 2
+           + (str(ingress).lower(), str(gateway).lower())),
         _from_helm("globalValuesFromHelm", g),
         _merge_line("globalValuesFromHelm", "storageValuesHere", "storageValuesFromHelm",
                     "storageValuesFromAnnotation"))

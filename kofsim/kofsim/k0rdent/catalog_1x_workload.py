@@ -176,7 +176,15 @@ def _kof_operators(release, ns, v, lookup):
 
 
 def _gateway_helm(release, ns, v, lookup):
-    return ["gatewayapi"], [deployment("envoy-gateway", ns, {"app.kubernetes.io/name": "gateway-helm",
+    """gateway-helm v1.7.2: the controller, and its configuration (ConfigMap envoy-gateway-config, key
+    envoy-gateway.yaml: the EnvoyGateway resource from `config.envoyGateway`), which operators.py's envoy-gateway
+    stand-in reads (kof-regional names the proxy Service through envoyProxy.provider.kubernetes.envoyService)."""
+    config = dict({"apiVersion": "gateway.envoyproxy.io/v1alpha1", "kind": "EnvoyGateway"},
+                  **((v.get("config") or {}).get("envoyGateway") or {}))
+    return ["gatewayapi"], [{"apiVersion": "v1", "kind": "ConfigMap",
+                             "metadata": {"name": "envoy-gateway-config", "namespace": ns},
+                             "data": {"envoy-gateway.yaml": yaml.safe_dump(config, sort_keys=False)}},
+                            deployment("envoy-gateway", ns, {"app.kubernetes.io/name": "gateway-helm",
                                                              "app.kubernetes.io/instance": release}),
                             service("envoy-gateway", ns, {"app.kubernetes.io/name": "gateway-helm",
                                                           "app.kubernetes.io/instance": release},

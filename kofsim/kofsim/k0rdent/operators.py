@@ -18,6 +18,16 @@ deleting the resource garbage-collects them), and never rewrites an object that 
 - cert-manager: Issuers/ClusterIssuers Ready; a Certificate whose issuer exists is issued into its
   spec.secretName (kubernetes.io/tls) once a cert-manager controller Deployment runs on that cluster. No ACME:
   Ingress annotations do not create Certificates (the guide's Let's Encrypt needs public DNS).
+- envoy-gateway (gateway-helm, installed by kof-regional's MultiClusterService on a regional cluster): while its
+  Deployment `envoy-gateway` runs, a GatewayClass of controller `gateway.envoyproxy.io/gatewayclass-controller` is
+  Accepted, and each Gateway of such a class gets its proxy - Deployment and LoadBalancer Service
+  `envoy-<namespace>-<name>-<hash>` in the controller's namespace (the Service named by the controller's
+  configuration, envoyProxy.provider.kubernetes.envoyService.name, when set: kof-regional sets
+  `gateway-<cluster>`), labelled `gateway.envoyproxy.io/owning-gateway-*`
+  (no owner reference: another namespace; removed with the Gateway) - and the Gateway API v1 status: the Service's
+  load-balancer address in `status.addresses` (Hostname or IPAddress), `Accepted`, `Programmed` (False,
+  AddressNotAssigned, until the cloud gave the Service its address) and one entry per listener. The data plane
+  itself (routes, TLS) is not simulated.
 - promxy-operator (management cluster; kof-facts §1): renders PromxyServerGroups into `<label value>` key
   `config.yaml`. 0.1.x (kcm v1alpha1 mode): label `k0rdent.mirantis.com/promxy-secret-name`, the PSGs of the
   triggering PSG's namespace only, basic auth mandatory (one PSG whose credentials Secret is missing aborts the
@@ -31,6 +41,8 @@ import base64
 import hashlib
 import json
 
+import yaml
+
 from .. import errors as E
 from ..fastcopy import clone, yaml_dump
 from ..selectors import match_label_selector_obj
@@ -43,6 +55,9 @@ GRAFANA_GROUP = "grafana.integreatly.org"
 VM_GROUP = "operator.victoriametrics.com"
 OTEL_GROUP = "opentelemetry.io"
 CM_GROUP = "cert-manager.io"
+GW_GROUP = "gateway.networking.k8s.io"
+ENVOY_CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"
+OWNING_NAME, OWNING_NS = "gateway.envoyproxy.io/owning-gateway-name", "gateway.envoyproxy.io/owning-gateway-namespace"
 HASH = "operator.kofsim.io/last-applied-hash"
 PAUSE = "registry.k8s.io/pause:3.10"
 
@@ -91,7 +106,8 @@ def service(name, ns, selector, ports, labels=None):
 WATCHED = [(VM_GROUP, p) for p in ("vmclusters", "vmauths", "vmalerts", "vmalertmanagers", "vmsingles")] + [
     (GRAFANA_GROUP, "grafanas"), (GRAFANA_GROUP, "grafanadatasources"), ("", "secrets"), ("", "configmaps"),
     (OTEL_GROUP, "opentelemetrycollectors"), ("apps", "deployments"), ("apps", "daemonsets"),
-    ("apps", "statefulsets"), (CM_GROUP, "certificates"), (CM_GROUP, "issuers"), (CM_GROUP, "clusterissuers")]
+    ("apps", "statefulsets"), (CM_GROUP, "certificates"), (CM_GROUP, "issuers"), (CM_GROUP, "clusterissuers"),
+    (GW_GROUP, "gatewayclasses"), (GW_GROUP, "gateways"), ("", "services")]
 
 
 class ClusterOperators:
@@ -180,6 +196,8 @@ class ClusterOperators:
                     self.schedule(("otel", ns, ref["name"]), self.reconcile_otel, ns, ref["name"])
             if k == "Deployment" and (meta.get("labels") or {}).get("app.kubernetes.io/name") == "cert-manager":
                 self.schedule(("certs",), self.issue_all)
+            if k == "Deployment" and name == "envoy-gateway":
+                self.schedule(("gateways",), self.reconcile_gateways)
             if self.management and k == "Deployment" and name.endswith(("-promxy-operator", "-kof-operator")):
                 self.schedule(("promxy-start",), self.render_all_promxy)
         elif g == CM_GROUP and k == "Certificate" and type_ != "DELETED":
@@ -187,6 +205,14 @@ class ClusterOperators:
         elif g == CM_GROUP and k in ("Issuer", "ClusterIssuer") and type_ != "DELETED":
             self.schedule(("issuer", k, ns, name), self.issuer_ready, k, ns, name)
             self.schedule(("certs",), self.issue_all)
+        elif g == GW_GROUP and k == "Gateway":
+            self.schedule(("gw", ns, name), self.reconcile_gateway, ns, name)
+        elif g == GW_GROUP and k == "GatewayClass" and type_ != "DELETED":
+            self.schedule(("gateways",), self.reconcile_gateways)
+        elif g == "" and k == "Service" and (meta.get("labels") or {}).get(OWNING_NAME):
+            labels = meta["labels"]
+            self.schedule(("gw", labels.get(OWNING_NS, ""), labels[OWNING_NAME]), self.reconcile_gateway,
+                          labels.get(OWNING_NS, ""), labels[OWNING_NAME])
         elif self.management and g == PSG_GROUP and k == "PromxyServerGroup":
             self.schedule(("promxy", ns if self.layer.kof_mode == "0.1" else ""), self.render_promxy,
                           ns if self.layer.kof_mode == "0.1" else None)
@@ -463,6 +489,113 @@ class ClusterOperators:
         if {k: old.get(k) for k in cond} != cond:
             self.c.set_status(cert, {"conditions": [dict(cond, lastTransitionTime=now())]},
                               manager="cert-manager-certificates-issuing")
+
+    # ------------------------------------------------------------------------------ envoy-gateway
+    def _envoy_gateway(self) -> dict | None:
+        """The running envoy-gateway controller's Deployment (gateway-helm's), or None."""
+        rt = self.c.resource("apps", "deployments")
+        return next((d for d in self.c.list(rt) if d["metadata"]["name"] == "envoy-gateway"
+                     and (d["metadata"].get("labels") or {}).get("app.kubernetes.io/name") == "gateway-helm"
+                     and not d["metadata"].get("deletionTimestamp")), None)
+
+    def _envoy_service_name(self, ns) -> str:
+        """envoyProxy.provider.kubernetes.envoyService.name of the controller's configuration, or ''."""
+        cm = self.find("configmaps", ns, "envoy-gateway-config")
+        try:
+            config = yaml.safe_load(((cm or {}).get("data") or {}).get("envoy-gateway.yaml") or "") or {}
+        except yaml.YAMLError:
+            return ""
+        kube = ((((config.get("envoyProxy") or {}).get("provider") or {}).get("kubernetes") or {})
+                if isinstance(config, dict) else {})
+        return str((kube.get("envoyService") or {}).get("name") or "")
+
+    def reconcile_gateways(self):
+        rt = self.rt(GW_GROUP, "gateways")
+        for gw in self.c.list(rt) if rt else []:
+            self.reconcile_gateway(gw["metadata"]["namespace"], gw["metadata"]["name"])
+
+    def _envoy_class(self, name) -> dict | None:
+        """The GatewayClass `name` when it is envoy-gateway's, marked Accepted."""
+        rt, gwc = self.get(GW_GROUP, "gatewayclasses", "", name)
+        if gwc is None or (gwc.get("spec") or {}).get("controllerName") != ENVOY_CONTROLLER:
+            return None
+        cond = {"type": "Accepted", "status": "True", "reason": "Accepted", "message": "Valid GatewayClass",
+                "observedGeneration": gwc["metadata"].get("generation", 1)}
+        old = ((gwc.get("status") or {}).get("conditions") or [{}])[0]
+        if {k: old.get(k) for k in cond} != cond:
+            self.c.set_status(gwc, {"conditions": [dict(cond, lastTransitionTime=now())]}, manager="envoy-gateway")
+        return gwc
+
+    def reconcile_gateway(self, ns, name):
+        controller = self._envoy_gateway()
+        if controller is None:
+            return
+        cns = controller["metadata"]["namespace"]
+        proxy = f"envoy-{ns}-{name}-{hashlib.sha256(f'{ns}/{name}'.encode()).hexdigest()[:8]}"
+        svc_name = self._envoy_service_name(cns) or proxy
+        rt, gw = self.get(GW_GROUP, "gateways", ns, name)
+        if gw is None or gw["metadata"].get("deletionTimestamp") or \
+                self._envoy_class((gw.get("spec") or {}).get("gatewayClassName", "")) is None:
+            for plural, group, obj_name in (("services", "", svc_name), ("deployments", "apps", proxy)):
+                cur = self.c.get(self.rt(group, plural), cns, obj_name)
+                if cur is not None and (cur["metadata"].get("labels") or {}).get(OWNING_NAME) == name:
+                    self.c.delete(self.rt(group, plural), cns, obj_name)
+            return
+        spec = gw.get("spec") or {}
+        labels = {"app.kubernetes.io/name": "envoy", "app.kubernetes.io/component": "proxy",
+                  "app.kubernetes.io/managed-by": "envoy-gateway", OWNING_NAME: name, OWNING_NS: ns}
+        ports = sorted({(f"{lst.get('protocol', 'HTTP').lower()}-{lst.get('port')}", int(lst.get("port") or 80))
+                        for lst in spec.get("listeners") or []})
+        svc = service(svc_name, ns=cns, selector=labels, ports=ports or [("http-80", 80)])
+        svc["spec"]["type"] = "LoadBalancer"
+        for obj in (workload("Deployment", proxy, cns, labels, container="envoy",
+                             image="docker.io/envoyproxy/envoy:distroless-v1.37.1"), svc):
+            obj = clone(obj)
+            obj["metadata"].setdefault("annotations", {})[HASH] = _digest(obj)
+            cur = self.c.get(self.c.kind(obj["apiVersion"], obj["kind"]), cns, obj["metadata"]["name"])
+            if (((cur or {}).get("metadata") or {}).get("annotations") or {}).get(HASH) != \
+                    obj["metadata"]["annotations"][HASH]:
+                cur = self.c.ensure(obj, manager="envoy-gateway")
+            if obj["kind"] == "Service":
+                svc = cur
+        ingress = (((svc or {}).get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+        addresses = [{"type": "Hostname", "value": i["hostname"]} if i.get("hostname") else
+                     {"type": "IPAddress", "value": i["ip"]} for i in ingress if i.get("hostname") or i.get("ip")]
+        gen = gw["metadata"].get("generation", 1)
+        programmed = ({"type": "Programmed", "status": "True", "reason": "Programmed",
+                       "message": "Address assigned to the Gateway, 1/1 envoy replicas available"} if addresses else
+                      {"type": "Programmed", "status": "False", "reason": "AddressNotAssigned",
+                       "message": "No addresses have been assigned to the Gateway"})
+        conds = [{"type": "Accepted", "status": "True", "reason": "Accepted",
+                  "message": "The Gateway has been scheduled by Envoy Gateway"}, programmed]
+        routes = self.rt(GW_GROUP, "httproutes")
+        attached = {}
+        for r in self.c.list(routes) if routes else []:
+            for ref in (r.get("spec") or {}).get("parentRefs") or []:
+                if ref.get("name") == name and (ref.get("namespace") or r["metadata"]["namespace"]) == ns:
+                    attached[ref.get("sectionName")] = attached.get(ref.get("sectionName"), 0) + 1
+        listeners = [{"name": lst.get("name"),
+                      "attachedRoutes": attached.get(lst.get("name"), 0) + attached.get(None, 0),
+                      "supportedKinds": [{"group": GW_GROUP, "kind": "HTTPRoute"},
+                                         {"group": GW_GROUP, "kind": "GRPCRoute"}],
+                      "conditions": [dict(c, observedGeneration=gen) for c in (
+                          {"type": t, "status": "True", "reason": t, "message": m} for t, m in (
+                              ("Programmed", "Sending translated listener configuration to the data plane"),
+                              ("Accepted", "Listener is Accepted"), ("ResolvedRefs", "Listener references resolved")))]}
+                     for lst in spec.get("listeners") or []]
+        want = {"addresses": addresses, "listeners": listeners,
+                "conditions": [dict(c, observedGeneration=gen) for c in conds]}
+        have = gw.get("status") or {}
+        strip = (lambda conditions: [{k: v for k, v in c.items() if k != "lastTransitionTime"}
+                                     for c in conditions or []])
+        if (have.get("addresses") or []) == addresses and strip(have.get("conditions")) == want["conditions"] and \
+                [dict(x, conditions=strip(x.get("conditions"))) for x in have.get("listeners") or []] == listeners:
+            return
+        ts = now()
+        want["conditions"] = [dict(c, lastTransitionTime=ts) for c in want["conditions"]]
+        for x in want["listeners"]:
+            x["conditions"] = [dict(c, lastTransitionTime=ts) for c in x["conditions"]]
+        self.c.set_status(gw, want, manager="envoy-gateway")
 
     # ---------------------------------------------------------------------------- promxy-operator
     def _promxy_operator(self):

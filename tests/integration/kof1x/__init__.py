@@ -32,6 +32,16 @@ def kubectl(fleet, *args, input=None):  # pylint: disable=redefined-builtin
                    env=fleet["env"] | {"KUBECONFIG": fleet["kofsim"].kubeconfig})
 
 
+def changes_nothing(fleet, run_playbook):
+    """Run `run_playbook()` (an ansible-playbook run): it succeeds, reports changed=0 and sends kofsim no write."""
+    k = fleet["kofsim"]
+    seq = k.last_seq()
+    run = run_playbook()
+    assert run.rc == 0 and run.changed == 0, run.recap
+    assert k.writes(since=seq) == []
+    return run
+
+
 def upgrade_fleet(tmp_path_factory, name, **group_vars):
     """A module's kofsim serving kcm 1.x for a KOF 1.9 -> 1.10 upgrade (a fixture's generator): charts "1.9.0" (the
     1.10 stand-ins relabelled, catalog_1x.relabel) and "1.10.0", the group vars every upgrade test shares (plus

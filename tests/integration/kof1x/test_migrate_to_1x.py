@@ -7,7 +7,9 @@ ConfigMap kof-apac points at a real VictoriaMetrics and VictoriaLogs; those run 
 VMUser credentials kof-operator generated (kof-vmuser-creds-admin-<adler32>). The old region (apac-old) is a real
 VictoriaMetrics and VictoriaLogs with KOF 0.1.1's vmauth credentials. migrate.yml, given only kof_migrate_from,
 finds the target from the ConfigMap and the admin Secret, copies every series, sample and log row, and a re-run
-changes nothing."""
+changes nothing. Variant `configmap` (kofsim): the new region is only a ConfigMap (kof_regional_configmap_only, its
+storage run elsewhere), whose endpoints are the collection's own kof-apac ConfigMap and whose admin Secret
+kof-operator makes from it - migrate.yml finds the target the same way."""
 from __future__ import annotations
 
 import base64
@@ -50,7 +52,7 @@ def vl_rows(url, creds):
     return sorted((r["_time"], r["_msg"], r["_stream"]) for r in kofvl.query(url, "*", creds))
 
 
-@pytest.fixture(scope="module", params=["emulator", pytest.param("real", marks=pytest.mark.slow)])
+@pytest.fixture(scope="module", params=["emulator", "configmap", pytest.param("real", marks=pytest.mark.slow)])
 def fleet(request, tmp_path_factory):
     if not kofvm.binary("victoria-metrics") or not kofvl.binary():
         pytest.skip(f"victoria-metrics / victoria-logs not built in {kofvm.BIN_DIR}: run make setup (needs go)")
@@ -84,13 +86,19 @@ def fleet(request, tmp_path_factory):
         assert kofvl.ingest_jsonline(old_vl.url, logs, old_vl.auth, stream_fields="cluster") == ROWS
         env = tool_env(home=tmp / "home", extra={"K8S_AUTH_KUBECONFIG": k.kubeconfig})
         vm_url, vl_url = f"http://127.0.0.1:{new['vm_port']}", f"http://127.0.0.1:{new['vl_port']}"
+        endpoints = {"metrics_read": vm_url, "metrics_write": vm_url + "/api/v1/write", "logs_read": vl_url,
+                     "logs_write": vl_url + "/insert/opentelemetry/v1/logs"}
         apac = {"kof_regional_region": "ap-southeast-1",
                 "kof_regional_config": {"clusterAnnotations": {
-                    P + "kof-read-metrics-endpoint": vm_url, P + "kof-write-metrics-endpoint": vm_url + "/api/v1/write",
-                    P + "kof-read-logs-endpoint": vl_url,
-                    P + "kof-write-logs-endpoint": vl_url + "/insert/opentelemetry/v1/logs"}},
+                    P + "kof-read-metrics-endpoint": endpoints["metrics_read"],
+                    P + "kof-write-metrics-endpoint": endpoints["metrics_write"],
+                    P + "kof-read-logs-endpoint": endpoints["logs_read"],
+                    P + "kof-write-logs-endpoint": endpoints["logs_write"]}},
                 "kof_migrate_from": {"name": "apac-old", "generation": "0.1", "credentials_secret": "kof/apac-old-vmuser",
                                      "endpoints": {"metrics_read": old_vm.url, "logs_read": old_vl.url}}}
+        if request.param == "configmap":  # no ClusterDeployment: the collection's ConfigMap names the storage
+            del apac["kof_regional_config"]
+            apac.update(kof_regional_configmap_only=True, kof_regional_endpoints=endpoints)
         hosts = {"all": {"children": {"kof_management": {"hosts": {"mgmt": None}},
                                       "kof_regional": {"hosts": {"apac": apac}},
                                       "kof_child": {"hosts": {"apac-web": {"kof_regional": "apac"}}}}}}
@@ -100,7 +108,7 @@ def fleet(request, tmp_path_factory):
               "kof_report_dir": str(tmp / "report"), "kof_backup_dir": str(tmp / "backups")}
         inv = write_inventory(tmp / "inventory", hosts, gv)
         yield {"k": k, "kofsim": k, "real": RealFleet(k, tmp) if request.param == "real" else None, "env": env, "inv": inv, "old_vm": old_vm, "old_vl": old_vl, "new": new, "started": started,
-               "tmp": tmp}
+               "tmp": tmp, "variant": request.param}
     finally:
         for x in started:
             x.stop()
@@ -110,8 +118,14 @@ def fleet(request, tmp_path_factory):
 def test_1_install_kof_1_10_with_the_new_region(fleet):
     run = ansible_playbook("-i", fleet["inv"], "playbooks/site.yml", env=fleet["env"])
     assert run.rc == 0 and not run.failed_hosts, run
-    cm = kubectl_json(fleet, "get", "configmap", "kof-apac", "-n", "kcm-system")
+    cm = kubectl_json(fleet, "get", "configmap", "kof-apac", "-n", "kcm-system", "--show-managed-fields")
     assert cm["data"]["read_metrics_endpoint"] == f"http://127.0.0.1:{fleet['new']['vm_port']}"
+    cds = {c["metadata"]["name"] for c in kubectl_json(fleet, "get", "clusterdeployments", "-A")["items"]}
+    managers = {f["manager"] for f in cm["metadata"]["managedFields"]}
+    if fleet["variant"] == "configmap":  # the collection's ConfigMap, no regional cluster behind it
+        assert "apac" not in cds and "k0rdent.kof" in managers, (cds, managers)
+    else:  # kof-operator's, made from the regional ClusterDeployment
+        assert "apac" in cds and "k0rdent.kof" not in managers, (cds, managers)
     # the new region's storage, behind the admin credentials kof-operator generated
     [secret] = [s for s in kubectl_json(fleet, "get", "secrets", "-n", "kof")["items"]
                 if s["metadata"]["name"].startswith("kof-vmuser-creds-admin-")]

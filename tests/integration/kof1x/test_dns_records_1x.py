@@ -1,0 +1,107 @@
+"""Manual DNS on KOF 1.10 (docs admin/kof kof-verification, "Manual DNS config": `kubectl get gateway -n kof
+gateway`, then an A record for vmauth.$REGIONAL_DOMAIN pointing to its ADDRESS), on kofsim serving kcm 1.x with
+a moto Route53 zone. site.yml with kof_dns_mode=manual: after the regional tier, dns_records.yml reads each
+regional cluster's Gateway - made by kof-storage, published by envoy-gateway, whose address is the load balancer
+of the proxy Service (kofsim's envoy-gateway stand-in) - through the cluster's kubeconfig Secret (the regional
+lives in its own namespace here), writes vmauth.<domain> in Route53 (no grafana record: kof-storage 1.x runs no
+Grafana by default) and leaves out the regional that is only a ConfigMap. A re-run changes nothing, --check
+predicts nothing, removal deletes the records."""
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from kofsim.testing import Kofsim
+from tests.helpers import ROOT, ansible_playbook, tool_env
+from tests.integration.dns.test_dns_records import zone_records
+from tests.integration.kof1x import changes_nothing, flat, kubectl, kubectl_json
+from tests.integration.tiers.conftest import write_inventory
+from tests.moto_server import MotoServer
+
+ZONE = "obs.example.net"
+HOSTED = {"metrics_read": "https://vm.hosted.example.net/select/0/prometheus",
+          "metrics_write": "https://vm.hosted.example.net/insert/0/prometheus/api/v1/write"}
+HOSTS = {"all": {"children": {
+    "kof_management": {"hosts": {"ops": None}},
+    "kof_regional": {"hosts": {
+        "eu-store": {"kof_regional_region": "eu-west-1", "kof_kcm_namespace": "kof-eu"},
+        "us-hosted": {"kof_regional_region": "us-east-1", "kof_regional_configmap_only": True,
+                      "kof_regional_endpoints": HOSTED}}},
+    "kof_child": {"hosts": {"eu-web": {"kof_regional": "eu-store", "kof_kcm_namespace": "kof-eu"}}}}}}
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    k = Kofsim(tmp_path_factory.mktemp("kofsim-dns-1x"), ready_after=0.3, kcm_api_version="v1beta1")
+    with MotoServer() as moto:
+        k.start()
+        try:
+            env = tool_env(home=tmp_path_factory.mktemp("home"), extra={"K8S_AUTH_KUBECONFIG": k.kubeconfig})
+            for var in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+                env.pop(var, None)
+            env.update({key: value for key, value in moto.env().items() if key != "AWS_DEFAULT_REGION"})
+            route53 = moto.client("route53")
+            zone_id = route53.create_hosted_zone(Name=ZONE, CallerReference="kof-1x")["HostedZone"]["Id"]
+            report = tmp_path_factory.mktemp("report")
+            gv = {"kof_chart_repository": str(ROOT / "kofsim" / "kofsim" / "charts-1.10"),
+                  "kof_base_domain": ZONE, "kof_admin_email": "noc@example.net", "kof_dns_mode": "manual",
+                  "kof_dns_route53_zone": ZONE, "kof_dns_aws_endpoint_url": moto.url,
+                  "kof_verify_timeout": 90, "kof_wait_timeout": 300, "kof_report_dir": str(report)}
+            inv = write_inventory(tmp_path_factory.mktemp("inventory"), HOSTS, gv)
+            fleet = {"kofsim": k, "env": env, "inv": inv, "route53": route53, "zone_id": zone_id.rsplit("/", 1)[-1],
+                     "report": report}
+            # the region's namespace, with the ClusterTemplate and Credential kcm's AccessManagement copies there
+            kubectl(fleet, "create", "namespace", "kof-eu")
+            for kind in ("clustertemplates", "credentials"):
+                for obj in kubectl_json(fleet, "get", kind, "-n", "kcm-system")["items"]:
+                    status = obj.pop("status")
+                    obj["metadata"] = {"name": obj["metadata"]["name"], "namespace": "kof-eu"}
+                    kubectl(fleet, "apply", "-f", "-", input=json.dumps(obj))
+                    kubectl(fleet, "patch", kind, "-n", "kof-eu", obj["metadata"]["name"], "--subresource=status",
+                            "--type=merge", "-p", json.dumps({"status": status}))
+            yield fleet
+        finally:
+            k.stop()
+
+
+def play(fleet, playbook, *args):
+    return ansible_playbook("-i", fleet["inv"], f"playbooks/{playbook}", *args, env=fleet["env"])
+
+
+def gateway_address(fleet):
+    """The address envoy-gateway gave eu-store's Gateway kof/gateway, read with the cluster's own kubeconfig."""
+    secret = kubectl_json(fleet, "get", "secret", "-n", "kof-eu", "eu-store-kubeconfig")
+    path = fleet["report"].parent / "eu-store.kubeconfig"
+    path.write_bytes(base64.b64decode(secret["data"]["value"]))
+    gw = kubectl_json(fleet, "--kubeconfig", str(path), "get", "gateway", "-n", "kof", "gateway")
+    return gw["status"]["addresses"][0]["value"]
+
+
+def test_1_site_writes_the_gateway_record_of_each_regional_cluster(fleet):
+    run = play(fleet, "site.yml")
+    assert run.rc == 0 and not run.failed_hosts, run.stdout[-3000:]
+    address = gateway_address(fleet)
+    assert address.endswith(".eu-west-1.elb.amazonaws.com"), address
+    # the docs' record, for the regional cluster the collection made; nothing for the one that is only a ConfigMap
+    assert zone_records(fleet["route53"], fleet["zone_id"]) == {(f"vmauth.eu-store.{ZONE}", "CNAME"): [address]}
+    report = json.loads((fleet["report"] / "dns-records.json").read_text())
+    assert [(r["cluster"], r["name"], r["value"], r["status"]) for r in report["records"]] == [
+        ("eu-store", f"vmauth.eu-store.{ZONE}", address, "in Route53")]
+    assert "Gateway kof/gateway" in flat(run.stdout)
+
+
+def test_2_rerun_and_check_change_nothing(fleet):
+    changes_nothing(fleet, lambda: play(fleet, "site.yml"))
+    records = zone_records(fleet["route53"], fleet["zone_id"])
+    check = changes_nothing(fleet, lambda: play(fleet, "dns_records.yml", "--check", "--diff"))
+    assert sorted(check.recap) == ["eu-store", "us-hosted"]
+    assert zone_records(fleet["route53"], fleet["zone_id"]) == records
+    assert f"vmauth.eu-store.{ZONE}" in check.stdout and "in place" in check.stdout
+
+
+def test_3_removal_deletes_the_records(fleet):
+    removed = play(fleet, "dns_records.yml", "-e", "kof_dns_state=absent", "-e", "kof_dns_remove_confirm=true")
+    assert removed.rc == 0, removed.stdout[-3000:]
+    assert zone_records(fleet["route53"], fleet["zone_id"]) == {}
