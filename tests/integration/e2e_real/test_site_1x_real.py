@@ -9,7 +9,8 @@ the management cluster, two regions, a child in each. The order a user lives it:
    annotated v1beta1 ClusterDeployments admitted by kcm's webhook, the MultiClusterServices' ServiceSets and
    kof-operator's PromxyServerGroups stored by the real apiserver, verify green;
 3. a second `site.yml`: changed=0 on every host and not one object written (management or workload clusters);
-4. `site.yml --check` after it: changed=0, nothing written.
+4. `site.yml --check` after it: changed=0, nothing written; the manual DNS records (dns_records.yml) are the
+   addresses of the regional clusters' Gateways.
 
 The emulator's version of this flow is tests/integration/kof1x/test_site_1x.py; here the real server is the oracle
 (its validation of the upstream CRDs' schemas, admission, server-side dry-run, resourceVersions)."""
@@ -202,6 +203,29 @@ def test_4_check_after_it_is_clean(fleet_1x, inv):
     check = site(fleet_1x, inv, "--check", label="site.yml --check (after)")
     assert check.rc == 0, check
     assert {h: r["changed"] for h, r in check.recap.items()} == {h: 0 for h in SHARED["first"].recap}, check.recap
+    assert_unchanged(fleet_1x, before)
+
+
+def test_4b_manual_dns_records_are_the_gateways_addresses(fleet_1x, inv):
+    """dns_records.yml (kof_dns_mode=manual, no Route53 zone: reported only) reads each regional cluster's Gateway
+    through its kubeconfig Secret: the records name the address envoy-gateway's stand-in stored in the Gateway's
+    status on that cluster's real kube-apiserver (the status subresource of the Gateway API CRD), and the run
+    writes nothing anywhere."""
+    if "first" not in SHARED:
+        pytest.skip("the first rollout did not run")
+    def address(client):
+        res = client.resource("gateway.networking.k8s.io", "gateways")
+        gw = (client.get(res, "kof", "gateway") if res else None) or {}
+        return ((gw.get("status") or {}).get("addresses") or [{}])[0].get("value")
+    gateways = {name: wait_for(lambda c=fleet_1x.workload(name): address(c), f"{name}'s Gateway to have an address")
+                for name in (EU, US)}
+    before = fleet_1x.snapshot()
+    run = fleet_1x.play("dns_records.yml", inv, "-e", "kof_dns_mode=manual", label="dns_records.yml (manual)")
+    assert run.rc == 0 and not run.failed_hosts, run  # (its report files are its only change)
+    report = json.loads((fleet_1x.out / "dns-records.json").read_text())
+    assert sorted((r["name"], r["type"], r["value"], r["status"]) for r in report["records"]) == [
+        ("vmauth.obs-eu.acme.test", "CNAME", gateways[EU], "to create"),
+        ("vmauth.us-storage.acme.test", "CNAME", gateways[US], "to create")], report
     assert_unchanged(fleet_1x, before)
 
 
