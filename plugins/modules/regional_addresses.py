@@ -13,7 +13,7 @@ description:
   - The "Manual DNS config" step for every regional cluster in O(hosts), in one task in the controller process
     (action plugin), for the records C(vmauth.<domain>) (and C(grafana.<domain>)). KOF 0.1.x (the install guide)
     C(kubectl get svc -n ingress-nginx ingress-nginx-controller), the ingress controller's C(LoadBalancer) Service;
-    KOF 1.x (docs admin/kof kof-verification) with O(gateway_name), C(kubectl get gateway -n kof gateway), the
+    KOF 1.9+ (docs admin/kof kof-verification) with O(gateway_name), C(kubectl get gateway -n kof gateway), the
     Gateway kof-storage makes and envoy-gateway publishes (its C(status.addresses)).
   - Each cluster is reached through the C(<name>-kubeconfig) Secret k0rdent writes beside its ClusterDeployment
     (O(namespaces), else O(namespace)) on the management cluster. The kubeconfig stays in the controller process;

@@ -5,7 +5,8 @@ regional cluster's Gateway - made by kof-storage, published by envoy-gateway, wh
 of the proxy Service (kofsim's envoy-gateway stand-in) - through the cluster's kubeconfig Secret (the regional
 lives in its own namespace here), writes vmauth.<domain> in Route53 (no grafana record: kof-storage 1.x runs no
 Grafana by default) and leaves out the regional that is only a ConfigMap. A re-run changes nothing, --check
-predicts nothing, removal deletes the records."""
+predicts nothing; with ingress-nginx kept instead of Envoy Gateway the record follows ingress-nginx's load
+balancer; removal deletes the records."""
 from __future__ import annotations
 
 import base64
@@ -51,7 +52,7 @@ def fleet(tmp_path_factory):
                   "kof_verify_timeout": 90, "kof_wait_timeout": 300, "kof_report_dir": str(report)}
             inv = write_inventory(tmp_path_factory.mktemp("inventory"), HOSTS, gv)
             fleet = {"kofsim": k, "env": env, "inv": inv, "route53": route53, "zone_id": zone_id.rsplit("/", 1)[-1],
-                     "report": report}
+                     "report": report, "gv": gv}
             # the region's namespace, with the ClusterTemplate and Credential kcm's AccessManagement copies there
             kubectl(fleet, "create", "namespace", "kof-eu")
             for kind in ("clustertemplates", "credentials"):
@@ -82,7 +83,7 @@ def gateway_address(fleet):
 def test_1_site_writes_the_gateway_record_of_each_regional_cluster(fleet):
     run = play(fleet, "site.yml")
     assert run.rc == 0 and not run.failed_hosts, run.stdout[-3000:]
-    address = gateway_address(fleet)
+    address = fleet["gateway_address"] = gateway_address(fleet)
     assert address.endswith(".eu-west-1.elb.amazonaws.com"), address
     # the docs' record, for the regional cluster the collection made; nothing for the one that is only a ConfigMap
     assert zone_records(fleet["route53"], fleet["zone_id"]) == {(f"vmauth.eu-store.{ZONE}", "CNAME"): [address]}
@@ -101,7 +102,22 @@ def test_2_rerun_and_check_change_nothing(fleet):
     assert f"vmauth.eu-store.{ZONE}" in check.stdout and "in place" in check.stdout
 
 
-def test_3_removal_deletes_the_records(fleet):
+def test_3_with_ingress_nginx_kept_the_record_follows_its_load_balancer(fleet):
+    """kof_values keeping ingress-nginx instead of Envoy Gateway (the docs' "Upgrade to v1.9.0" alternative):
+    kof-regional installs ingress-nginx in its namespace, and the record moves to that Service's load balancer."""
+    keep = {"kof-regional": {"values": {"ingress-nginx": {"enabled": True}, "envoy-gateway": {"enabled": False}}}}
+    inv = write_inventory(fleet["inv"], HOSTS, dict(fleet["gv"], kof_values=keep))
+    run = ansible_playbook("-i", inv, "playbooks/site.yml", env=fleet["env"])
+    assert run.rc == 0 and not run.failed_hosts, run.stdout[-3000:]
+    assert "Service kof/ingress-nginx-controller" in flat(run.stdout)
+    svc = kubectl_json(fleet, "--kubeconfig", str(fleet["report"].parent / "eu-store.kubeconfig"), "get", "service",
+                       "-n", "kof", "ingress-nginx-controller")
+    address = svc["status"]["loadBalancer"]["ingress"][0]["hostname"]
+    assert address != fleet["gateway_address"]
+    assert zone_records(fleet["route53"], fleet["zone_id"]) == {(f"vmauth.eu-store.{ZONE}", "CNAME"): [address]}
+
+
+def test_4_removal_deletes_the_records(fleet):
     removed = play(fleet, "dns_records.yml", "-e", "kof_dns_state=absent", "-e", "kof_dns_remove_confirm=true")
     assert removed.rc == 0, removed.stdout[-3000:]
     assert zone_records(fleet["route53"], fleet["zone_id"]) == {}
