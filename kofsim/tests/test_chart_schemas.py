@@ -249,9 +249,8 @@ def _missing_mirrors() -> list:
     spec = importlib.util.spec_from_file_location("chart_schemas", TOOL)
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
-    root = Path(os.environ.get("KOFSIM_MIRROR", "/work/.mirror"))
-    return [r for r in tool.UPSTREAM if not (root / r.replace("/", "+") / "repo").exists()
-            and "KOFSIM_MIRROR_" + r.replace("/", "_").replace("-", "_").upper() not in os.environ]
+    root = os.environ.get("KOFSIM_MIRROR", "/work/.mirror")
+    return [r for r in tool.UPSTREAM if not tool.mirror_dir(root, r).exists()]
 
 
 @pytest.mark.skipif(bool(_missing_mirrors()), reason="needs the upstream mirrors (kofsim/CHARTS.md)")

@@ -216,16 +216,25 @@ DEFAULT_RULES = {"type": "object", "additionalProperties": False, "properties": 
 
 
 # -------------------------------------------------------------------------------------------- git
+def mirror_env(repo) -> str:
+    return "KOFSIM_MIRROR_" + repo.replace("/", "_").replace("-", "_").upper()
+
+
+def mirror_dir(root, repo) -> Path:
+    """Where the mirror of `repo` is: $KOFSIM_MIRROR_<OWNER>_<NAME>, else <root>/<owner>+<name>/repo."""
+    env = mirror_env(repo)
+    return Path(os.environ[env]) if env in os.environ else Path(root) / repo.replace("/", "+") / "repo"
+
+
 class Sources:
     def __init__(self, root):
         self.root = Path(root)
         self.used = []
 
     def gitdir(self, repo):
-        env = "KOFSIM_MIRROR_" + repo.replace("/", "_").replace("-", "_").upper()
-        d = Path(os.environ[env]) if env in os.environ else self.root / repo.replace("/", "+") / "repo"
+        d = mirror_dir(self.root, repo)
         if not d.exists():
-            sys.exit(f"no mirror of {repo} at {d} (fetch it, or set {env})")
+            sys.exit(f"no mirror of {repo} at {d} (fetch it, or set {mirror_env(repo)})")
         return d
 
     def show(self, repo, tag, path):

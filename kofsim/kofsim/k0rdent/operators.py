@@ -133,11 +133,13 @@ class ClusterOperators:
         """A core-group object (Secret, ConfigMap, ...)."""
         return self.c.get(self.c.resource("", plural), ns, name)
 
-    def ensure(self, obj, owner):
-        """Create or update an owned object; a write only when what the operator wants changed."""
+    def ensure(self, obj, owner, manager=None):
+        """Create or update an owned object (owner None: not owned); a write only when what the operator wants
+        changed."""
         obj = clone(obj)
         meta = obj["metadata"]
-        meta["ownerReferences"] = [_owner(owner)]
+        if owner is not None:
+            meta["ownerReferences"] = [_owner(owner)]
         h = _digest(obj)
         meta.setdefault("annotations", {})[HASH] = h
         rt = self.c.kind(obj["apiVersion"], obj["kind"])
@@ -147,7 +149,7 @@ class ClusterOperators:
         if cur is not None and (cur["metadata"].get("annotations") or {}).get(HASH) == h:
             return cur
         try:
-            return self.c.ensure(obj, manager=self._manager(owner["kind"]))
+            return self.c.ensure(obj, manager=manager or self._manager(owner["kind"]))
         except E.ApiError as err:
             if err.code in RETRY_CODES:
                 raise
@@ -157,6 +159,12 @@ class ClusterOperators:
     def _manager(kind):
         return {"Grafana": "grafana-operator", "OpenTelemetryCollector": "opentelemetry-operator",
                 "Certificate": "cert-manager-certificates-issuing"}.get(kind, "vm-operator")
+
+    def _set_condition(self, obj, cond, manager):
+        """A status of this one condition, written only when it differs from the first condition there."""
+        old = ((obj.get("status") or {}).get("conditions") or [{}])[0]
+        if {k: old.get(k) for k in cond} != cond:
+            self.c.set_status(obj, {"conditions": [dict(cond, lastTransitionTime=now())]}, manager=manager)
 
     def set_status(self, rt, obj, status):
         if obj.get("status") != status:
@@ -441,10 +449,7 @@ class ClusterOperators:
         cond = {"type": "Ready", "status": "True", "reason": "ACMEAccountRegistered" if acme else "IsReady",
                 "message": "The ACME account was registered with the ACME server" if acme else "",
                 "observedGeneration": iss["metadata"].get("generation", 1)}
-        old = ((iss.get("status") or {}).get("conditions") or [{}])[0]
-        if {k: old.get(k) for k in cond} != cond:
-            self.c.set_status(iss, {"conditions": [dict(cond, lastTransitionTime=now())]},
-                              manager="cert-manager-issuers")
+        self._set_condition(iss, cond, "cert-manager-issuers")
 
     def issue_all(self):
         if not self._cert_manager_running():
@@ -485,18 +490,15 @@ class ClusterOperators:
             cond = {"type": "Ready", "status": "True", "reason": "Ready",
                     "message": "Certificate is up to date and has not expired"}
         cond["observedGeneration"] = gen
-        old = ((cert.get("status") or {}).get("conditions") or [{}])[0]
-        if {k: old.get(k) for k in cond} != cond:
-            self.c.set_status(cert, {"conditions": [dict(cond, lastTransitionTime=now())]},
-                              manager="cert-manager-certificates-issuing")
+        self._set_condition(cert, cond, "cert-manager-certificates-issuing")
 
     # ------------------------------------------------------------------------------ envoy-gateway
     def _envoy_gateway(self) -> dict | None:
         """The running envoy-gateway controller's Deployment (gateway-helm's), or None."""
         rt = self.c.resource("apps", "deployments")
-        return next((d for d in self.c.list(rt) if d["metadata"]["name"] == "envoy-gateway"
-                     and (d["metadata"].get("labels") or {}).get("app.kubernetes.io/name") == "gateway-helm"
-                     and not d["metadata"].get("deletionTimestamp")), None)
+        return next((d for d in self.c.list(rt, labels={"app.kubernetes.io/name": "gateway-helm"})
+                     if d["metadata"]["name"] == "envoy-gateway" and not d["metadata"].get("deletionTimestamp")),
+                    None)
 
     def _envoy_service_name(self, ns) -> str:
         """envoyProxy.provider.kubernetes.envoyService.name of the controller's configuration, or ''."""
@@ -519,11 +521,9 @@ class ClusterOperators:
         rt, gwc = self.get(GW_GROUP, "gatewayclasses", "", name)
         if gwc is None or (gwc.get("spec") or {}).get("controllerName") != ENVOY_CONTROLLER:
             return None
-        cond = {"type": "Accepted", "status": "True", "reason": "Accepted", "message": "Valid GatewayClass",
-                "observedGeneration": gwc["metadata"].get("generation", 1)}
-        old = ((gwc.get("status") or {}).get("conditions") or [{}])[0]
-        if {k: old.get(k) for k in cond} != cond:
-            self.c.set_status(gwc, {"conditions": [dict(cond, lastTransitionTime=now())]}, manager="envoy-gateway")
+        self._set_condition(gwc, {"type": "Accepted", "status": "True", "reason": "Accepted",
+                                  "message": "Valid GatewayClass",
+                                  "observedGeneration": gwc["metadata"].get("generation", 1)}, "envoy-gateway")
         return gwc
 
     def reconcile_gateway(self, ns, name):
@@ -548,16 +548,9 @@ class ClusterOperators:
                         for lst in spec.get("listeners") or []})
         svc = service(svc_name, ns=cns, selector=labels, ports=ports or [("http-80", 80)])
         svc["spec"]["type"] = "LoadBalancer"
-        for obj in (workload("Deployment", proxy, cns, labels, container="envoy",
-                             image="docker.io/envoyproxy/envoy:distroless-v1.37.1"), svc):
-            obj = clone(obj)
-            obj["metadata"].setdefault("annotations", {})[HASH] = _digest(obj)
-            cur = self.c.get(self.c.kind(obj["apiVersion"], obj["kind"]), cns, obj["metadata"]["name"])
-            if (((cur or {}).get("metadata") or {}).get("annotations") or {}).get(HASH) != \
-                    obj["metadata"]["annotations"][HASH]:
-                cur = self.c.ensure(obj, manager="envoy-gateway")
-            if obj["kind"] == "Service":
-                svc = cur
+        self.ensure(workload("Deployment", proxy, cns, labels, container="envoy",
+                             image="docker.io/envoyproxy/envoy:distroless-v1.37.1"), None, manager="envoy-gateway")
+        svc = self.ensure(svc, None, manager="envoy-gateway")
         ingress = (((svc or {}).get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
         addresses = [{"type": "Hostname", "value": i["hostname"]} if i.get("hostname") else
                      {"type": "IPAddress", "value": i["ip"]} for i in ingress if i.get("hostname") or i.get("ip")]
