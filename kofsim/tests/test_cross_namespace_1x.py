@@ -16,18 +16,22 @@ from test_mcs_1x import CRED, P, TEMPLATE, adler, all_deployed, apply, cd
 TENANT = "tenant-a"
 
 
+def tenant_namespace(k, ns=TENANT):
+    """A namespace with the ClusterTemplate and Credential kcm's AccessManagement would copy there."""
+    kubectl(k, "create", "namespace", ns)
+    for kind, name in (("clustertemplate", TEMPLATE), ("credential", CRED)):
+        obj = get(k, kind, "-n", "kcm-system", name)
+        status = obj.pop("status")
+        obj["metadata"] = {"name": name, "namespace": ns}
+        kubectl(k, "apply", "-f", "-", input=json.dumps(obj))
+        kubectl(k, "patch", kind, "-n", ns, name, "--subresource=status", "--type=merge",
+                "-p", json.dumps({"status": status}))
+
+
 @pytest.fixture(scope="module")
 def k1(tmp_path_factory):
     for k in kofsim_1x(tmp_path_factory, "xns-1x", installed=True):
-        # the tenant namespace gets the ClusterTemplate and Credential kcm's AccessManagement would copy there
-        kubectl(k, "create", "namespace", TENANT)
-        for kind, name in (("clustertemplate", TEMPLATE), ("credential", CRED)):
-            obj = get(k, kind, "-n", "kcm-system", name)
-            status = obj.pop("status")
-            obj["metadata"] = {"name": name, "namespace": TENANT}
-            kubectl(k, "apply", "-f", "-", input=json.dumps(obj))
-            kubectl(k, "patch", kind, "-n", TENANT, name, "--subresource=status", "--type=merge",
-                    "-p", json.dumps({"status": status}))
+        tenant_namespace(k)
         yield k
 
 

@@ -243,8 +243,30 @@ PASSED = {"kof-storage": [("kof-regional", "storage")],
           "kof-child": [("kof", "kof-child.values")]}
 
 
+# Keys the umbrella's templates merge into a component's values (charts/kof/templates/helmreleases.yaml) that the
+# component's values.yaml lacks. Regionless mode sets kof-mothership's `kof-dashboards.grafana.dashboard.datasource.
+# filters.cluster`, while kof-dashboards reads `grafana.dashboard.filters` (an upstream slip: no effect, but helm
+# accepts it, the real charts having no schema). Each path is checked against the template text at the tag.
+UMBRELLA_SETS = {"kof-mothership": ["kof-dashboards.grafana.dashboard.datasource.filters.cluster"]}
+
+
+def umbrella_set(src, chart):
+    text = src.show("charts/kof/templates/helmreleases.yaml")
+    out: dict = {}
+    for path in UMBRELLA_SETS.get(chart, ()):
+        parts = path.split(".")
+        missing = [p for p in parts if not re.search(rf"(^|\s|\"){re.escape(p)}(:|\"|\s)", text)]
+        if missing:
+            raise SystemExit(f"UMBRELLA_SETS {chart}: {path}: {missing} not in charts/kof/templates/helmreleases.yaml")
+        node = out
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = ""
+    return out
+
+
 def passed_values(src, chart):
-    out = {}
+    out = umbrella_set(src, chart)
     for parent, path in PASSED.get(chart, ()):
         node = src.yaml(f"charts/{parent}/values.yaml")
         for key in path.split("."):

@@ -204,7 +204,11 @@ def kof_mothership(release, ns, v, lookup, version=KOF_VERSION):
                                                          "app.kubernetes.io/instance": release})
         # templates/kof-operator/operator-deployment.yaml: the env the stand-in operator reads ("{{ value }}")
         cross = _get(v, "kcm.kof.operator.crossNamespace", False)
-        op["spec"]["template"]["spec"]["containers"][0]["env"] = [
+        ctr = op["spec"]["template"]["spec"]["containers"][0]
+        ctr["args"] = [f"--management-cluster-name={_get(v, 'global.clusterName', 'mothership')}"]
+        ctr["env"] = [
+            {"name": "KOF_REGIONLESS_ENABLED", "value": str(bool(_get(v, "regionless.enabled", False))).lower()},
+            {"name": "KOF_REGIONLESS_DOMAIN", "value": str(_get(v, "regionless.domain", "mothership.example.com"))},
             {"name": "CROSS_NAMESPACE", "value": str(cross).lower() if isinstance(cross, bool) else str(cross)},
             {"name": "RELEASE_NAMESPACE", "value": ns}]
         objs.append(op)

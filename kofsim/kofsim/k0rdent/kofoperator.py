@@ -23,9 +23,17 @@ kof-operator/internal/controller creates from ClusterDeployment labels and annot
   owned by the CD, and its copy in `kof` (no owner: the operator leaves it when the child goes), and the VMUser
   `kof-vmuser-<checksum>` when the VMUser kind is served. kof-mothership's `kof-storage-child-secret-propagation`
   MCS copies that Secret into the child's `kof` namespace (mcs.py).
+- regionless (env KOF_REGIONLESS_ENABLED=true on the operator, kof-mothership `regionless.enabled`): at start-up
+  (regionless_configmap_bootstrap.go) the ConfigMap `kof-<management cluster name>` (the operator's
+  `--management-cluster-name`, kof-mothership `global.clusterName`) in `kcm-system`, labels managed-by,
+  kof-generated, kof-cluster-role regional, `k0rdent.mirantis.com/kof-regionless: "true"`, no owner, the endpoints
+  `https://vmauth.<KOF_REGIONLESS_DOMAIN>/...`; a child without the regional label takes it (looked for in the
+  child's namespace, in every namespace with CROSS_NAMESPACE), else `regionless is enabled but no regionless
+  ConfigMap was found`; its PromxyServerGroup reads the storage inside the management cluster
+  (`http://vmauth-cluster:8427/vm/select/0/prometheus`, GetReadEndpoint) and ignores kof-http-config's TLS setting.
 Not modelled: the VMUsers' own propagation MultiClusterServices `kof-vmuser-propagation-<name>` (to the regional,
 dependsOn the regional MCS), the regional's admin VMUser, VMStorageConnections (kofsim has no such CRD), KCM
-regions, Istio, regionless.
+regions, Istio.
 It runs while a Deployment named `<release>-kof-operator` exists in any namespace (kof-mothership's; not kof-operators' Deployments).
 """
 from __future__ import annotations
@@ -60,6 +68,9 @@ ENDPOINTS = {  # annotation -> (ConfigMap key, default format)
                                       "https://vmauth.%s/vlai/insert/opentelemetry/v1/logs"),
     "kof-write-traces-endpoint": ("write_traces_endpoint", "https://vmauth.%s/vti/insert/opentelemetry/v1/traces"),
 }
+REGIONLESS = P + "kof-regionless"
+REGIONLESS_READ_METRICS = "http://vmauth-cluster:8427/vm/select/0/prometheus"  # regionlessEndpoints, non-Istio
+SYSTEM_NS = "kcm-system"
 CLOUDS = ("aws", "azure", "docker", "gcp", "openstack", "vsphere", "k0sproject-k0smotron", "internal")
 
 
@@ -119,15 +130,62 @@ class KofOperator:
     def rt(self, group, plural):
         return self.c.resource(group, plural)
 
-    @staticmethod
-    def cross_namespace(operator: dict) -> bool:
+    @classmethod
+    def cross_namespace(cls, operator: dict) -> bool:
         """env.CrossNamespaceEnabled: CROSS_NAMESPACE == "true" on the operator Deployment's container."""
+        return cls.env(operator, "CROSS_NAMESPACE") == "true"
+
+    @staticmethod
+    def _container(operator: dict) -> dict:
         containers = ((operator.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []
-        return any(env.get("name") == "CROSS_NAMESPACE" and env.get("value") == "true"
-                   for ctr in containers for env in ctr.get("env") or [])
+        return containers[0] if containers else {}
+
+    @classmethod
+    def env(cls, operator: dict, name: str, default: str = "") -> str:
+        return next((e.get("value", "") for e in cls._container(operator).get("env") or [] if e.get("name") == name),
+                    default)
+
+    @classmethod
+    def regionless(cls, operator: dict) -> bool:
+        """env.RegionlessEnabled."""
+        return cls.env(operator, "KOF_REGIONLESS_ENABLED") == "true"
+
+    @classmethod
+    def management_cluster_name(cls, operator: dict) -> str:
+        """The operator's --management-cluster-name flag (default mothership)."""
+        for arg in cls._container(operator).get("args") or []:
+            if str(arg).startswith("--management-cluster-name="):
+                return str(arg).split("=", 1)[1]
+        return "mothership"
+
+    def ensure_regionless_cm(self, operator: dict):
+        """CreateOrUpdateRegionlessConfigMap (operator start-up): the management cluster as the regional."""
+        if not self.regionless(operator):
+            return
+        mgmt = self.management_cluster_name(operator)
+        domain = self.env(operator, "KOF_REGIONLESS_DOMAIN", "mothership.example.com")
+        data = {"regional_cluster_name": mgmt, "regional_cluster_namespace": SYSTEM_NS, "regional_cluster_cloud": "",
+                "istio_role": "", "kof_http_config": "", "aws_region": "", "azure_location": "",
+                "openstack_region": "", "vsphere_datacenter": ""}
+        for key, fmt in ENDPOINTS.values():
+            data[key] = fmt % domain
+        labels = {MANAGED[0]: MANAGED[1], P + "kof-generated": "true", ROLE: "regional", REGIONLESS: "true"}
+        rt = self.rt("", "configmaps")
+        cur = self.c.get(rt, SYSTEM_NS, f"kof-{mgmt}")
+        if cur is None:
+            self.c.create({"apiVersion": "v1", "kind": "ConfigMap",
+                           "metadata": {"name": f"kof-{mgmt}", "namespace": SYSTEM_NS, "labels": labels},
+                           "data": data}, manager="kof-operator")
+        elif cur.get("data") != data or any((cur["metadata"].get("labels") or {}).get(k) != v
+                                            for k, v in labels.items()):
+            body = mutable(cur)
+            body["data"] = data
+            body["metadata"].setdefault("labels", {}).update(labels)
+            self.c.update(body, manager="kof-operator")
 
     def on_deployment(self, type_, obj):
         if type_ != "DELETED" and obj["metadata"]["name"].endswith("-kof-operator"):
+            self.ensure_regionless_cm(obj)
             for cd in self.c.list(self.rt(GROUP, "clusterdeployments")):
                 self.on_cd("MODIFIED", cd)
 
@@ -170,7 +228,8 @@ class KofOperator:
                 self.ensure_cm(cd, f"kof-{name}", {ROLE: "regional", P + "kof-generated": "true"},
                                self.config_data(cd))
             elif role == "child":
-                regional = self.find_regional(cd, cross=self.cross_namespace(operator))
+                regional = self.find_regional(cd, cross=self.cross_namespace(operator),
+                                              regionless=self.regionless(operator))
                 self.ensure_cm(cd, f"kof-cluster-config-{name}", {ROLE: "child"}, dict(regional.get("data") or {}))
                 self.child_vmuser(cd)
         except OperatorError as err:
@@ -254,8 +313,9 @@ class KofOperator:
             data[key] = value
         return data
 
-    def find_regional(self, cd, cross: bool = False):
-        """The regional ConfigMap of a child; cross: the operator runs with CROSS_NAMESPACE=true."""
+    def find_regional(self, cd, cross: bool = False, regionless: bool = False):
+        """The regional ConfigMap of a child; cross: the operator runs with CROSS_NAMESPACE=true; regionless: with
+        KOF_REGIONLESS_ENABLED=true (an unlabelled child takes the regionless ConfigMap, never one by location)."""
         ns = cd["metadata"]["namespace"]
         rt = self.rt("", "configmaps")
         labels = cd["metadata"].get("labels") or {}
@@ -270,6 +330,11 @@ class KofOperator:
             if cm is None:
                 raise OperatorError(f'configmaps "kof-{label}" not found')
             return cm
+        if regionless:
+            for cm in self.c.list(rt, None if cross else ns, {ROLE: "regional"}):
+                if (cm["metadata"].get("labels") or {}).get(REGIONLESS) == "true":
+                    return cm
+            raise OperatorError("regionless is enabled but no regionless ConfigMap was found")
         cloud = self.cloud(cd)
         cfg = (cd.get("spec") or {}).get("config") or {}
         own = self.c.get(rt, ns, f"kof-cluster-config-{cd['metadata']['name']}")
@@ -359,7 +424,8 @@ class KofOperator:
                 http = json.loads(d["kof_http_config"])
             except ValueError:
                 http = {}
-        url = urlparse(d.get("read_metrics_endpoint", ""))
+        regionless = (cm["metadata"].get("labels") or {}).get(REGIONLESS) == "true"
+        url = urlparse(REGIONLESS_READ_METRICS if regionless else d.get("read_metrics_endpoint", ""))
         port = url.port or {"http": 80, "https": 443}.get(url.scheme)
         psg_rt = self.rt(PSG_GROUP, "promxyservergroups")
         if psg_rt is None or port is None:
@@ -371,7 +437,7 @@ class KofOperator:
                 "spec": {"cluster_name": regional, "scheme": url.scheme, "path_prefix": url.path,
                          "targets": [f"{url.hostname}:{port}"],
                          "http_client": {"dial_timeout": http.get("dial_timeout") or "5s",
-                                         "tls_config": {"insecure_skip_verify": bool(
+                                         "tls_config": {"insecure_skip_verify": not regionless and bool(
                                              (http.get("tls_config") or {}).get("insecure_skip_verify", False))},
                                          "basic_auth": {"credentials_secret_name":
                                                         ba.get("credentials_secret_name") or secret,

@@ -38,8 +38,20 @@ COMPONENT_LABEL = ("k0rdent.mirantis.com/component", "kcm")
 
 
 def serviceset_name(cd_name: str, mcs_name: str) -> str:
-    """kcm's serviceset.ObjectKey: `<cd>-<first 4 bytes of sha256(mcs name), hex>` in the CD's namespace."""
-    return f"{cd_name}-{hashlib.sha256(mcs_name.encode()).digest()[:4].hex()}"
+    """kcm's serviceset.ObjectKey: `<cd>-<first 4 bytes of sha256(mcs name), hex>` in the CD's namespace; the
+    management cluster's (selfManagement, no ClusterDeployment) is `management-<hash>` in the system namespace."""
+    return f"{cd_name or 'management'}-{hashlib.sha256(mcs_name.encode()).digest()[:4].hex()}"
+
+
+# kcm v1.10.0 (adapters/sveltos/serviceset_controller.go clusterReference / profileSpec): a selfManagement
+# ServiceSet deploys through a ClusterProfile to the SveltosCluster mgmt/mgmt, the management cluster itself; that
+# object is Sveltos' `.Cluster` for the MultiClusterService's templates (no ClusterDeployment behind it).
+MGMT_CLUSTER = {"apiVersion": "lib.projectsveltos.io/v1beta1", "kind": "SveltosCluster",
+                "metadata": {"name": "mgmt", "namespace": "mgmt", "labels": {}, "annotations": {}}}
+
+
+def self_managed(mcs) -> bool:
+    return bool((((mcs.get("spec") or {}).get("serviceSpec") or {}).get("provider") or {}).get("selfManagement"))
 
 
 def _effns(ns):
@@ -138,8 +150,9 @@ class Mcs:
         self._cluster_servicesets(obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
 
     def _cluster_servicesets(self, ns, cd, delay=None):
+        """The ServiceSets of cluster cd in ns; cd "" the management cluster's (in the system namespace)."""
         for ss in self.list("servicesets", ns):
-            if (ss.get("spec") or {}).get("cluster") == cd:
+            if ((ss.get("spec") or {}).get("cluster") or "") == cd:
                 self.sched.schedule(("ss", ns, ss["metadata"]["name"]), self.reconcile_ss, ns,
                                     ss["metadata"]["name"], delay=delay)
 
@@ -171,6 +184,8 @@ class Mcs:
         for prefix in ("kof-cluster-config-", "kof-record-vmrules-"):
             if name.startswith(prefix):
                 self._cluster_servicesets(obj["metadata"].get("namespace", ""), name[len(prefix):], delay=0.05)
+        if name.startswith("kof-record-vmrules-") and obj["metadata"].get("namespace") == SYSTEM_NS:
+            self._cluster_servicesets(SYSTEM_NS, "", delay=0.05)  # regionless: the management cluster's storage
 
     # --------------------------------------------------------------------------- MultiClusterService
     def matches(self, mcs, cd) -> bool:
@@ -226,8 +241,9 @@ class Mcs:
         _cond(conds, "ServicesDependencyValidation", "True", "Succeeded", "", gen, ts)
         _cond(conds, "MultiClusterServiceDependencyValidation", "True", "Succeeded", "", gen, ts)
         cds = {(c["metadata"]["namespace"], c["metadata"]["name"]): c for c in self.list("clusterdeployments")}
+        selfmgmt = self_managed(mcs)
         if not (mcs.get("spec") or {}).get("keepServicesOnSelectorMismatch"):
-            for ss in own:
+            for ss in own:  # cleanupServiceSets skips the self-management ServiceSet (no cluster)
                 cd = cds.get((ss["metadata"]["namespace"], (ss.get("spec") or {}).get("cluster")))
                 if cd is not None and not self.matches(mcs, cd) and not ss["metadata"].get("deletionTimestamp"):
                     self.mgmt.delete(self._rt("servicesets"), ss["metadata"]["namespace"], ss["metadata"]["name"])
@@ -236,6 +252,10 @@ class Mcs:
             desired = self.desired_services(mcs)
         except ValuesError:
             desired = None  # a broken templateChain leaves the ServiceSets alone (kcm errors)
+        if selfmgmt:  # one ServiceSet for the management cluster, counted like a matching cluster
+            matching.append((SYSTEM_NS, ""))
+            if desired is not None:
+                self.ensure_serviceset(mcs, None, desired)
         for key, cd in sorted(cds.items()):
             if cd["metadata"].get("deletionTimestamp") or not self.matches(mcs, cd):
                 continue
@@ -244,7 +264,7 @@ class Mcs:
                 self.ensure_serviceset(mcs, cd, desired)
         matched = set(matching)
         current = [s for s in self.list("servicesets") if (s.get("spec") or {}).get("multiClusterService") == name
-                   and (s["metadata"]["namespace"], (s.get("spec") or {}).get("cluster")) in matched
+                   and (s["metadata"]["namespace"], (s.get("spec") or {}).get("cluster") or "") in matched
                    and not s["metadata"].get("deletionTimestamp")]
         ready = sum(1 for s in current if (s.get("status") or {}).get("deployed"))
         ok = ready >= len(matching)
@@ -257,11 +277,13 @@ class Mcs:
             ref = (ss.get("status") or {}).get("cluster")
             if not ref:
                 continue
-            cd = cds.get((ref["namespace"], ref["name"])) or {}
-            cref = (ref["namespace"], (cd.get("spec") or {}).get("credential", ""))
-            if cref not in creds:  # a few Credentials for the whole fleet
-                creds[cref] = self.get("credentials", *cref) or {}
-            cred = creds[cref]
+            cred = {}
+            if ref.get("kind") == "ClusterDeployment":  # the management cluster (SveltosCluster) is never regional
+                cd = cds.get((ref["namespace"], ref["name"])) or {}
+                cref = (ref["namespace"], (cd.get("spec") or {}).get("credential", ""))
+                if cref not in creds:  # a few Credentials for the whole fleet
+                    creds[cref] = self.get("credentials", *cref) or {}
+                cred = creds[cref]
             entry = dict(ref, lastTransitionTime=ts, regional=bool((cred.get("spec") or {}).get("region")),
                          deployed=bool((ss.get("status") or {}).get("deployed")))
             prev = old.get((ref["namespace"], ref["name"]))
@@ -331,8 +353,9 @@ class Mcs:
 
     def ensure_serviceset(self, mcs, cd, desired):
         """kcm's createOrUpdateServiceSet: the services whose dependsOn are Deployed, in (namespace, name) order,
-        then those already in the ServiceSet."""
-        ns, cdn = cd["metadata"]["namespace"], cd["metadata"]["name"]
+        then those already in the ServiceSet. cd None: the management cluster's (selfManagement) ServiceSet,
+        owned by the MultiClusterService."""
+        ns, cdn = (cd["metadata"]["namespace"], cd["metadata"]["name"]) if cd else (SYSTEM_NS, "")
         name = serviceset_name(cdn, mcs["metadata"]["name"])
         sspec = (mcs.get("spec") or {}).get("serviceSpec") or {}
         rt = self._rt("servicesets")
@@ -379,10 +402,13 @@ class Mcs:
         if not provider.get("name"):
             provider = {"config": provider.get("config") or cfg, "name": PROVIDER}
         spec = {"cluster": cdn, "multiClusterService": mcs["metadata"]["name"], "provider": provider}
+        if cd is None:  # `cluster` has no omitempty in kcm's ServiceSetSpec: "" (the CRD requires the field)
+            provider["selfManagement"] = True
         if result:
             spec["services"] = result
-        owners = [{"apiVersion": cd["apiVersion"], "kind": "ClusterDeployment", "name": cdn,
-                   "uid": cd["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}]
+        owner = cd or mcs
+        owners = [{"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": owner["metadata"]["name"],
+                   "uid": owner["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}]
         if cur is not None and cur.get("spec") == spec and cur["metadata"].get("ownerReferences") == owners and \
                 (cur["metadata"].get("labels") or {}).get(ADAPTER_LABEL[0]) == ADAPTER_LABEL[1]:
             return  # compared before copying: every cluster's ServiceSet is looked at on every reconcile
@@ -411,8 +437,9 @@ class Mcs:
             return
         spec = ss.get("spec") or {}
         cd_name = spec.get("cluster", "")
+        selfmgmt = bool((spec.get("provider") or {}).get("selfManagement"))
         cid = self.layer.kcm.clusters.get((ns, cd_name))
-        target = self.layer.fleet.client(cid) if cid else None
+        target = self.mgmt if selfmgmt else (self.layer.fleet.client(cid) if cid else None)
         ts = now()
         gen = ss["metadata"].get("generation", 1)
         if ss["metadata"].get("deletionTimestamp"):
@@ -438,6 +465,10 @@ class Mcs:
         status = mutable(ss.get("status") or {})
         status["cluster"] = {"apiVersion": f"{GROUP}/v1beta1", "kind": "ClusterDeployment", "name": cd_name,
                              "namespace": ns}
+        if selfmgmt:
+            meta = MGMT_CLUSTER["metadata"]
+            status["cluster"] = {"apiVersion": MGMT_CLUSTER["apiVersion"], "kind": MGMT_CLUSTER["kind"],
+                                 "name": meta["name"], "namespace": meta["namespace"]}
         status["provider"] = {"ready": True}
         status.setdefault("deployed", False)
         conds = status.setdefault("conditions", [])
@@ -458,7 +489,7 @@ class Mcs:
         failure, pending = "", False
         self.waiting.pop((ns, name), None)
         if target is not None:
-            cd = self.get("clusterdeployments", ns, cd_name)
+            cd = MGMT_CLUSTER if selfmgmt else self.get("clusterdeployments", ns, cd_name)
             results = {}
             for s in services:
                 res = self.install_one(target, cd, ss, s)
@@ -554,6 +585,8 @@ _SVELTOS_FUNCS = re.compile(r"\b(getResource|copy|removeField|setField|chainRemo
 def cluster_data(cd):
     """Sveltos' `.Cluster` for a ClusterDeployment: the CAPI Cluster kcm makes, with the ClusterDeployment's name
     and namespace, spec.config.clusterLabels / clusterAnnotations as its labels and annotations."""
+    if cd.get("kind") == "SveltosCluster":  # the management cluster: the object itself
+        return cd
     cfg = (cd.get("spec") or {}).get("config") or {}
     meta = {"name": cd["metadata"]["name"], "namespace": cd["metadata"]["namespace"],
             "labels": dict(cfg.get("clusterLabels") or {}), "annotations": dict(cfg.get("clusterAnnotations") or {})}
@@ -616,7 +649,8 @@ def render_values(ctl, cd, ss, svc) -> dict:
     text = svc.get("values") or ""
     meta = cd["metadata"]
     name, ns = meta["name"], meta["namespace"]
-    ann = ((cd.get("spec") or {}).get("config") or {}).get("clusterAnnotations") or {}
+    ann = cluster_data(cd)["metadata"].get("annotations") or {}
+    refs_ns = ss["metadata"]["namespace"]  # kcm's convertValuesFrom: valuesFrom are read in the ServiceSet's namespace
     if "{{" not in text:
         values = catalog.parse_values(text)
     elif _SVELTOS_FUNCS.search(text) or "mergeOverwrite" not in text:
@@ -626,9 +660,9 @@ def render_values(ctl, cd, ss, svc) -> dict:
     for ref in svc.get("valuesFrom") or []:
         ref_name = ref.get("name", "").replace("{{ .Cluster.metadata.name }}", name)
         plural = "configmaps" if ref.get("kind") == "ConfigMap" else "secrets"
-        obj = ctl.get(plural, ns, ref_name, group="")
+        obj = ctl.get(plural, refs_ns, ref_name, group="")
         if obj is None:
-            raise ValuesError(f'failed to get {ref.get("kind")} {ns}/{ref_name}: {plural} "{ref_name}" not found')
+            raise ValuesError(f'failed to get {ref.get("kind")} {refs_ns}/{ref_name}: {plural} "{ref_name}" not found')
         for v in (obj.get("data") or {}).values():
             parsed = yaml.safe_load(v) if v else None
             if isinstance(parsed, dict):
