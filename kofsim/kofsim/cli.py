@@ -31,6 +31,9 @@ def _common(p):
                    help="seconds before a ClusterDeployment reports Ready (k0rdent mode)")
     p.add_argument("--bare", action="store_true", help="a plain Kubernetes cluster: no k0rdent, no Sveltos")
     p.add_argument("--k8s-version", default="v1.36.1", help="version reported by /version")
+    p.add_argument("--lb-domain", default="",
+                   help="the management cluster hands out load-balancer hostnames <hash>.<LB_DOMAIN>, as one in a "
+                        "cloud does (default: none, like kind); workload clusters always do")
 
 
 def main(argv=None):
@@ -87,7 +90,7 @@ def serve(args) -> int:
         (d / stale).unlink(missing_ok=True)
     ca, crt, key = make_ca_and_server(d)
     sim = Simulator(latency_ms=args.latency_ms, fault_rate=args.fault_rate, ready_after=args.ready_after,
-                    k0rdent=not args.bare, k8s_version=args.k8s_version)
+                    k0rdent=not args.bare, k8s_version=args.k8s_version, lb_domain=args.lb_domain or None)
     sim.ca_pem = ca.read_bytes()
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(crt, key)
@@ -128,6 +131,8 @@ def up(args) -> int:
     cmd = [sys.executable, "-m", "kofsim.cli", "serve", "--dir", str(d), "--port", str(args.port),
            "--latency-ms", str(args.latency_ms), "--fault-rate", str(args.fault_rate),
            "--ready-after", str(args.ready_after), "--k8s-version", args.k8s_version]
+    if args.lb_domain:
+        cmd += ["--lb-domain", args.lb_domain]
     if args.bare:
         cmd.append("--bare")
     log = open(d / "log", "ab")

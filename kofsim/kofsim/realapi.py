@@ -571,7 +571,8 @@ class _Plane:
 
 def up(args) -> int:
     d = Path(args.dir).resolve()
-    emulator_only = [f"--{f.replace('_', '-')}" for f, default in (("latency_ms", 0), ("fault_rate", 0.0))
+    emulator_only = [f"--{f.replace('_', '-')}" for f, default in (("latency_ms", 0), ("fault_rate", 0.0),
+                                                                   ("lb_domain", ""))
                      if getattr(args, f, default) != default]
     if emulator_only:
         sys.stderr.write(f"kofsim: {', '.join(emulator_only)} apply to the emulator only, not to --api real\n")

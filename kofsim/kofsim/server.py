@@ -61,13 +61,15 @@ class Simulator:
     """All clusters served by one kofsim process, plus request log, faults and plugins."""
 
     def __init__(self, *, latency_ms: int = 0, fault_rate: float = 0.0, ready_after: float = 0.0,
-                 k0rdent: bool = True, k8s_version: str = "v1.36.1", base_url: str = ""):
+                 k0rdent: bool = True, k8s_version: str = "v1.36.1", base_url: str = "",
+                 lb_domain: str | None = None):
         self.token = secrets.token_urlsafe(24)
         self.latency_ms = latency_ms
         self.ready_after = ready_after
         self.k0rdent = k0rdent
         self.k8s_version = k8s_version
         self.base_url = base_url
+        self.lb_domain = lb_domain  # the management cluster's load balancers (None: it has none, like kind)
         self.ca_pem = b""
         self.log: list[dict] = []
         self.seq = 0
@@ -87,7 +89,7 @@ class Simulator:
         self._build()
 
     def _build(self):
-        mgmt = self.add_cluster("", token=self.token)
+        mgmt = self.add_cluster("", token=self.token, lb_domain=self.lb_domain)
         if self.k0rdent:
             from .k0rdent import K0rdent  # noqa: WPS433 (optional layer)
             self.plugins = [K0rdent(self, mgmt)]

@@ -50,6 +50,8 @@ class ActionModule(KofAction):
         "service_name": {"type": "str", "default": "ingress-nginx-controller"},
         "gateway_namespace": {"type": "str", "default": "kof"},
         "gateway_name": {"type": "str", "default": ""},
+        # hosts read on the management cluster itself (KOF 1.10's regionless mode: kof-storage runs there)
+        "local_hosts": {"type": "list", "elements": "str", "default": []},
         "timeout": {"type": "int", "default": 600},
         "interval": {"type": "int", "default": 10},
         "concurrency": {"type": "int", "default": 8},
@@ -77,18 +79,23 @@ class ActionModule(KofAction):
         waited = "" if check else f" after {args['timeout']}s"
         mgmt = self.management(args, pool_size=max(8, args["concurrency"] * 2))
 
+        local = set(args["local_hosts"])
+
         def look(host: str) -> dict:
             """One look at one cluster: {address, problem}; the problem says what is missing, for the last look."""
             ns = args["namespaces"].get(host) or args["namespace"]
             secret = f"{ns}/{host}-kubeconfig"
-            try:
-                sec = mgmt.get(object_path("v1", "secrets", ns, f"{host}-kubeconfig"))
-                if sec is None:
-                    return {"address": "", "problem": f"the kubeconfig Secret {secret} does not exist"
-                            + (" (not provisioned yet)" if check else f"{waited}: is the ClusterDeployment Ready?")}
-                kube = kube_from_secret(sec, host, ns, verify=mgmt.verify is not False)
-            except KubeError as err:
-                return {"address": "", "problem": f"cannot read Secret {secret}: {_short(err)}"}
+            if host in local:
+                kube = mgmt
+            else:
+                try:
+                    sec = mgmt.get(object_path("v1", "secrets", ns, f"{host}-kubeconfig"))
+                    if sec is None:
+                        return {"address": "", "problem": f"the kubeconfig Secret {secret} does not exist"
+                                + (" (not provisioned yet)" if check else f"{waited}: is the ClusterDeployment Ready?")}
+                    kube = kube_from_secret(sec, host, ns, verify=mgmt.verify is not False)
+                except KubeError as err:
+                    return {"address": "", "problem": f"cannot read Secret {secret}: {_short(err)}"}
             try:
                 obj = kube.get(object_path(path[0], path[1], obj_ns, obj_name))
             except KubeError as err:
@@ -96,7 +103,8 @@ class ActionModule(KofAction):
                     return {"address": "", "problem": f"cannot read {what}: {_short(err)}"}
                 obj = None
             finally:
-                kube.close()
+                if kube is not mgmt:
+                    kube.close()
             if obj is None:
                 return {"address": "", "problem": f"{what} does not exist" + ("" if check else waited + missing)}
             address = address_of(obj)

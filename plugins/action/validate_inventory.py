@@ -87,6 +87,72 @@ AUTO = "auto"
 VERSION_SETTINGS = ("kof_version", "kof_chart_version", "kof_kcm_api_version", "kof_dns_mode", "kof_mothership_values",
                     "kof_cross_namespace", "kof_values")
 CROSS_NAMESPACE_VALUE = ("kof-mothership", "values", "kcm", "kof", "operator", "crossNamespace")
+# the umbrella kof chart's regionless.* (k0rdent/kof v1.10.0 charts/kof/values.yaml); KOF 1.10 is the first with it
+REGIONLESS_KEYS = ("enabled", "clusterName", "domain", "certEmail")
+REGIONLESS_SINCE = "1.10.0"
+# kof-operator v1.10.0 writes the regionless ConfigMap into k8s.DefaultSystemNamespace, whatever kcm's namespace
+REGIONLESS_CONFIGMAP_NAMESPACE = "kcm-system"
+
+
+def _dig(node, *keys):
+    for key in keys:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
+
+
+def regionless(g: dict) -> bool:
+    """kof_values turns on the umbrella chart's regionless mode (the management cluster stores every child's data)."""
+    return _bool(_dig(g.get("kof_values"), "regionless", "enabled")) is True
+
+
+def check_regionless(g: dict, flow, found: dict) -> list[str]:
+    """kof_values.regionless: its keys and values, the KOF version, and what it excludes (the umbrella chart's own
+    fail for the other two management-cluster modes; children kof-operator would not connect)."""
+    node = _dig(g.get("kof_values"), "regionless")
+    if node is None:
+        return []
+    if not isinstance(node, dict):
+        return ["kof_values.regionless must be a mapping (enabled, clusterName, domain, certEmail)"]
+    errs = [f"kof_values.regionless has an unknown key {k!r}" + (f" (did you mean {close[0]}?)" if close else "")
+            + f"; the kof chart reads {', '.join(REGIONLESS_KEYS)}"
+            for k in node if k not in REGIONLESS_KEYS
+            for close in [difflib.get_close_matches(str(k), REGIONLESS_KEYS, n=1)]]
+    if "enabled" in node and _bool(node["enabled"]) is None:
+        errs.append(f"kof_values.regionless.enabled {node['enabled']!r} must be a boolean")
+    if not regionless(g):
+        return errs
+    version = str(g.get("kof_version", ""))
+    if flow == "0.1" or (flow == "1.x" and VERSION.match(version) and kr.kof_version_tuple(version) <
+                         kr.kof_version_tuple(REGIONLESS_SINCE)):
+        errs.append(f"kof_values.regionless: KOF {version} has no regionless mode (the umbrella kof chart has it "
+                    f"from {REGIONLESS_SINCE})")
+    dom = str(node.get("domain") or "")
+    if not dom or dom.startswith(".") or dom.endswith(".") or not SUBDOMAIN.match(dom):
+        errs.append(f"kof_values.regionless.domain {node.get('domain')!r} is not a valid DNS domain: children send "
+                    "their data to https://vmauth.<domain>, which must resolve to the management cluster (the "
+                    "chart's default mothership.example.com is only an example)")
+    name = node.get("clusterName")
+    if name is not None and not (LABEL.match(str(name)) and len(str(name)) <= 63):
+        errs.append(f"kof_values.regionless.clusterName {name!r} is not a valid cluster name (RFC 1123 label)")
+    email = node.get("certEmail")
+    if email is not None and not EMAIL.match(str(email)):
+        errs.append(f"kof_values.regionless.certEmail {email!r} is not a valid e-mail address")
+    elif email is None and "kof_admin_email" in g and not EMAIL.match(str(g["kof_admin_email"] or "")):
+        errs.append(f"kof_admin_email {g['kof_admin_email']!r} is not a valid e-mail address: regionless mode gives it "
+                    "to cert-manager for vmauth.<regionless domain> (or set kof_values.regionless.certEmail)")
+    child = _dig(g.get("kof_values"), "kof-child", "values", "fromManagement")
+    if _bool(_dig(child, "toManagementCluster", "enabled")) or _dig(child, "toRegionalCluster", "name"):
+        errs.append("kof_values: only one of regionless.enabled, kof-child.values.fromManagement.toManagementCluster."
+                    "enabled and kof-child.values.fromManagement.toRegionalCluster.name can be on (the kof chart "
+                    "refuses the others)")
+    outside = found.get("outside_kcm_system") or []
+    if outside and _bool(g.get("kof_cross_namespace", False)) is False:
+        errs.append(f"{len(outside)} child cluster{'s are' if len(outside) > 1 else ' is'} outside namespace "
+                    f"{REGIONLESS_CONFIGMAP_NAMESPACE} ({', '.join(outside[:3])}"
+                    f"{f' +{len(outside) - 3} more' if len(outside) > 3 else ''}): in regionless mode kof-operator "
+                    f"finds the management cluster's ConfigMap in {REGIONLESS_CONFIGMAP_NAMESPACE}, and looks in a "
+                    "child's own namespace only unless kof_cross_namespace is true")
+    return errs
 
 
 def _int(value):
@@ -166,6 +232,7 @@ def check_globals(g: dict, install: bool = True, flows=("0.1", "1.x"), what: str
         errs.append("kof_values sets kof-mothership.values.kcm.kof.operator.crossNamespace: set kof_cross_namespace "
                     "instead, which also puts the kof-regional-cluster-namespace label kof-operator then requires on "
                     "every child")
+    errs += check_regionless(g, flow, found)
     if "kof_chart_version" in g and not (auto and str(g["kof_chart_version"]) in (AUTO, "")) \
             and not VERSION.match(str(g["kof_chart_version"])):
         errs.append(f"kof_chart_version {g['kof_chart_version']!r} is not a chart version like 0.1.1")
@@ -207,7 +274,8 @@ def flow_dependent(regional, child, settings) -> dict:
     """What check_globals judges once the flow is known: `cross_namespace`, the children whose kof_kcm_namespace
     differs from their regional cluster's, as `child (ns) -> regional (ns)` (KOF 1.x connects them only with
     kof_cross_namespace); `regional_endpoints`, the regional hosts with kof_regional_endpoints, and
-    `regional_configmap_only`, those with kof_regional_configmap_only (both KOF 1.x only)."""
+    `regional_configmap_only`, those with kof_regional_configmap_only (both KOF 1.x only); `outside_kcm_system`,
+    the children not in kcm-system (regionless mode connects them only with kof_cross_namespace)."""
     cross = []
     for h in child:
         s = settings.get(h)
@@ -215,8 +283,10 @@ def flow_dependent(regional, child, settings) -> dict:
         if isinstance(s, dict) and isinstance(r, dict) and s.get("kcm_namespace") != r.get("kcm_namespace"):
             cross.append(f"{h} ({s.get('kcm_namespace')}) -> {s['regional']} ({r.get('kcm_namespace')})")
     endpoints = [h for h in regional if isinstance(settings.get(h), dict) and settings[h].get("regional_endpoints")]
+    outside = [f"{h} ({settings[h].get('kcm_namespace')})" for h in child if isinstance(settings.get(h), dict)
+               and settings[h].get("kcm_namespace") != REGIONLESS_CONFIGMAP_NAMESPACE]
     return {"cross_namespace": cross, "regional_endpoints": endpoints,
-            "regional_configmap_only": configmap_regionals(regional, settings)}
+            "regional_configmap_only": configmap_regionals(regional, settings), "outside_kcm_system": outside}
 
 
 def configmap_regionals(regional, settings) -> list:
@@ -225,8 +295,14 @@ def configmap_regionals(regional, settings) -> list:
             and _bool(settings[h].get("regional_configmap_only", False)) is True]
 
 
-def check_hosts(mgmt, regional, child, settings, render=False) -> list[str]:
+def check_hosts(mgmt, regional, child, settings, render=False, regionless=False) -> list[str]:
+    """regionless: kof_values.regionless.enabled - no regional clusters, children name none."""
     errs = []
+    if regionless and regional:
+        errs.append(f"regionless mode (kof_values.regionless.enabled) has no regional clusters: the kof-regional "
+                    f"MultiClusterService then selects only the management cluster, so {', '.join(regional[:3])}"
+                    f"{f' +{len(regional) - 3} more' if len(regional) > 3 else ''} would get no storage; empty "
+                    "group kof_regional, or turn regionless off")
     if len(mgmt) != 1:
         errs.append(f"group kof_management must have exactly one host (the k0rdent management cluster), has "
                     f"{len(mgmt)}: {', '.join(mgmt) or 'none'}")
@@ -309,7 +385,12 @@ def check_hosts(mgmt, regional, child, settings, render=False) -> list[str]:
                         errs.append(f"host {h}: kof_regional_endpoints.{key} {url!r} is not an http(s) URL")
         else:
             reg = s.get("regional")
-            if not reg:
+            if regionless:
+                if reg:
+                    errs.append(f"host {h}: kof_regional {reg!r} is set, but in regionless mode children write to the "
+                                "management cluster: unset kof_regional (kof-operator would look for a regional "
+                                f"ConfigMap kof-{reg} that does not exist)")
+            elif not reg:
                 errs.append(f"host {h}: kof_regional is not set: name the regional cluster (a host of group "
                             "kof_regional) this child writes its metrics and logs to")
             elif reg not in reg_set:
@@ -344,7 +425,8 @@ class ActionModule(KofAction):
             found = flow_dependent(args["regional"], args["child"], settings)
             errors = check_globals(args["globals"], install=args["install"], flows=args["flows"], what=args["play"],
                                    found=found)
-            errors += check_hosts(args["management"], args["regional"], args["child"], settings, render=render)
+            errors += check_hosts(args["management"], args["regional"], args["child"], settings, render=render,
+                                  regionless=regionless(args["globals"]))
             if not isinstance(custom, list):
                 errors.append("kof_custom_variables must be a list of variable names (shell-style patterns allowed)")
                 custom = []

@@ -45,6 +45,19 @@ options:
     type: list
     elements: str
     default: []
+  management_cluster:
+    description:
+      - KOF 1.10's regionless mode (C(kof_values.regionless)) - also judge the management cluster itself, by the name
+        kof-operator knows it (C(regionless.clusterName), C(mothership) by default) - kof-regional's self-management
+        ServiceSet (no cluster, in O(system_namespace)) deployed, kof-operator's regionless ConfigMap
+        C(kof-<name>) and its PromxyServerGroup made. Reported under RV(management) and in RV(hosts) as this task's
+        host; this task fails when it fails. O(batch) may then be empty.
+    type: str
+    default: ''
+  system_namespace:
+    description: kcm's system namespace, where the self-management ServiceSet and the regionless ConfigMap live.
+    type: str
+    default: kcm-system
   role:
     description: The clusters' C(k0rdent.mirantis.com/kof-cluster-role).
     type: str
@@ -104,6 +117,13 @@ EXAMPLES = r"""
     kof_version: 1.10.0
   run_once: true
   register: regional_services
+
+- name: Regionless mode - wait for KOF to deploy kof-storage to the management cluster
+  k0rdent.kof.cluster_services:
+    batch: []
+    role: regional
+    management_cluster: mothership
+    kof_version: 1.10.0
 """
 
 RETURN = r"""
@@ -112,6 +132,10 @@ hosts:
     - Host -> C(state) (ready, failed, pending), C(action), C(services) (service -> kcm state), C(objects)
       (kof-operator's objects found), and C(failed)/C(msg) for a cluster that failed or timed out.
   returned: always
+  type: dict
+management:
+  description: With O(management_cluster) - the management cluster's C(state), C(action), C(services), C(objects).
+  returned: when O(management_cluster) is set
   type: dict
 api_requests:
   description: API requests sent.

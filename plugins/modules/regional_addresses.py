@@ -57,6 +57,13 @@ options:
       - Empty reads the Service (O(service_namespace), O(service_name)).
     type: str
     default: ''
+  local_hosts:
+    description:
+      - Hosts of O(hosts) read on the management cluster itself, not through a kubeconfig Secret - KOF 1.10's
+        regionless mode, where kof-regional's MultiClusterService runs kof-storage (and its Gateway) there.
+    type: list
+    elements: str
+    default: []
   gateway_namespace:
     description: Namespace of the Gateway (kof-regional's C(gateway.namespace)).
     type: str

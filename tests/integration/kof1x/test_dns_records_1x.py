@@ -97,7 +97,8 @@ def test_2_rerun_and_check_change_nothing(fleet):
     changes_nothing(fleet, lambda: play(fleet, "site.yml"))
     records = zone_records(fleet["route53"], fleet["zone_id"])
     check = changes_nothing(fleet, lambda: play(fleet, "dns_records.yml", "--check", "--diff"))
-    assert sorted(check.recap) == ["eu-store", "us-hosted"]
+    # the management host's play has records only in regionless mode (test_regionless_1x): here it ends at once
+    assert sorted(check.recap) == ["eu-store", "ops", "us-hosted"], check.recap
     assert zone_records(fleet["route53"], fleet["zone_id"]) == records
     assert f"vmauth.eu-store.{ZONE}" in check.stdout and "in place" in check.stdout
 

@@ -1,0 +1,135 @@
+"""KOF 1.10's regionless mode (the umbrella chart's `regionless.*` in kof_values; k0rdent/kof v1.10.0 charts/kof)
+through site.yml, on kofsim serving kcm 1.x: no regional clusters - kof-regional's MultiClusterService installs
+kof-storage on the management cluster itself (kcm's self-management ServiceSet), kof-operator's regionless ConfigMap
+`kof-<regionless.clusterName>` in kcm-system is every child's regional, the children carry no regional label.
+What regionless mode cannot work with is refused before any write, all at once; the rollout waits for the
+management cluster's storage, the fleet report draws the children under the management cluster, a re-run and
+--check change nothing."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from kofsim.testing import Kofsim
+from tests.helpers import ROOT, ansible_playbook, tool_env
+from tests.integration.kof1x import changes_nothing, flat, kubectl, kubectl_json
+from tests.integration.tiers.conftest import write_inventory
+
+CHARTS_1X = ROOT / "kofsim" / "kofsim" / "charts-1.10"
+NS, TEAM = "kcm-system", "team-r"
+P = "k0rdent.mirantis.com/"
+DOMAIN = "hub.acme.test"
+
+HOSTS = {"all": {"children": {
+    "kof_management": {"hosts": {"hub": None}},
+    "kof_child": {"hosts": {"app-1": None, "app-2": {"kof_kcm_namespace": TEAM}}}}}}
+
+GROUP_VARS = {"kof_version": "1.10.0", "kof_chart_repository": str(CHARTS_1X), "kof_base_domain": "acme.test",
+              "kof_admin_email": "sre@acme.test", "kof_dns_mode": "none", "kof_verify_timeout": 90,
+              "kof_wait_timeout": 120, "kof_cross_namespace": True,
+              "kof_values": {"regionless": {"enabled": True, "domain": DOMAIN}}}
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    # a management cluster in a cloud: its LoadBalancer Services get addresses (the regionless Gateway's, test 4)
+    k = Kofsim(tmp_path_factory.mktemp("kofsim-regionless"), ready_after=0.3, kcm_api_version="v1beta1",
+               extra_args=["--lb-domain", "us-east-2.elb.amazonaws.com"])
+    k.start()
+    fleet = {"kofsim": k, "env": tool_env(home=tmp_path_factory.mktemp("home"),
+                                           extra={"K8S_AUTH_KUBECONFIG": k.kubeconfig}),
+             "inv": tmp_path_factory.mktemp("inventory"),
+             "gv": dict(GROUP_VARS, kof_report_dir=str(tmp_path_factory.mktemp("report")))}
+    # the team's namespace with the ClusterTemplate and Credential kcm's AccessManagement copies there
+    kubectl(fleet, "create", "namespace", TEAM)
+    for kind in ("clustertemplates", "credentials"):
+        for obj in kubectl_json(fleet, "get", kind, "-n", NS)["items"]:
+            status = obj.pop("status")
+            obj["metadata"] = {"name": obj["metadata"]["name"], "namespace": TEAM}
+            kubectl(fleet, "apply", "-f", "-", input=json.dumps(obj))
+            kubectl(fleet, "patch", kind, "-n", TEAM, obj["metadata"]["name"], "--subresource=status",
+                    "--type=merge", "-p", json.dumps({"status": status}))
+    yield fleet
+    k.stop()
+
+
+def site(fleet, *args, hosts=None, **group_vars):
+    inv = write_inventory(fleet["inv"], json.loads(json.dumps(hosts or HOSTS)), dict(fleet["gv"], **group_vars))
+    return ansible_playbook("-i", inv, "playbooks/site.yml", *args, env=fleet["env"])
+
+
+def test_1_what_regionless_cannot_do_is_refused_before_any_write(fleet):
+    k = fleet["kofsim"]
+    seq = k.last_seq()
+    hosts = {"all": {"children": {
+        "kof_management": {"hosts": {"hub": None}},
+        "kof_regional": {"hosts": {"eu-storage": None}},
+        "kof_child": {"hosts": {"app-1": {"kof_regional": "eu-storage"}, "app-2": {"kof_kcm_namespace": TEAM}}}}}}
+    run = site(fleet, hosts=hosts, kof_cross_namespace=False,
+               kof_values={"regionless": {"enabled": True, "certEmail": "not-an-address"}})
+    assert run.rc != 0, run
+    out = flat(run.stdout)
+    for msg in ("regionless mode (kof_values.regionless.enabled) has no regional clusters: the kof-regional "
+                "MultiClusterService then selects only the management cluster, so eu-storage would get no storage",
+                "host app-1: kof_regional eu-storage is set, but in regionless mode children write to the "
+                "management cluster: unset kof_regional",
+                "kof_values.regionless.domain None is not a valid DNS domain",
+                "kof_values.regionless.certEmail not-an-address is not a valid e-mail address",
+                # (flat drops quotes)
+                "1 child cluster is outside namespace kcm-system (app-2 (team-r)): in regionless mode kof-operator "
+                "finds the management cluster s ConfigMap in kcm-system"):
+        assert msg in out, (msg, out[out.find("the KOF inventory has"):][:3000])
+    assert k.writes(since=seq) == []
+
+
+def test_2_storage_on_the_management_cluster_children_write_there(fleet):
+    run = site(fleet)
+    assert run.rc == 0, run.stdout[-3000:]
+    assert sorted(run.recap) == ["app-1", "app-2", "hub"]
+    # the rollout waited for the management cluster's storage (kcm's self-management ServiceSet, kof-operator's
+    # regionless ConfigMap and PromxyServerGroup)
+    assert re.search(r"TASK \[k0rdent\.kof\.mothership : Wait until KOF has deployed kof-storage to the management "
+                     r"cluster \(regionless mode\) and registered it\] \*+ ok: \[hub\]", flat(run.stdout))
+    values = {n: kubectl_json(fleet, "get", "helmrelease", "-n", "kof", n)["spec"]["values"]
+              for n in ("kof-mothership", "kof-regional")}
+    # the umbrella's regionless values; cert-manager's account is kof_admin_email
+    assert values["kof-mothership"]["regionless"] == {"enabled": True, "domain": DOMAIN}
+    assert values["kof-regional"]["regionless"] == {"enabled": True, "clusterName": "mothership", "domain": DOMAIN,
+                                                    "certEmail": "sre@acme.test"}
+    mcs = kubectl_json(fleet, "get", "multiclusterservice", "kof-regional-cluster")
+    assert [(c["kind"], c["name"], c["deployed"]) for c in mcs["status"]["matchingClusters"]] == \
+        [("SveltosCluster", "mgmt", True)]
+    for ns, name in ((NS, "app-1"), (TEAM, "app-2")):
+        labels = kubectl_json(fleet, "get", "clusterdeployment", "-n", ns, name)["metadata"]["labels"]
+        assert labels[P + "kof-cluster-role"] == "child"
+        assert P + "kof-regional-cluster-name" not in labels and P + "kof-regional-cluster-namespace" not in labels
+        config = kubectl_json(fleet, "get", "configmap", "-n", ns, f"kof-cluster-config-{name}")["data"]
+        assert config["regional_cluster_name"] == "mothership" and config["regional_cluster_namespace"] == NS
+        assert config["write_metrics_endpoint"] == f"https://vmauth.{DOMAIN}/vm/insert/0/prometheus/api/v1/write"
+    report = json.loads((ROOT / fleet["gv"]["kof_report_dir"] / "fleet-report.json").read_text())
+    assert report["summary"]["ok"], report["summary"]
+    assert sorted((c["name"], c["region"]) for c in report["clusters"]) == \
+        [("app-1", "mothership"), ("app-2", "mothership")]
+
+
+def test_3_rerun_and_check_change_nothing(fleet):
+    changes_nothing(fleet, lambda: site(fleet))
+    changes_nothing(fleet, lambda: site(fleet, "--check"))
+
+
+def test_4_manual_dns_points_the_regionless_domain_at_the_management_gateway(fleet):
+    """dns_records.yml (kof_dns_mode manual): vmauth.<regionless.domain> -> the address envoy-gateway gave the
+    Gateway kof-storage made on the management cluster, read there (no kubeconfig Secret)."""
+    inv = write_inventory(fleet["inv"], json.loads(json.dumps(HOSTS)),
+                          dict(fleet["gv"], kof_dns_mode="manual", kof_dns_address_timeout=60))
+    run = ansible_playbook("-i", inv, "playbooks/dns_records.yml", env=fleet["env"])
+    assert run.rc == 0 and sorted(run.recap) == ["hub"], run.stdout[-3000:]
+    gw = kubectl_json(fleet, "get", "gateway", "-n", "kof", "gateway")
+    address = gw["status"]["addresses"][0]["value"]
+    assert address.endswith(".us-east-2.elb.amazonaws.com"), address
+    report = json.loads((ROOT / fleet["gv"]["kof_report_dir"] / "dns-records.json").read_text())
+    assert [(r["cluster"], r["name"], r["value"]) for r in report["records"]] == [("hub", f"vmauth.{DOMAIN}", address)]
+    # the report files were written; again, nothing changes
+    changes_nothing(fleet, lambda: ansible_playbook("-i", inv, "playbooks/dns_records.yml", env=fleet["env"]))
