@@ -11,6 +11,10 @@ rewriting `item._nodeid`, which pytest 9.2 no longer reads, so marks would silen
 """
 from __future__ import annotations
 
+import json
+import time
+from pathlib import Path
+
 import pytest
 
 # every test of these modules is a unit of work of its own (no shared state between their tests)
@@ -48,3 +52,25 @@ def pytest_collection_modifyitems(config, items):
         path = item.nodeid.split("::", 1)[0]
         return next((i for i, prefix in enumerate(FIRST) if path.startswith(prefix)), len(FIRST))
     items.sort(key=rank)  # stable: file order within a group is kept
+
+
+# Where make test's time goes, per scheduling group (setup + call + teardown of its tests, summed on the workers):
+# tests/output/durations.json after every run, longest first, to keep the 45-minute budget (conftest FIRST, SPLIT)
+_GROUP_SECONDS: dict = {}
+_STARTED = time.monotonic()
+
+
+def pytest_runtest_logreport(report):
+    group = group_of(report.nodeid)
+    _GROUP_SECONDS[group] = _GROUP_SECONDS.get(group, 0.0) + float(getattr(report, "duration", 0.0) or 0.0)
+
+
+def pytest_sessionfinish(session):
+    if hasattr(session.config, "workerinput") or not _GROUP_SECONDS:
+        return  # an xdist worker: the controller receives every report and writes the file
+    out = Path(session.config.rootpath) / "tests" / "output" / "durations.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    groups = sorted(_GROUP_SECONDS.items(), key=lambda kv: -kv[1])
+    out.write_text(json.dumps({"wall_seconds": round(time.monotonic() - _STARTED, 1),
+                               "worker_seconds": round(sum(_GROUP_SECONDS.values()), 1),
+                               "groups": {g: round(s, 1) for g, s in groups}}, indent=1) + "\n")

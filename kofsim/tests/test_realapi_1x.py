@@ -123,3 +123,35 @@ def test_kof_1x_umbrella_regional_and_child(real1x):
     assert "Traceback" not in log, log[log.index("Traceback") - 500:][:3000]
     print(f"\nreal backend, kcm v1beta1: up {k.up_seconds:.1f} s, HelmReleases Ready {t_ready:.1f} s, "
           f"regional and child deployed {t_deployed:.1f} s")
+
+
+def test_regionless_mode_on_the_real_kube_apiserver(real1x):
+    """The same fleet switched to KOF 1.10's regionless mode (test_regionless_1x.py on the emulator): the real
+    kube-apiserver, with kcm v1.10.0's ServiceSet CRD, takes kcm's self-management ServiceSet (`spec.cluster: ""`,
+    owned by the MultiClusterService, its status naming the SveltosCluster mgmt/mgmt); kof-storage moves onto the
+    management cluster, the regional cluster's ServiceSet goes (its selector no longer matches), kof-operator makes
+    the regionless ConfigMap and an unlabelled child takes it."""
+    k = real1x
+    install(k, "--set", "regionless.enabled=true", "--set", "regionless.domain=mgmt.example.com")
+    wait_for(lambda: all_ready(k), "every HelmRelease Ready", timeout=90)
+
+    def mgmt_deployed():
+        sets = [s for s in get(k, "servicesets", "-n", NS)["items"] if s["spec"]["cluster"] == ""]
+        st = (sets[0].get("status") or {}) if sets else {}
+        return sets[0] if st.get("deployed") and all(x["state"] == "Deployed" for x in st["services"]) else None
+    ss = wait_for(mgmt_deployed, "the management cluster's ServiceSet deployed", timeout=120)
+    assert ss["spec"]["provider"]["selfManagement"] is True
+    assert [(o["kind"], o["name"]) for o in ss["metadata"]["ownerReferences"]] == \
+        [("MultiClusterService", "kof-regional-cluster")]
+    assert (ss["status"]["cluster"]["kind"], ss["status"]["cluster"]["name"]) == ("SveltosCluster", "mgmt")
+    assert releases(k, None)["kof-storage"][1]["global"]["clusterName"] == "mothership"
+    wait_for(lambda: not [s for s in get(k, "servicesets", "-n", NS)["items"] if s["spec"]["cluster"] == "r1"],
+             "the regional cluster's ServiceSet gone", timeout=60)
+    cm = get(k, "configmap", "-n", NS, "kof-mothership")
+    assert cm["metadata"]["labels"][P + "kof-regionless"] == "true"
+    apply(k, cd("c2", {P + "kof-cluster-role": "child"}))
+    ccm = wait_for(lambda: next((c for c in get(k, "configmaps", "-n", NS)["items"]
+                                 if c["metadata"]["name"] == "kof-cluster-config-c2"), None), "c2's ConfigMap")
+    assert ccm["data"]["regional_cluster_name"] == "mothership"
+    log = k.log("kofsim-controllers")
+    assert "Traceback" not in log, log[log.index("Traceback") - 500:][:3000]
