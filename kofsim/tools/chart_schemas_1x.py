@@ -34,7 +34,8 @@ from pathlib import Path
 
 import yaml
 
-from chart_schemas import union  # the 0.1.1 tool beside this one: the same merge of value trees
+# the 0.1.1 tool beside this one: the same merge of value trees, the same place to find a mirror
+from chart_schemas import mirror_dir, mirror_env, union
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE.parent / "kofsim" / "charts-1.10"
@@ -78,10 +79,9 @@ CLOSED_GLOBAL = {"kof"}  # the umbrella has no subcharts and passes no `global` 
 # -------------------------------------------------------------------------------------------- git
 class Source:
     def __init__(self, root):
-        env = "KOFSIM_MIRROR_K0RDENT_KOF"
-        self.git = Path(os.environ[env]) if env in os.environ else Path(root) / "k0rdent+kof" / "repo"
+        self.git = mirror_dir(root, REPO)
         if not self.git.exists():
-            sys.exit(f"no mirror of {REPO} at {self.git} (fetch it, or set {env})")
+            sys.exit(f"no mirror of {REPO} at {self.git} (fetch it, or set {mirror_env(REPO)})")
 
     def run(self, *args):
         return subprocess.run(["git", "--git-dir", str(self.git), *args], check=True, capture_output=True,

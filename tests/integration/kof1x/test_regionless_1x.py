@@ -133,3 +133,36 @@ def test_4_manual_dns_points_the_regionless_domain_at_the_management_gateway(fle
     assert [(r["cluster"], r["name"], r["value"]) for r in report["records"]] == [("hub", f"vmauth.{DOMAIN}", address)]
     # the report files were written; again, nothing changes
     changes_nothing(fleet, lambda: ansible_playbook("-i", inv, "playbooks/dns_records.yml", env=fleet["env"]))
+
+
+def test_5_switching_regionless_on_or_off_is_refused_while_storage_would_go(fleet):
+    """kof-regional's MultiClusterService follows the mode: switched off, kof-storage would leave the management
+    cluster; switched on beside a live regional ClusterDeployment, it would leave that cluster - data lost either
+    way, so the mothership preflight refuses before any write."""
+    k = fleet["kofsim"]
+    seq = k.last_seq()
+    # back to regional clusters: a valid inventory of the other mode
+    regional_fleet = {"all": {"children": {
+        "kof_management": {"hosts": {"hub": None}},
+        "kof_regional": {"hosts": {"eu-storage": None}},
+        "kof_child": {"hosts": {"app-1": None, "app-2": {"kof_kcm_namespace": TEAM}},
+                      "vars": {"kof_regional": "eu-storage"}}}}}
+    off = site(fleet, hosts=regional_fleet, kof_values={})
+    assert off.rc != 0 and off.failed_hosts == ["hub"], off.recap
+    assert "KOF runs in regionless mode (MultiClusterService kof-regional-cluster deploys to the management " \
+           "cluster), but kof_values does not turn it on" in flat(off.stdout), flat(off.stdout)[-3000:]
+    assert k.writes(since=seq) == []
+    regional = {"apiVersion": "k0rdent.mirantis.com/v1beta1", "kind": "ClusterDeployment",
+                "metadata": {"name": "old-region", "namespace": NS,
+                             "labels": {P + "kof-cluster-role": "regional"}},
+                "spec": {"template": "aws-standalone-cp-1-0-28", "credential": "aws-cluster-identity-cred",
+                         "config": {"region": "us-east-2",
+                                    "clusterAnnotations": {P + "kof-regional-domain": "old.acme.test"}}}}
+    kubectl(fleet, "apply", "-f", "-", input=json.dumps(regional))
+    seq = k.last_seq()
+    on = site(fleet)
+    assert on.rc != 0 and on.failed_hosts == ["hub"], on.recap
+    assert "kof_values turns regionless mode on, but 1 regional ClusterDeployment(s) still run kof-storage " \
+           "(old-region)" in flat(on.stdout), flat(on.stdout)[-3000:]
+    assert k.writes(since=seq) == []
+    kubectl(fleet, "delete", "clusterdeployment", "-n", NS, "old-region", "--wait=true")
