@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 
@@ -55,9 +56,9 @@ def fleet(tmp_path_factory):
     k.stop()
 
 
-def site(fleet, *args, hosts=None, **group_vars):
+def site(fleet, *args, hosts=None, playbook="site.yml", **group_vars):
     inv = write_inventory(fleet["inv"], json.loads(json.dumps(hosts or HOSTS)), dict(fleet["gv"], **group_vars))
-    return ansible_playbook("-i", inv, "playbooks/site.yml", *args, env=fleet["env"])
+    return ansible_playbook("-i", inv, f"playbooks/{playbook}", *args, env=fleet["env"])
 
 
 def test_1_what_regionless_cannot_do_is_refused_before_any_write(fleet):
@@ -166,3 +167,28 @@ def test_5_switching_regionless_on_or_off_is_refused_while_storage_would_go(flee
            "(old-region)" in flat(on.stdout), flat(on.stdout)[-3000:]
     assert k.writes(since=seq) == []
     kubectl(fleet, "delete", "clusterdeployment", "-n", NS, "old-region", "--wait=true")
+
+
+def test_6_uninstall_leaves_no_regionless_object(fleet):
+    """uninstall.yml in the documented order, plus what regionless mode leaves otherwise: kof-operator's regionless
+    ConfigMap has no owner, so it is deleted while kof-operator still runs (its ResourceCleanup takes the admin
+    credentials, ownerReferences the PromxyServerGroup and the record-vmrules ConfigMap)."""
+    run = site(fleet, "-e", "kof_uninstall_confirm=true", "-e", "kof_backup_before_uninstall=false",
+               playbook="uninstall.yml")
+    assert run.rc == 0 and not run.failed_hosts, run.stdout[-3000:]
+
+    def left():
+        cms = [c["metadata"]["name"] for c in kubectl_json(fleet, "get", "configmaps", "-n", NS)["items"]
+               if c["metadata"]["name"].startswith("kof-")]
+        secrets = [s["metadata"]["name"] for s in kubectl_json(fleet, "get", "secrets", "-n", NS)["items"]
+                   if s["metadata"]["name"].startswith("kof-vmuser-creds-admin-")]
+        psgs = kubectl_json(fleet, "get", "promxyservergroups", "-A", check=False)
+        sets = kubectl_json(fleet, "get", "servicesets", "-A")["items"]
+        return cms + secrets + [p["metadata"]["name"] for p in (psgs or {}).get("items", [])] + \
+            [s["metadata"]["name"] for s in sets]
+    deadline = time.monotonic() + 30  # garbage collection of the owned objects runs after the delete
+    while left() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert left() == []
+    assert kubectl_json(fleet, "get", "clusterdeployments", "-A")["items"] == []
+    assert kubectl_json(fleet, "get", "multiclusterservices")["items"] == []
