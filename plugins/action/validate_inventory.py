@@ -225,10 +225,7 @@ def check_globals(g: dict, install: bool = True, flows=("0.1", "1.x"), what: str
                     "has no kof-operator, nothing would read it")
     if "kof_cross_namespace" in g and _bool(g["kof_cross_namespace"]) is None:
         errs.append(f"kof_cross_namespace {g['kof_cross_namespace']!r} must be a boolean")
-    node = g.get("kof_values")
-    for key in CROSS_NAMESPACE_VALUE:
-        node = node.get(key) if isinstance(node, dict) else None
-    if node is not None:
+    if _dig(g.get("kof_values"), *CROSS_NAMESPACE_VALUE) is not None:
         errs.append("kof_values sets kof-mothership.values.kcm.kof.operator.crossNamespace: set kof_cross_namespace "
                     "instead, which also puts the kof-regional-cluster-namespace label kof-operator then requires on "
                     "every child")

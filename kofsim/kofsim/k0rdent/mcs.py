@@ -463,12 +463,10 @@ class Mcs:
             self.mgmt.update(body, manager=MANAGER)
             return
         status = mutable(ss.get("status") or {})
-        status["cluster"] = {"apiVersion": f"{GROUP}/v1beta1", "kind": "ClusterDeployment", "name": cd_name,
-                             "namespace": ns}
-        if selfmgmt:
-            meta = MGMT_CLUSTER["metadata"]
-            status["cluster"] = {"apiVersion": MGMT_CLUSTER["apiVersion"], "kind": MGMT_CLUSTER["kind"],
-                                 "name": meta["name"], "namespace": meta["namespace"]}
+        ref = MGMT_CLUSTER if selfmgmt else {"apiVersion": f"{GROUP}/v1beta1", "kind": "ClusterDeployment",
+                                               "metadata": {"name": cd_name, "namespace": ns}}
+        status["cluster"] = {"apiVersion": ref["apiVersion"], "kind": ref["kind"],
+                             "name": ref["metadata"]["name"], "namespace": ref["metadata"]["namespace"]}
         status["provider"] = {"ready": True}
         status.setdefault("deployed", False)
         conds = status.setdefault("conditions", [])

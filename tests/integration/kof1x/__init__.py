@@ -32,6 +32,19 @@ def kubectl(fleet, *args, input=None):  # pylint: disable=redefined-builtin
                    env=fleet["env"] | {"KUBECONFIG": fleet["kofsim"].kubeconfig})
 
 
+def tenant_namespace(fleet, namespace):
+    """Create `namespace` with copies of kcm-system's ClusterTemplates and Credentials (their status too), as kcm's
+    AccessManagement would copy them there: ClusterDeployments in that namespace can then be made."""
+    kubectl(fleet, "create", "namespace", namespace)
+    for kind in ("clustertemplates", "credentials"):
+        for obj in kubectl_json(fleet, "get", kind, "-n", "kcm-system")["items"]:
+            status = obj.pop("status")
+            obj["metadata"] = {"name": obj["metadata"]["name"], "namespace": namespace}
+            kubectl(fleet, "apply", "-f", "-", input=json.dumps(obj))
+            kubectl(fleet, "patch", kind, "-n", namespace, obj["metadata"]["name"], "--subresource=status",
+                    "--type=merge", "-p", json.dumps({"status": status}))
+
+
 def changes_nothing(fleet, run_playbook):
     """Run `run_playbook()` (an ansible-playbook run): it succeeds, reports changed=0 and sends kofsim no write."""
     k = fleet["kofsim"]

@@ -16,7 +16,7 @@ import yaml
 
 from kofsim.testing import Kofsim
 from tests.helpers import ROOT, ansible_playbook, tool_env
-from tests.integration.kof1x import kubectl, kubectl_json
+from tests.integration.kof1x import kubectl_json, tenant_namespace
 from tests.integration.tiers.conftest import write_inventory
 
 CHARTS_1X = ROOT / "kofsim" / "kofsim" / "charts-1.10"
@@ -46,15 +46,7 @@ def fleet(tmp_path_factory):
              "inv": tmp_path_factory.mktemp("inventory"),
              "gv": dict(GROUP_VARS, kof_report_dir=str(tmp_path_factory.mktemp("report")),
                         kof_backup_dir=str(tmp_path_factory.mktemp("backups")))}
-    # the tenant's namespace with the ClusterTemplate and Credential kcm's AccessManagement copies there
-    kubectl(fleet, "create", "namespace", TENANT)
-    for kind in ("clustertemplates", "credentials"):
-        for obj in kubectl_json(fleet, "get", kind, "-n", NS)["items"]:
-            status = obj.pop("status")
-            obj["metadata"] = {"name": obj["metadata"]["name"], "namespace": TENANT}
-            kubectl(fleet, "apply", "-f", "-", input=json.dumps(obj))
-            kubectl(fleet, "patch", kind, "-n", TENANT, obj["metadata"]["name"], "--subresource=status",
-                    "--type=merge", "-p", json.dumps({"status": status}))
+    tenant_namespace(fleet, TENANT)
     yield fleet
     k.stop()
 

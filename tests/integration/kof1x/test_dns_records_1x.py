@@ -17,7 +17,7 @@ import pytest
 from kofsim.testing import Kofsim
 from tests.helpers import ROOT, ansible_playbook, tool_env
 from tests.integration.dns.test_dns_records import zone_records
-from tests.integration.kof1x import changes_nothing, flat, kubectl, kubectl_json
+from tests.integration.kof1x import changes_nothing, flat, kubectl_json, tenant_namespace
 from tests.integration.tiers.conftest import write_inventory
 from tests.moto_server import MotoServer
 
@@ -53,15 +53,7 @@ def fleet(tmp_path_factory):
             inv = write_inventory(tmp_path_factory.mktemp("inventory"), HOSTS, gv)
             fleet = {"kofsim": k, "env": env, "inv": inv, "route53": route53, "zone_id": zone_id.rsplit("/", 1)[-1],
                      "report": report, "gv": gv}
-            # the region's namespace, with the ClusterTemplate and Credential kcm's AccessManagement copies there
-            kubectl(fleet, "create", "namespace", "kof-eu")
-            for kind in ("clustertemplates", "credentials"):
-                for obj in kubectl_json(fleet, "get", kind, "-n", "kcm-system")["items"]:
-                    status = obj.pop("status")
-                    obj["metadata"] = {"name": obj["metadata"]["name"], "namespace": "kof-eu"}
-                    kubectl(fleet, "apply", "-f", "-", input=json.dumps(obj))
-                    kubectl(fleet, "patch", kind, "-n", "kof-eu", obj["metadata"]["name"], "--subresource=status",
-                            "--type=merge", "-p", json.dumps({"status": status}))
+            tenant_namespace(fleet, "kof-eu")
             yield fleet
         finally:
             k.stop()

@@ -15,7 +15,7 @@ import pytest
 
 from kofsim.testing import Kofsim
 from tests.helpers import ROOT, ansible_playbook, tool_env
-from tests.integration.kof1x import changes_nothing, flat, kubectl, kubectl_json
+from tests.integration.kof1x import changes_nothing, flat, kubectl, kubectl_json, tenant_namespace
 from tests.integration.tiers.conftest import write_inventory
 
 CHARTS_1X = ROOT / "kofsim" / "kofsim" / "charts-1.10"
@@ -43,15 +43,7 @@ def fleet(tmp_path_factory):
                                            extra={"K8S_AUTH_KUBECONFIG": k.kubeconfig}),
              "inv": tmp_path_factory.mktemp("inventory"),
              "gv": dict(GROUP_VARS, kof_report_dir=str(tmp_path_factory.mktemp("report")))}
-    # the team's namespace with the ClusterTemplate and Credential kcm's AccessManagement copies there
-    kubectl(fleet, "create", "namespace", TEAM)
-    for kind in ("clustertemplates", "credentials"):
-        for obj in kubectl_json(fleet, "get", kind, "-n", NS)["items"]:
-            status = obj.pop("status")
-            obj["metadata"] = {"name": obj["metadata"]["name"], "namespace": TEAM}
-            kubectl(fleet, "apply", "-f", "-", input=json.dumps(obj))
-            kubectl(fleet, "patch", kind, "-n", TEAM, obj["metadata"]["name"], "--subresource=status",
-                    "--type=merge", "-p", json.dumps({"status": status}))
+    tenant_namespace(fleet, TEAM)
     yield fleet
     k.stop()
 
