@@ -70,11 +70,15 @@ def all_deployed(k, cluster, ns=NS):
     sets = servicesets(k, cluster, ns)
     if not want or set(sets) != want:
         return None
-    for s in sets.values():
+    # kcm adds a service to the ServiceSet only once its dependsOn are deployed: count the MultiClusterService's
+    mcs = {m["metadata"]["name"]: [x for x in m["spec"].get("serviceSpec", {}).get("services") or []
+                                   if not x.get("disable")] for m in get(k, "multiclusterservices")["items"]}
+    for name, s in sets.items():
         st = s.get("status") or {}
         if not st.get("deployed") or not st.get("services") or \
                 any(x["state"] != "Deployed" for x in st["services"]) or \
-                len(st["services"]) != len(s["spec"].get("services") or []):
+                len(st["services"]) != len(s["spec"].get("services") or []) or \
+                len(st["services"]) != len(mcs.get(name) or []):
             return None
     return sets
 

@@ -40,9 +40,14 @@ def child(name, ns=NS):
 
 
 def mgmt_serviceset(k):
+    """The management cluster's ServiceSet once every service of the MultiClusterService is in it and deployed:
+    kcm adds a service only when its dependsOn are deployed (kof-collectors after kof-storage), so a ServiceSet
+    whose services are all Deployed may still be missing some."""
     items = [s for s in get(k, "servicesets", "-n", NS)["items"] if s["metadata"]["name"] == MGMT_SS]
     st = (items[0].get("status") or {}) if items else {}
-    done = st.get("deployed") and st.get("services") and all(x["state"] == "Deployed" for x in st["services"])
+    want = get(k, "multiclusterservice", "kof-regional-cluster")["spec"]["serviceSpec"]["services"]
+    done = st.get("deployed") and len(st.get("services") or []) == len(want) and \
+        all(x["state"] == "Deployed" for x in st["services"])
     return items[0] if done else None
 
 
