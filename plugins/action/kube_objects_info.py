@@ -24,11 +24,11 @@ class ActionModule(KofAction):
             raise ActionFailure("nothing to read: give queries or server_version")
         kube = self.management(args)
         resources = day2.Resources(kube)
-        result.update(changed=False, results=[])
+        result.update(changed=False, answers=[])
         if args["server_version"]:
             result["server_version"] = kube.get("/version") or {}
         for query in queries:
-            result["results"].append(self._read(kube, resources, query))
+            result["answers"].append(self._read(kube, resources, query))
         result["api_requests"] = kube.requests
 
     @staticmethod

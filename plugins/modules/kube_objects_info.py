@@ -10,11 +10,13 @@ short_description: Several reads of the management cluster in one task - objects
 version_added: 0.1.0
 description:
   - Runs on the controller (action plugin); read-only, so it also runs in check mode. Each entry of O(queries)
-    reads what M(kubernetes.core.k8s_info) would read for the same options and answers the same way (RV(results)
+    reads what M(kubernetes.core.k8s_info) would read for the same options and answers the same way (RV(answers)
     has its C(resources) and C(api_found)), all in one task over one connection (module_utils/kube.py).
   - One M(kubernetes.core.k8s_info) task starts a Python process that imports the kubernetes client and reads
     API discovery, about a second each; the roles' preflight and verify reads are batched here instead
     (docs/performance.md).
+  - A Secret's data is returned as read (base64), so give such a task C(no_log). The answers are under RV(answers),
+    not C(results), which ansible-core treats as loop results and shows even under C(no_log).
   - Plurals and scopes come from API discovery (one request per group-version). Transient API errors (429, 5xx,
     a dropped connection) are retried by the connection layer.
 author:
@@ -26,7 +28,7 @@ extends_documentation_fragment:
 options:
   queries:
     description:
-      - The reads, answered in this order in RV(results).
+      - The reads, answered in this order in RV(answers).
       - Each has C(api_version) and C(kind) (required), and optionally C(name), C(namespace) (a namespaced kind
         without it is listed in all namespaces) and C(label_selectors) (a list of label selector strings, as in
         M(kubernetes.core.k8s_info)) - C(name) or C(label_selectors), not both (M(kubernetes.core.k8s_info) reads a
@@ -61,8 +63,8 @@ EXAMPLES = r"""
 - name: Show them
   ansible.builtin.debug:
     msg: >-
-      Kubernetes {{ live.server_version.gitVersion }}, kcm {{ live.results[0].resources[0].status.release }},
-      StorageClasses {{ live.results[1].resources | map(attribute='metadata.name') | join(', ') }}
+      Kubernetes {{ live.server_version.gitVersion }}, kcm {{ live.answers[0].resources[0].status.release }},
+      StorageClasses {{ live.answers[1].resources | map(attribute='metadata.name') | join(', ') }}
 
 - name: Regional ClusterDeployments of KOF 1.x, by label
   k0rdent.kof.kube_objects_info:
@@ -75,7 +77,7 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-results:
+answers:
   description:
     - One entry per query, in order - the query's C(api_version), C(kind), C(name), C(namespace) and
       C(label_selectors), C(api_found) (false when the cluster does not serve the kind, for example its CRD is not

@@ -213,6 +213,8 @@ def tasks(c: dict, out: Path) -> dict:
         "flux_releases": {"namespace": "kof", "wait": False},
         "cluster_services": {"batch": ["conn_batch"], "role": "regional", "kof_version": "1.10.0", "wait": False},
         "kof_info": {"namespace": "kof"},
+        "kube_objects_info": {"server_version": True,
+                              "queries": [{"api_version": "v1", "kind": "ConfigMap", "namespace": "kof"}]},
         # run in check mode (CHECK_MODE): the record and the credentials Secret are read, no storage is contacted
         "regional_data_migration": {
             "source": {"name": "conn-old", "generation": "0.1", "endpoints": {"metrics_read": "http://127.0.0.1:9/m",
