@@ -9,17 +9,28 @@ from ansible_collections.k0rdent.kof.plugins.module_utils.kube import object_pat
 from ansible_collections.k0rdent.kof.plugins.plugin_utils import day2
 from ansible_collections.k0rdent.kof.plugins.plugin_utils.action import ActionFailure, KofAction
 
-QUERY_KEYS = {"api_version", "kind", "name", "namespace", "label_selectors"}
-
 
 class ActionModule(KofAction):
     ARGS = {
-        "queries": {"type": "list", "elements": "dict", "default": []},
+        # each query is checked by the argument spec (types, required keys, unknown keys refused)
+        "queries": {"type": "list", "elements": "dict", "default": [], "options": {
+            "api_version": {"type": "str", "required": True},
+            "kind": {"type": "str", "required": True},
+            "name": {"type": "str", "default": ""},
+            "namespace": {"type": "str", "default": ""},
+            "label_selectors": {"type": "list", "elements": "str", "default": []},
+        }},
         "server_version": {"type": "bool", "default": False},
     }
 
     def act(self, args, result):
-        queries = [self._query(i, q) for i, q in enumerate(args["queries"])]
+        queries = args["queries"]
+        for i, query in enumerate(queries):
+            if not query["api_version"] or not query["kind"]:
+                raise ActionFailure(f"queries[{i}]: api_version and kind must not be empty")
+            if query["name"] and query["label_selectors"]:
+                # kubernetes.core.k8s_info reads a named object whatever its labels: refused rather than guessed
+                raise ActionFailure(f"queries[{i}]: give name or label_selectors, not both")
         if not queries and not args["server_version"]:
             raise ActionFailure("nothing to read: give queries or server_version")
         kube = self.management(args)
@@ -30,24 +41,6 @@ class ActionModule(KofAction):
         for query in queries:
             result["answers"].append(self._read(kube, resources, query))
         result["api_requests"] = kube.requests
-
-    @staticmethod
-    def _query(index: int, query: dict) -> dict:
-        unknown = sorted(set(query) - QUERY_KEYS)
-        if unknown:
-            raise ActionFailure(f"queries[{index}]: unknown key(s) {', '.join(unknown)} "
-                                f"(known: {', '.join(sorted(QUERY_KEYS))})")
-        for key in ("api_version", "kind"):
-            if not isinstance(query.get(key), str) or not query[key]:
-                raise ActionFailure(f"queries[{index}].{key} is required (a non-empty string)")
-        selectors = query.get("label_selectors") or []
-        if isinstance(selectors, str) or not all(isinstance(s, str) for s in selectors):
-            raise ActionFailure(f"queries[{index}].label_selectors must be a list of strings")
-        if selectors and query.get("name"):
-            # kubernetes.core.k8s_info reads a named object whatever its labels: refused rather than guessed
-            raise ActionFailure(f"queries[{index}]: give name or label_selectors, not both")
-        return {"api_version": query["api_version"], "kind": query["kind"], "name": query.get("name") or "",
-                "namespace": query.get("namespace") or "", "label_selectors": list(selectors)}
 
     @staticmethod
     def _read(kube, resources, query) -> dict:

@@ -28,14 +28,35 @@ extends_documentation_fragment:
 options:
   queries:
     description:
-      - The reads, answered in this order in RV(answers).
-      - Each has C(api_version) and C(kind) (required), and optionally C(name), C(namespace) (a namespaced kind
-        without it is listed in all namespaces) and C(label_selectors) (a list of label selector strings, as in
-        M(kubernetes.core.k8s_info)) - C(name) or C(label_selectors), not both (M(kubernetes.core.k8s_info) reads a
-        named object whatever its labels); any other key is refused.
+      - The reads, answered in this order in RV(answers); any key not below is refused.
     type: list
     elements: dict
     default: []
+    suboptions:
+      api_version:
+        description: API version of the kind, as in M(kubernetes.core.k8s_info).
+        type: str
+        required: true
+      kind:
+        description: The kind to read.
+        type: str
+        required: true
+      name:
+        description:
+          - One object by name (an empty list when it does not exist).
+          - Not together with O(queries[].label_selectors) (M(kubernetes.core.k8s_info) reads a named object
+            whatever its labels).
+        type: str
+        default: ""
+      namespace:
+        description: Namespace of a namespaced kind; without it the kind is listed in all namespaces.
+        type: str
+        default: ""
+      label_selectors:
+        description: Label selector strings, as in M(kubernetes.core.k8s_info).
+        type: list
+        elements: str
+        default: []
   server_version:
     description: Also read the API server's version (C(/version)) into RV(server_version).
     type: bool
