@@ -65,14 +65,20 @@ def selecting(k, cluster, ns=NS):
     return out
 
 
+def mcs_services(k):
+    """{MultiClusterService: its services that are not disabled}: what each of its ServiceSets ends up with. kcm
+    adds a service to a ServiceSet only once its dependsOn are deployed (kof-collectors after kof-storage), so a
+    ServiceSet whose services are all Deployed may still be missing some."""
+    return {m["metadata"]["name"]: [x for x in m["spec"].get("serviceSpec", {}).get("services") or []
+                                    if not x.get("disable")] for m in get(k, "multiclusterservices")["items"]}
+
+
 def all_deployed(k, cluster, ns=NS):
     want = selecting(k, cluster, ns)
     sets = servicesets(k, cluster, ns)
     if not want or set(sets) != want:
         return None
-    # kcm adds a service to the ServiceSet only once its dependsOn are deployed: count the MultiClusterService's
-    mcs = {m["metadata"]["name"]: [x for x in m["spec"].get("serviceSpec", {}).get("services") or []
-                                   if not x.get("disable")] for m in get(k, "multiclusterservices")["items"]}
+    mcs = mcs_services(k)
     for name, s in sets.items():
         st = s.get("status") or {}
         if not st.get("deployed") or not st.get("services") or \

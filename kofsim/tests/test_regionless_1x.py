@@ -16,7 +16,7 @@ from kofsim_clients import kubectl
 from test_cross_namespace_1x import tenant_namespace
 from test_flux_1x import all_ready, install, kofsim_1x
 from test_k0rdent import get, wait_for
-from test_mcs_1x import CRED, NS, P, TEMPLATE, adler, all_deployed, apply, kubeconfig, releases
+from test_mcs_1x import CRED, NS, P, TEMPLATE, adler, all_deployed, apply, kubeconfig, mcs_services, releases
 
 DOMAIN = "mgmt.example.com"
 MGMT_SS = "management-" + hashlib.sha256(b"kof-regional-cluster").digest()[:4].hex()
@@ -40,12 +40,11 @@ def child(name, ns=NS):
 
 
 def mgmt_serviceset(k):
-    """The management cluster's ServiceSet once every service of the MultiClusterService is in it and deployed:
-    kcm adds a service only when its dependsOn are deployed (kof-collectors after kof-storage), so a ServiceSet
-    whose services are all Deployed may still be missing some."""
+    """The management cluster's ServiceSet once every service of the MultiClusterService is in it and deployed
+    (mcs_services)."""
     items = [s for s in get(k, "servicesets", "-n", NS)["items"] if s["metadata"]["name"] == MGMT_SS]
     st = (items[0].get("status") or {}) if items else {}
-    want = get(k, "multiclusterservice", "kof-regional-cluster")["spec"]["serviceSpec"]["services"]
+    want = mcs_services(k)["kof-regional-cluster"]
     done = st.get("deployed") and len(st.get("services") or []) == len(want) and \
         all(x["state"] == "Deployed" for x in st["services"])
     return items[0] if done else None
