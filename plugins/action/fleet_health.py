@@ -33,6 +33,8 @@ class ActionModule(KofAction):
         "fail_on_unhealthy": {"type": "bool", "default": True},
         "hosts": {"type": "list", "elements": "str", "default": []},
         "management": {"type": "list", "elements": "str", "default": []},
+        "management_storage": {"type": "str", "default": ""},
+        "system_namespace": {"type": "str", "default": "kcm-system"},
     }
 
     def act(self, args, result):
@@ -46,7 +48,9 @@ class ActionModule(KofAction):
                                      concurrency=args["concurrency"],
                                      flow=kof_resources.generation(args["kof_version"]),
                                      namespaces={str(k): str(v) for k, v in args["namespaces"].items()},
-                                     config_map_only=args["config_map_only"])
+                                     config_map_only=args["config_map_only"],
+                                     management_storage=args["management_storage"],
+                                     system_namespace=args["system_namespace"])
         timeout = 0 if self.check_mode else args["wait_timeout"]
         results = health.wait_healthy(checker, args["regional"], args["child"], timeout=timeout,
                                       interval=args["interval"], psg_api_version=args["psg_api_version"],

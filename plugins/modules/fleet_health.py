@@ -20,8 +20,14 @@ description:
     O(report_dir) - the stable names of the latest report, replaced atomically - plus timestamped copies
     C(fleet-report-<UTC time>.<ext>), of which the newest O(report_keep) per format are kept. Kubeconfigs and
     credentials it reads never reach the result.
-  - Every table (the play output's, Markdown, HTML, the JSON list) lists the regional clusters, then the children,
-    each in natural order of their names (C(c3) before C(c12)).
+  - KOF 1.10 regionless mode (O(management_storage)) - the management cluster holds the storage and gets a row of
+    its own (tier C(management)) - kof-regional's ServiceSet of the management cluster deployed, kof-operator's
+    PromxyServerGroup for it (rendered into the promxy config), Running and Ready pods in its services'
+    namespaces. Its children are drawn in its box of the HTML report; when it is unhealthy the management hosts of
+    the run fail.
+  - Every table (the play output's, Markdown, HTML, the JSON list) lists the management cluster's storage
+    (regionless mode), the regional clusters, then the children, each in natural order of their names (C(c3)
+    before C(c12)).
 author:
   - k0rdent.kof maintainers (@k0rdent)
 extends_documentation_fragment:
@@ -94,6 +100,17 @@ options:
     description: KOF version shown in the report.
     type: str
     default: ""
+  management_storage:
+    description:
+      - KOF 1.10 regionless mode - the name kof-operator knows the management cluster by (C(regionless.clusterName)
+        of the umbrella chart's values, C(kof_regionless_cluster)); empty when the storage is on regional clusters.
+        Ignored for KOF 0.1.
+    type: str
+    default: ""
+  system_namespace:
+    description: kcm's system namespace, where the ServiceSets of the management cluster are (O(management_storage)).
+    type: str
+    default: kcm-system
   concurrency:
     description: Clusters checked in parallel.
     type: int
@@ -137,7 +154,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 clusters:
-  description: One entry per cluster (name, tier, region, state, ready, services, pods, problems).
+  description:
+    - One entry per cluster (name, tier, region, state, ready, services, pods, problems); tier C(management),
+      C(regional) or C(child).
   returned: always
   type: list
   elements: dict

@@ -50,6 +50,11 @@ def check_workload_cluster(kube: Kube, namespaces: list) -> tuple[dict, list]:
         pods = kube.list("/api/v1/pods").get("items") or []
     finally:
         kube.close()
+    return pod_health(pods, namespaces)
+
+
+def pod_health(pods: list, namespaces: list) -> tuple[dict, list]:
+    """({ns: 'ready/total'}, problems) of the pods of the expected namespaces; an empty namespace is a problem."""
     per_ns, problems = {}, []
     for ns in namespaces:
         mine = [p for p in pods if p["metadata"].get("namespace") == ns]
@@ -67,7 +72,7 @@ def check_workload_cluster(kube: Kube, namespaces: list) -> tuple[dict, list]:
 class FleetHealth:
     def __init__(self, kube: Kube, *, api_version: str, kcm_namespace: str, kof_namespace: str,
                  validate_certs=True, concurrency: int = 8, flow: str = "0.1", namespaces: dict | None = None,
-                 config_map_only=()):
+                 config_map_only=(), management_storage: str = "", system_namespace: str = "kcm-system"):
         # flow "1.x": services come from kcm's ServiceSets (MultiClusterServices), kof-operator registers regional
         # clusters with a PromxyServerGroup in the ClusterDeployment's namespace, and no GrafanaDatasource is made
         self.flow = flow
@@ -84,6 +89,10 @@ class FleetHealth:
         # KOF 1.x regional clusters announced only by a ConfigMap: no ClusterDeployment to read, no workload
         # cluster to reach; healthy when kof-operator has registered them with promxy
         self.config_map_only = set(config_map_only or ())
+        # KOF 1.10 regionless mode: the management cluster holds the storage, known to kof-operator by this name;
+        # kof-regional's ServiceSet for it is kcm's self-management one (no cluster) in the system namespace
+        self.management_storage = management_storage if flow == "1.x" else ""
+        self.system_ns = system_namespace
 
     def ns_of(self, name: str) -> str:
         return cluster_namespace(name, self.namespaces, self.kcm_ns)
@@ -112,7 +121,9 @@ class FleetHealth:
                                 if s["metadata"]["name"].endswith("-kubeconfig")})
         if self.flow == "1.x":  # the ServiceSets stand in for the summaries: one per cluster and MultiClusterService
             try:
-                for ns in self.all_namespaces:
+                set_namespaces = sorted(set(self.all_namespaces) | ({self.system_ns} if self.management_storage
+                                                                    else set()))
+                for ns in set_namespaces:
                     for s in live_by_name(self.kube, object_path(self.api_version, "servicesets", ns)).values():
                         summaries.setdefault((ns, (s.get("spec") or {}).get("cluster")), []).append(s)
                 self.mcs_services = kof_resources.multi_cluster_service_names(
@@ -151,13 +162,18 @@ class FleetHealth:
     def check(self, regional: list, child: list, *, psg_api_version: str, promxy_secret: str | None,
               child_regions: dict | None = None) -> list[dict]:
         cds, summaries, kubeconfigs = self._management_objects()
-        regs = self._registrations(psg_api_version) if regional else {"psg": set(), "gds": {}}
-        rendered = self._promxy_clusters(promxy_secret) if regional and promxy_secret else None
+        storage = bool(regional) or bool(self.management_storage)
+        regs = self._registrations(psg_api_version) if storage else {"psg": set(), "gds": {}}
+        rendered = self._promxy_clusters(promxy_secret) if storage and promxy_secret else None
         clusters = [(n, "regional") for n in regional] + [(n, "child") for n in child]
+        if self.management_storage:
+            clusters.insert(0, (self.management_storage, "management"))
         results = {}
 
         def one(item):
             name, tier = item
+            if tier == "management":
+                return name, self._check_management(name, summaries.get((self.system_ns, ""), []), regs, rendered)
             key = (self.ns_of(name), name)
             return name, self._check_one(name, tier, cds.get(key), summaries.get(key, []),
                                          kubeconfigs.get(key), regs, rendered, (child_regions or {}).get(name, ""))
@@ -245,6 +261,21 @@ class FleetHealth:
                     res["problems"] += problems
                 except KubeError as err:
                     res["problems"].append(f"cannot read the cluster through its kubeconfig: {str(err)[:160]}")
+        res["state"] = "healthy" if not res["problems"] else "unhealthy"
+        return res
+
+    def _check_management(self, name, service_sets, regs, rendered):
+        """Regionless mode: the management cluster's storage as a row of its own (tier management) - kof-regional's
+        ServiceSet of the management cluster, kof-operator's PromxyServerGroup for it (promxy serves it), and the
+        pods of its services' namespaces, read with the management cluster's own client."""
+        res = {"name": name, "tier": "management", "region": name, "problems": [], "pods": {}}
+        namespaces = [ns for ns in self._service_sets(res, "regional", service_sets) if ns != "kube-system"]
+        res["ready"] = res["services"] == "Deployed"
+        self._registration(res, name, regs, rendered)
+        if res["ready"]:
+            pods = [p for ns in namespaces for p in self.kube.list(object_path("v1", "pods", ns)).get("items") or []]
+            res["pods"], problems = pod_health(pods, namespaces)
+            res["problems"] += problems
         res["state"] = "healthy" if not res["problems"] else "unhealthy"
         return res
 

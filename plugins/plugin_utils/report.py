@@ -14,7 +14,8 @@ from ansible_collections.k0rdent.kof.plugins.module_utils import report_files
 
 PREFIX = "fleet-report"
 KEEP = report_files.KEEP  # timestamped reports kept per format (kof_report_keep)
-TIERS = {"regional": 0, "child": 1}
+# the management cluster has a row in regionless mode (KOF 1.10), where it holds the storage
+TIERS = {"management": 0, "regional": 1, "child": 2}
 
 
 def natural_key(name) -> list:
@@ -23,7 +24,8 @@ def natural_key(name) -> list:
 
 
 def ordered(results: list[dict]) -> list[dict]:
-    """Clusters as every table lists them: regional clusters first, then children, each in natural order."""
+    """Clusters as every table lists them: the management cluster's storage (regionless mode), regional clusters,
+    then children, each in natural order."""
     return sorted(results, key=lambda r: (TIERS.get(r.get("tier"), len(TIERS)), natural_key(r["name"])))
 
 
@@ -74,9 +76,10 @@ def page(results: list[dict], meta: dict) -> str:
     s = summary(results)
     regions: dict[str, dict] = {}
     for r in results:
-        key = r["name"] if r["tier"] == "regional" else (r.get("region") or "(unknown region)")
+        head = r["tier"] in ("regional", "management")  # a region's box: its storage, then the children writing there
+        key = r["name"] if head else (r.get("region") or "(unknown region)")
         box = regions.setdefault(key, {"regional": None, "children": []})
-        if r["tier"] == "regional":
+        if head:
             box["regional"] = r
         else:
             box["children"].append(r)

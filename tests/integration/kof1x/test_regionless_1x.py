@@ -103,8 +103,16 @@ def test_2_storage_on_the_management_cluster_children_write_there(fleet):
         assert config["write_metrics_endpoint"] == f"https://vmauth.{DOMAIN}/vm/insert/0/prometheus/api/v1/write"
     report = json.loads((ROOT / fleet["gv"]["kof_report_dir"] / "fleet-report.json").read_text())
     assert report["summary"]["ok"], report["summary"]
-    assert sorted((c["name"], c["region"]) for c in report["clusters"]) == \
-        [("app-1", "mothership"), ("app-2", "mothership")]
+    # the management cluster's storage has a row of its own (kof-regional's ServiceSet, the PromxyServerGroup,
+    # the pods of kof there), listed first; the children are drawn in its box of the HTML report
+    assert [(c["name"], c["tier"], c["region"]) for c in report["clusters"]] == \
+        [("mothership", "management", "mothership"), ("app-1", "child", "mothership"),
+         ("app-2", "child", "mothership")]
+    storage = report["clusters"][0]
+    assert storage["state"] == "healthy" and storage["services"] == "Deployed", storage
+    assert storage["pods"]["kof"].split("/")[0] == storage["pods"]["kof"].split("/")[1] != "0", storage
+    page = (ROOT / fleet["gv"]["kof_report_dir"] / "fleet-report.html").read_text()
+    assert "Region mothership" in page and "not in inventory" not in page
 
 
 def test_3_rerun_and_check_change_nothing(fleet):
@@ -126,6 +134,27 @@ def test_4_manual_dns_points_the_regionless_domain_at_the_management_gateway(fle
     assert [(r["cluster"], r["name"], r["value"]) for r in report["records"]] == [("hub", f"vmauth.{DOMAIN}", address)]
     # the report files were written; again, nothing changes
     changes_nothing(fleet, lambda: ansible_playbook("-i", inv, "playbooks/dns_records.yml", env=fleet["env"]))
+
+
+def test_4b_unhealthy_management_storage_fails_the_management_host(fleet):
+    """A pod of kof on the management cluster that cannot start (its Secret is missing) makes the storage's row
+    unhealthy: verify.yml fails the management host with what is wrong, the children stay healthy."""
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "vlogs-stuck", "namespace": "kof"},
+           "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}],
+                    "volumes": [{"name": "creds", "secret": {"secretName": "no-such-secret"}}]}}
+    kubectl(fleet, "apply", "-f", "-", input=json.dumps(pod))
+    try:
+        run = site(fleet, playbook="verify.yml", kof_verify_timeout=3, kof_verify_interval=1)
+        assert run.rc != 0 and run.failed_hosts == ["hub"], run.recap
+        assert "1 of 3 clusters unhealthy: mothership: kof: pod vlogs-stuck" in flat(run.stdout), \
+            flat(run.stdout)[-3000:]
+        report = json.loads((ROOT / fleet["gv"]["kof_report_dir"] / "fleet-report.json").read_text())
+        assert [(c["name"], c["state"]) for c in report["clusters"]] == \
+            [("mothership", "unhealthy"), ("app-1", "healthy"), ("app-2", "healthy")]
+    finally:
+        kubectl(fleet, "delete", "pod", "-n", "kof", "vlogs-stuck", "--wait=true")
+    run = site(fleet, playbook="verify.yml")
+    assert run.rc == 0 and not run.failed_hosts, run.stdout[-3000:]
 
 
 def test_5_switching_regionless_on_or_off_is_refused_while_storage_would_go(fleet):
