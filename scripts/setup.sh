@@ -99,6 +99,8 @@ bash "$ROOT/kofsim/realkube/build.sh"
 #    from their Go modules (kofsim/realvm: go.mod/go.sum pin VictoriaMetrics v1.151.0, VictoriaLogs v1.52.2) into
 #    .tools/vm (skipped while its inputs are unchanged)
 bash "$ROOT/kofsim/realvm/build.sh"
+# the oracle of kofsim's Go-template evaluator: text/template with sprig v3.3.0 (kcm v1.10.0's pin), kofsim/realsprig
+bash "$ROOT/kofsim/realsprig/build.sh"
 
 # 6. headless Chromium (Debian's package) for the tests that open the HTML reports and keep a screenshot; they
 #    skip only when it is missing, which happens only where apt-get is unavailable or not root

@@ -193,11 +193,22 @@ def _printf(fmt, *args):
     return "".join(out)
 
 
-def _merge_overwrite(dst, *srcs):
+def _sprint(*args):
+    """Go's fmt.Sprint (template `print`): a space between two operands when neither is a string."""
+    out = []
+    for i, x in enumerate(args):
+        if i and not isinstance(x, str) and not isinstance(args[i - 1], str):
+            out.append(" ")
+        out.append(_go_str(x))
+    return "".join(out)
+
+
+def merge_overwrite(dst, *srcs):
+    """sprig's mergeOverwrite (mergo v1.0.2 WithOverride): maps merge; anything else, empty or null, replaces."""
     for s in srcs:
         for k, v in (s or {}).items():
             if isinstance(v, dict) and isinstance(dst.get(k), dict):
-                _merge_overwrite(dst[k], v)
+                merge_overwrite(dst[k], v)
             else:
                 dst[k] = _copy.deepcopy(v)
     return dst
@@ -279,7 +290,7 @@ class Template:
             "fromJson": lambda s: json.loads(s or "{}"),
             "nindent": lambda n, s: "\n" + _indent(n, s), "indent": _indent,
             "adler32sum": lambda s: str(zlib.adler32(str(s).encode()) & 0xffffffff),
-            "printf": _printf, "print": lambda *a: "".join(_go_str(x) for x in a),
+            "printf": _printf, "print": _sprint,
             "quote": lambda *a: " ".join(json.dumps(_go_str(x)) for x in a),
             "squote": lambda *a: " ".join(f"'{_go_str(x)}'" for x in a),
             "default": lambda d, *v: d if not v or _empty(v[0]) else v[0],
@@ -288,7 +299,7 @@ class Template:
             "b64enc": lambda s: base64.b64encode(str(s).encode()).decode(),
             "b64dec": lambda s: base64.b64decode(str(s)).decode(),
             "dict": lambda *kv: {str(kv[i]): kv[i + 1] for i in range(0, len(kv) - 1, 2)},
-            "list": lambda *a: list(a), "dig": _dig, "mergeOverwrite": _merge_overwrite,
+            "list": lambda *a: list(a), "dig": _dig, "mergeOverwrite": merge_overwrite,
             "hasKey": lambda d, k: isinstance(d, dict) and k in d, "get": lambda d, k: (d or {}).get(k, ""),
             "not": lambda v: _empty(v), "empty": _empty, "deepCopy": _copy.deepcopy,
         }

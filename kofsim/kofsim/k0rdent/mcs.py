@@ -694,8 +694,8 @@ def _evaluate(ctl, text, name, ns, ann):
         mm = _MERGE.match(expr)
         if mm:
             out: dict = {}
-            for v in mm.group(1).split():
-                out = catalog.merge(out, env.get(v[1:]) or {})
+            for v in mm.group(1).split():  # sprig's mergeOverwrite, as the template says (a null replaces)
+                out = gotemplate.merge_overwrite(out, env.get(v[1:]) or {})
             if var:
                 env[var] = out
             else:
