@@ -197,9 +197,12 @@ def check_globals(g: dict, install: bool = True, flows=("0.1", "1.x"), what: str
         errs.append(f"kof_kcm_api_version {g['kof_kcm_api_version']!r} does not match kof_version "
                     f"{g['kof_version']!r}, which runs on {want_api} (leave kof_kcm_api_version unset: its default "
                     "follows kof_version)")
-    if flow == "1.x" and g.get("kof_dns_mode") == "node_role":
-        errs.append("kof_dns_mode 'node_role' is implemented for KOF 0.1.x only (kof-storage 0.1.1's external-dns "
-                    "values): with KOF 1.x use static_credentials, manual or none")
+    if flow == "1.x" and g.get("kof_dns_mode") == "node_role" and regionless(g):
+        # the storage is the management cluster's: its external-dns values are kof-regional's (kof_values), not a
+        # regional ClusterDeployment's annotation the collection writes
+        errs.append("kof_dns_mode 'node_role' is for regional clusters: in regionless mode the management cluster "
+                    "runs external-dns, so set kof_values['kof-regional'].values.storage['external-dns'] (enabled, "
+                    "env without AWS_SHARED_CREDENTIALS_FILE, no extraVolumes) and use kof_dns_mode manual or none")
     if flow == "1.x" and g.get("kof_mothership_values"):
         errs.append("kof_mothership_values is for the KOF 0.1.x kof-mothership release; with KOF 1.x put "
                     "kof-mothership's values under kof_values['kof-mothership']['values'] (the umbrella kof chart)")

@@ -688,7 +688,8 @@ def cluster_services_state(service_sets: list, tier: str, chart_version: str = "
     """(state, message, {service: state}, namespaces) of what KOF's MultiClusterServices deploy to one cluster,
     from the kcm ServiceSets of that cluster: the tier's own (kof-regional-cluster, kof-child-cluster; it must
     exist) and every other KOF one that selects it (kof-mothership's secret propagation to children, ...).
-    Failed when one failed, ready when all are, else pending. `namespaces`: where the services run.
+    Failed when one failed, ready when all are, else pending. `namespaces`: where the services run pods (not
+    kof-propagation's, which copies Secrets).
     chart_version: the KOF chart version the ServiceSets must name for KOF's own charts (kof-* ServiceTemplates,
     kcm's <chart>-<version dashed>): after an upgrade a ServiceSet still deployed at the old version is pending.
     mcs_services: {MultiClusterService: [service names]}, what each ServiceSet must end up with.
@@ -719,7 +720,9 @@ def cluster_services_state(service_sets: list, tier: str, chart_version: str = "
             messages.append(f"ServiceSet {s['metadata']['name']} (MultiClusterService "
                             f"{s['spec']['multiClusterService']}): {msg}")
         services.update(svc)
-        namespaces |= {x.get("namespace") for x in (s.get("spec") or {}).get("services") or [] if x.get("namespace")}
+        # kof-propagation only copies objects (kof-mothership's kcm.kof.mcs installs it in kcm's namespace): no pods
+        namespaces |= {x.get("namespace") for x in (s.get("spec") or {}).get("services") or []
+                       if x.get("namespace") and not str(x.get("template", "")).startswith("kof-propagation-")}
     state = "failed" if "failed" in states else "pending" if "pending" in states else "ready"
     msg = "; ".join(messages) or f"{len(services)} services deployed by {len(kof)} MultiClusterService(s)"
     return state, msg, services, sorted(namespaces)

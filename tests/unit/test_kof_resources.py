@@ -432,6 +432,12 @@ def test_cluster_services_state_judges_every_kof_multiclusterservice_of_the_clus
     state, msg, services, namespaces = kr.cluster_services_state([creds, child, users], "child")
     assert state == "ready" and set(services) == {"cert-manager", "kof-collectors", "kof-vmuser-creds"}
     assert namespaces == ["cert-manager", "kof"]
+    # kof-mothership's kcm.kof.mcs copies (kof-propagation into kcm's namespace): a service, no pods to expect there
+    dns = _set("c1-5e1f0c2d", "kof-aws-dns-secrets-remote", {"secret-external-dns-aws-credentials": "Deployed"})
+    dns["spec"]["services"][0].update(namespace="kcm-system", template="kof-propagation-1-10-0")
+    state, _msg, services, namespaces = kr.cluster_services_state([creds, child, dns], "child")
+    assert state == "ready" and "secret-external-dns-aws-credentials" in services
+    assert namespaces == ["cert-manager", "kof"]
     creds_failed = _set("c1-851570cc", "kof-storage-child-secret-propagation", {"kof-vmuser-creds": "Failed"},
                         failure="Secret not found")
     state, msg, _s, _n = kr.cluster_services_state([child, creds_failed], "child")

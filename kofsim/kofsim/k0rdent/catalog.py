@@ -177,9 +177,11 @@ def _chart_labels(release, chart):
 
 
 def workload(kind, name, ns, app, release, chart, *, image=PAUSE, container="main", env=None, mounts=None,
-             volumes=None, claim=None, replicas=1):
+             volumes=None, claim=None, replicas=1, args=None):
     sel = {"app.kubernetes.io/name": app, "app.kubernetes.io/instance": release}
     ctr = {"name": container, "image": image}
+    if args:
+        ctr["args"] = list(args)
     if env:
         ctr["env"] = clone(env)
     if mounts:

@@ -221,6 +221,20 @@ def kof_mothership(release, ns, v, lookup, version=KOF_VERSION):
     for _profile, spec in sorted((_get(v, "kcm.kof.secrets", {}) or {}).items()):
         for name in (spec or {}).get("secrets") or []:
             objs.append(_secret(name, ns, _kept_credentials(v, lookup, ns, name, "username", "password")))
+    # templates/ksm/copy-secrets.yaml: per kcm.kof.mcs entry a MultiClusterService <name>-remote that copies the
+    # listed Secrets of the release namespace to the clusters matching its labels (kof-propagation, one service each)
+    for pname, spec in sorted((_get(v, "kcm.kof.mcs", {}) or {}).items()):
+        spec = spec or {}
+        names = list(spec.get("secrets") or [])
+        objs.append({"apiVersion": KCM_API, "kind": "MultiClusterService", "metadata": {"name": f"{pname}-remote"},
+                     "spec": {"clusterSelector": {"matchLabels": dict(spec.get("matchLabels") or {})},
+                              "serviceSpec": {
+                                  "services": [{"name": f"secret-{n}", "namespace": kcm_ns,
+                                                "template": f"kof-propagation-{dashed(kof_version)}",
+                                                "values": _copy_secret_values(n, ns)} for n in names],
+                                  "templateResourceRefs": [{"identifier": f"secret-{n}", "resource": {
+                                      "apiVersion": "v1", "kind": "Secret", "name": n, "namespace": ns}}
+                                      for n in names]}}})
     # Grafana, optional since 1.7 (templates/grafana/secret.yaml): with grafana.enabled and security.create_secret the
     # admin Secret, random once and kept (lookup; helm.sh/resource-policy keep). The Grafana instance itself is the
     # user's (the docs' kof-grafana "Install Grafana manually"; the chart's grafana-vm only with installForTests)
@@ -274,6 +288,11 @@ PROPAGATION_VALUES = (
     "propagation:\n  enabled: true\n  data: |\n"
     "    {{ $s := getResource \"secret\" }}{{ $s = chainRemoveField $s \"metadata.ownerReferences\" }}"
     "{{ $s = chainSetField $s \"metadata.namespace\" \"kof\" }}{{ toYaml $s | nindent 14 }}\n")
+
+
+def _copy_secret_values(name, ns) -> str:
+    return ("propagation:\n  enabled: true\n  data: |\n"
+            '    {{ setField "secret-%s" "metadata.namespace" "%s" | nindent 14 }}\n' % (name, ns))
 
 
 # ------------------------------------------------------------------ kof-regional / kof-child (MCS)
@@ -411,6 +430,13 @@ def kof_regional(release, ns, v, lookup, version=KOF_VERSION):
     email = (f'"{_get(v, "regionless.certEmail")}"' if regionless else
              '.Cluster.metadata | dig "annotations" "k0rdent.mirantis.com/kof-cert-email" ""')
     storage_class = _get(v, "storage.global.storageClass", "") or ""
+    # v1.10.0 (not with Istio): external-dns is on when a Secret whose name starts with "external-dns" exists in any
+    # namespace of the management cluster, looked up when kof-regional renders (Flux's upgrade), not per cluster
+    external_dns = "" if istio else (
+        "external-dns:\n  enabled: %s\n  extraArgs:\n    source: gateway-httproute\n"
+        "  sources:\n    - service\n    - ingress\n    - gateway-httproute\n"
+        % str(any(name.startswith("external-dns")
+                  for name in (lookup("__list__", "Secret", "", "") if lookup else None) or [])).lower())
     storage["values"] = _values(
         '{{ $gatewayName := .Cluster.metadata | dig "annotations" "k0rdent.mirantis.com/kof-gateway-name" "%s" }}'
         % _get(v, "gateway.name", "gateway"),
@@ -433,7 +459,7 @@ def kof_regional(release, ns, v, lookup, version=KOF_VERSION):
         "      - name: http\n        protocol: HTTP\n        port: 80\n"
         "      - name: https\n        protocol: HTTPS\n        port: 443\n        hostname: vmauth.{regionalDomain}\n"
         "        tls:\n          mode: Terminate\n          certificateRefs:\n          - kind: Secret\n"
-        "            name: eg-https\n"
+        "            name: eg-https\n%s"
         "victoriametrics:\n  vmauth:\n    spec:\n      ingress:\n        enabled: %s\n"
         "        tlsHosts:\n          - {metricsHost}\n      httpRoute:\n        enabled: %s\n"
         "        hostnames:\n          - {metricsHost}\ncert-manager:\n  email: {certEmail}\n"
@@ -441,7 +467,7 @@ def kof_regional(release, ns, v, lookup, version=KOF_VERSION):
         " | replace \"{metricsHost}\" $metricsHost | replace \"{certEmail}\" $certEmail"
         " | replace \"{regionalDomain}\" $regionalDomain | fromYaml }}"
         % ((str(gateway and bool(_get(v, "gateway.managed", True))).lower(),) * 2
-           + (str(ingress).lower(), str(gateway).lower())),
+           + (external_dns, str(ingress).lower(), str(gateway).lower())),
         _from_helm("globalValuesFromHelm", g),
         _merge_line("globalValuesFromHelm", "storageValuesHere", "storageValuesFromHelm",
                     "storageValuesFromAnnotation"))

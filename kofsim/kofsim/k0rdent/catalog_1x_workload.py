@@ -18,7 +18,7 @@ from jsonschema import Draft7Validator
 
 from ..fastcopy import clone
 from . import catalog
-from .catalog import RenderError, _get, deployment, merge, service
+from .catalog import RenderError, _get, deployment, merge, service, workload
 
 CHARTS_1X = Path(__file__).resolve().parent.parent / "charts-1.10"
 KOF_1X = ("kof-storage", "kof-collectors", "kof-operators", "kof-propagation")
@@ -121,7 +121,30 @@ def _kof_storage(release, ns, v, lookup):
                 spec.pop("httpRoute", None)
             objs.append({"apiVersion": "operator.victoriametrics.com/v1beta1", "kind": "VMAuth",
                          "metadata": {"name": "cluster", "namespace": ns}, "spec": spec})
+    # the external-dns dependency (chart 1.20.0, appVersion 0.20.0): its Deployment passes `env`, `extraVolumes` and
+    # `extraVolumeMounts` through as given and the provider as --provider (templates/deployment.yaml); kof-storage's
+    # defaults mount the Secret external-dns-aws-credentials, so without it the pod waits in ContainerCreating
+    ed = v.get("external-dns") or {}
+    if ed.get("enabled"):
+        provider = ed.get("provider")  # a string or {name: ...}
+        provider = provider.get("name") if isinstance(provider, dict) else provider
+        objs.append(workload("Deployment", f"{release}-external-dns", ns, "external-dns", release, "kof-storage",
+                             image="registry.k8s.io/external-dns/external-dns:v0.20.0", container="external-dns",
+                             env=ed.get("env"), mounts=ed.get("extraVolumeMounts"), volumes=ed.get("extraVolumes"),
+                             args=_external_dns_args(ed, provider)))
     return [], objs
+
+
+def _external_dns_args(ed, provider):
+    """external-dns chart 1.20.0's arguments in its order: --source per `sources`, --provider, then `extraArgs`
+    (a map; a list value repeats the flag)."""
+    args = [f"--source={s}" for s in ed.get("sources") or []] + [f"--provider={provider}"]
+    extra = ed.get("extraArgs")
+    for key, value in (extra.items() if isinstance(extra, dict) else ()):
+        if value is not None:
+            args += [f"--{key}={str(x).lower() if isinstance(x, bool) else x}"
+                     for x in (value if isinstance(value, list) else [value])]
+    return args
 
 
 def _collector_name(release, ks, name):

@@ -291,9 +291,9 @@ class Flux:
 
         def render(chart_name, rel, rns_, vals, lookup):
             def lookup2(api_version, kind, lns, lname):
-                if api_version == "__list__":
-                    rt = self.mgmt.kind(catalog_1x.KCM_API, kind)
-                    return [o["metadata"]["name"] for o in self.mgmt.list(rt, lns)] if rt else []
+                if api_version == "__list__":  # names: kcm's kinds in a namespace, or Secrets in any
+                    rt = self.mgmt.kind("v1" if kind == "Secret" else catalog_1x.KCM_API, kind)
+                    return [o["metadata"]["name"] for o in self.mgmt.list(rt, lns or None)] if rt else []
                 return lookup(api_version, kind, lns, lname)
             return catalog_1x.objects_for(chart_name, rel, rns_, vals, lookup2, version=cversion,
                                           chart_dir=chart_dir)

@@ -6,7 +6,9 @@ of the proxy Service (kofsim's envoy-gateway stand-in) - through the cluster's k
 lives in its own namespace here), writes vmauth.<domain> in Route53 (no grafana record: kof-storage 1.x runs no
 Grafana by default) and leaves out the regional that is only a ConfigMap. A re-run changes nothing, --check
 predicts nothing; with ingress-nginx kept instead of Envoy Gateway the record follows ingress-nginx's load
-balancer; removal deletes the records."""
+balancer; removal deletes the records. Then the same fleet moves to external-dns: static credentials (the Secret
+copied to the regional cluster by kof-mothership's kcm.kof.mcs MultiClusterService and mounted by kof-storage's
+external-dns), then the node IAM role (no mount, the cluster's region)."""
 from __future__ import annotations
 
 import base64
@@ -19,7 +21,7 @@ from tests.helpers import ROOT, ansible_playbook, tool_env
 from tests.integration.dns.test_dns_records import zone_records
 from tests.integration.kof1x import changes_nothing, flat, kubectl_json, tenant_namespace
 from tests.integration.tiers.conftest import write_inventory
-from tests.moto_server import MotoServer
+from tests.moto_server import ACCOUNT_ID, MotoServer
 
 ZONE = "obs.example.net"
 HOSTED = {"metrics_read": "https://vm.hosted.example.net/select/0/prometheus",
@@ -52,7 +54,7 @@ def fleet(tmp_path_factory):
                   "kof_verify_timeout": 90, "kof_wait_timeout": 300, "kof_report_dir": str(report)}
             inv = write_inventory(tmp_path_factory.mktemp("inventory"), HOSTS, gv)
             fleet = {"kofsim": k, "env": env, "inv": inv, "route53": route53, "zone_id": zone_id.rsplit("/", 1)[-1],
-                     "report": report, "gv": gv}
+                     "report": report, "gv": gv, "moto": moto}
             tenant_namespace(fleet, "kof-eu")
             yield fleet
         finally:
@@ -114,3 +116,72 @@ def test_4_removal_deletes_the_records(fleet):
     removed = play(fleet, "dns_records.yml", "-e", "kof_dns_state=absent", "-e", "kof_dns_remove_confirm=true")
     assert removed.rc == 0, removed.stdout[-3000:]
     assert zone_records(fleet["route53"], fleet["zone_id"]) == {}
+
+
+NODE_ROLE = "nodes.cluster-api-provider-aws.sigs.k8s.io"
+DNS_SECRET = "external-dns-aws-credentials"
+
+
+def regional_json(fleet, *args):
+    """`kubectl <args> -o json` on eu-store itself (the kubeconfig test_1 wrote)."""
+    return kubectl_json(fleet, "--kubeconfig", str(fleet["report"].parent / "eu-store.kubeconfig"), *args)
+
+
+def external_dns(fleet):
+    """eu-store's external-dns: (its container, the volumes of its pod, the phases of its pods)."""
+    dep = regional_json(fleet, "get", "deployment", "-n", "kof", "kof-storage-external-dns")
+    pod = dep["spec"]["template"]["spec"]
+    pods = regional_json(fleet, "get", "pods", "-n", "kof", "-l", "app.kubernetes.io/name=external-dns")["items"]
+    return pod["containers"][0], pod.get("volumes", []), [p["status"]["phase"] for p in pods]
+
+
+def storage_values(fleet):
+    cd = kubectl_json(fleet, "get", "clusterdeployment", "-n", "kof-eu", "eu-store")
+    return cd["metadata"]["labels"], cd["spec"]["config"]["clusterAnnotations"]
+
+
+def test_5_static_credentials_external_dns_mounts_the_copied_secret(fleet):
+    """kof_dns_mode static_credentials on the running 1.x fleet: dns.yml makes the IAM user, key and the Secret in
+    kof; kof-mothership's kcm.kof.mcs gets the kof-aws-dns-secrets entry (a MultiClusterService
+    kof-aws-dns-secrets-remote copying the Secret to clusters labelled for it); the regional ClusterDeployment gets
+    that label and says external-dns on in its kof-storage values, and external-dns runs on eu-store with the
+    chart's credentials mount, the Secret there."""
+    run = play(fleet, "site.yml", "-e", "kof_dns_mode=static_credentials")
+    assert run.rc == 0 and not run.failed_hosts, run.stdout[-3000:]
+    mcs = kubectl_json(fleet, "get", "multiclusterservice", "kof-aws-dns-secrets-remote")
+    assert mcs["spec"]["clusterSelector"] == {"matchLabels": {"k0rdent.mirantis.com/kof-aws-dns-secrets": "true"}}
+    labels, annotations = storage_values(fleet)
+    assert labels["k0rdent.mirantis.com/kof-aws-dns-secrets"] == "true"
+    assert "external-dns:\n  enabled: true\n" in annotations["k0rdent.mirantis.com/kof-storage-values"]
+    copied = regional_json(fleet, "get", "secret", "-n", "kof", DNS_SECRET)
+    assert copied["data"] == kubectl_json(fleet, "get", "secret", "-n", "kof", DNS_SECRET)["data"]
+    ctr, volumes, phases = external_dns(fleet)
+    assert [e["name"] for e in ctr["env"]] == ["AWS_SHARED_CREDENTIALS_FILE", "AWS_DEFAULT_REGION"]
+    assert [(v["name"], v["secret"]["secretName"]) for v in volumes] == [("aws-credentials", DNS_SECRET)]
+    assert "--provider=aws" in ctr["args"] and "--source=gateway-httproute" in ctr["args"]
+    assert phases == ["Running"]
+    changes_nothing(fleet, lambda: play(fleet, "site.yml", "-e", "kof_dns_mode=static_credentials"))
+
+
+def test_6_node_role_external_dns_runs_without_credentials(fleet):
+    """kof_dns_mode node_role: the policy on the nodes' IAM role; the regional ClusterDeployment loses the secret
+    label, and its kof-storage values drop the credentials mount and file (the annotation's empty lists replace
+    the chart's under mergeOverwrite) and give the cluster's region: external-dns runs with the instance role,
+    without any Secret. A re-run changes nothing."""
+    iam = fleet["moto"].client("iam")
+    iam.create_role(RoleName=NODE_ROLE, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
+                                                "Action": "sts:AssumeRole"}]}))
+    mode = ("-e", "kof_dns_mode=node_role", "-e", f"kof_dns_node_role_name=arn:aws:iam::{ACCOUNT_ID}:role/{NODE_ROLE}")
+    run = play(fleet, "site.yml", *mode)
+    assert run.rc == 0 and not run.failed_hosts, run.stdout[-3000:]
+    attached = iam.list_attached_role_policies(RoleName=NODE_ROLE)["AttachedPolicies"]
+    assert [p["PolicyName"] for p in attached] == ["AllowExternalDNSUpdates"]
+    labels, _ = storage_values(fleet)
+    assert "k0rdent.mirantis.com/kof-aws-dns-secrets" not in labels
+    assert kubectl_json(fleet, "get", "multiclusterservice", "kof-aws-dns-secrets-remote", check=False) is None
+    ctr, volumes, phases = external_dns(fleet)
+    assert ctr["env"] == [{"name": "AWS_DEFAULT_REGION", "value": "eu-west-1"}]
+    assert volumes == [] and "volumeMounts" not in ctr
+    assert phases == ["Running"]
+    changes_nothing(fleet, lambda: play(fleet, "site.yml", *mode))

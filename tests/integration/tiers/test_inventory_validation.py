@@ -84,8 +84,11 @@ CASES = {
                                     "kof_version '1.7.0': this collection installs KOF 0.1.x"),
     "KOF 1.x on the kcm 0.1 API": (global_vars(kof_version="1.10.0", kof_kcm_api_version="k0rdent.mirantis.com/v1alpha1"),
                                    "kof_kcm_api_version 'k0rdent.mirantis.com/v1alpha1' does not match kof_version"),
-    "KOF 1.x with the node-role DNS mode": (global_vars(kof_version="1.10.0", kof_dns_mode="node_role"),
-                                            "kof_dns_mode 'node_role' is implemented for KOF 0.1.x only"),
+    # node_role on 1.x is for regional clusters: in regionless mode external-dns is kof-regional's (kof_values)
+    "KOF 1.x regionless with the node-role DNS mode": (
+        global_vars(kof_version="1.10.0", kof_dns_mode="node_role",
+                    kof_values={"regionless": {"enabled": True, "domain": "obs.example.net"}}),
+        "kof_dns_mode 'node_role' is for regional clusters"),
     "KOF 1.x with kof_mothership_values": (global_vars(kof_version="1.10.0", kof_mothership_values={"a": 1}),
                                            "kof_values['kof-mothership']['values']"),
     # kof-operator 1.10 finds a child's regional cluster in the child's namespace unless crossNamespace is on
