@@ -57,7 +57,23 @@ CASES = [
                                      '{{ .Values.nested | toJson }}{{ $c | toJson }}'),
     ("trim markers", 'a {{- "b" -}} c'),
     ("missing key is an error", '{{ .Cluster.metadata.nope }}'),
+    # text/template's builtins and sprig's tests: kof-regional's metricsHost is a ternary, its Azure branch an eq
+    ("ternary", '{{ $m := not (.Cluster.metadata | dig "annotations" "k0rdent.mirantis.com/kof-write-metrics-endpoint" '
+                '"") }}[{{ $m | ternary (printf "vmauth.%s" "eu") "" }}]|{{ ternary "a" "b" true }}'),
+    ("ternary wants a bool", '{{ ternary "a" "b" "yes" }}'),
+    ("eq and ne", '{{ eq "a" "a" }}|{{ eq "a" "b" "a" }}|{{ eq true false }}|{{ ne 1 2 }}|'
+                  '{{ eq (get .Cluster.metadata.labels "k0rdent.mirantis.com/kof-cluster-role") "regional" }}'),
+    ("eq of incompatible types is an error", '{{ eq "1" 1 }}'),
+    ("ordering", '{{ lt 1 2 }}|{{ le 2 2 }}|{{ gt 2.5 1.5 }}|{{ ge "b" "a" }}'),
+    ("and and or", '{{ and true "x" }}|{{ and "" true }}|{{ or "" "y" }}|{{ or false 0 }}|{{ and 1 (list) 2 }}'),
+    ("len", '{{ len .Values.list }}|{{ len "abc" }}|{{ len .Cluster.metadata.annotations }}'),
+    ("index", '{{ index .Values.list 1 }}|{{ index .Values "nested" "x" | toJson }}|{{ index .Values.nested "zz" }}'),
+    ("index out of range is an error", '{{ index .Values.list 5 }}'),
+    ("strings tests", '{{ hasPrefix "external-dns" "external-dns-aws-credentials" }}|{{ hasSuffix "x" "ab" }}|'
+                      '{{ contains "dns" "external-dns" }}|{{ toString 5 }}|{{ toString true }}'),
 ]
+ERRORS = ["missing key is an error", "ternary wants a bool", "eq of incompatible types is an error",
+          "index out of range is an error"]
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +98,6 @@ def test_kofsim_renders_what_go_and_sprig_render(oracle):
             got = {"error": str(err)}
         if ("error" in want) != ("error" in got) or got.get("out") != want.get("out"):
             differ.append((name, text, want, got))
-    # every case renders except the one meant to fail: a case both sides refuse would compare nothing
-    assert [name for (name, _t), want in zip(CASES, answers) if "error" in want] == ["missing key is an error"]
+    # every case renders except those meant to fail: a case both sides refuse by accident would compare nothing
+    assert [name for (name, _t), want in zip(CASES, answers) if "error" in want] == ERRORS
     assert not differ, "\n".join(f"{n}: {t}\n  go+sprig: {w}\n  kofsim:   {g}" for n, t, w, g in differ)

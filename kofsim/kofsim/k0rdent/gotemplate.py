@@ -7,8 +7,8 @@ chainSetField, over the resources of templateResourceRefs by identifier) and the
 
 Understood: text and actions with trim markers, comments, `$v := pipeline`, `$v = pipeline`, pipelines of commands
 (`a | f x`), parenthesised pipelines, string / raw-string / number / bool literals, `.A.b.c` field chains on the data
-and on variables. Not understood (TemplateError, the caller reports it): if/range/with/define/template/block and
-any function not listed in FUNCS.
+and on variables; text/template's and, or, eq, ne, lt, le, gt, ge, len, index. Not understood (TemplateError, the
+caller reports it): if/range/with/define/template/block and any function not listed in funcs().
 """
 from __future__ import annotations
 
@@ -232,6 +232,52 @@ def _empty(v):
     return v in (None, "", 0, False) or (isinstance(v, (dict, list)) and not v)
 
 
+def _kind(v):
+    """text/template's basic kind of a value for eq/lt: bool, int, float, string (else not comparable)."""
+    for kind, types in (("bool", bool), ("int", int), ("float", float), ("string", str)):
+        if isinstance(v, types):
+            return kind
+    return None
+
+
+def _compare(a, b, ordered=False):
+    """-1/0/1 as Go's eq/lt compare two basic values; values of different kinds are an error, as in Go."""
+    ka, kb = _kind(a), _kind(b)
+    if ka is None or kb is None:
+        raise TemplateError("invalid type for comparison")
+    if ka != kb:
+        raise TemplateError("incompatible types for comparison")
+    if ordered and ka == "bool":
+        raise TemplateError("invalid type for comparison")
+    return (a > b) - (a < b)
+
+
+def _len(v):
+    if isinstance(v, (str, list, dict)):
+        return len(v)
+    raise TemplateError(f"len of type {type(v).__name__}")
+
+
+def _index(v, *keys):
+    """Go's index: a map's key (missing: no value), a list's position (out of range: an error)."""
+    for k in keys:
+        if isinstance(v, dict):
+            v = v.get(k)
+        elif isinstance(v, (list, str)) and isinstance(k, int) and not isinstance(k, bool):
+            if not 0 <= k < len(v):
+                raise TemplateError(f"index out of range: {k}")
+            v = v[k] if isinstance(v, list) else ord(v[k])
+        else:
+            raise TemplateError(f"can't index item of type {type(v).__name__}")
+    return v
+
+
+def _ternary(vt, vf, test):
+    if not isinstance(test, bool):
+        raise TemplateError(f"expected bool; found {json.dumps(test) if isinstance(test, str) else _go_str(test)}")
+    return vt if test else vf
+
+
 class Template:
     """render(text) with `data` as `.` and `resources` (identifier -> object) for Sveltos' resource functions."""
 
@@ -302,6 +348,17 @@ class Template:
             "list": lambda *a: list(a), "dig": _dig, "mergeOverwrite": merge_overwrite,
             "hasKey": lambda d, k: isinstance(d, dict) and k in d, "get": lambda d, k: (d or {}).get(k, ""),
             "not": lambda v: _empty(v), "empty": _empty, "deepCopy": _copy.deepcopy,
+            # text/template's builtins (and/or: the first empty / non-empty operand, else the last)
+            "and": lambda *a: next((x for x in a if _empty(x)), a[-1]),
+            "or": lambda *a: next((x for x in a if not _empty(x)), a[-1]),
+            "eq": lambda a, *bs: any(_compare(a, b) == 0 for b in bs), "ne": lambda a, b: _compare(a, b) != 0,
+            "lt": lambda a, b: _compare(a, b, True) < 0, "le": lambda a, b: _compare(a, b, True) <= 0,
+            "gt": lambda a, b: _compare(a, b, True) > 0, "ge": lambda a, b: _compare(a, b, True) >= 0,
+            "len": _len, "index": _index,
+            # sprig: ternary's test must be a bool; hasPrefix/hasSuffix/contains take the needle first
+            "ternary": _ternary,
+            "hasPrefix": lambda p, s: str(s).startswith(str(p)), "hasSuffix": lambda p, s: str(s).endswith(str(p)),
+            "contains": lambda p, s: str(p) in str(s), "toString": _go_str,
         }
 
     # pipeline := command ('|' command)*; command := operand+
