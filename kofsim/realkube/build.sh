@@ -3,24 +3,20 @@
 #   .tools/kube/bin/{etcd,kube-apiserver,kube-controller-manager}   go.mod pins the versions (see pin.sh)
 #   .tools/kube/crds/<component>/*.yaml, index.json               upstream CRDs (crds/sources.tsv, crds/go.sum)
 # Each part is skipped when its stamp is unchanged: the binaries' (sha256 of go.mod, go.sum, the Go sources, this
-# script and `go version`, in .stamp) and the CRDs' (crds/*, this script and `go version`, in crds/.stamp), so a
+# script, ../gobuild.sh and `go version`, in .stamp) and the CRDs' (crds/*, this script, ../gobuild.sh and
+# `go version`, in crds/.stamp), so a
 # new CRD source re-extracts the CRDs (seconds) without relinking. FORCE=1 rebuilds both. Uses the usual
 # GOMODCACHE/GOCACHE.
 set -euo pipefail
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$HERE/../.." && pwd)"
+source "$(dirname "${BASH_SOURCE[0]}")/../gobuild.sh"
+gobuild_init realkube
 OUT="${KOFSIM_KUBE_DIR:-$ROOT/.tools/kube}"
 PY="${PYTHON:-$ROOT/.venv/bin/python}"
 [ -x "$PY" ] || PY=python3
-export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false"
-log() { printf '[realkube] %s\n' "$*"; }
-command -v go >/dev/null || { echo "realkube: the go command is required" >&2; exit 1; }
 
-cd "$HERE"
-stamp="$( { go version; sha256sum build.sh go.mod go.sum;
-            find cmd -name '*.go' -type f | LC_ALL=C sort | xargs sha256sum; } | sha256sum | cut -d' ' -f1)"
-crds_stamp="$( { go version; sha256sum build.sh crds/go.mod crds/go.sum crds/sources.tsv crds/extract.py; } \
-               | sha256sum | cut -d' ' -f1)"
+mapfile -t sources < <(find cmd -name '*.go' -type f | LC_ALL=C sort)
+stamp="$(inputs_stamp build.sh go.mod go.sum "${sources[@]}")"
+crds_stamp="$(inputs_stamp build.sh crds/go.mod crds/go.sum crds/sources.tsv crds/extract.py)"
 crds() {
   if [ "${FORCE:-0}" != 1 ] && [ -f "$OUT/crds/index.json" ] && [ "$(cat "$OUT/crds/.stamp" 2>/dev/null)" = "$crds_stamp" ]; then
     return 0
@@ -31,9 +27,7 @@ crds() {
   log "CRDs extracted in $(($(date +%s) - t0)) s"
 }
 bins=(etcd kube-apiserver kube-controller-manager)
-have_all=1
-for b in "${bins[@]}"; do [ -x "$OUT/bin/$b" ] || have_all=0; done
-if [ "${FORCE:-0}" != 1 ] && [ "$have_all" = 1 ] && [ "$(cat "$OUT/.stamp" 2>/dev/null)" = "$stamp" ]; then
+if up_to_date "$OUT" "$stamp" "${bins[@]}"; then
   crds
   log "control plane up to date ($("$OUT/bin/kube-apiserver" --version 2>/dev/null), etcd $("$OUT/bin/etcd" --version 2>/dev/null | awk 'NR==1{print $3}'))"
   exit 0

@@ -2,18 +2,14 @@
 # Builds kof-gotemplate (main.go: Go's text/template with sprig v3.3.0 and mergo v1.0.2, the versions kcm v1.10.0
 # pins), the oracle kofsim's Go-template evaluator is compared with (kofsim/tests/test_gotemplate_sprig.py), into
 # .tools/sprig/bin from the Go module proxy only (go.sum hashes every module). Skipped when the stamp (sha256 of
-# go.mod, go.sum, main.go, this script and `go version`) is unchanged. FORCE=1 rebuilds.
+# go.mod, go.sum, main.go, this script, ../gobuild.sh and `go version`) is unchanged. FORCE=1 rebuilds.
 set -euo pipefail
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$HERE/../.." && pwd)"
+source "$(dirname "${BASH_SOURCE[0]}")/../gobuild.sh"
+gobuild_init realsprig
 OUT="${KOF_SPRIG_DIR:-$ROOT/.tools/sprig}"
-export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false"
-log() { printf '[realsprig] %s\n' "$*"; }
-command -v go >/dev/null || { echo "realsprig: the go command is required" >&2; exit 1; }
 
-cd "$HERE"
-stamp="$( { go version; sha256sum build.sh go.mod go.sum main.go; } | sha256sum | cut -d' ' -f1)"
-if [ "${FORCE:-0}" != 1 ] && [ -x "$OUT/bin/kof-gotemplate" ] && [ "$(cat "$OUT/.stamp" 2>/dev/null)" = "$stamp" ]; then
+stamp="$(inputs_stamp build.sh go.mod go.sum main.go)"
+if up_to_date "$OUT" "$stamp" kof-gotemplate; then
   log "kof-gotemplate up to date"
   exit 0
 fi

@@ -4,21 +4,15 @@
 # github.com/VictoriaMetrics/VictoriaMetrics and github.com/VictoriaMetrics/VictoriaLogs (tool directives; go.sum
 # hashes every module). promxy is not built: the proxy refuses github.com/jacksontj/promxy
 # (403 "This module version is not available", v0.0.95 and every other version), see README.md.
-# Skipped when the stamp (sha256 of go.mod, go.sum, this script and `go version`) is unchanged. FORCE=1 rebuilds.
+# Skipped when the stamp (sha256 of go.mod, go.sum, this script, ../gobuild.sh and `go version`) is unchanged. FORCE=1 rebuilds.
 set -euo pipefail
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$HERE/../.." && pwd)"
+source "$(dirname "${BASH_SOURCE[0]}")/../gobuild.sh"
+gobuild_init realvm
 OUT="${KOF_VM_DIR:-$ROOT/.tools/vm}"
-export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false"
-log() { printf '[realvm] %s\n' "$*"; }
-command -v go >/dev/null || { echo "realvm: the go command is required" >&2; exit 1; }
 
-cd "$HERE"
-stamp="$( { go version; sha256sum build.sh go.mod go.sum; } | sha256sum | cut -d' ' -f1)"
+stamp="$(inputs_stamp build.sh go.mod go.sum)"
 bins=(victoria-metrics vmalert victoria-logs)
-have_all=1
-for b in "${bins[@]}"; do [ -x "$OUT/bin/$b" ] || have_all=0; done
-if [ "${FORCE:-0}" != 1 ] && [ "$have_all" = 1 ] && [ "$(cat "$OUT/.stamp" 2>/dev/null)" = "$stamp" ]; then
+if up_to_date "$OUT" "$stamp" "${bins[@]}"; then
   log "VictoriaMetrics and VictoriaLogs up to date ($("$OUT/bin/victoria-metrics" -version 2>/dev/null), $("$OUT/bin/victoria-logs" -version 2>/dev/null))"
   exit 0
 fi
