@@ -157,6 +157,39 @@ def test_4b_unhealthy_management_storage_fails_the_management_host(fleet):
     assert run.rc == 0 and not run.failed_hosts, run.stdout[-3000:]
 
 
+def test_4c_static_credentials_turn_external_dns_on_for_the_management_storage(fleet):
+    """kof_dns_mode static_credentials after the install: kof-regional 1.10 looks for an external-dns* Secret only
+    when Flux renders it, which a Secret made later does not cause - so the management tier says
+    storage.external-dns.enabled in kof-regional's values. external-dns then runs beside the storage on the
+    management cluster, mounting the Secret dns.yml keeps in kof (made here by hand: dns.yml needs AWS)."""
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "external-dns-aws-credentials",
+                                                               "namespace": "kof"},
+              "stringData": {"external-dns-aws-credentials": "[default]\naws_access_key_id = AKIAEXAMPLE\n"}}
+    kubectl(fleet, "apply", "-f", "-", input=json.dumps(secret))
+    try:
+        run = site(fleet, playbook="mothership.yml", kof_dns_mode="static_credentials")
+        assert run.rc == 0 and not run.failed_hosts, run.stdout[-3000:]
+        values = kubectl_json(fleet, "get", "helmrelease", "-n", "kof", "kof-regional")["spec"]["values"]
+        assert values["storage"]["external-dns"] == {"enabled": True}, values.get("storage")
+        deadline = time.time() + 90
+        while True:
+            dep = kubectl_json(fleet, "get", "deployment", "-n", "kof", "kof-storage-external-dns", check=False)
+            if dep or time.time() > deadline:
+                break
+            time.sleep(1)
+        assert dep, "no external-dns Deployment on the management cluster"
+        pod = dep["spec"]["template"]["spec"]
+        assert [v["secret"]["secretName"] for v in pod["volumes"]] == ["external-dns-aws-credentials"]
+        run = site(fleet, playbook="verify.yml", kof_dns_mode="static_credentials")
+        assert run.rc == 0 and not run.failed_hosts, run.stdout[-3000:]
+        changes_nothing(fleet, lambda: site(fleet, playbook="mothership.yml", kof_dns_mode="static_credentials"))
+    finally:
+        # back to kof_dns_mode none: external-dns goes with the Secret
+        kubectl(fleet, "delete", "secret", "-n", "kof", "external-dns-aws-credentials")
+        run = site(fleet, playbook="mothership.yml")
+        assert run.rc == 0 and not run.failed_hosts, run.stdout[-3000:]
+
+
 def test_5_switching_regionless_on_or_off_is_refused_while_storage_would_go(fleet):
     """kof-regional's MultiClusterService follows the mode: switched off, kof-storage would leave the management
     cluster; switched on beside a live regional ClusterDeployment, it would leave that cluster - data lost either
