@@ -65,11 +65,15 @@ def fleet(n: int, kof_version: str = "0.1.1") -> tuple[dict, list, dict]:
 def write_inventory(d: Path, hosts, bench_vars, baseline=False):
     (d / "group_vars" / "all").mkdir(parents=True, exist_ok=True)
     (d / "hosts.yml").write_text(yaml.safe_dump(hosts, sort_keys=False))
+    if baseline:  # plain tasks have no version detection: the baseline names the version it installs
+        bench_vars = {"kof_version": "0.1.1", **bench_vars}
     (d / "group_vars" / "all" / "10-bench.yml").write_text(yaml.safe_dump(bench_vars))
     if baseline:
         # the baseline builds the very same objects: the collection's defaults and object definitions as the
         # inventory's variables (inventory group_vars rank below the bench's own group_vars/all file)
         shutil.copy(ROOT / "roles" / "common" / "defaults" / "main.yml", d / "group_vars" / "all" / "00-kof-defaults.yml")
+        # and the common role's derived variables the definitions read (kof_release, kof_flow, ...)
+        shutil.copy(ROOT / "roles" / "common" / "vars" / "main.yml", d / "group_vars" / "all" / "01-kof-vars.yml")
         for tier in ("regional", "child"):
             (d / "group_vars" / f"kof_{tier}").mkdir(exist_ok=True)
             shutil.copy(ROOT / "roles" / tier / "vars" / "main.yml", d / "group_vars" / f"kof_{tier}" / "vars.yml")
