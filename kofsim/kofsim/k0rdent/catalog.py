@@ -176,6 +176,12 @@ def _chart_labels(release, chart):
             "helm.sh/chart": f"{chart}-0.1.1"}
 
 
+def external_dns_provider(ed: dict):
+    """The external-dns chart's provider name: `provider` is a string or {name: ...} (charts 1.15.1 and 1.20.0)."""
+    provider = ed.get("provider")
+    return provider.get("name") if isinstance(provider, dict) else provider
+
+
 def workload(kind, name, ns, app, release, chart, *, image=PAUSE, container="main", env=None, mounts=None,
              volumes=None, claim=None, replicas=1, args=None):
     sel = {"app.kubernetes.io/name": app, "app.kubernetes.io/instance": release}
@@ -450,9 +456,7 @@ def kof_storage(release, ns, v, lookup):
                                        "app.kubernetes.io/instance": release}, [("http", 9428, 9428)], labels))
     ed = v.get("external-dns") or {}
     if ed.get("enabled"):
-        provider = ed.get("provider")  # a string or {name: ...} (external-dns 1.15.1's schema)
-        provider = provider.get("name") if isinstance(provider, dict) else provider
-        env = list(ed.get("env") or []) + [{"name": "EXTERNAL_DNS_PROVIDER", "value": provider}]
+        env = list(ed.get("env") or []) + [{"name": "EXTERNAL_DNS_PROVIDER", "value": external_dns_provider(ed)}]
         objs.append(workload("Deployment", f"{release}-external-dns", ns, "external-dns", release, chart,
                              image="registry.k8s.io/external-dns/external-dns:v0.15.0", container="external-dns",
                              env=env, mounts=ed.get("extraVolumeMounts"), volumes=ed.get("extraVolumes")))

@@ -126,19 +126,17 @@ def _kof_storage(release, ns, v, lookup):
     # defaults mount the Secret external-dns-aws-credentials, so without it the pod waits in ContainerCreating
     ed = v.get("external-dns") or {}
     if ed.get("enabled"):
-        provider = ed.get("provider")  # a string or {name: ...}
-        provider = provider.get("name") if isinstance(provider, dict) else provider
         objs.append(workload("Deployment", f"{release}-external-dns", ns, "external-dns", release, "kof-storage",
                              image="registry.k8s.io/external-dns/external-dns:v0.20.0", container="external-dns",
                              env=ed.get("env"), mounts=ed.get("extraVolumeMounts"), volumes=ed.get("extraVolumes"),
-                             args=_external_dns_args(ed, provider)))
+                             args=_external_dns_args(ed)))
     return [], objs
 
 
-def _external_dns_args(ed, provider):
+def _external_dns_args(ed):
     """external-dns chart 1.20.0's arguments in its order: --source per `sources`, --provider, then `extraArgs`
     (a map; a list value repeats the flag)."""
-    args = [f"--source={s}" for s in ed.get("sources") or []] + [f"--provider={provider}"]
+    args = [f"--source={s}" for s in ed.get("sources") or []] + [f"--provider={catalog.external_dns_provider(ed)}"]
     extra = ed.get("extraArgs")
     for key, value in (extra.items() if isinstance(extra, dict) else ()):
         if value is not None:

@@ -65,12 +65,18 @@ def play(fleet, playbook, *args):
     return ansible_playbook("-i", fleet["inv"], f"playbooks/{playbook}", *args, env=fleet["env"])
 
 
+def regional_json(fleet, *args):
+    """`kubectl <args> -o json` on eu-store itself, through its kubeconfig Secret (written once to a file)."""
+    path = fleet["report"].parent / "eu-store.kubeconfig"
+    if not path.exists():
+        secret = kubectl_json(fleet, "get", "secret", "-n", "kof-eu", "eu-store-kubeconfig")
+        path.write_bytes(base64.b64decode(secret["data"]["value"]))
+    return kubectl_json(fleet, "--kubeconfig", str(path), *args)
+
+
 def gateway_address(fleet):
     """The address envoy-gateway gave eu-store's Gateway kof/gateway, read with the cluster's own kubeconfig."""
-    secret = kubectl_json(fleet, "get", "secret", "-n", "kof-eu", "eu-store-kubeconfig")
-    path = fleet["report"].parent / "eu-store.kubeconfig"
-    path.write_bytes(base64.b64decode(secret["data"]["value"]))
-    gw = kubectl_json(fleet, "--kubeconfig", str(path), "get", "gateway", "-n", "kof", "gateway")
+    gw = regional_json(fleet, "get", "gateway", "-n", "kof", "gateway")
     return gw["status"]["addresses"][0]["value"]
 
 
@@ -105,8 +111,7 @@ def test_3_with_ingress_nginx_kept_the_record_follows_its_load_balancer(fleet):
     run = ansible_playbook("-i", inv, "playbooks/site.yml", env=fleet["env"])
     assert run.rc == 0 and not run.failed_hosts, run.stdout[-3000:]
     assert "Service kof/ingress-nginx-controller" in flat(run.stdout)
-    svc = kubectl_json(fleet, "--kubeconfig", str(fleet["report"].parent / "eu-store.kubeconfig"), "get", "service",
-                       "-n", "kof", "ingress-nginx-controller")
+    svc = regional_json(fleet, "get", "service", "-n", "kof", "ingress-nginx-controller")
     address = svc["status"]["loadBalancer"]["ingress"][0]["hostname"]
     assert address != fleet["gateway_address"]
     assert zone_records(fleet["route53"], fleet["zone_id"]) == {(f"vmauth.eu-store.{ZONE}", "CNAME"): [address]}
@@ -120,11 +125,6 @@ def test_4_removal_deletes_the_records(fleet):
 
 NODE_ROLE = "nodes.cluster-api-provider-aws.sigs.k8s.io"
 DNS_SECRET = "external-dns-aws-credentials"
-
-
-def regional_json(fleet, *args):
-    """`kubectl <args> -o json` on eu-store itself (the kubeconfig test_1 wrote)."""
-    return kubectl_json(fleet, "--kubeconfig", str(fleet["report"].parent / "eu-store.kubeconfig"), *args)
 
 
 def external_dns(fleet):
