@@ -13,6 +13,7 @@ import json
 
 from . import errors as E
 from .fastcopy import clone
+from .selectors import match_label_selector_obj
 from .store import Cluster, now, rand_suffix
 
 NODE = "kofsim-node"
@@ -239,8 +240,10 @@ class Controllers:
     def _sync_pods(self, owner, tpl, count, names=None, extra_labels=None):
         pod_rt = self.rt("", "pods")
         ns = owner["metadata"].get("namespace")
-        pods = [p for p in self.c.list_objects(pod_rt, ns) if owned_by(p, owner)
-                and not p["metadata"].get("deletionTimestamp")]
+        listed = self.c.list_objects(pod_rt, ns)
+        if self._adopt_pods(pod_rt, owner, ns, listed):
+            listed = self.c.list_objects(pod_rt, ns)
+        pods = [p for p in listed if owned_by(p, owner) and not p["metadata"].get("deletionTimestamp")]
         if names is not None:
             have = {p["metadata"]["name"] for p in pods}
             for n in names:
@@ -256,6 +259,28 @@ class Controllers:
                 self.delete(pod_rt, p)
         return [p for p in self.c.list_objects(pod_rt, ns) if owned_by(p, owner)
                 and not p["metadata"].get("deletionTimestamp")]
+
+    def _adopt_pods(self, pod_rt, owner, ns, pods) -> bool:
+        """ControllerRefManager's adoption: pods matching the owner's selector that have no controller (left by
+        an owner deleted with propagationPolicy Orphan) get it as their controller, so a StatefulSet re-created
+        under the same name takes over its running pods (and, by name, their claims) instead of making new ones."""
+        sel = (owner.get("spec") or {}).get("selector")
+        adopted = False
+        if not sel:
+            return adopted
+        for p in pods:
+            meta = p["metadata"]
+            if (meta.get("deletionTimestamp") or any(r.get("controller") for r in meta.get("ownerReferences") or [])
+                    or not match_label_selector_obj(sel, meta.get("labels"))):
+                continue
+            body = clone(p)
+            body["metadata"]["ownerReferences"] = list(meta.get("ownerReferences") or []) + [owner_ref(owner)]
+            try:
+                self.c.write(pod_rt, body, namespace=ns, old=p, internal=True, manager="kube-controller-manager")
+                adopted = True
+            except E.ApiError:
+                pass
+        return adopted
 
     def _make_pod(self, owner, tpl, name, extra_labels=None):
         meta = clone(tpl.get("metadata") or {})

@@ -28,6 +28,12 @@ DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+# the spec fields of a StatefulSet an update may change, and kube-apiserver's message for any other change
+STS_MUTABLE = ("replicas", "ordinals", "template", "updateStrategy", "revisionHistoryLimit",
+               "persistentVolumeClaimRetentionPolicy", "minReadySeconds")
+STS_FORBIDDEN = ("updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', "
+                 "'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and "
+                 "'minReadySeconds' are forbidden")
 CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 _GEN_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 CRD_CLEANUP = "customresourcecleanup.apiextensions.k8s.io"
@@ -333,9 +339,16 @@ class Cluster:
                                    "Invalid value: " + _go_json((tpl.get("metadata") or {}).get("labels") or {})
                                    + ": `selector` does not match template `labels`"))
             causes += self._pod_spec_causes(tpl.get("spec") or {}, "spec.template.spec")
-            if old is not None and rt.group == "apps" and (old.get("spec") or {}).get("selector") != sel:
+            if (old is not None and rt.group == "apps" and rt.plural != "statefulsets"
+                    and (old.get("spec") or {}).get("selector") != sel):
                 causes.append(("spec.selector", "FieldValueInvalid", "Invalid value: " + json.dumps(sel) +
                                ": field is immutable"))
+            if old is not None and rt.plural == "statefulsets":
+                # apps/validation ValidateStatefulSetUpdate (v1.36.3): only these spec fields may change; anything
+                # else (volumeClaimTemplates, serviceName, selector, podManagementPolicy) is one Forbidden on spec
+                a, b = ({k: v for k, v in (o.get("spec") or {}).items() if k not in STS_MUTABLE} for o in (old, obj))
+                if a != b:
+                    causes.append(("spec", "FieldValueForbidden", "Forbidden: " + STS_FORBIDDEN))
             if old is not None and rt.plural == "jobs" and (old.get("spec") or {}).get("template") != tpl:
                 causes.append(("spec.template", "FieldValueInvalid", "Invalid value: ...: field is immutable"))
         if rt.plural == "pods" and rt.group == "":
@@ -556,6 +569,12 @@ class Cluster:
                                                                          "whenScaled": "Retain"})
                 for t in spec.get("volumeClaimTemplates") or []:
                     (t.setdefault("spec", {})).setdefault("volumeMode", "Filesystem")
+                    # apps/v1 conversion sets the templates' TypeMeta; SetDefaults_PersistentVolumeClaim the phase
+                    t["apiVersion"], t["kind"] = "v1", "PersistentVolumeClaim"
+                    t.setdefault("status", {}).setdefault("phase", "Pending")
+                # StatefulSetStatus' replicas and availableReplicas are not omitempty: always serialized
+                st = obj.get("status") if isinstance(obj.get("status"), dict) else {}
+                obj["status"] = dict({"replicas": 0, "availableReplicas": 0}, **st)
             elif rt.plural == "daemonsets":
                 us = spec.setdefault("updateStrategy", {})
                 us.setdefault("type", "RollingUpdate")

@@ -299,3 +299,49 @@ def test_a_regional_that_is_only_a_configmap(k1):
     wait_for(lambda: registered() is None or None, "the PromxyServerGroup goes with its ConfigMap", timeout=60)
     wait_for(lambda: not [s for s in get(k1, "secrets", "-n", "kof")["items"] if s["metadata"]["name"] == admin]
              or None, "the admin credentials go (ResourceCleanup)", timeout=60)
+
+
+def test_a_claim_template_change_fails_until_the_statefulsets_are_recreated(k1):
+    """kof-storage 1.10's log and trace storage are StatefulSets helm manages itself (victoria-logs-cluster 0.0.25,
+    victoria-traces-cluster 0.1.1), their volume claim templates from the values: a new storage class is an update
+    kube-apiserver forbids, so Sveltos' upgrade fails; once they are deleted with propagationPolicy Orphan, the
+    upgrade re-creates them, the new ones adopt the running pods and keep their claims (the data)."""
+    apply(k1, cd("r9", {P + "kof-cluster-role": "regional"}, {P + "kof-regional-domain": "r9.example.com"}))
+    wait_for(lambda: all_deployed(k1, "r9"), "r9 deployed", timeout=60)
+    kc = kubeconfig(k1, "r9")
+    names = ("kof-storage-victoria-logs-cluster-vlstorage", "kof-storage-vt-cluster-vtstorage")
+
+    def running(name):
+        pods = [p for p in get(k1, "pods", "-n", "kof", kubeconfig=kc)["items"]
+                if p["metadata"]["name"].startswith(name + "-") and p["status"].get("phase") == "Running"]
+        return pods if len(pods) == 2 else None
+    before = {}
+    for name in names:
+        sts = get(k1, "statefulset", "-n", "kof", name, kubeconfig=kc)
+        [vct] = sts["spec"]["volumeClaimTemplates"]
+        assert vct["spec"]["resources"]["requests"]["storage"] == "100Gi" and "storageClassName" not in vct["spec"]
+        before[name] = {p["metadata"]["name"]: p["metadata"]["uid"] for p in wait_for(lambda: running(name), name)}
+    claims = {c["metadata"]["name"]: c["metadata"]["uid"] for c in get(k1, "pvc", "-n", "kof", kubeconfig=kc)["items"]}
+    assert {"vlstorage-volume-kof-storage-victoria-logs-cluster-vlstorage-0",
+            "vtstorage-volume-kof-storage-vt-cluster-vtstorage-1"} <= set(claims)
+    kubectl(k1, "patch", "clusterdeployment", "-n", NS, "r9", "--type=merge", "-p", json.dumps(
+        {"spec": {"config": {"clusterAnnotations": {P + "kof-storage-class": "standard"}}}}))
+
+    def failed():
+        s = servicesets(k1, "r9").get("kof-regional-cluster") or {}
+        return next((x for x in (s.get("status") or {}).get("services") or []
+                     if x["name"] == "kof-storage" and x["state"] == "Failed"), None)
+    st = wait_for(failed, "kof-storage Failed", timeout=60)
+    assert "updates to statefulset spec for fields other than 'replicas'" in st["failureMessage"], st
+    for name in names:
+        kubectl(k1, "--kubeconfig", str(kc), "delete", "statefulset", "-n", "kof", name, "--cascade=orphan")
+    wait_for(lambda: all_deployed(k1, "r9"), "r9 deployed again", timeout=90)
+    for name in names:
+        sts = get(k1, "statefulset", "-n", "kof", name, kubeconfig=kc)
+        assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"] == "standard"
+        pods = wait_for(lambda: running(name), name)
+        assert {p["metadata"]["name"]: p["metadata"]["uid"] for p in pods} == before[name]  # adopted, not new
+        assert all(p["metadata"]["ownerReferences"][0]["uid"] == sts["metadata"]["uid"] for p in pods)
+    after = {c["metadata"]["name"]: c["metadata"]["uid"] for c in get(k1, "pvc", "-n", "kof", kubeconfig=kc)["items"]}
+    assert all(after[n] == uid for n, uid in claims.items())  # the same claims: the data is kept
+    kubectl(k1, "delete", "clusterdeployment", "-n", NS, "r9", "--wait=true", "--timeout=60s")

@@ -710,6 +710,26 @@ def case_validation(s):
                                                                             "data": {"a": "%%%"}})
     s.req("immutable configmap", "POST", cm, {"metadata": {"name": "imm"}, "data": {"a": "1"}, "immutable": True})
     s.req("change immutable configmap", "PATCH", f"{cm}/imm", {"data": {"a": "2"}}, ct=MERGE)
+    # StatefulSets: only replicas, ordinals, template, updateStrategy, revisionHistoryLimit,
+    # persistentVolumeClaimRetentionPolicy and minReadySeconds may change (a chart changing its claim template fails)
+    sts = f"/apis/apps/v1/namespaces/{ns}/statefulsets"
+    s.req("statefulset with a claim template", "POST", sts, {"metadata": {"name": "db"}, "spec": {
+        "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+        "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}},
+        "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
+            "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]}})
+    s.req("statefulset replicas and minReadySeconds change", "PATCH", f"{sts}/db",
+          {"spec": {"replicas": 2, "minReadySeconds": 5}}, ct=MERGE)
+    s.req("statefulset claim template size change", "PATCH", f"{sts}/db", {"spec": {"volumeClaimTemplates": [
+        {"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"],
+                                                "resources": {"requests": {"storage": "2Gi"}}}}]}}, ct=MERGE)
+    s.req("statefulset claim template storage class", "PATCH", f"{sts}/db", {"spec": {"volumeClaimTemplates": [
+        {"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "fast",
+                                                "resources": {"requests": {"storage": "1Gi"}}}}]}}, ct=MERGE)
+    s.req("statefulset serviceName change", "PATCH", f"{sts}/db", {"spec": {"serviceName": "other"}}, ct=MERGE)
+    s.req("statefulset selector change", "PATCH", f"{sts}/db", {"spec": {
+        "selector": {"matchLabels": {"app": "db", "x": "y"}},
+        "template": {"metadata": {"labels": {"app": "db", "x": "y"}}}}}, ct=MERGE)
     s.req("rolebinding roleRef change", "POST", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings",
           {"metadata": {"name": "rb"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
                                                    "name": "a"}, "subjects": []})

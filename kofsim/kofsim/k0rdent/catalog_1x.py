@@ -455,6 +455,10 @@ def kof_regional(release, ns, v, lookup, version=KOF_VERSION):
         _from_helm("storageValuesFromHelm", v.get("storage") or {}),
         # v1.10.0: the managed Gateway (class `eg`, envoy-gateway's) listens for vmauth.<regional domain>
         "{{ $storageValuesHere := `\nglobal:\n  clusterName: {clusterName}\n  storageClass: {storageClass}\n"
+        # the log and trace storage claim templates take the cluster's storage class too (helm-managed
+        # StatefulSets: changing it later is an update Kubernetes forbids)
+        "victoria-logs-cluster:\n  vlstorage:\n    persistentVolume:\n      storageClassName: {storageClass}\n"
+        "victoria-traces-cluster:\n  vtstorage:\n    persistentVolume:\n      storageClassName: {storageClass}\n"
         "gatewayClass:\n  enabled: %s\ngateway:\n  enabled: %s\n  spec:\n    listeners:\n"
         "      - name: http\n        protocol: HTTP\n        port: 80\n"
         "      - name: https\n        protocol: HTTPS\n        port: 443\n        hostname: vmauth.{regionalDomain}\n"

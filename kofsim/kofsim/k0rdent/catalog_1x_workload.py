@@ -130,7 +130,56 @@ def _kof_storage(release, ns, v, lookup):
                              image="registry.k8s.io/external-dns/external-dns:v0.20.0", container="external-dns",
                              env=ed.get("env"), mounts=ed.get("extraVolumeMounts"), volumes=ed.get("extraVolumes"),
                              args=_external_dns_args(ed)))
+    # the log and trace storage StatefulSets helm itself manages (not an operator): their volume claim templates
+    # come from the values, so a changed storage class or size is an update Kubernetes forbids
+    for dep, app, name, pv_default in VL_STORAGE:
+        objs += _vl_storage(release, ns, v, dep, app, name, pv_default)
     return [], objs
+
+
+# victoria-logs-cluster 0.0.25 (vlstorage) and victoria-traces-cluster 0.1.1 (vtstorage, nameOverride vt-cluster):
+# templates/v?storage-server.yaml, values.yaml and victoria-metrics-common's vm.selectorLabels
+VL_STORAGE = (("victoria-logs-cluster", "vlstorage", "victoria-logs-cluster", "vlstorage-volume"),
+              ("victoria-traces-cluster", "vtstorage", "vt-cluster", "vtstorage-volume"))
+VL_IMAGES = {"vlstorage": "victoriametrics/victoria-logs:v1.43.1", "vtstorage": "victoriametrics/victoria-traces:v0.8.1"}
+
+
+def _vl_storage(release, ns, v, dep, app, chart_name, pv_name):
+    sub = v.get(dep) or {}
+    comp = sub.get(app) or {}
+    if not sub.get("enabled", True) or not comp.get("enabled", True):
+        return []
+    pvc = merge({"enabled": True, "name": pv_name, "accessModes": ["ReadWriteOnce"], "annotations": {},
+                 "extraLabels": {}, "storageClassName": "", "existingClaim": "", "mountPath": "/storage",
+                 "size": "10Gi"}, clone(comp.get("persistentVolume") or {}))
+    fullname = f"{release}-{chart_name}-{app}"
+    sel = {"app.kubernetes.io/name": chart_name, "app.kubernetes.io/instance": release, "app": app}
+    pod = {"containers": [{"name": app, "image": VL_IMAGES[app],
+                           "volumeMounts": [{"name": pvc["name"], "mountPath": pvc["mountPath"]}]}]}
+    if not pvc["enabled"] or pvc["existingClaim"]:
+        pod["volumes"] = [{"name": f"{app}-volume", **({"persistentVolumeClaim": {"claimName": pvc["existingClaim"]}}
+                                                       if pvc["enabled"] else {"emptyDir": {}})}]
+    spec = {"serviceName": fullname, "selector": {"matchLabels": dict(sel)},
+            "replicas": comp.get("replicaCount", 2), "podManagementPolicy": comp.get("podManagementPolicy",
+                                                                                    "OrderedReady"),
+            "template": {"metadata": {"labels": dict(sel, **(sub.get("podLabels") or {}),
+                                                     **(comp.get("podLabels") or {}))}, "spec": pod},
+            "minReadySeconds": comp.get("minReadySeconds", 0)}
+    if pvc["enabled"] and not pvc["existingClaim"]:
+        meta = {"name": pvc["name"]}
+        if pvc["annotations"]:
+            meta["annotations"] = clone(pvc["annotations"])
+        if pvc["extraLabels"]:
+            meta["labels"] = clone(pvc["extraLabels"])
+        cspec = {"accessModes": clone(pvc["accessModes"]), "resources": {"requests": {"storage": str(pvc["size"])}}}
+        if not pvc["accessModes"]:
+            cspec.pop("accessModes")
+        if pvc["storageClassName"]:  # `with`: an empty class is left out; "-" means the empty class
+            cspec["storageClassName"] = "" if pvc["storageClassName"] == "-" else pvc["storageClassName"]
+        spec["volumeClaimTemplates"] = [{"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta,
+                                         "spec": cspec}]
+    return [{"apiVersion": "apps/v1", "kind": "StatefulSet",
+             "metadata": {"name": fullname, "namespace": ns, "labels": dict(sel)}, "spec": spec}]
 
 
 def _external_dns_args(ed):
