@@ -15,7 +15,10 @@ from ansible.errors import AnsibleError
 
 from ansible_collections.k0rdent.kof.plugins.module_utils import converge
 from ansible_collections.k0rdent.kof.plugins.module_utils.compare import FIELD_MANAGER, needs_apply, view
+from ansible_collections.k0rdent.kof.plugins.module_utils.kof_resources import (STORAGE_RELEASE,
+                                                                                claim_template_changes)
 from ansible_collections.k0rdent.kof.plugins.module_utils.kube import KubeError, object_path
+from ansible_collections.k0rdent.kof.plugins.plugin_utils import day2
 from ansible_collections.k0rdent.kof.plugins.plugin_utils.action import KofAction
 from ansible_collections.k0rdent.kof.plugins.plugin_utils.fleet import live_by_name
 
@@ -34,6 +37,7 @@ class ActionModule(KofAction):
         "field_manager": {"type": "str", "default": FIELD_MANAGER},
         "created_templates": {"type": "list", "elements": "str", "default": []},
         "default_template": {"type": "str", "default": ""},
+        "recreate_statefulsets": {"type": "bool", "default": False},
     }
 
     def act(self, args, result):
@@ -67,15 +71,32 @@ class ActionModule(KofAction):
         by_ns = {}
         for h, obj in desired.items():
             by_ns.setdefault((obj["apiVersion"], obj["metadata"]["namespace"]), {})[h] = obj
-        for (api_version, ns), objs in by_ns.items():
+        lives = {}
+        for (api_version, ns) in by_ns:
             path = object_path(api_version, "clusterdeployments", ns)
             try:
-                live = live_by_name(kube, path)
+                lives[(api_version, ns)] = live_by_name(kube, path)
             except KubeError as err:
                 if err.status == 404:
                     raise KubeError(f"ClusterDeployment ({api_version}) is not served by the management cluster: "
                                     "is k0rdent (kcm) installed, and kof_kcm_api_version right?")
                 raise
+        recreate = {}
+        if args["state"] == "present":
+            # inventory errors the cluster would refuse, for the whole batch before any write (nothing is changed)
+            refused = []
+            for key, objs in by_ns.items():
+                refused += _settle_templates(objs, lives[key], args["default_template"], per_host)
+                recreate.update({h: names for h, o in objs.items() if h not in per_host
+                                 and (names := claim_template_changes(lives[key].get(o["metadata"]["name"]), o))})
+            if refused:
+                raise KubeError(f"{len(refused)} ClusterDeployment template change{'s' if len(refused) > 1 else ''}"
+                                " that kcm refuses, nothing was changed: " + "; ".join(refused))
+            if recreate and not args["recreate_statefulsets"]:
+                raise KubeError(_claim_template_refusal(recreate, desired))
+        for (api_version, ns), objs in by_ns.items():
+            path = object_path(api_version, "clusterdeployments", ns)
+            live = lives[(api_version, ns)]
             items = {h: (object_path(api_version, "clusterdeployments", ns, o["metadata"]["name"]), o)
                      for h, o in objs.items()}
             if args["state"] == "absent":
@@ -90,11 +111,18 @@ class ActionModule(KofAction):
                             r.update(failed=True, msg=f"ClusterDeployment {ns}/{names[h]} still exists after "
                                                       f"{args['wait_timeout']}s (finalizers pending)")
                 continue
-            refused = _settle_templates(objs, live, args["default_template"], per_host)
-            if refused:
-                # an inventory error that kcm would refuse: nothing of the batch is written
-                raise KubeError(f"{len(refused)} ClusterDeployment template change{'s' if len(refused) > 1 else ''}"
-                                " that kcm refuses, nothing was changed: " + "; ".join(refused))
+            objs = {h: o for h, o in objs.items() if h not in per_host}
+            mine = [h for h in recreate if h in objs]
+            if mine and not check:
+                # the StatefulSets go only for a change the server accepts (kcm's webhooks, dry run first)
+                dry = converge.Converger(kube, check=True, manager=args["field_manager"],
+                                         concurrency=args["concurrency"])
+                pre = dry.present_all({h: items[h] for h in mine},
+                                      {h: live.get(objs[h]["metadata"]["name"]) for h in mine})
+                per_host.update({h: r for h, r in pre.items() if r.get("failed")})
+            for h in mine:
+                if h not in per_host:
+                    self._recreate_statefulsets(kube, h, objs[h], recreate[h], per_host, result)
             objs = {h: o for h, o in objs.items() if h not in per_host}
             if check:
                 objs = self._predict_without_templates(kube, api_version, ns, objs, live, per_host, result,
@@ -102,6 +130,9 @@ class ActionModule(KofAction):
             res = engine.present_all({h: items[h] for h in objs},
                                      {h: live.get(o["metadata"]["name"]) for h, o in objs.items()})
             per_host.update(res)
+            for h in mine:
+                if h in res:
+                    res[h]["recreated_statefulsets"] = recreate[h]
             if args["wait"] and not check:
                 self._wait(kube, path, ns, objs, res, args["wait_timeout"])
             elif not check:
@@ -117,6 +148,40 @@ class ActionModule(KofAction):
         result["summary"] = _summary(per_host)
         result["api_requests"] = kube.requests
         result["duration"] = round(time.monotonic() - started, 3)
+
+    def _recreate_statefulsets(self, mgmt, host, cd, names, per_host, result, timeout=120):
+        """Delete kof-storage's StatefulSets `names` on the cluster of `cd` with propagationPolicy Orphan, and wait
+        until they are gone: their pods keep running and their claims (the data) stay, and the next helm upgrade of
+        kof-storage creates them with the new claim templates; the new ones adopt the pods and, by name, the
+        claims. A cluster without a kubeconfig Secret has no kof-storage yet: nothing to do. Check mode: a
+        warning says what the run would do."""
+        name, ns = cd["metadata"]["name"], cd["metadata"]["namespace"]
+        what = f"kof-storage StatefulSet(s) {', '.join(names)} of cluster {ns}/{name}"
+        if self.check_mode:
+            result.setdefault("warnings", []).append(
+                f"check mode: the run would delete {what} with propagationPolicy Orphan (pods and volumes stay) so "
+                "that kof-storage's upgrade re-creates them with the new volume claim templates")
+            return
+        secret = mgmt.get(object_path("v1", "secrets", ns, f"{name}-kubeconfig"))
+        if secret is None:
+            return
+        try:
+            kube = day2.kube_from_secret(secret, name, ns, verify=mgmt.verify is not False)
+            items = kube.list("/apis/apps/v1/statefulsets",
+                              {"labelSelector": f"app.kubernetes.io/instance={STORAGE_RELEASE}"}).get("items") or []
+            paths = [object_path("apps/v1", "statefulsets", s["metadata"]["namespace"], s["metadata"]["name"])
+                     for s in items if s["metadata"]["name"] in names]
+            for path in paths:
+                kube.delete(path, propagation="Orphan")
+            deadline = time.monotonic() + timeout
+            while any(kube.get(p) is not None for p in paths):
+                if time.monotonic() > deadline:
+                    raise KubeError(f"{what} still exist {timeout}s after their deletion (orphan finalizer pending)")
+                time.sleep(0.5)
+        except KubeError as err:
+            per_host[host] = {"failed": True, "changed": False,
+                              "msg": f"{what}: could not re-create them for the new volume claim templates, the "
+                                     f"ClusterDeployment was not changed: {err}"}
 
     def _predict_without_templates(self, kube, api_version, ns, objs, live, per_host, result, created):
         """Check mode before kof-mothership is installed: kcm's admission rejects even a dry run that references a
@@ -211,6 +276,20 @@ def _settle_templates(objs, live, default_template, per_host) -> list[str]:
                                f"or unset the template variable (kof_cluster_template, kof_regional_template or "
                                f"kof_child_template) to keep {running}")
     return refused
+
+
+def _claim_template_refusal(recreate, objs) -> str:
+    lines = "; ".join(f"host {h} (ClusterDeployment {objs[h]['metadata']['namespace']}/{objs[h]['metadata']['name']}):"
+                      f" {', '.join(names)}" for h, names in sorted(recreate.items()))
+    n = len(recreate)
+    return (f"{n} regional cluster{'s' if n > 1 else ''} would change the volume claim template of kof-storage "
+            f"StatefulSets, which Kubernetes forbids updating (kof-storage's helm upgrade would fail and leave the "
+            f"storage on the old release); nothing was changed: {lines}. What changed is the storage class "
+            "(kof_regional_storage_class) or the persistentVolume values of kof_regional_storage_values. To apply it, "
+            "set kof_storage_recreate_confirm=true: the StatefulSets are then deleted with propagationPolicy Orphan "
+            "before the change (their pods keep running, their volumes and data stay) and kof-storage's upgrade "
+            "re-creates them with the new template; volumes that exist keep their class and size, only new ones get "
+            "the new template. Or set the old values back.")
 
 
 def _check_definition(obj, var, state="present", allow_empty_template=True):

@@ -732,3 +732,72 @@ def multi_cluster_service_names(items: list) -> dict:
     """{MultiClusterService: [its services' names]} from a list of MultiClusterServices."""
     return {m["metadata"]["name"]: [x.get("name") for x in ((m.get("spec") or {}).get("serviceSpec") or {})
                                     .get("services") or []] for m in items or []}
+
+
+# kof-storage's StatefulSets that its helm release manages itself (no operator in between) and whose volume claim
+# templates come from values a regional ClusterDeployment carries. kube-apiserver forbids changing a StatefulSet's
+# volumeClaimTemplates or podManagementPolicy (apps/validation ValidateStatefulSetUpdate), so a new storage class
+# or volume size there makes Sveltos' helm upgrade of kof-storage fail until the StatefulSet is re-created.
+# (name, path of its component in kof-storage's values, the chart the facts come from). The VMCluster and VLCluster
+# claims are the VictoriaMetrics operator's to reconcile, not helm's: not listed.
+STORAGE_RELEASE = "kof-storage"
+STORAGE_CLASS_ANNOTATION = "k0rdent.mirantis.com/kof-storage-class"
+STORAGE_VALUES_ANNOTATION = "k0rdent.mirantis.com/kof-storage-values"
+CLAIM_TEMPLATE_STATEFULSETS = {
+    "0.1": (("kof-storage-victoria-logs-single-server", ("victoria-logs-single", "server"),
+             "victoria-logs-single 0.8.16"),),
+    "1.x": (("kof-storage-victoria-logs-cluster-vlstorage", ("victoria-logs-cluster", "vlstorage"),
+             "victoria-logs-cluster 0.0.25"),
+            ("kof-storage-vt-cluster-vtstorage", ("victoria-traces-cluster", "vtstorage"),
+             "victoria-traces-cluster 0.1.1")),
+}
+# persistentVolume keys that reach only the pod template (which may change), not the claim template
+_POD_TEMPLATE_ONLY = ("mountPath", "subPath")
+
+
+def _storage_values(cd: dict) -> tuple[str, dict, object] | None:
+    """(flow, kof-storage values, storage class annotation or None) a ClusterDeployment gives kof-storage: the 0.1
+    flow's kof-storage service values, or KOF 1.x's cluster annotations; None when it carries no kof-storage."""
+    import yaml  # pylint: disable=import-outside-toplevel
+
+    spec = (cd or {}).get("spec") or {}
+    for svc in (spec.get("serviceSpec") or {}).get("services") or []:
+        if svc.get("name") == STORAGE_RELEASE:
+            return "0.1", yaml.safe_load(svc.get("values") or "") or {}, None
+    ann = (spec.get("config") or {}).get("clusterAnnotations") or {}
+    labels = ((cd or {}).get("metadata") or {}).get("labels") or {}
+    if labels.get(REGIONAL_ROLE_LABEL) != "regional":
+        return None
+    return "1.x", yaml.safe_load(ann.get(STORAGE_VALUES_ANNOTATION) or "") or {}, ann.get(STORAGE_CLASS_ANNOTATION)
+
+
+def storage_claim_inputs(cd: dict) -> dict:
+    """{StatefulSet: what of the ClusterDeployment feeds its immutable spec} for kof-storage's helm-managed
+    StatefulSets (CLAIM_TEMPLATE_STATEFULSETS) that it enables; {} for a cluster without kof-storage."""
+    found = _storage_values(cd)
+    if found is None:
+        return {}
+    flow, values, storage_class = found
+    out = {}
+    for name, (chart, component), _source in CLAIM_TEMPLATE_STATEFULSETS[flow]:
+        sub = values.get(chart) if isinstance(values.get(chart), dict) else {}
+        comp = sub.get(component) if isinstance(sub.get(component), dict) else {}
+        if sub.get("enabled") is False or comp.get("enabled") is False:
+            continue
+        if flow == "0.1" and (comp.get("statefulSet") or {}).get("enabled") is False:
+            continue  # a Deployment then: no claim template
+        pv = {k: v for k, v in (comp.get("persistentVolume") or {}).items() if k not in _POD_TEMPLATE_ONLY}
+        if flow == "1.x" and "storageClassName" not in pv:
+            # kof-regional v1.10.0 puts the cluster's storage class there; the storage values annotation wins
+            pv["storageClassName"] = storage_class
+        out[name] = {"persistentVolume": pv, "podManagementPolicy": comp.get("podManagementPolicy")}
+    return out
+
+
+def claim_template_changes(live: dict | None, desired: dict) -> list[str]:
+    """The StatefulSets of kof-storage whose claim templates (or other immutable fields) would change when `live`
+    becomes `desired`: helm cannot upgrade them in place. Nothing for a new cluster."""
+    if not live:
+        return []
+    before, after = storage_claim_inputs(live), storage_claim_inputs(desired)
+    return [name for name in sorted(before) if name in after and before[name] != after[name]]

@@ -82,6 +82,19 @@ options:
         fails before any write, listing the upgrades on offer.
     type: str
     default: ""
+  recreate_statefulsets:
+    description:
+      - A definition that changes what feeds the volume claim template (or another field Kubernetes does not let
+        an update change) of a StatefulSet kof-storage's helm release manages - the storage class, or a
+        C(persistentVolume) of VictoriaLogs (KOF 0.1), victoria-logs-cluster or victoria-traces-cluster (KOF 1.x) -
+        would make kof-storage's upgrade fail on that cluster. By default the task fails before any write, naming
+        the hosts and StatefulSets.
+      - V(true) applies it - after a server-side dry run of the new ClusterDeployment succeeds, those StatefulSets
+        are deleted on the cluster (through its kubeconfig Secret) with propagationPolicy C(Orphan), their pods and
+        volumes kept, and the ClusterDeployment is applied; the upgrade re-creates them with the new templates.
+        Check mode only warns.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -116,6 +129,8 @@ hosts:
   description:
     - Per-host outcome - C(changed), C(action), C(ready), C(msg) when failed, and C(cluster), the
       C(namespace/name) of the host's ClusterDeployment (what M(k0rdent.kof.cluster_services) reads from it).
+    - C(recreated_statefulsets) lists the StatefulSets deleted with propagationPolicy C(Orphan) for the change
+      (see O(recreate_statefulsets); in check mode, those that would be).
   returned: always
   type: dict
   sample:

@@ -571,3 +571,60 @@ def test_regional_config_map_is_the_docs_object_named_as_kof_operator_resolves_i
 def test_regional_config_map_refuses_bad_options(params, message):
     with pytest.raises(ValidationError, match=message.replace("(", r"\(").replace(")", r"\)")):
         kr.regional_config_map(params)
+
+
+# ------------------------------------------------------------------ kof-storage StatefulSets' claim templates
+def _cd_01(storage_values):
+    import yaml
+    return {"spec": {"serviceSpec": {"services": [
+        {"name": "cert-manager", "values": "cert-manager: {crds: {enabled: true}}\n"},
+        {"name": "kof-storage", "values": yaml.safe_dump(storage_values)}]}}}
+
+
+def _cd_1x(storage_class=None, storage_values=None, role="regional"):
+    import yaml
+    ann = {"k0rdent.mirantis.com/kof-regional-domain": "eu.example.com"}
+    if storage_class is not None:
+        ann["k0rdent.mirantis.com/kof-storage-class"] = storage_class
+    if storage_values is not None:
+        ann["k0rdent.mirantis.com/kof-storage-values"] = yaml.safe_dump(storage_values)
+    return {"metadata": {"labels": {"k0rdent.mirantis.com/kof-cluster-role": role}},
+            "spec": {"config": {"clusterAnnotations": ann}}}
+
+
+VLS = "kof-storage-victoria-logs-single-server"
+VL, VT = "kof-storage-victoria-logs-cluster-vlstorage", "kof-storage-vt-cluster-vtstorage"
+
+
+def test_claim_template_changes_0_1():
+    pv = {"victoria-logs-single": {"server": {"persistentVolume": {"enabled": True}}}}
+    with_class = {"victoria-logs-single": {"server": {"persistentVolume": {"enabled": True,
+                                                                          "storageClassName": "fast"}}}}
+    assert kr.claim_template_changes(None, _cd_01(with_class)) == []  # a new cluster
+    assert kr.claim_template_changes(_cd_01(pv), _cd_01(pv)) == []
+    assert kr.claim_template_changes(_cd_01(pv), _cd_01(with_class)) == [VLS]
+    # the mount path reaches only the pod template (an update may change it)
+    moved = {"victoria-logs-single": {"server": {"persistentVolume": {"enabled": True, "mountPath": "/data"}}}}
+    assert kr.claim_template_changes(_cd_01(pv), _cd_01(moved)) == []
+    # a Deployment (statefulSet.enabled false) or a disabled component has no claim template to keep
+    dep = {"victoria-logs-single": {"server": {"statefulSet": {"enabled": False},
+                                               "persistentVolume": {"enabled": True, "storageClassName": "fast"}}}}
+    assert kr.claim_template_changes(_cd_01(pv), _cd_01(dep)) == []
+    off = {"victoria-logs-single": {"enabled": False}}
+    assert kr.claim_template_changes(_cd_01(pv), _cd_01(off)) == []
+
+
+def test_claim_template_changes_1x():
+    assert kr.claim_template_changes(_cd_1x(), _cd_1x()) == []
+    # the storage class annotation reaches both the log and the trace storage (kof-regional v1.10.0)
+    assert kr.claim_template_changes(_cd_1x(), _cd_1x("fast")) == [VL, VT]
+    assert kr.claim_template_changes(_cd_1x("fast"), _cd_1x("fast", {"external-dns": {"enabled": True}})) == []
+    bigger = {"victoria-traces-cluster": {"vtstorage": {"persistentVolume": {"size": "200Gi"}}}}
+    assert kr.claim_template_changes(_cd_1x("fast"), _cd_1x("fast", bigger)) == [VT]
+    # a class in the storage values wins over the annotation: the annotation's change does not reach that one
+    pinned = {"victoria-logs-cluster": {"vlstorage": {"persistentVolume": {"storageClassName": "gp3"}}}}
+    assert kr.claim_template_changes(_cd_1x("fast", pinned), _cd_1x("slow", pinned)) == [VT]
+    # children carry no kof-storage
+    assert kr.claim_template_changes(_cd_1x(role="child"), _cd_1x("fast", role="child")) == []
+    # a 0.1.1 regional moved to the 1.x shape (migrate.yml): other StatefulSets, nothing updated in place
+    assert kr.claim_template_changes(_cd_01({}), _cd_1x("fast")) == []

@@ -153,6 +153,15 @@ class ClusterOperators:
         except E.ApiError as err:
             if err.code in RETRY_CODES:
                 raise
+            if err.code == 422 and obj["kind"] == "StatefulSet" and cur is not None and owner is not None \
+                    and owner["kind"] in VM_BUILDERS:
+                # vm-operator's recreateSTSIfNeed (v0.51.3 .. v0.67.0): a StatefulSet whose claim templates (or
+                # other fields an update may not change) changed is deleted with propagationPolicy Orphan - pods
+                # and claims stay - and created anew; here on the next reconcile, once it is gone
+                self.c.delete(rt, meta["namespace"], meta["name"], propagation="Orphan")
+                o_ns, o_name = owner["metadata"].get("namespace", ""), owner["metadata"]["name"]
+                self.schedule((owner["kind"], o_ns, o_name), self.reconcile_vm, owner["kind"], o_ns, o_name,
+                              delay=0.2)
             return None  # namespace terminating or kind gone: the next event retries
 
     @staticmethod

@@ -16,7 +16,7 @@ import yaml
 
 from kofsim.testing import Kofsim
 from tests.helpers import ROOT, ansible_playbook, tool_env
-from tests.integration.kof1x import kubectl_json
+from tests.integration.kof1x import flat, kubectl_json
 from tests.integration.tiers.conftest import write_inventory
 
 CHARTS_1X = ROOT / "kofsim" / "kofsim" / "charts-1.10"
@@ -203,3 +203,59 @@ def test_8_a_value_flux_refuses_is_reported_from_the_helmrelease(fleet):
     run = site(fleet, "--limit", "hub", inv=write_inventory(fleet["inv"], json.loads(json.dumps(HOSTS)), gv))
     assert run.rc != 0
     assert "kof-mothership" in run.stdout and "bogusKey" in run.stdout, run.stdout[-3000:]
+
+
+def _on_us_storage(fleet, *args):
+    """`kubectl <args> -o json` on us-storage itself, through its kubeconfig Secret."""
+    path = fleet["inv"].parent / "us-storage.kubeconfig"
+    if not path.exists():
+        secret = kubectl_json(fleet, "get", "secret", "-n", NS, "us-storage-kubeconfig")
+        path.write_bytes(base64.b64decode(secret["data"]["value"]))
+    return kubectl_json(fleet, "--kubeconfig", str(path), *args)
+
+
+def test_9_a_new_storage_class_recreates_the_storage_statefulsets_only_when_confirmed(fleet):
+    """kof-regional passes the storage class into the claim templates of kof-storage's log and trace storage,
+    StatefulSets helm manages itself: Kubernetes forbids that update, so the upgrade would fail. Without
+    kof_storage_recreate_confirm the regional tier refuses before any write; --check with it warns; with it the
+    StatefulSets are deleted with propagationPolicy Orphan and re-created by the upgrade, adopting the running pods
+    and their volumes (the data), verify green, and a re-run changes nothing."""
+    k = fleet["kofsim"]
+    vl = "kof-storage-victoria-logs-cluster-vlstorage"
+    hosts = json.loads(json.dumps(HOSTS))
+    hosts["all"]["children"]["kof_regional"]["hosts"]["us-storage"]["kof_regional_storage_class"] = "gp3-fast"
+    inv = write_inventory(fleet["inv"], hosts, fleet["gv"])
+    pods = {p["metadata"]["name"]: p["metadata"]["uid"]
+            for p in _on_us_storage(fleet, "get", "pods", "-n", "kof", "-l", "app=vlstorage")["items"]}
+    claims = {c["metadata"]["name"]: c["metadata"]["uid"] for c in _on_us_storage(fleet, "get", "pvc", "-n", "kof")["items"]}
+    assert len(pods) == 2 and f"vlstorage-volume-{vl}-0" in claims
+    seq = k.last_seq()
+    refused = site(fleet, inv=inv)
+    assert refused.rc != 0
+    text = flat(refused.stdout)
+    assert "would change the volume claim template of kof-storage StatefulSets" in text, refused.stdout[-3000:]
+    assert f"host us-storage (ClusterDeployment {NS}/us-storage): {vl}, kof-storage-vt-cluster-vtstorage" in text
+    assert "kof_storage_recreate_confirm=true" in text
+    # (the management tier before it puts kof-mothership's values back after test 8: its writes are its own)
+    assert not [w for w in k.writes(since=seq) if "/clusterdeployments" in w["path"] or "/statefulsets" in w["path"]]
+    seq = k.last_seq()
+    check = site(fleet, "--check", "-e", "kof_storage_recreate_confirm=true", inv=inv)
+    assert check.rc == 0, check
+    assert {h for h, r in check.recap.items() if r["changed"]} == {"us-storage"}, check.recap
+    assert "check mode: the run would delete kof-storage StatefulSet(s)" in flat(check.stderr)
+    assert k.writes(since=seq) == [], "check mode wrote"
+    run = site(fleet, "-e", "kof_storage_recreate_confirm=true", inv=inv)
+    assert run.rc == 0, run
+    assert {h for h, r in run.recap.items() if r["changed"]} == {"us-storage"}, run.recap
+    sts = _on_us_storage(fleet, "get", "statefulset", "-n", "kof", vl)
+    assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"] == "gp3-fast"
+    adopted = _on_us_storage(fleet, "get", "pods", "-n", "kof", "-l", "app=vlstorage")["items"]
+    assert {p["metadata"]["name"]: p["metadata"]["uid"] for p in adopted} == pods  # the same pods, adopted
+    assert {p["metadata"]["ownerReferences"][0]["uid"] for p in adopted} == {sts["metadata"]["uid"]}
+    after = {c["metadata"]["name"]: c["metadata"]["uid"] for c in _on_us_storage(fleet, "get", "pvc", "-n", "kof")["items"]}
+    assert all(after.get(n) == uid for n, uid in claims.items()), "a volume claim was replaced"
+    # the VictoriaMetrics operator re-creates its own vmstorage StatefulSet the same way (recreateSTSIfNeed)
+    vmstorage = _on_us_storage(fleet, "get", "statefulset", "-n", "kof", "vmstorage-cluster")
+    assert vmstorage["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"] == "gp3-fast"
+    again = site(fleet, inv=inv)
+    assert again.rc == 0 and again.changed == 0, again.recap

@@ -4,6 +4,7 @@ not a single write), a change of one child shown by --diff, scaling out by one c
 becomes Ready failing on its own host while the others succeed."""
 from __future__ import annotations
 
+import base64
 import json
 import re
 import subprocess
@@ -143,3 +144,38 @@ def test_6_a_child_that_never_becomes_ready_fails_alone(fleet):
     report = json.loads((ROOT / fleet["report"] / "fleet-report.json").read_text())
     bad = [c["name"] for c in report["clusters"] if c["state"] != "healthy"]
     assert bad == ["cloud1-region2-stuck"], report["clusters"]
+
+
+def test_7_a_new_storage_class_is_refused_unless_the_statefulset_may_be_recreated(fleet):
+    """KOF 0.1.1: kof-storage's VictoriaLogs (victoria-logs-single 0.8.16) is a StatefulSet whose claim template
+    carries the regional storage class; Kubernetes forbids that update. Refused before any write; with
+    kof_storage_recreate_confirm the StatefulSet is deleted with propagationPolicy Orphan and Sveltos' upgrade
+    re-creates it over the same pod and volume claim; a re-run changes nothing."""
+    k = fleet["kofsim"]
+    sts = "kof-storage-victoria-logs-single-server"
+    hosts = json.loads(json.dumps(fleet["hosts"]))
+    hosts["all"]["children"]["kof_regional"]["hosts"]["cloud1-region1"]["kof_regional_storage_class"] = "gp3-fast"
+    inv = write_inventory(fleet["inv"], hosts, fleet["gv"])
+    secret = kubectl_json(fleet, "get", "secret", "-n", "kcm-system", "cloud1-region1-kubeconfig")
+    kc = fleet["inv"].parent / "cloud1-region1.kubeconfig"
+    kc.write_bytes(base64.b64decode(secret["data"]["value"]))
+    pod = kubectl_json(fleet, "--kubeconfig", str(kc), "get", "pod", "-n", "kof", f"{sts}-0")
+    claim = kubectl_json(fleet, "--kubeconfig", str(kc), "get", "pvc", "-n", "kof", f"server-volume-{sts}-0")
+    seq = k.last_seq()
+    refused = site(fleet, inv=inv)
+    assert refused.rc != 0
+    text = " ".join(refused.stdout.split())
+    assert f"host cloud1-region1 (ClusterDeployment kcm-system/cloud1-region1): {sts}" in text, refused.stdout[-3000:]
+    assert k.writes(since=seq) == [], "the refusal wrote"
+    run = site(fleet, "-e", "kof_storage_recreate_confirm=true", inv=inv)
+    assert run.rc == 0, run
+    assert {h for h, r in run.recap.items() if r["changed"]} == {"cloud1-region1"}, run.recap
+    now = kubectl_json(fleet, "--kubeconfig", str(kc), "get", "statefulset", "-n", "kof", sts)
+    assert now["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"] == "gp3-fast"
+    assert kubectl_json(fleet, "--kubeconfig", str(kc), "get", "pod", "-n", "kof", f"{sts}-0")["metadata"]["uid"] \
+        == pod["metadata"]["uid"]
+    assert kubectl_json(fleet, "--kubeconfig", str(kc), "get", "pvc", "-n", "kof", f"server-volume-{sts}-0")[
+        "metadata"]["uid"] == claim["metadata"]["uid"]
+    again = site(fleet, inv=inv)
+    assert again.rc == 0 and again.changed == 0, again.recap
+    fleet["hosts"] = hosts
