@@ -307,3 +307,50 @@ def test_6_a_regional_that_is_only_a_configmap(fleet_1x, inv):
     assert gone.rc == 0 and gone.recap[hosted]["changed"] == 1, gone
     assert f"kof-{hosted}" not in listing(fleet_1x, "", "configmaps", NS)
     wait_for(lambda: psg() is None, "the garbage collector removes the PromxyServerGroup")
+
+
+def test_7_a_new_storage_class_recreates_the_storage_statefulsets_on_the_real_server(fleet_1x, inv):
+    """The real kube-apiserver forbids the claim template change a new storage class makes in kof-storage's log
+    and trace StatefulSets: refused before any write without kof_storage_recreate_confirm; with it the collection
+    deletes them with propagationPolicy Orphan, the real garbage collector orphans their pods, Sveltos' upgrade
+    re-creates them and the real statefulset controller adopts the pods; the volume claims (the data) are the
+    same objects, and a re-run stores nothing."""
+    if "first" not in SHARED:
+        pytest.skip("the first rollout did not run")
+    hosts = json.loads(json.dumps(HOSTS))
+    # the fleet as tests 5 and 6 left it (the tenant child, kof_cross_namespace; the hosted region uninstalled)
+    hosts["all"]["children"]["kof_child"]["children"]["eu_apps"]["hosts"]["team-a-app"] = {
+        "kof_kcm_namespace": "team-a"}
+    hosts["all"]["children"]["kof_regional"]["hosts"][US]["kof_regional_storage_class"] = "gp3-fast"
+    sc_inv = write_inventory(fleet_1x.work / "inventory-storage-class", hosts,
+                             dict(GROUP_VARS, kof_cross_namespace=True))
+    us = fleet_1x.workload(US)
+    sts_res, pvc_res = us.resource("apps", "statefulsets"), us.resource("", "persistentvolumeclaims")
+    vl = "kof-storage-victoria-logs-cluster-vlstorage"
+    claims = {c["metadata"]["name"]: c["metadata"]["uid"] for c in us.list(pvc_res, "kof")}
+    assert f"vlstorage-volume-{vl}-0" in claims, sorted(claims)
+    old_uid = us.get(sts_res, "kof", vl)["metadata"]["uid"]
+    refused = site(fleet_1x, sc_inv, label="site.yml (new storage class, not confirmed)")
+    assert refused.rc != 0
+    assert "kof_storage_recreate_confirm=true" in " ".join(refused.stdout.split()), refused.stdout[-3000:]
+    assert us.get(sts_res, "kof", vl)["metadata"]["uid"] == old_uid
+    run = site(fleet_1x, sc_inv, "-e", "kof_storage_recreate_confirm=true",
+               label="site.yml (new storage class, confirmed)")
+    assert run.rc == 0 and not run.failed_hosts, run
+
+    def recreated():
+        sts = us.get(sts_res, "kof", vl)
+        return sts if sts and sts["metadata"]["uid"] != old_uid else None
+    sts = wait_for(recreated, "the log storage StatefulSet re-created")
+    assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"] == "gp3-fast"
+    now = {c["metadata"]["name"]: c["metadata"]["uid"] for c in us.list(pvc_res, "kof")}
+    assert all(now.get(n) == uid for n, uid in claims.items()), "a volume claim was replaced"
+    pods = wait_for(lambda: [p for p in us.list(us.resource("", "pods"), "kof")
+                             if p["metadata"]["name"].startswith(vl + "-")
+                             and any(r["uid"] == sts["metadata"]["uid"]
+                                     for r in p["metadata"].get("ownerReferences") or [])], "pods adopted")
+    assert len(pods) == 2, [p["metadata"]["name"] for p in pods]
+    before = settled(fleet_1x)  # the simulated kubelet may still be reporting the adopted pods
+    again = site(fleet_1x, sc_inv, label="site.yml re-run (new storage class)")
+    assert again.rc == 0 and again.changed == 0, again.recap
+    assert_unchanged(fleet_1x, before)

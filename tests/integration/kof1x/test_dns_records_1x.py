@@ -65,13 +65,14 @@ def play(fleet, playbook, *args):
     return ansible_playbook("-i", fleet["inv"], f"playbooks/{playbook}", *args, env=fleet["env"])
 
 
-def regional_json(fleet, *args):
-    """`kubectl <args> -o json` on eu-store itself, through its kubeconfig Secret (written once to a file)."""
+def regional_json(fleet, *args, check=True):
+    """`kubectl <args> -o json` on eu-store itself, through its kubeconfig Secret (written once to a file);
+    check=False: None when kubectl fails."""
     path = fleet["report"].parent / "eu-store.kubeconfig"
     if not path.exists():
         secret = kubectl_json(fleet, "get", "secret", "-n", "kof-eu", "eu-store-kubeconfig")
         path.write_bytes(base64.b64decode(secret["data"]["value"]))
-    return kubectl_json(fleet, "--kubeconfig", str(path), *args)
+    return kubectl_json(fleet, "--kubeconfig", str(path), *args, check=check)
 
 
 def gateway_address(fleet):
@@ -180,6 +181,8 @@ def test_6_node_role_external_dns_runs_without_credentials(fleet):
     labels, _ = storage_values(fleet)
     assert "k0rdent.mirantis.com/kof-aws-dns-secrets" not in labels
     assert kubectl_json(fleet, "get", "multiclusterservice", "kof-aws-dns-secrets-remote", check=False) is None
+    # the copy MultiClusterService gone, Sveltos uninstalled its kof-propagation service: the copy went with it
+    assert regional_json(fleet, "get", "secret", "-n", "kof", DNS_SECRET, check=False) is None
     ctr, volumes, phases = external_dns(fleet)
     assert ctr["env"] == [{"name": "AWS_DEFAULT_REGION", "value": "eu-west-1"}]
     assert volumes == [] and "volumeMounts" not in ctr
