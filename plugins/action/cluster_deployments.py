@@ -284,7 +284,7 @@ def _claim_template_refusal(recreate, objs) -> str:
     n = len(recreate)
     return (f"{n} regional cluster{'s' if n > 1 else ''} would change the volume claim template of kof-storage "
             f"StatefulSets, which Kubernetes forbids updating (kof-storage's helm upgrade would fail and leave the "
-            f"storage on the old release); nothing was changed: {lines}. What changed is the storage class "
+            f"storage on the old release); no ClusterDeployment was changed: {lines}. What changed is the storage class "
             "(kof_regional_storage_class) or the persistentVolume values of kof_regional_storage_values. To apply it, "
             "set kof_storage_recreate_confirm=true: the StatefulSets are then deleted with propagationPolicy Orphan "
             "before the change (their pods keep running, their volumes and data stay) and kof-storage's upgrade "
