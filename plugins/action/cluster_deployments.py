@@ -167,17 +167,19 @@ class ActionModule(KofAction):
             return
         try:
             kube = day2.kube_from_secret(secret, name, ns, verify=mgmt.verify is not False)
-            items = kube.list("/apis/apps/v1/statefulsets",
-                              {"labelSelector": f"app.kubernetes.io/instance={STORAGE_RELEASE}"}).get("items") or []
-            paths = [object_path("apps/v1", "statefulsets", s["metadata"]["namespace"], s["metadata"]["name"])
-                     for s in items if s["metadata"]["name"] in names]
-            for path in paths:
-                kube.delete(path, propagation="Orphan")
-            deadline = time.monotonic() + timeout
-            while any(kube.get(p) is not None for p in paths):
-                if time.monotonic() > deadline:
+            selector = f"app.kubernetes.io/instance={STORAGE_RELEASE}"
+            items = kube.list("/apis/apps/v1/statefulsets", {"labelSelector": selector}).get("items") or []
+            by_ns = {}
+            for sts in items:
+                if sts["metadata"]["name"] in names:
+                    by_ns.setdefault(sts["metadata"]["namespace"], set()).add(sts["metadata"]["name"])
+            for sts_ns, found in by_ns.items():
+                for sts in found:
+                    kube.delete(object_path("apps/v1", "statefulsets", sts_ns, sts), propagation="Orphan")
+                out = converge.wait_for(kube, object_path("apps/v1", "statefulsets", sts_ns), found,
+                                        lambda o: o is None, timeout, label_selector=selector)
+                if out["pending"]:
                     raise KubeError(f"{what} still exist {timeout}s after their deletion (orphan finalizer pending)")
-                time.sleep(0.5)
         except KubeError as err:
             per_host[host] = {"failed": True, "changed": False,
                               "msg": f"{what}: could not re-create them for the new volume claim templates, the "

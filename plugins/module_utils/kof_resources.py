@@ -738,18 +738,16 @@ def multi_cluster_service_names(items: list) -> dict:
 # templates come from values a regional ClusterDeployment carries. kube-apiserver forbids changing a StatefulSet's
 # volumeClaimTemplates or podManagementPolicy (apps/validation ValidateStatefulSetUpdate), so a new storage class
 # or volume size there makes Sveltos' helm upgrade of kof-storage fail until the StatefulSet is re-created.
-# (name, path of its component in kof-storage's values, the chart the facts come from). The VMCluster and VLCluster
-# claims are the VictoriaMetrics operator's to reconcile, not helm's: not listed.
+# (name, path of its component in kof-storage's values); the facts come from victoria-logs-single 0.8.16 (0.1),
+# victoria-logs-cluster 0.0.25 and victoria-traces-cluster 0.1.1 (1.x). The VMCluster and VLCluster claims are the
+# VictoriaMetrics operator's to reconcile, not helm's: not listed.
 STORAGE_RELEASE = "kof-storage"
 STORAGE_CLASS_ANNOTATION = "k0rdent.mirantis.com/kof-storage-class"
 STORAGE_VALUES_ANNOTATION = "k0rdent.mirantis.com/kof-storage-values"
 CLAIM_TEMPLATE_STATEFULSETS = {
-    "0.1": (("kof-storage-victoria-logs-single-server", ("victoria-logs-single", "server"),
-             "victoria-logs-single 0.8.16"),),
-    "1.x": (("kof-storage-victoria-logs-cluster-vlstorage", ("victoria-logs-cluster", "vlstorage"),
-             "victoria-logs-cluster 0.0.25"),
-            ("kof-storage-vt-cluster-vtstorage", ("victoria-traces-cluster", "vtstorage"),
-             "victoria-traces-cluster 0.1.1")),
+    "0.1": (("kof-storage-victoria-logs-single-server", ("victoria-logs-single", "server")),),
+    "1.x": (("kof-storage-victoria-logs-cluster-vlstorage", ("victoria-logs-cluster", "vlstorage")),
+            ("kof-storage-vt-cluster-vtstorage", ("victoria-traces-cluster", "vtstorage"))),
 }
 # persistentVolume keys that reach only the pod template (which may change), not the claim template
 _POD_TEMPLATE_ONLY = ("mountPath", "subPath")
@@ -779,7 +777,7 @@ def storage_claim_inputs(cd: dict) -> dict:
         return {}
     flow, values, storage_class = found
     out = {}
-    for name, (chart, component), _source in CLAIM_TEMPLATE_STATEFULSETS[flow]:
+    for name, (chart, component) in CLAIM_TEMPLATE_STATEFULSETS[flow]:
         sub = values.get(chart) if isinstance(values.get(chart), dict) else {}
         comp = sub.get(component) if isinstance(sub.get(component), dict) else {}
         if sub.get("enabled") is False or comp.get("enabled") is False:
