@@ -397,15 +397,21 @@ class Controllers:
             claim = (v.get("persistentVolumeClaim") or {}).get("claimName")
             if claim:
                 pvc = self.c.find(pvc_rt, ns, claim)
-                if pvc is None or (pvc.get("status") or {}).get("phase") != "Bound":
+                # the volumebinding plugin (v1.36.3): a claim being deleted keeps a pod that is not on a node yet
+                # off every node, as an unbound one does
+                deleting = pvc is not None and pvc["metadata"].get("deletionTimestamp") and \
+                    not (pod.get("spec") or {}).get("nodeName")
+                if pvc is None or (pvc.get("status") or {}).get("phase") != "Bound" or deleting:
                     ts = now()
+                    reason = (f'persistentvolumeclaim "{claim}" is being deleted' if deleting
+                              else "pod has unbound immediate PersistentVolumeClaims")
                     want = {"phase": "Pending", "qosClass": "BestEffort",
                             "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-                                            "message": "0/1 nodes are available: pod has unbound immediate "
-                                                       "PersistentVolumeClaims. preemption: 0/1 nodes are "
-                                                       "available: 1 Preemption is not helpful for scheduling.",
+                                            "message": f"0/1 nodes are available: {reason}. preemption: 0/1 nodes "
+                                                       "are available: 1 Preemption is not helpful for scheduling.",
                                             "lastProbeTime": None, "lastTransitionTime": ts}]}
-                    if st.get("phase") != "Pending" or not st.get("conditions"):
+                    if st.get("phase") != "Pending" or not st.get("conditions") or \
+                            st["conditions"][0].get("message") != want["conditions"][0]["message"]:
                         self.status(rt, pod, want)
                     return
         # a missing (non-optional) Secret or ConfigMap volume keeps the pod in ContainerCreating (FailedMount)
@@ -522,8 +528,11 @@ class Controllers:
         ns, name = pvc["metadata"]["namespace"], pvc["metadata"]["name"]
         pod_rt = self.rt("", "pods")
         for p in self.c.list_objects(pod_rt, ns) if pod_rt else []:
-            if any(((v or {}).get("persistentVolumeClaim") or {}).get("claimName") == name
-                   for v in (p.get("spec") or {}).get("volumes") or []):
+            # podUsesPVCForDeletion (v1.36.3): only a pod on a node holds the claim - the kubelet will not start
+            # one that is not there yet on a claim being deleted
+            if (p.get("spec") or {}).get("nodeName") and any(
+                    ((v or {}).get("persistentVolumeClaim") or {}).get("claimName") == name
+                    for v in (p.get("spec") or {}).get("volumes") or []):
                 self.schedule((("", "persistentvolumeclaims"), ns, name), self.pvc, ns, name, delay=0.2)
                 return
         body = clone(pvc)

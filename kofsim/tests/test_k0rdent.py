@@ -398,6 +398,32 @@ def test_guide_rollout_virtual_clusters_services_operators_and_deletion(k, tmp_p
     for name in ("vmselect-cluster-0", "vmstorage-cluster-0", "vmalertmanager-cluster-0",
                  "kof-storage-victoria-logs-single-server-0"):
         assert name in rpods["kof"], (name, rpods["kof"])
+    # grafana-operator v5.15.1 updates its Grafana's data claim in place: a new class is refused (a claim's spec is
+    # immutable), and the operator stops at its pvc stage with the server's message; deleted, the claim goes once
+    # no pod on a node holds it (the Deployment's new pod waits unscheduled) and the operator creates it anew
+    grafana_claim = get(k, "pvc", "-n", "kof", "grafana-vm-pvc", kubeconfig=rkc)
+    kubectl(k, "--kubeconfig", str(rkc), "apply", "-f", "-", input=yaml.safe_dump(
+        {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "fast"},
+         "provisioner": "ebs.csi.aws.com"}))
+    kubectl(k, "--kubeconfig", str(rkc), "patch", "grafanas.grafana.integreatly.org", "-n", "kof", "grafana-vm",
+            "--type=merge", "-p", '{"spec": {"persistentVolumeClaim": {"spec": {"storageClassName": "fast"}}}}')
+
+    def grafana_status(stage_status):
+        st = get(k, "grafanas.grafana.integreatly.org", "-n", "kof", "grafana-vm", kubeconfig=rkc).get("status") or {}
+        return st if st.get("stageStatus") == stage_status else None
+    st = wait_for(lambda: grafana_status("failed"), "Grafana stage pvc failed")
+    assert st["stage"] == "pvc" and st["lastMessage"].startswith(
+        'PersistentVolumeClaim "grafana-vm-pvc" is invalid: spec: Forbidden: spec is immutable after creation'), st
+    kubectl(k, "--kubeconfig", str(rkc), "delete", "pvc", "-n", "kof", "grafana-vm-pvc", "--wait=false")
+    kubectl(k, "--kubeconfig", str(rkc), "delete", "pod", "-n", "kof", "-l", "app=grafana-vm", "--wait=false")
+    new_claim = wait_for(lambda: next((c for c in get(k, "pvc", "-n", "kof", kubeconfig=rkc)["items"]
+                                       if c["metadata"]["name"] == "grafana-vm-pvc"
+                                       and c["metadata"]["uid"] != grafana_claim["metadata"]["uid"]), None),
+                         "a new grafana-vm-pvc", timeout=60)
+    assert new_claim["spec"]["storageClassName"] == "fast"
+    wait_for(lambda: grafana_status("success"), "Grafana through its stages", timeout=30)
+    wait_for(lambda: all_running(rkc, {"cert-manager", "ingress-nginx", "kof", "kube-system", "projectsveltos"}),
+             "regional pods Running again")
     for name in ("kof-collectors-k8s-cluster-collector", "kof-collectors-node-exporter-collector",
                  "kof-collectors-opencost", "kof-collectors-kube-state-metrics",
                  "kof-collectors-prometheus-node-exporter", "kof-operators-opentelemetry-operator", "cert-manager"):

@@ -178,6 +178,9 @@ class NodeSim:
             if pvc is None:
                 self._unschedulable(pod, f'persistentvolumeclaim "{claim}" not found')
                 return
+            if pvc["metadata"].get("deletionTimestamp"):  # volumebinding's PreFilter (v1.36.3)
+                self._unschedulable(pod, f'persistentvolumeclaim "{claim}" is being deleted')
+                return
             if (pvc.get("status") or {}).get("phase") == "Bound":
                 continue
             sc = self._class_of(pvc)

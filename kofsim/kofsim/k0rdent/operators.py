@@ -9,7 +9,8 @@ deleting the resource garbage-collects them), and never rewrites an object that 
   vmalertmanager-<n> StatefulSet + Service (9093); VMSingle -> vmsingle-<n>. status.updateStatus
   `operational` once created.
 - grafana-operator: Grafana `<n>` -> <n>-deployment, <n>-service (3000), <n>-pvc (spec.persistentVolumeClaim),
-  <n>-ingress (spec.ingress). GrafanaDatasource status as the operator version of the KOF generation writes it:
+  <n>-ingress (spec.ingress), in the operator's stage order: a claim it cannot update (a changed class) stops it
+  at stage pvc, stageStatus failed, lastMessage the server's refusal, requeued after 10 s. GrafanaDatasource status as the operator version of the KOF generation writes it:
   KOF 0.1 (kof-mothership 0.1.1 ships grafana-operator v5.13.0) only NoMatchingInstances, hash, lastMessage,
   lastResync and uid (see _sync_datasource_v5_13); KOF 1.x (grafana-operator >= 5.16) a DatasourceSynchronized
   condition with observedGeneration.
@@ -52,6 +53,7 @@ PSG_GROUP = "kof.k0rdent.mirantis.com"
 PSG_LABEL_1_8 = "k0rdent.mirantis.com/secret-name"
 PSG_LABEL = "k0rdent.mirantis.com/promxy-secret-name"
 GRAFANA_GROUP = "grafana.integreatly.org"
+GRAFANA_REQUEUE_S = 10.0  # grafana-operator's RequeueDelay (controllers/grafana_controller.go)
 VM_GROUP = "operator.victoriametrics.com"
 OTEL_GROUP = "opentelemetry.io"
 CM_GROUP = "cert-manager.io"
@@ -64,6 +66,14 @@ PAUSE = "registry.k8s.io/pause:3.10"
 
 def _digest(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _merge(base: dict, over: dict) -> dict:
+    """grafana-operator's Merge of plain values: maps merged key by key, anything else replaced, nothing removed."""
+    out = dict(base)
+    for key, val in over.items():
+        out[key] = _merge(base[key], val) if isinstance(val, dict) and isinstance(base.get(key), dict) else clone(val)
+    return out
 
 
 def _owner(cr) -> dict:
@@ -133,9 +143,9 @@ class ClusterOperators:
         """A core-group object (Secret, ConfigMap, ...)."""
         return self.c.get(self.c.resource("", plural), ns, name)
 
-    def ensure(self, obj, owner, manager=None):
+    def ensure(self, obj, owner, manager=None, raise_invalid=False):
         """Create or update an owned object (owner None: not owned); a write only when what the operator wants
-        changed."""
+        changed. raise_invalid: the server's refusal goes to the caller (an operator that reports it)."""
         obj = clone(obj)
         meta = obj["metadata"]
         if owner is not None:
@@ -151,7 +161,7 @@ class ClusterOperators:
         try:
             return self.c.ensure(obj, manager=manager or self._manager(owner["kind"]))
         except E.ApiError as err:
-            if err.code in RETRY_CODES:
+            if err.code in RETRY_CODES or raise_invalid:
                 raise
             if err.code == 422 and obj["kind"] == "StatefulSet" and cur is not None and owner is not None \
                     and owner["kind"] in VM_BUILDERS:
@@ -211,6 +221,8 @@ class ClusterOperators:
             for ref in meta.get("ownerReferences") or []:
                 if ref.get("kind") == "OpenTelemetryCollector":
                     self.schedule(("otel", ns, ref["name"]), self.reconcile_otel, ns, ref["name"])
+                elif ref.get("kind") == "Grafana" and k == "Deployment":  # grafana-operator Owns(Deployment)
+                    self.schedule(("Grafana", ns, ref["name"]), self.reconcile_grafana, ns, ref["name"])
             if k == "Deployment" and (meta.get("labels") or {}).get("app.kubernetes.io/name") == "cert-manager":
                 self.schedule(("certs",), self.issue_all)
             if k == "Deployment" and name == "envoy-gateway":
@@ -260,9 +272,18 @@ class ClusterOperators:
         if spec.get("persistentVolumeClaim"):
             pvc_spec = clone((spec["persistentVolumeClaim"] or {}).get("spec") or {})
             pvc_spec.setdefault("accessModes", ["ReadWriteOnce"])
-            self.ensure({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                         "metadata": {"name": f"{name}-pvc", "namespace": ns, "labels": dict(labels)},
-                         "spec": pvc_spec}, g)
+            try:
+                self._grafana_claim(g, f"{name}-pvc", ns, labels, pvc_spec)
+            except E.ApiError as err:
+                if err.code in RETRY_CODES:
+                    raise
+                # grafana-operator v5.13/v5.15 runs its stages in order and stops at the first that fails (a claim
+                # whose class changed is immutable): stage pvc failed with the server's message, the Deployment
+                # untouched, the reconcile requeued after RequeueDelay
+                self.set_status(rt, g, dict(g.get("status") or {}, stage="pvc", stageStatus="failed",
+                                            lastMessage=err.message))
+                self.schedule(("Grafana", ns, name), self.reconcile_grafana, ns, name, delay=GRAFANA_REQUEUE_S)
+                return
             volumes.append({"name": "grafana-data", "persistentVolumeClaim": {"claimName": f"{name}-pvc"}})
         version = str(spec.get("version") or "10.4.7")
         self.ensure(workload("Deployment", f"{name}-deployment", ns, labels, container="grafana",
@@ -277,6 +298,23 @@ class ClusterOperators:
                          "spec": clone(ing.get("spec") or {})}, g)
         self.set_status(rt, g, {"stage": "complete", "stageStatus": "success", "version": version,
                                 "adminUrl": f"http://{name}-service.{ns}:3000"})
+
+    def _grafana_claim(self, g, name, ns, labels, pvc_spec):
+        """PvcReconciler (v5.15.1): CreateOrUpdate of the claim with the Grafana's claim spec merged into the live
+        one (Merge: a strategic merge that removes nothing), so what the server set - volumeName, volumeMode, the
+        default class - stays, and a changed class reaches the server, which refuses it."""
+        rt = self.rt("", "persistentvolumeclaims")
+        cur = self.c.get(rt, ns, name)
+        if cur is None:
+            self.ensure({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                         "metadata": {"name": name, "namespace": ns, "labels": dict(labels)}, "spec": pvc_spec},
+                        g, raise_invalid=True)
+            return
+        spec = _merge(cur.get("spec") or {}, pvc_spec)
+        if spec != cur.get("spec"):
+            body = mutable(cur)
+            body["spec"] = spec
+            self.c.update(body, manager="grafana-operator")
 
     def resync_datasources(self, ns):
         """Every GrafanaDatasource of ns (None: of the cluster). The real operator requeues on its own (errors
