@@ -16,7 +16,8 @@ from ansible.errors import AnsibleError
 from ansible_collections.k0rdent.kof.plugins.module_utils import converge
 from ansible_collections.k0rdent.kof.plugins.module_utils.compare import FIELD_MANAGER, needs_apply, view
 from ansible_collections.k0rdent.kof.plugins.module_utils.kof_resources import (STORAGE_RELEASE,
-                                                                                claim_template_changes)
+                                                                                claim_template_changes,
+                                                                                grafana_claim_change)
 from ansible_collections.k0rdent.kof.plugins.module_utils.kube import KubeError, object_path
 from ansible_collections.k0rdent.kof.plugins.plugin_utils import day2
 from ansible_collections.k0rdent.kof.plugins.plugin_utils.action import KofAction
@@ -81,7 +82,7 @@ class ActionModule(KofAction):
                     raise KubeError(f"ClusterDeployment ({api_version}) is not served by the management cluster: "
                                     "is k0rdent (kcm) installed, and kof_kcm_api_version right?")
                 raise
-        recreate = {}
+        recreate, claims = {}, {}
         if args["state"] == "present":
             # inventory errors the cluster would refuse, for the whole batch before any write (nothing is changed)
             refused = []
@@ -89,11 +90,13 @@ class ActionModule(KofAction):
                 refused += _settle_templates(objs, lives[key], args["default_template"], per_host)
                 recreate.update({h: names for h, o in objs.items() if h not in per_host
                                  and (names := claim_template_changes(lives[key].get(o["metadata"]["name"]), o))})
+                claims.update({h: change for h, o in objs.items() if h not in per_host
+                               and (change := grafana_claim_change(lives[key].get(o["metadata"]["name"]), o))})
             if refused:
                 raise KubeError(f"{len(refused)} ClusterDeployment template change{'s' if len(refused) > 1 else ''}"
                                 " that kcm refuses, nothing was changed: " + "; ".join(refused))
-            if recreate and not args["recreate_statefulsets"]:
-                raise KubeError(_claim_template_refusal(recreate, desired))
+            if (recreate or claims) and not args["recreate_statefulsets"]:
+                raise KubeError(_claim_template_refusal(recreate, claims, desired))
         for (api_version, ns), objs in by_ns.items():
             path = object_path(api_version, "clusterdeployments", ns)
             live = lives[(api_version, ns)]
@@ -113,12 +116,13 @@ class ActionModule(KofAction):
                 continue
             objs = {h: o for h, o in objs.items() if h not in per_host}
             mine = [h for h in recreate if h in objs]
-            if mine and not check:
+            if (mine or any(h in objs for h in claims)) and not check:
                 # the StatefulSets go only for a change the server accepts (kcm's webhooks, dry run first)
                 dry = converge.Converger(kube, check=True, manager=args["field_manager"],
                                          concurrency=args["concurrency"])
-                pre = dry.present_all({h: items[h] for h in mine},
-                                      {h: live.get(objs[h]["metadata"]["name"]) for h in mine})
+                guarded = sorted(set(mine) | {h for h in claims if h in objs})
+                pre = dry.present_all({h: items[h] for h in guarded},
+                                      {h: live.get(objs[h]["metadata"]["name"]) for h in guarded})
                 per_host.update({h: r for h, r in pre.items() if r.get("failed")})
             for h in mine:
                 if h not in per_host:
@@ -139,6 +143,8 @@ class ActionModule(KofAction):
                 for r in res.values():
                     if not r.get("failed"):
                         r["ready"] = converge.is_ready(r.get("object") or {})
+            for h in [h for h in claims if h in res and not res[h].get("failed")]:
+                self._replace_grafana_claim(kube, h, objs[h], claims[h], res[h], result, args["wait_timeout"])
         for h, r in per_host.items():
             r.pop("object", None)
             if h in desired:  # for the batch tasks after this one (k0rdent.kof.cluster_services)
@@ -184,6 +190,57 @@ class ActionModule(KofAction):
             per_host[host] = {"failed": True, "changed": False,
                               "msg": f"{what}: could not re-create them for the new volume claim templates, the "
                                      f"ClusterDeployment was not changed: {err}"}
+
+    def _replace_grafana_claim(self, mgmt, host, cd, change, res, result, timeout):
+        """KOF 0.1.1: once kof-storage's upgrade has given the regional Grafana its new storage class, replace its
+        data claim, which grafana-operator cannot update: delete the claim and Grafana's pods (the claim goes once
+        no pod on a node holds it; the new pod waits unscheduled), then wait until the operator has created it anew
+        with the new class. Grafana's own database starts empty; KOF's dashboards and datasources are CRs and come
+        back. Check mode: a warning says what the run would do."""
+        name, ns = cd["metadata"]["name"], cd["metadata"]["namespace"]
+        gns, grafana, claim, new = change["namespace"], change["grafana"], change["claim"], change["to"]
+        what = f"Grafana {gns}/{grafana}'s data claim {claim} on cluster {ns}/{name}"
+        if self.check_mode:
+            result.setdefault("warnings", []).append(
+                f"check mode: the run would replace {what} (storage class {change['from'] or 'the default'} -> "
+                f"{new}) once kof-storage is upgraded: Grafana's own database starts empty, KOF's dashboards and "
+                "datasources come back from their CRs")
+            return
+        secret = mgmt.get(object_path("v1", "secrets", ns, f"{name}-kubeconfig"))
+        if secret is None:
+            return
+        manual = (f"replace it by hand on that cluster (kubectl -n {gns} delete pvc {claim} --wait=false && "
+                  f"kubectl -n {gns} delete pod -l app={grafana}); grafana-operator creates it anew")
+        kube = None
+        try:
+            kube = day2.kube_from_secret(secret, name, ns, verify=mgmt.verify is not False)
+            upgraded = converge.wait_for(
+                kube, object_path("grafana.integreatly.org/v1beta1", "grafanas", gns), {grafana},
+                lambda o: o is not None and _claim_class(o.get("spec") or {}) == new, timeout)
+            if upgraded["pending"]:
+                raise KubeError(f"kof-storage's upgrade did not give Grafana {gns}/{grafana} storage class {new} "
+                                f"within {timeout}s")
+            path = object_path("v1", "persistentvolumeclaims", gns, claim)
+            pvc = kube.get(path)
+            if pvc is not None and (pvc.get("spec") or {}).get("storageClassName") != new:
+                kube.delete(path, propagation="Background")
+                for pod in kube.list(object_path("v1", "pods", gns), {"labelSelector": f"app={grafana}"}).get(
+                        "items") or []:
+                    kube.delete(object_path("v1", "pods", gns, pod["metadata"]["name"]), propagation="Background")
+                res["replaced_claims"] = [f"{gns}/{claim}"]
+                res["changed"] = True
+            done = converge.wait_for(
+                kube, object_path("v1", "persistentvolumeclaims", gns), {claim},
+                lambda o: o is not None and not o["metadata"].get("deletionTimestamp")
+                and (o.get("spec") or {}).get("storageClassName") == new, timeout)
+            if done["pending"]:
+                raise KubeError(f"grafana-operator did not create {claim} with storage class {new} within {timeout}s")
+        except KubeError as err:
+            res.update(failed=True, msg=f"{what}: the ClusterDeployment is applied, but the claim could not be "
+                                        f"replaced for storage class {new}: {err}; {manual}")
+        finally:
+            if kube is not None:
+                kube.close()
 
     def _predict_without_templates(self, kube, api_version, ns, objs, live, per_host, result, created):
         """Check mode before kof-mothership is installed: kcm's admission rejects even a dry run that references a
@@ -280,18 +337,38 @@ def _settle_templates(objs, live, default_template, per_host) -> list[str]:
     return refused
 
 
-def _claim_template_refusal(recreate, objs) -> str:
-    lines = "; ".join(f"host {h} (ClusterDeployment {objs[h]['metadata']['namespace']}/{objs[h]['metadata']['name']}):"
-                      f" {', '.join(names)}" for h, names in sorted(recreate.items()))
-    n = len(recreate)
-    return (f"{n} regional cluster{'s' if n > 1 else ''} would change the volume claim template of kof-storage "
-            f"StatefulSets, which Kubernetes forbids updating (kof-storage's helm upgrade would fail and leave the "
-            f"storage on the old release); no ClusterDeployment was changed: {lines}. What changed is the storage class "
+def _claim_class(grafana_spec: dict):
+    return (((grafana_spec.get("persistentVolumeClaim") or {}).get("spec")) or {}).get("storageClassName")
+
+
+def _claim_template_refusal(recreate, claims, objs) -> str:
+    hosts = sorted(set(recreate) | set(claims))
+    parts = []
+    for h in hosts:
+        what = list(recreate.get(h) or [])
+        if h in claims:
+            c = claims[h]
+            what.append(f"Grafana {c['namespace']}/{c['grafana']}'s data claim {c['claim']} (storage class "
+                        f"{c['from'] or 'the default'} -> {c['to']})")
+        parts.append(f"host {h} (ClusterDeployment {objs[h]['metadata']['namespace']}/{objs[h]['metadata']['name']}):"
+                     f" {', '.join(what)}")
+    n = len(hosts)
+    text = (f"{n} regional cluster{'s' if n > 1 else ''} would change storage that Kubernetes does not let an update "
+            f"change; no ClusterDeployment was changed: {'; '.join(parts)}. What changed is the storage class "
             "(kof_regional_storage_class) or the persistentVolume values of kof_regional_storage_values. To apply it, "
-            "set kof_storage_recreate_confirm=true: the StatefulSets are then deleted with propagationPolicy Orphan "
-            "before the change (their pods keep running, their volumes and data stay) and kof-storage's upgrade "
-            "re-creates them with the new template; volumes that exist keep their class and size, only new ones get "
-            "the new template. Or set the old values back.")
+            "set kof_storage_recreate_confirm=true.")
+    if recreate:
+        text += (" kof-storage's StatefulSets have volume claim templates an update may not change (kof-storage's "
+                 "helm upgrade would fail and leave the storage on the old release): with the confirmation they are "
+                 "deleted with propagationPolicy Orphan before the change (their pods keep running, their volumes and "
+                 "data stay) and kof-storage's upgrade re-creates them with the new template; volumes that exist keep "
+                 "their class and size, only new ones get the new template.")
+    if claims:
+        text += (" grafana-operator cannot change the class of the regional Grafana's data claim (it would stop at "
+                 "its pvc stage): with the confirmation the claim and Grafana's pods are deleted once kof-storage is "
+                 "upgraded and the operator creates the claim anew - Grafana's own database (users, preferences, "
+                 "hand-made dashboards) starts empty; KOF's dashboards and datasources come back from their CRs.")
+    return text + " Or set the old values back."
 
 
 def _check_definition(obj, var, state="present", allow_empty_template=True):

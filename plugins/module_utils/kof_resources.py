@@ -792,6 +792,37 @@ def storage_claim_inputs(cd: dict) -> dict:
     return out
 
 
+# KOF 0.1.1's kof-storage also renders a Grafana (`grafana-vm`, grafana.enabled, default true) whose data claim
+# `grafana-vm-pvc` gets the chart's global.storageClass (templates/grafana/grafana.yaml). grafana-operator (v5.15.1,
+# PvcReconciler) merges the Grafana's claim spec into the live claim and updates it; a claim's class cannot change
+# (core validation: spec is immutable after creation), so the operator stops at its pvc stage until the claim is
+# replaced. Unset, the class leaves the live claim alone (the merge keeps it).
+GRAFANA_DATA_CLAIM = {"grafana": "grafana-vm", "claim": "grafana-vm-pvc"}
+
+
+def grafana_claim_change(live: dict | None, desired: dict) -> dict | None:
+    """KOF 0.1.1: {namespace, grafana, claim, from, to} when `desired` gives the regional Grafana's data claim
+    another storage class than `live` does (grafana-operator cannot update it); None otherwise."""
+    if not live:
+        return None
+    classes = []
+    for cd in (live, desired):
+        found = _storage_values(cd)
+        if found is None or found[0] != "0.1":
+            return None
+        values = found[1]
+        grafana = values.get("grafana") if isinstance(values.get("grafana"), dict) else {}
+        if grafana.get("enabled") is False:
+            return None
+        glob = values.get("global") if isinstance(values.get("global"), dict) else {}
+        classes.append(glob.get("storageClass") or None)
+    if not classes[1] or classes[0] == classes[1]:
+        return None
+    ns = next((s.get("namespace") for s in desired["spec"]["serviceSpec"]["services"]
+               if s.get("name") == STORAGE_RELEASE), None) or "kof"
+    return dict(GRAFANA_DATA_CLAIM, namespace=ns, **{"from": classes[0], "to": classes[1]})
+
+
 def claim_template_changes(live: dict | None, desired: dict) -> list[str]:
     """The StatefulSets of kof-storage whose claim templates (or other immutable fields) would change when `live`
     becomes `desired`: helm cannot upgrade them in place. Nothing for a new cluster."""

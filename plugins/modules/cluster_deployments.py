@@ -93,6 +93,12 @@ options:
         are deleted on the cluster (through its kubeconfig Secret) with propagationPolicy C(Orphan), their pods and
         volumes kept, and the ClusterDeployment is applied; the upgrade re-creates them with the new templates.
         Check mode only warns.
+      - KOF 0.1.1 - a new C(global.storageClass) of kof-storage also reaches its Grafana data claim
+        C(grafana-vm-pvc), which grafana-operator cannot update (it stops at its pvc stage); it is refused the
+        same way. V(true) replaces that claim once kof-storage is upgraded (the Grafana CR has the new class) -
+        the claim and the Grafana pods are deleted on the cluster and the task waits until grafana-operator has
+        created the claim anew. The Grafana database (users, preferences, hand-made dashboards) starts empty;
+        the dashboards and datasources of KOF come back from their CRs.
     type: bool
     default: false
 attributes:
@@ -130,7 +136,8 @@ hosts:
     - Per-host outcome - C(changed), C(action), C(ready), C(msg) when failed, and C(cluster), the
       C(namespace/name) of the host's ClusterDeployment (what M(k0rdent.kof.cluster_services) reads from it).
     - C(recreated_statefulsets) lists the StatefulSets deleted with propagationPolicy C(Orphan) for the change
-      (see O(recreate_statefulsets); in check mode, those that would be).
+      (see O(recreate_statefulsets); in check mode, those that would be); C(replaced_claims) the Grafana data
+      claims replaced (C(namespace/name), KOF 0.1.1).
   returned: always
   type: dict
   sample:

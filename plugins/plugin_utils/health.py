@@ -44,13 +44,35 @@ def pod_problem(pod: dict) -> str | None:
     return None
 
 
-def check_workload_cluster(kube: Kube, namespaces: list) -> tuple[dict, list]:
-    """Pods per expected namespace of one cluster (its client, closed here): ({ns: 'ready/total'}, problems)."""
+def check_workload_cluster(kube: Kube, namespaces: list, grafana_namespace: str | None = None) -> tuple[dict, list]:
+    """Pods per expected namespace of one cluster (its client, closed here): ({ns: 'ready/total'}, problems).
+    grafana_namespace: also the Grafanas there (KOF 0.1.1's kof-storage), whose operator may be stuck at a stage
+    while the old pods still run."""
+    grafanas = []
     try:
         pods = kube.list("/api/v1/pods").get("items") or []
+        if grafana_namespace:
+            try:
+                grafanas = kube.list(object_path("grafana.integreatly.org/v1beta1", "grafanas",
+                                                 grafana_namespace)).get("items") or []
+            except KubeError as err:
+                if err.status != 404:  # 404: no grafana-operator there
+                    raise
     finally:
         kube.close()
-    return pod_health(pods, namespaces)
+    per_ns, problems = pod_health(pods, namespaces)
+    return per_ns, problems + grafana_problems(grafanas)
+
+
+def grafana_problems(grafanas: list) -> list:
+    """grafana-operator (v5.13/v5.15) stops at the first stage that fails and says why in status.lastMessage."""
+    out = []
+    for g in grafanas:
+        st = g.get("status") or {}
+        if st.get("stageStatus") == "failed":
+            out.append(f"Grafana {g['metadata'].get('namespace')}/{g['metadata']['name']}: stage {st.get('stage')} "
+                       f"failed: {str(st.get('lastMessage') or '')[:240]}")
+    return out
 
 
 def pod_health(pods: list, namespaces: list) -> tuple[dict, list]:
@@ -256,7 +278,8 @@ class FleetHealth:
                     per_ns, problems = check_workload_cluster(
                         kube_from_secret(kc_secret, name, self.ns_of(name), verify=self.validate_certs is not False,
                                          timeout=20),
-                        namespaces)
+                        namespaces, grafana_namespace=self.kof_ns if tier == "regional" and self.flow == "0.1"
+                        else None)
                     res["pods"] = per_ns
                     res["problems"] += problems
                 except KubeError as err:

@@ -628,3 +628,34 @@ def test_claim_template_changes_1x():
     assert kr.claim_template_changes(_cd_1x(role="child"), _cd_1x("fast", role="child")) == []
     # a 0.1.1 regional moved to the 1.x shape (migrate.yml): other StatefulSets, nothing updated in place
     assert kr.claim_template_changes(_cd_01({}), _cd_1x("fast")) == []
+
+
+def test_grafana_claim_change_0_1():
+    def cd(storage_class=None, grafana=None):
+        values = {"global": {"storageClass": storage_class}} if storage_class else {}
+        if grafana is not None:
+            values["grafana"] = grafana
+        return _cd_01(values)
+    assert kr.grafana_claim_change(None, cd("fast")) is None  # a new cluster
+    assert kr.grafana_claim_change(cd("gp2"), cd("gp2")) is None
+    assert kr.grafana_claim_change(cd("gp2"), cd("fast")) == {"namespace": "kof", "grafana": "grafana-vm",
+                                                              "claim": "grafana-vm-pvc", "from": "gp2", "to": "fast"}
+    # from the cluster's default class to a named one: the claim's class may change
+    assert kr.grafana_claim_change(cd(), cd("fast"))["from"] is None
+    # unset: grafana-operator's merge keeps the live claim's class
+    assert kr.grafana_claim_change(cd("gp2"), cd()) is None
+    # no Grafana in kof-storage, or KOF 1.x (Grafana is off on regional clusters, the class is not global there)
+    assert kr.grafana_claim_change(cd("gp2", {"enabled": False}), cd("fast", {"enabled": False})) is None
+    assert kr.grafana_claim_change(_cd_1x("gp2"), _cd_1x("fast")) is None
+
+
+def test_a_grafana_stuck_at_a_stage_is_a_problem():
+    from ansible_collections.k0rdent.kof.plugins.plugin_utils import health  # pylint: disable=import-outside-toplevel
+    ok = {"metadata": {"name": "grafana-vm", "namespace": "kof"}, "status": {"stage": "complete",
+                                                                            "stageStatus": "success"}}
+    stuck = {"metadata": {"name": "grafana-vm", "namespace": "kof"},
+             "status": {"stage": "pvc", "stageStatus": "failed",
+                        "lastMessage": 'PersistentVolumeClaim "grafana-vm-pvc" is invalid: spec: Forbidden'}}
+    assert health.grafana_problems([ok, {"metadata": {"name": "new", "namespace": "kof"}}]) == []
+    assert health.grafana_problems([stuck]) == [
+        'Grafana kof/grafana-vm: stage pvc failed: PersistentVolumeClaim "grafana-vm-pvc" is invalid: spec: Forbidden']

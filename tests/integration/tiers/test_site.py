@@ -148,9 +148,10 @@ def test_6_a_child_that_never_becomes_ready_fails_alone(fleet):
 
 def test_7_a_new_storage_class_is_refused_unless_the_statefulset_may_be_recreated(fleet):
     """KOF 0.1.1: kof-storage's VictoriaLogs (victoria-logs-single 0.8.16) is a StatefulSet whose claim template
-    carries the regional storage class; Kubernetes forbids that update. Refused before any write; with
-    kof_storage_recreate_confirm the StatefulSet is deleted with propagationPolicy Orphan and Sveltos' upgrade
-    re-creates it over the same pod and volume claim; a re-run changes nothing."""
+    carries the regional storage class; Kubernetes forbids that update. Its Grafana's data claim gets the class
+    too, which grafana-operator cannot update. Refused before any write; with kof_storage_recreate_confirm the
+    StatefulSet is deleted with propagationPolicy Orphan and Sveltos' upgrade re-creates it over the same pod and
+    volume claim, and Grafana's claim is replaced after the upgrade; a re-run changes nothing."""
     k = fleet["kofsim"]
     sts = "kof-storage-victoria-logs-single-server"
     hosts = json.loads(json.dumps(fleet["hosts"]))
@@ -161,11 +162,18 @@ def test_7_a_new_storage_class_is_refused_unless_the_statefulset_may_be_recreate
     kc.write_bytes(base64.b64decode(secret["data"]["value"]))
     pod = kubectl_json(fleet, "--kubeconfig", str(kc), "get", "pod", "-n", "kof", f"{sts}-0")
     claim = kubectl_json(fleet, "--kubeconfig", str(kc), "get", "pvc", "-n", "kof", f"server-volume-{sts}-0")
+    grafana_claim = kubectl_json(fleet, "--kubeconfig", str(kc), "get", "pvc", "-n", "kof", "grafana-vm-pvc")
+    assert grafana_claim["spec"]["storageClassName"] != "gp3-fast"
+    subprocess.run([str(ROOT / ".tools" / "bin" / "kubectl"), "--kubeconfig", str(kc), "apply", "-f", "-"],
+                   check=True, capture_output=True, env=fleet["env"],
+                   input=json.dumps({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                                     "metadata": {"name": "gp3-fast"}, "provisioner": "ebs.csi.aws.com"}).encode())
     seq = k.last_seq()
     refused = site(fleet, inv=inv)
     assert refused.rc != 0
     text = " ".join(refused.stdout.split())
-    assert f"host cloud1-region1 (ClusterDeployment kcm-system/cloud1-region1): {sts}" in text, refused.stdout[-3000:]
+    assert f"host cloud1-region1 (ClusterDeployment kcm-system/cloud1-region1): {sts}, Grafana kof/grafana-vm's " \
+           "data claim grafana-vm-pvc (storage class" in text, refused.stdout[-3000:]
     assert k.writes(since=seq) == [], "the refusal wrote"
     run = site(fleet, "-e", "kof_storage_recreate_confirm=true", inv=inv)
     assert run.rc == 0, run
@@ -176,6 +184,13 @@ def test_7_a_new_storage_class_is_refused_unless_the_statefulset_may_be_recreate
         == pod["metadata"]["uid"]
     assert kubectl_json(fleet, "--kubeconfig", str(kc), "get", "pvc", "-n", "kof", f"server-volume-{sts}-0")[
         "metadata"]["uid"] == claim["metadata"]["uid"]
+    # Grafana's claim: replaced with the new class, the operator through all its stages again
+    new_claim = kubectl_json(fleet, "--kubeconfig", str(kc), "get", "pvc", "-n", "kof", "grafana-vm-pvc")
+    assert new_claim["metadata"]["uid"] != grafana_claim["metadata"]["uid"]
+    assert new_claim["spec"]["storageClassName"] == "gp3-fast"
+    grafana = kubectl_json(fleet, "--kubeconfig", str(kc), "get", "grafanas.grafana.integreatly.org", "-n", "kof",
+                           "grafana-vm")
+    assert (grafana["status"]["stage"], grafana["status"]["stageStatus"]) == ("complete", "success"), grafana["status"]
     again = site(fleet, inv=inv)
     assert again.rc == 0 and again.changed == 0, again.recap
     fleet["hosts"] = hosts
