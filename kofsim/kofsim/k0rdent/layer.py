@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from .. import errors as E
-from ..fastcopy import clone, yaml_dump, yaml_load_all
+from ..fastcopy import clone, yaml_load_all
 from . import api, catalog
 from .flux import Flux
 from .kcm import PENDING, Kcm, Sveltos, helm_release_secret, read_release_secret
@@ -349,7 +349,10 @@ class Layer:
                 body = api.mutable(old)
                 body["metadata"]["labels"]["status"] = "superseded"
                 target.update(body, manager=HELM)
-        manifest = "".join(f"---\n{yaml_dump(o, sort_keys=False)}" for o in objs)
+        # one JSON document per object: JSON is YAML, as helm and `helm get manifest` readers parse it; json's C
+        # encoder is some 30 times faster than PyYAML's representer, which took a tenth of the emulator's CPU in a
+        # first KOF 1.x rollout of 300 clusters
+        manifest = "".join(f"---\n{json.dumps(o)}\n" for o in objs)
         created = target.create(helm_release_secret(release, ns, chart, version, values, revision, manifest),
                                 manager=HELM)
         meta = (created or {}).get("metadata") or {}
