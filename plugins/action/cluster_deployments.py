@@ -171,6 +171,7 @@ class ActionModule(KofAction):
         secret = mgmt.get(object_path("v1", "secrets", ns, f"{name}-kubeconfig"))
         if secret is None:
             return
+        kube = None
         try:
             kube = day2.kube_from_secret(secret, name, ns, verify=mgmt.verify is not False)
             selector = f"app.kubernetes.io/instance={STORAGE_RELEASE}"
@@ -190,6 +191,9 @@ class ActionModule(KofAction):
             per_host[host] = {"failed": True, "changed": False,
                               "msg": f"{what}: could not re-create them for the new volume claim templates, the "
                                      f"ClusterDeployment was not changed: {err}"}
+        finally:
+            if kube is not None:
+                kube.close()
 
     def _replace_grafana_claim(self, mgmt, host, cd, change, res, result, timeout):
         """KOF 0.1.1: once kof-storage's upgrade has given the regional Grafana its new storage class, replace its
