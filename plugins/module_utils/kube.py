@@ -20,8 +20,9 @@ import random
 import threading
 import time
 
-# The kubernetes library is imported on first use: importing it costs about a second, which a module that fails
-# validation (or an action plugin that renders only) should not pay.
+# The kubernetes library is imported on first use in a module (a process per call): importing it costs about half a
+# second of CPU, which a module that fails validation should not pay. Action plugins import it with their base
+# class instead (plugin_utils/action.py, load_library): that import happens in the controller, before it forks.
 _LIB = {}
 
 
@@ -36,6 +37,15 @@ def _lib() -> dict:
                             f"{err}") from err
         _LIB.update(urllib3=urllib3, client=client, config=config, ApiException=ApiException)
     return _LIB
+
+
+def load_library() -> bool:
+    """Import the kubernetes library now if it is installed; False when it is not (the first client says why)."""
+    try:
+        _lib()
+    except KubeError:
+        return False
+    return True
 
 
 # ------------------------------------------------------------------------------------------ connection options

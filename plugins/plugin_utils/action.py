@@ -22,9 +22,15 @@ from ansible.utils.display import Display
 
 from ansible_collections.k0rdent.kof.plugins.module_utils import core_internals
 from ansible_collections.k0rdent.kof.plugins.module_utils.kube import AUTH_ARG_SPEC, Kube, KubeError, connection_settings
+from ansible_collections.k0rdent.kof.plugins.module_utils.kube import load_library
 from ansible_collections.k0rdent.kof.plugins.plugin_utils.fleet import resolve_per_host
 
 display = Display()
+
+# The kubernetes library, imported once in the controller: the linear and free strategies load a task's action
+# plugin class there (to read BYPASS_HOST_LOOP) before they fork its workers, so every worker inherits the library
+# instead of importing it again - about 0.6 s of CPU per task that reaches a cluster, a sixth of a no-op site.yml.
+load_library()
 
 
 class ActionFailure(Exception):

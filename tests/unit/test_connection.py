@@ -265,3 +265,20 @@ def test_the_doc_fragment_documents_exactly_the_options():
         for var in ENV.get(name, ()):
             assert var in json.dumps(doc[name]), (name, var)
     assert set(doc["proxy_headers"]["suboptions"]) == set(kube.PROXY_HEADERS_SPEC)
+
+
+def _imports_kubernetes(statement: str) -> bool:
+    import subprocess  # pylint: disable=import-outside-toplevel
+    import sys  # pylint: disable=import-outside-toplevel
+    code = f"import sys\n{statement}\nprint('kubernetes.client' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)))
+    return out.stdout.strip() == "True"
+
+
+def test_action_plugins_import_the_library_in_the_controller_and_modules_on_first_use():
+    # the strategy loads an action plugin's class in the controller before it forks the task's workers: the
+    # library imported there is inherited by every worker; a module (a process per call) imports it only when it
+    # builds a client
+    assert _imports_kubernetes("import ansible_collections.k0rdent.kof.plugins.plugin_utils.action")
+    assert not _imports_kubernetes("import ansible_collections.k0rdent.kof.plugins.module_utils.kube")
