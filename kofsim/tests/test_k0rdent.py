@@ -401,6 +401,13 @@ def test_guide_rollout_virtual_clusters_services_operators_and_deletion(k, tmp_p
     # grafana-operator v5.15.1 updates its Grafana's data claim in place: a new class is refused (a claim's spec is
     # immutable), and the operator stops at its pvc stage with the server's message; deleted, the claim goes once
     # no pod on a node holds it (the Deployment's new pod waits unscheduled) and the operator creates it anew
+    # Sveltos installs kof-storage with helm's SDK: every object of the release carries helm's managed-by label and
+    # release annotations (setMetadataVisitor), which the collection's backup and restore read
+    grafana_meta = get(k, "grafanas.grafana.integreatly.org", "-n", "kof", "grafana-vm", kubeconfig=rkc)["metadata"]
+    assert grafana_meta["labels"]["app.kubernetes.io/managed-by"] == "Helm", grafana_meta
+    assert {a: grafana_meta["annotations"].get(a) for a in ("meta.helm.sh/release-name",
+                                                            "meta.helm.sh/release-namespace")} == {
+        "meta.helm.sh/release-name": "kof-storage", "meta.helm.sh/release-namespace": "kof"}, grafana_meta
     grafana_claim = get(k, "pvc", "-n", "kof", "grafana-vm-pvc", kubeconfig=rkc)
     kubectl(k, "--kubeconfig", str(rkc), "apply", "-f", "-", input=yaml.safe_dump(
         {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "fast"},

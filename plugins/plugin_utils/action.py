@@ -27,11 +27,6 @@ from ansible_collections.k0rdent.kof.plugins.plugin_utils.fleet import resolve_p
 
 display = Display()
 
-# The kubernetes library, imported once in the controller: the linear and free strategies load a task's action
-# plugin class there (to read BYPASS_HOST_LOOP) before they fork its workers, so every worker inherits the library
-# instead of importing it again - about 0.6 s of CPU per task that reaches a cluster, a sixth of a no-op site.yml.
-load_library()
-
 
 class ActionFailure(Exception):
     """A failure of the task with a one-line message and optional extra result fields."""
@@ -51,6 +46,15 @@ class KofAction(ActionBase):
     _requires_connection = False
     ARGS: dict = {}
     CONNECTION = True  # the task takes the connection options (and may call self.management)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.CONNECTION:
+            # A plugin that reaches clusters is defined when the strategy loads its class in the controller (to read
+            # BYPASS_HOST_LOOP), before it forks the task's workers: the kubernetes library imported here, once,
+            # is inherited by every worker instead of imported again by each (about 0.6 s of CPU per task, a third
+            # of a no-op site.yml). A run that stops at validation never loads such a plugin and never pays it.
+            load_library()
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)

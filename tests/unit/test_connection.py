@@ -278,7 +278,9 @@ def _imports_kubernetes(statement: str) -> bool:
 
 def test_action_plugins_import_the_library_in_the_controller_and_modules_on_first_use():
     # the strategy loads an action plugin's class in the controller before it forks the task's workers: the
-    # library imported there is inherited by every worker; a module (a process per call) imports it only when it
-    # builds a client
-    assert _imports_kubernetes("import ansible_collections.k0rdent.kof.plugins.plugin_utils.action")
+    # library imported with a plugin that reaches clusters is inherited by every worker; a module (a process per
+    # call) imports it only when it builds a client
+    assert _imports_kubernetes("import ansible_collections.k0rdent.kof.plugins.action.kof_info")
+    # a plugin that never reaches a cluster (inventory validation: a run refused there) does not pay for it
+    assert not _imports_kubernetes("import ansible_collections.k0rdent.kof.plugins.action.validate_inventory")
     assert not _imports_kubernetes("import ansible_collections.k0rdent.kof.plugins.module_utils.kube")

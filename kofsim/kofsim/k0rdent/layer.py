@@ -331,7 +331,7 @@ class Layer:
         keys = []
         for obj in objs:
             try:
-                target.ensure(obj, manager=HELM)
+                target.ensure(helm_owned(obj, release, ns), manager=HELM)
             except E.ApiError as err:
                 if err.code in api.RETRY_CODES:
                     raise
@@ -433,6 +433,17 @@ class Layer:
 
 def _digest(chart, version, values) -> str:
     return hashlib.sha256(json.dumps([chart, version, values], sort_keys=True).encode()).hexdigest()
+
+
+def helm_owned(obj: dict, release: str, ns: str) -> dict:
+    """obj as helm writes it: setMetadataVisitor (helm v3.17.3 pkg/action/validate.go, on every install and upgrade;
+    Sveltos and Flux's helm-controller run the same SDK) adds the managed-by label and the release annotations to
+    every object of the release. The release's manifest keeps the chart's rendering without them, as helm's does."""
+    meta = obj["metadata"]
+    return dict(obj, metadata=dict(
+        meta, labels={**(meta.get("labels") or {}), "app.kubernetes.io/managed-by": "Helm"},
+        annotations={**(meta.get("annotations") or {}), "meta.helm.sh/release-name": release,
+                     "meta.helm.sh/release-namespace": ns}))
 
 
 def _manifest_keys(manifest: str) -> list[tuple]:
