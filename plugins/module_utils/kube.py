@@ -21,8 +21,8 @@ import threading
 import time
 
 # The kubernetes library is imported on first use in a module (a process per call): importing it costs about half a
-# second of CPU, which a module that fails validation should not pay. Action plugins import it with their base
-# class instead (plugin_utils/action.py, load_library): that import happens in the controller, before it forks.
+# second of CPU, which a module that fails validation should not pay. An action plugin that reaches clusters
+# imports it when its class is defined (plugin_utils/action.py, load_library): in the controller, before it forks.
 _LIB = {}
 
 
@@ -39,13 +39,12 @@ def _lib() -> dict:
     return _LIB
 
 
-def load_library() -> bool:
-    """Import the kubernetes library now if it is installed; False when it is not (the first client says why)."""
+def load_library() -> None:
+    """Import the kubernetes library now if it is installed; when it is not, the first client says why."""
     try:
         _lib()
     except KubeError:
-        return False
-    return True
+        pass
 
 
 # ------------------------------------------------------------------------------------------ connection options

@@ -21,8 +21,8 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.k0rdent.kof.plugins.module_utils import core_internals
-from ansible_collections.k0rdent.kof.plugins.module_utils.kube import AUTH_ARG_SPEC, Kube, KubeError, connection_settings
-from ansible_collections.k0rdent.kof.plugins.module_utils.kube import load_library
+from ansible_collections.k0rdent.kof.plugins.module_utils.kube import (
+    AUTH_ARG_SPEC, Kube, KubeError, connection_settings, load_library)
 from ansible_collections.k0rdent.kof.plugins.plugin_utils.fleet import resolve_per_host
 
 display = Display()
