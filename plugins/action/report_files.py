@@ -27,8 +27,6 @@ class ActionModule(KofAction):
     }
 
     def act(self, args, result):
-        # a report describes the fleet, it is not a change to it: a re-run's recap stays changed=0
-        result["changed"] = False
         name, keep, directory = args["name"], args["keep"], args["dir"]
         if not NAME.match(name):
             raise ActionFailure(f"name {name!r} must be a file name prefix (letters, digits, '.', '_', '-')")
@@ -39,26 +37,34 @@ class ActionModule(KofAction):
             raise ActionFailure(f"formats must map file extensions (letters and digits) to contents, got {bad or 'none'}")
         renderings = [(str(ext), "" if text is None else str(text)) for ext, text in args["formats"].items()]
         files = {ext: os.path.join(directory, f"{name}.{ext}") for ext in dict(renderings)}
+        # changed when a stable file's content changes; an unchanged report is not written again (a re-run writes
+        # nothing, and the timestamped copies are the report's history of changes)
+        diffs = [d for d in (_diff(files[ext], text) for ext, text in renderings) if d]
+        result.update(changed=bool(diffs), files=files)
         if self.diff_mode:
-            result["diff"] = [d for d in (_diff(files[ext], text) for ext, text in renderings) if d]
-        if self.check_mode:  # check mode writes nothing, not even reports (as fleet_health and cost_report)
-            result.update(files=files, msg=f"check mode: {name} would be written in {directory}")
+            result["diff"] = diffs
+        if not diffs:
+            result["msg"] = f"{name} unchanged in {directory}"
+            return
+        if self.check_mode:
+            result["msg"] = f"check mode: {name} would be written in {directory}"
             return
         generated = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         try:
-            result["files"] = report_files.write(directory, name, generated, renderings, keep=keep)
+            report_files.write(directory, name, generated, renderings, keep=keep)
         except OSError as err:
             raise ActionFailure(f"cannot write the report {name} in {directory}: {err}") from err
-        result["msg"] = "wrote " + ", ".join(result["files"].values())
+        result["msg"] = "wrote " + ", ".join(files.values())
 
 
 def _diff(path: str, text: str) -> dict | None:
-    """The stable file's change, when its content changes."""
+    """The stable file's change, when its content changes (a missing file is one)."""
     try:
         with open(path, encoding="utf-8") as fh:
             before = fh.read()
-    except OSError:
-        before = ""
+    except FileNotFoundError:
+        before = None
     if before == text:
         return None
+    before = before or ""
     return {"before_header": path, "after_header": path, "before": before, "after": text}

@@ -16,8 +16,9 @@ description:
   - Each format is written twice, atomically (a reader never sees a partial file) - under the stable name
     C(<name>.<ext>), the latest, and as C(<name>-<UTC time>.<ext>); then only the newest O(keep) timestamped files
     of each format stay.
-  - A report describes the fleet and is not a change to it, so the task never reports C(changed); with C(--diff)
-    it shows how the stable files change. In check mode nothing is written.
+  - The task is C(changed) when the content of a stable file changes (or it is missing); an unchanged report is
+    not written again, so a re-run writes nothing and the timestamped files are the report's history of changes.
+    With C(--diff) it shows how the stable files change; in check mode nothing is written.
   - Runs in the controller process - no module start-up, no file transfer.
 author:
   - k0rdent.kof maintainers (@k0rdent)
@@ -63,8 +64,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 files:
-  description: Extension -> the path of the stable file C(<dir>/<name>.<ext>) (in check mode, the files that would
-    be written).
+  description: Extension -> the path of the stable file C(<dir>/<name>.<ext>).
   returned: success
   type: dict
   sample: {"md": "/srv/kof/out/dns-records.md", "json": "/srv/kof/out/dns-records.json"}

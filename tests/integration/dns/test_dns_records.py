@@ -79,9 +79,10 @@ def test_manual_records_without_route53_are_reported_only(dns):
     assert report["zone"] is None
     assert sorted((r["name"], r["type"], r["value"], r["status"]) for r in report["records"]) == sorted(
         (f"{p}.{c}.{ZONE}", "CNAME", lb[c], "to create") for c in lb for p in ("vmauth", "grafana"))
-    # written as every KOF report is (k0rdent.kof.report_files): the stable names and a timestamped copy per run and
-    # format; a re-run changes nothing, and keeps kof_report_keep timestamped copies (0: none)
-    assert sorted(p.suffix for p in dns.report_dir.glob("dns-records-*")) == [".json", ".md"]
-    again = dns.play("dns_records.yml", kof_report_keep=0, **FAST)
+    # written as every KOF report is (k0rdent.kof.report_files): the stable names and a timestamped copy of each
+    # change; an unchanged re-run writes nothing
+    stamped = sorted(p.name for p in dns.report_dir.glob("dns-records-*"))
+    assert sorted(n.rsplit(".", 1)[1] for n in stamped) == ["json", "md"], stamped
+    again = dns.play("dns_records.yml", **FAST)
     assert again.rc == 0 and again.changed == 0, again
-    assert sorted(p.name for p in dns.report_dir.glob("dns-records*")) == ["dns-records.json", "dns-records.md"]
+    assert sorted(p.name for p in dns.report_dir.glob("dns-records-*")) == stamped
