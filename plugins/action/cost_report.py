@@ -6,9 +6,7 @@ report files and the budget rule object. See the module file for docs. The cost 
 plugins/module_utils/finops.py (pure); this plugin only connects it to promxy and to the task."""
 from __future__ import annotations
 
-import datetime
-
-from ansible_collections.k0rdent.kof.plugins.module_utils import finops, finops_budgets, finops_report
+from ansible_collections.k0rdent.kof.plugins.module_utils import finops, finops_budgets, finops_report, report_files
 from ansible_collections.k0rdent.kof.plugins.module_utils.finops_source import PROMXY_SERVICE_PATH, PromSource
 from ansible_collections.k0rdent.kof.plugins.module_utils.kube import KubeError
 from ansible_collections.k0rdent.kof.plugins.plugin_utils.action import ActionFailure, KofAction
@@ -114,7 +112,7 @@ class ActionModule(KofAction):
             if bad:
                 self.warn("cost report: the node/volume prices of " + ", ".join(bad[:20])
                           + " differ from kof_cost_prices (not rolled out yet, or overridden)")
-        generated = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        generated = report_files.now()
         rep["meta"]["generated"] = generated
         result.update(totals=rep["totals"], meta=rep["meta"], rows=[
             {k: v for k, v in r.items() if k != "daily"} for r in rep["rows"]],

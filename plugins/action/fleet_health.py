@@ -5,9 +5,7 @@
 with waits, a report table and report files. See the module file for docs."""
 from __future__ import annotations
 
-import datetime
-
-from ansible_collections.k0rdent.kof.plugins.module_utils import kof_resources
+from ansible_collections.k0rdent.kof.plugins.module_utils import kof_resources, report_files
 from ansible_collections.k0rdent.kof.plugins.plugin_utils import health, report
 from ansible_collections.k0rdent.kof.plugins.plugin_utils.action import KofAction
 
@@ -56,7 +54,7 @@ class ActionModule(KofAction):
                                       interval=args["interval"], psg_api_version=args["psg_api_version"],
                                       promxy_secret=args["promxy_secret"],
                                       child_regions={str(k): str(v) for k, v in args["child_regions"].items()})
-        meta = {"generated": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        meta = {"generated": report_files.now(),
                 "management": kube.host, "kof_version": args["kof_version"]}
         summ = report.summary(results)
         result.update(clusters=results, summary=summ, table=report.table(results), api_requests=kube.requests)

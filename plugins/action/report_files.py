@@ -6,7 +6,6 @@ every KOF report is (module_utils/report_files: the stable name, timestamped cop
 file for docs."""
 from __future__ import annotations
 
-import datetime
 import os
 import re
 
@@ -35,11 +34,11 @@ class ActionModule(KofAction):
         bad = [str(ext) for ext in args["formats"] if not EXTENSION.match(str(ext))]
         if bad or not args["formats"]:
             raise ActionFailure(f"formats must map file extensions (letters and digits) to contents, got {bad or 'none'}")
-        renderings = [(str(ext), "" if text is None else str(text)) for ext, text in args["formats"].items()]
-        files = {ext: os.path.join(directory, f"{name}.{ext}") for ext in dict(renderings)}
+        renderings = {str(ext): "" if text is None else str(text) for ext, text in args["formats"].items()}
+        files = {ext: os.path.join(directory, f"{name}.{ext}") for ext in renderings}
         # changed when a stable file's content changes; an unchanged report is not written again (a re-run writes
         # nothing, and the timestamped copies are the report's history of changes)
-        diffs = [d for d in (_diff(files[ext], text) for ext, text in renderings) if d]
+        diffs = [d for d in (_diff(files[ext], text) for ext, text in renderings.items()) if d]
         result.update(changed=bool(diffs), files=files)
         if self.diff_mode:
             result["diff"] = diffs
@@ -49,9 +48,8 @@ class ActionModule(KofAction):
         if self.check_mode:
             result["msg"] = f"check mode: {name} would be written in {directory}"
             return
-        generated = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         try:
-            report_files.write(directory, name, generated, renderings, keep=keep)
+            report_files.write(directory, name, report_files.now(), renderings, keep=keep)
         except OSError as err:
             raise ActionFailure(f"cannot write the report {name} in {directory}: {err}") from err
         result["msg"] = "wrote " + ", ".join(files.values())

@@ -7,11 +7,17 @@ atomically, so a reader never sees a partial report); then only the newest `keep
 (kof_report_keep; 0: only the stable names)."""
 from __future__ import annotations
 
+import datetime
 import os
 import re
 import tempfile
 
 KEEP = 10  # the default of kof_report_keep
+
+
+def now() -> str:
+    """The current UTC time as a report's `generated` (2026-12-04T23:00:00Z), the form write() stamps from."""
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def write(directory: str, prefix: str, generated: str, renderings, keep: int = KEEP) -> dict:
