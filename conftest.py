@@ -4,7 +4,10 @@ Most tests wait on clusters (kofsim's timers, kube-apiserver, helm, ansible-play
 CPU, so a few workers finish sooner even on two cores. A module's tests stay together on one worker, in file
 order: they share module-scoped fixtures (a rolled-out fleet, a real backend) and some build on each other (the
 real-backend end-to-end run). Modules whose tests are independent and long (each molecule scenario, each linter)
-are split test by test. The longest groups are queued first so that none of them starts last.
+are split test by test. The longest groups are queued first (longest-processing-time order, from the seconds
+each group took in a full run: tests/group_seconds.json) so that none of them starts last. xdist's own reorder
+(scopes by number of tests, on by default) is turned off: it queued every one-test group - a molecule scenario,
+a linter - after all the others.
 
 The groups are made by the scheduler below, not by xdist_group marks: xdist 3.8 records a mark's group by
 rewriting `item._nodeid`, which pytest 9.2 no longer reads, so marks would silently spread a module's tests.
@@ -19,12 +22,9 @@ import pytest
 
 # every test of these modules is a unit of work of its own (no shared state between their tests)
 SPLIT = ("tests/molecule/test_scenarios.py", "tests/static/test_lint.py", "tests/static/test_sanity.py")
-# queued first: the groups that take minutes (measured on a two-core machine)
-FIRST = ("tests/integration/e2e_real/", "tests/molecule/", "tests/integration/security/", "tests/static/test_sanity.py",
-         "tests/integration/kof1x/", "tests/integration/tiers/", "tests/integration/day2/",
-         "tests/integration/reliability/",
-         "kofsim/tests/test_k0rdent", "tests/integration/dns/", "tests/integration/finops/",
-         "tests/integration/realapi/", "kofsim/tests/test_conformance.py", "tests/integration/bench/")
+# seconds per group in a full run (scripts/group_seconds.py); a group not measured yet queues as a minute's work
+GROUP_SECONDS = json.loads((Path(__file__).parent / "tests" / "group_seconds.json").read_text())["groups"]
+UNMEASURED_SECONDS = 60
 
 
 def group_of(nodeid: str) -> str:
@@ -38,6 +38,8 @@ def pytest_xdist_make_scheduler(config, log):
         return None
     from xdist.scheduler import LoadScopeScheduling
 
+    config.option.loadscopereorder = False  # keep the order pytest_collection_modifyitems made
+
     class ByGroup(LoadScopeScheduling):
         """LoadScopeScheduling (a scope at a time, to an idle worker, in collection order) over group_of()."""
 
@@ -49,13 +51,13 @@ def pytest_xdist_make_scheduler(config, log):
 
 def pytest_collection_modifyitems(config, items):
     def rank(item):
-        path = item.nodeid.split("::", 1)[0]
-        return next((i for i, prefix in enumerate(FIRST) if path.startswith(prefix)), len(FIRST))
+        return -GROUP_SECONDS.get(group_of(item.nodeid), UNMEASURED_SECONDS)
     items.sort(key=rank)  # stable: file order within a group is kept
 
 
 # Where make test's time goes, per scheduling group (setup + call + teardown of its tests, summed on the workers):
-# tests/output/durations.json after every run, longest first, to keep the 45-minute budget (conftest FIRST, SPLIT)
+# tests/output/durations.json after every run, longest first, to keep the 45-minute budget (SPLIT, and
+# tests/group_seconds.json: scripts/group_seconds.py)
 _GROUP_SECONDS: dict = {}
 _STARTED = time.monotonic()
 
