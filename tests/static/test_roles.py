@@ -40,3 +40,36 @@ def test_role_has_readme_section(role):
     readme = (ROOT / "roles" / role / "README.md")
     assert readme.exists() and len(readme.read_text()) > 200, f"roles/{role}/README.md missing or empty"
     assert f"k0rdent.kof.{role}" in (ROOT / "README.md").read_text(), f"README.md has no section on {role}"
+
+
+def _role_includes(node):
+    """Every include_role/import_role body in a parsed task file (blocks, rescue and always followed)."""
+    if isinstance(node, list):
+        for item in node:
+            yield from _role_includes(item)
+    elif isinstance(node, dict):
+        for key in ("ansible.builtin.include_role", "ansible.builtin.import_role", "include_role", "import_role"):
+            if isinstance(node.get(key), dict):
+                yield node[key]
+        for key in ("block", "rescue", "always", "tasks", "pre_tasks", "post_tasks", "handlers"):
+            yield from _role_includes(node.get(key))
+
+
+def test_tasks_from_names_an_entry_point_exactly():
+    # ansible-core validates an entry point's arguments only when tasks_from is exactly its name: a
+    # `tasks_from: template.yml` runs template.yml without ever checking the `template` entry point's spec
+    files = sorted((ROOT / "roles").glob("*/tasks/*.yml")) + sorted((ROOT / "playbooks").glob("*.yml"))
+    wrong = []
+    for path in files:
+        for include in _role_includes(yaml.safe_load(path.read_text())):
+            role, tasks_from = str(include.get("name", "")).split(".")[-1], include.get("tasks_from")
+            if not tasks_from or not (ROOT / "roles" / role).is_dir():
+                continue
+            entry = Path(str(tasks_from)).stem
+            specs = yaml.safe_load((ROOT / "roles" / role / "meta" / "argument_specs.yml").read_text())
+            if entry in specs["argument_specs"] and tasks_from != entry:
+                wrong.append(f"{path.relative_to(ROOT)}: tasks_from: {tasks_from} (entry point {entry!r})")
+            elif entry not in specs["argument_specs"] and include.get("rolespec_validate") is not False:
+                wrong.append(f"{path.relative_to(ROOT)}: tasks_from: {tasks_from} has no entry point in "
+                             f"roles/{role}/meta/argument_specs.yml (or say rolespec_validate: false)")
+    assert not wrong, "\n".join(wrong)

@@ -194,3 +194,45 @@ def test_7_a_new_storage_class_is_refused_unless_the_statefulset_may_be_recreate
     again = site(fleet, inv=inv)
     assert again.rc == 0 and again.changed == 0, again.recap
     fleet["hosts"] = hosts
+
+
+def test_8_a_new_management_storage_class_replaces_grafanas_claim_only_when_confirmed(fleet):
+    """kof-mothership 0.1.1 gives its Grafana's data claim global.storageClass (kof_storage_class), and
+    grafana-operator cannot change a claim's class. Refused before any write; --check with the confirmation
+    predicts the change and writes nothing; confirmed, the claim is replaced after kof-mothership's upgrade and
+    Grafana completes its stages; a re-run changes nothing."""
+    k = fleet["kofsim"]
+    old = kubectl_json(fleet, "get", "pvc", "-n", "kof", "grafana-vm-pvc")
+    assert old["spec"].get("storageClassName") != "mgmt-fast"
+    subprocess.run([str(ROOT / ".tools" / "bin" / "kubectl"), "apply", "-f", "-"], check=True, capture_output=True,
+                   env=fleet["env"] | {"KUBECONFIG": k.kubeconfig},
+                   input=json.dumps({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                                     "metadata": {"name": "mgmt-fast"}, "provisioner": "ebs.csi.aws.com"}).encode())
+    inv = write_inventory(fleet["inv"], fleet["hosts"], dict(fleet["gv"], kof_storage_class="mgmt-fast"))
+    only = ("--limit", "mothership")
+    seq = k.last_seq()
+    refused = site(fleet, *only, inv=inv)
+    assert refused.rc != 0
+    text = " ".join(refused.stdout.split())
+    assert "Storage class mgmt-fast (kof_storage_class, kof-mothership's global.storageClass) would give Grafana " \
+           "kof/grafana-vm a data claim of another storage class than its claim grafana-vm-pvc has " \
+           f"({old['spec'].get('storageClassName') or 'none'})" in text, refused.stdout[-3000:]
+    assert "kof_storage_recreate_confirm=true" in text
+    assert k.writes(since=seq) == [], "the refusal wrote"
+
+    preview = site(fleet, *only, "--check", "-e", "kof_storage_recreate_confirm=true", inv=inv)
+    assert preview.rc == 0, preview
+    assert k.writes(since=seq) == [], "check mode wrote"
+    assert preview.recap["mothership"]["changed"] > 0, preview.recap
+
+    run = site(fleet, *only, "-e", "kof_storage_recreate_confirm=true", inv=inv)
+    assert run.rc == 0, run
+    assert changed_by_host(run) == changed_by_host(preview), (run.recap, preview.recap)
+    new = kubectl_json(fleet, "get", "pvc", "-n", "kof", "grafana-vm-pvc")
+    assert new["metadata"]["uid"] != old["metadata"]["uid"]
+    assert new["spec"]["storageClassName"] == "mgmt-fast"
+    grafana = kubectl_json(fleet, "get", "grafanas.grafana.integreatly.org", "-n", "kof", "grafana-vm")
+    assert (grafana["status"]["stage"], grafana["status"]["stageStatus"]) == ("complete", "success"), grafana["status"]
+    again = site(fleet, *only, inv=inv)
+    assert again.rc == 0 and again.changed == 0, again.recap
+    fleet["gv"] = dict(fleet["gv"], kof_storage_class="mgmt-fast")
