@@ -107,19 +107,29 @@ def _included(role: Path, task_file: Path, seen: set) -> set:
     return seen
 
 
-def _include_targets(node):
-    """File names of include_tasks / import_tasks in a task list (blocks, rescue and always included)."""
+# where a task list nests further tasks: in blocks, and in a play (a playbook is a list of plays)
+NESTED_TASKS = ("block", "rescue", "always", "pre_tasks", "tasks", "post_tasks", "handlers")
+
+
+def task_arguments(node, actions: tuple):
+    """The arguments of every task of one of `actions` (short or FQCN names) in a task list or playbook."""
     if isinstance(node, list):
         for item in node:
-            yield from _include_targets(item)
+            yield from task_arguments(item, actions)
     elif isinstance(node, dict):
         for key, value in node.items():
-            if key.rsplit(".", 1)[-1] in ("include_tasks", "import_tasks"):
-                target = value.get("file") if isinstance(value, dict) else value
-                if isinstance(target, str):
-                    yield target.strip()
-            elif key in ("block", "rescue", "always"):
-                yield from _include_targets(value)
+            if key.rsplit(".", 1)[-1] in actions:
+                yield value
+            elif key in NESTED_TASKS:
+                yield from task_arguments(value, actions)
+
+
+def _include_targets(node):
+    """File names of include_tasks / import_tasks in a task list (blocks, rescue and always included)."""
+    for value in task_arguments(node, ("include_tasks", "import_tasks")):
+        target = value.get("file") if isinstance(value, dict) else value
+        if isinstance(target, str):
+            yield target.strip()
 
 
 def entry_reads(role: Path, entry: str) -> set:

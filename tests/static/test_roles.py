@@ -1,10 +1,14 @@
 """Role hygiene: every role documents its interface, and the common role's argument specs match its defaults."""
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.helpers import ROOT
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import variables as V  # noqa: E402  pylint: disable=wrong-import-position
 
 ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "tasks").is_dir())
 
@@ -42,26 +46,15 @@ def test_role_has_readme_section(role):
     assert f"k0rdent.kof.{role}" in (ROOT / "README.md").read_text(), f"README.md has no section on {role}"
 
 
-def _role_includes(node):
-    """Every include_role/import_role body in a parsed task file (blocks, rescue and always followed)."""
-    if isinstance(node, list):
-        for item in node:
-            yield from _role_includes(item)
-    elif isinstance(node, dict):
-        for key in ("ansible.builtin.include_role", "ansible.builtin.import_role", "include_role", "import_role"):
-            if isinstance(node.get(key), dict):
-                yield node[key]
-        for key in ("block", "rescue", "always", "tasks", "pre_tasks", "post_tasks", "handlers"):
-            yield from _role_includes(node.get(key))
-
-
 def test_tasks_from_names_an_entry_point_exactly():
     # ansible-core validates an entry point's arguments only when tasks_from is exactly its name: a
     # `tasks_from: template.yml` runs template.yml without ever checking the `template` entry point's spec
     files = sorted((ROOT / "roles").glob("*/tasks/*.yml")) + sorted((ROOT / "playbooks").glob("*.yml"))
     wrong = []
     for path in files:
-        for include in _role_includes(yaml.safe_load(path.read_text())):
+        for include in V.task_arguments(yaml.safe_load(path.read_text()), ("include_role", "import_role")):
+            if not isinstance(include, dict):
+                continue
             role, tasks_from = str(include.get("name", "")).split(".")[-1], include.get("tasks_from")
             if not tasks_from or not (ROOT / "roles" / role).is_dir():
                 continue
