@@ -43,10 +43,16 @@ class ActionModule(KofAction):
                                            % ",".join(kof_resources.INSTALLED_RELEASES)})
         found = {}
         for sec in data.get("items") or []:
-            rel = backup.decode_release(sec)
+            rel = backup.decode_release(sec, defaults=True)
             if rel and rel.get("name") in kof_resources.INSTALLED_RELEASES:
                 found[rel["name"]] = {"release": rel["name"], "namespace": args["namespace"],
                                       "chart": rel.get("chart") or "", "version": rel.get("version") or ""}
+                if rel.get("chart") == "kof":
+                    # the umbrella chart's defaults of kof-regional's storage values that reach kof-storage's claim
+                    # templates (mothership's preflight judges a kof_values change against them); nothing else
+                    regional = ((rel["defaults"].get("kof-regional") or {}).get("values") or {})
+                    found[rel["name"]]["regional_storage_defaults"] = kof_resources.storage_claim_values(
+                        regional.get("storage"))
         # the umbrella chart wins: from 1.8 on Flux installs kof-mothership as one of its components
         installed = next((found[n] for n in kof_resources.INSTALLED_RELEASES if n in found), None)
         if installed:

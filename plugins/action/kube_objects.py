@@ -1,8 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: k0rdent.kof contributors
 # SPDX-License-Identifier: Apache-2.0
-"""Action plugin behind k0rdent.kof.kube_objects: whole objects present or absent on the management cluster,
-idempotently (a GET per object; a write only when the live object differs). See the module file for docs."""
+"""Action plugin behind k0rdent.kof.kube_objects: whole objects present or absent on the management cluster (or on
+a workload cluster through its kubeconfig Secret), idempotently (a GET per object; a write only when the live object
+differs). See the module file for docs."""
 from __future__ import annotations
 
 from ansible_collections.k0rdent.kof.plugins.module_utils import converge
@@ -19,6 +20,7 @@ class ActionModule(KofAction):
         "propagation": {"type": "str", "default": "Foreground", "choices": ["Foreground", "Background", "Orphan"]},
         "wait": {"type": "bool", "default": False},
         "wait_timeout": {"type": "int", "default": 300},
+        "cluster": {"type": "str", "default": ""},
     }
 
     def act(self, args, result):
@@ -28,6 +30,21 @@ class ActionModule(KofAction):
                 result.update(failed=True, msg=f"definitions[{i}] needs apiVersion, kind and metadata.name")
                 return
         kube = self.management(args)
+        if args["cluster"]:
+            ns, sep, name = args["cluster"].partition("/")
+            if not (sep and ns and name):
+                result.update(failed=True, msg=f"cluster {args['cluster']!r} must be <namespace>/<name> of a "
+                                               "ClusterDeployment")
+                return
+            # the workload cluster, through the kubeconfig Secret kcm writes for it (never returned or written)
+            kube = day2.workload_kube(kube, name, ns)
+        try:
+            self._converge(kube, args, result)
+        finally:
+            if args["cluster"]:
+                kube.close()
+
+    def _converge(self, kube, args, result):
         engine = day2.converger(kube, check=self.check_mode, manager=args["field_manager"])
         resources = day2.Resources(kube)
         objects, diffs, deleted = [], [], []

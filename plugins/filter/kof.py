@@ -82,6 +82,21 @@ def collectors_workaround_patch(helmrelease):
     return kof_resources.collectors_workaround_patch(helmrelease)
 
 
+def storage_values_claim_changes(regionals, live_helmrelease, new_storage, defaults, management=False):
+    """KOF 1.x: the clusters whose kof-storage StatefulSets would get other claim templates from a change of
+    kof-regional's `storage` values (kof_values), judged against the live kof-regional HelmRelease."""
+    if live_helmrelease is not None and not isinstance(live_helmrelease, dict):
+        raise AnsibleFilterError(f"expected a HelmRelease object, got {type(live_helmrelease).__name__}")
+    for what, value in (("the new storage values", new_storage), ("the chart's defaults", defaults)):
+        if value is not None and not isinstance(value, dict):
+            raise AnsibleFilterError(f"{what} must be a mapping, got {type(value).__name__}")
+    if not live_helmrelease:  # kof-regional not installed yet: no kof-storage runs from it
+        return []
+    live = ((live_helmrelease.get("spec") or {}).get("values") or {}).get("storage")
+    return kof_resources.storage_values_claim_changes(list(regionals or []), live, new_storage, defaults,
+                                                      management=bool(management))
+
+
 def _names(items, what):
     if items is None:
         return []
@@ -110,4 +125,5 @@ class FilterModule:
                 "promxy_server_group_manifest": promxy_server_group_manifest,
                 "grafana_datasource_manifest": grafana_datasource_manifest, "install_flow": install_flow,
                 "regional_config_map_manifest": regional_config_map_manifest,
-                "collectors_workaround_patch": collectors_workaround_patch, "only_in": only_in, "not_in": not_in}
+                "collectors_workaround_patch": collectors_workaround_patch, "only_in": only_in, "not_in": not_in,
+                "storage_values_claim_changes": storage_values_claim_changes}

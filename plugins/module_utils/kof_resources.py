@@ -769,13 +769,39 @@ def _storage_values(cd: dict) -> tuple[str, dict, object] | None:
     return "1.x", yaml.safe_load(ann.get(STORAGE_VALUES_ANNOTATION) or "") or {}, ann.get(STORAGE_CLASS_ANNOTATION)
 
 
-def storage_claim_inputs(cd: dict) -> dict:
+def merge_values(*layers) -> dict:
+    """Maps merged key by key, a later layer's value winning (sprig's mergeOverwrite, as kof-regional merges the
+    layers of kof-storage's values)."""
+    out: dict = {}
+    for layer in layers:
+        for key, val in (layer if isinstance(layer, dict) else {}).items():
+            out[key] = merge_values(out[key], val) if isinstance(val, dict) and isinstance(out.get(key), dict) else \
+                copy.deepcopy(val)
+    return out
+
+
+def _regional_storage_layers(storage_class, helm_storage) -> dict:
+    """KOF 1.x: what kof-regional v1.10.0 puts under a regional cluster's kof-storage values before its own
+    `storage` values (helm_storage) and the cluster's storage values annotation: the storage class - the cluster's
+    kof-storage-class annotation, else storage.global.storageClass - as the log and trace storage claims' class."""
+    if storage_class is None:
+        storage_class = ((helm_storage or {}).get("global") or {}).get("storageClass") or ""
+    here = {"global": {"storageClass": storage_class or None}}
+    for _name, (chart, component) in CLAIM_TEMPLATE_STATEFULSETS["1.x"]:
+        here[chart] = {component: {"persistentVolume": {"storageClassName": storage_class or None}}}
+    return merge_values(here, helm_storage or {})
+
+
+def storage_claim_inputs(cd: dict, helm_storage: dict | None = None) -> dict:
     """{StatefulSet: what of the ClusterDeployment feeds its immutable spec} for kof-storage's helm-managed
-    StatefulSets (CLAIM_TEMPLATE_STATEFULSETS) that it enables; {} for a cluster without kof-storage."""
+    StatefulSets (CLAIM_TEMPLATE_STATEFULSETS) that it enables; {} for a cluster without kof-storage. KOF 1.x:
+    helm_storage is kof-regional's own `storage` values (kof_values), beneath the cluster's annotations."""
     found = _storage_values(cd)
     if found is None:
         return {}
     flow, values, storage_class = found
+    if flow == "1.x":
+        values = merge_values(_regional_storage_layers(storage_class, helm_storage), values)
     out = {}
     for name, (chart, component) in CLAIM_TEMPLATE_STATEFULSETS[flow]:
         sub = values.get(chart) if isinstance(values.get(chart), dict) else {}
@@ -785,10 +811,52 @@ def storage_claim_inputs(cd: dict) -> dict:
         if flow == "0.1" and (comp.get("statefulSet") or {}).get("enabled") is False:
             continue  # a Deployment then: no claim template
         pv = {k: v for k, v in (comp.get("persistentVolume") or {}).items() if k not in _POD_TEMPLATE_ONLY}
-        if flow == "1.x" and "storageClassName" not in pv:
-            # kof-regional v1.10.0 puts the cluster's storage class there; the storage values annotation wins
-            pv["storageClassName"] = storage_class
         out[name] = {"persistentVolume": pv, "podManagementPolicy": comp.get("podManagementPolicy")}
+    return out
+
+
+def storage_claim_values(storage: dict | None) -> dict:
+    """The part of kof-regional's `storage` values that reaches the claim templates of kof-storage's StatefulSets
+    (its storage class, the log and trace storage's enabled flags, persistentVolume and podManagementPolicy):
+    what k0rdent.kof.kof_info returns of the installed chart's defaults, nothing else of the values."""
+    storage = storage if isinstance(storage, dict) else {}
+    out: dict = {}
+    glob = storage.get("global") if isinstance(storage.get("global"), dict) else {}
+    if "storageClass" in glob:
+        out["global"] = {"storageClass": glob["storageClass"]}
+    for _name, (chart, component) in CLAIM_TEMPLATE_STATEFULSETS["1.x"]:
+        sub = storage.get(chart) if isinstance(storage.get(chart), dict) else {}
+        comp = sub.get(component) if isinstance(sub.get(component), dict) else {}
+        keep = {k: copy.deepcopy(comp[k]) for k in ("enabled", "persistentVolume", "podManagementPolicy")
+                if k in comp}
+        part = {k: sub[k] for k in ("enabled",) if k in sub}
+        if keep:
+            part[component] = keep
+        if part:
+            out[chart] = part
+    return out
+
+
+def storage_values_claim_changes(regionals: list, live_storage: dict | None, new_storage: dict | None,
+                                 defaults: dict | None, management: bool = False) -> list[dict]:
+    """KOF 1.x: the clusters whose kof-storage StatefulSets get other claim templates when kof-regional's `storage`
+    values go from live_storage (the live kof-regional HelmRelease's) to new_storage (the kof_values the run
+    installs, over the chart's `defaults`): [{cluster: namespace/name ("" the management cluster, regionless
+    mode), statefulsets: [...]}]. Every regional ClusterDeployment is judged with its own annotations."""
+    before = storage_claim_values(live_storage)
+    after = storage_claim_values(merge_values(defaults or {}, new_storage or {}))
+    if before == after:
+        return []
+    clusters = [((cd.get("metadata") or {}).get("namespace", ""), (cd.get("metadata") or {}).get("name", ""), cd)
+                for cd in regionals or [] if not (cd.get("metadata") or {}).get("deletionTimestamp")]
+    if management:  # regionless: the management cluster runs kof-storage, with no cluster annotations
+        clusters.append(("", "", {"metadata": {"labels": {REGIONAL_ROLE_LABEL: "regional"}}}))
+    out = []
+    for ns, name, cd in sorted(clusters, key=lambda c: (c[0], c[1])):
+        old, new = storage_claim_inputs(cd, before), storage_claim_inputs(cd, after)
+        names = [sts for sts in sorted(old) if sts in new and old[sts] != new[sts]]
+        if names:
+            out.append({"cluster": f"{ns}/{name}" if name else "", "statefulsets": names})
     return out
 
 

@@ -63,6 +63,10 @@ installed:
   description:
     - The KOF release found - C(release) (V(kof) or V(kof-mothership)), C(namespace), C(chart), C(version) and
       C(generation) (V(0.1) or V(1.x)); empty when KOF is not installed.
+    - For the umbrella chart (KOF 1.x) also C(regional_storage_defaults) - the part of the installed chart's default
+      C(kof-regional) C(storage) values that reaches the claim templates of kof-storage's StatefulSets (storage
+      class, the log and trace storage's C(enabled), C(persistentVolume) and C(podManagementPolicy)), no other
+      values.
   returned: always
   type: dict
 kcm_api_versions:

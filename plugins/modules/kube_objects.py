@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: kube_objects
-short_description: Ensure whole Kubernetes objects are present or absent on the management cluster, write-free when nothing differs
+short_description: Ensure whole Kubernetes objects are present or absent on a cluster, write-free when nothing differs
 version_added: 0.1.0
 description:
   - Runs on the controller (action plugin). For each object of O(definitions) it reads the live object and writes
@@ -50,6 +50,15 @@ options:
     description: Seconds to wait.
     type: int
     default: 300
+  cluster:
+    description:
+      - The objects are on this workload cluster (C(<namespace>/<name>) of its ClusterDeployment) instead of the
+        management cluster - reached through the kubeconfig Secret C(<name>-kubeconfig) kcm writes beside it,
+        which stays in the controller process (never returned, logged or written). TLS verification is off only
+        when it is off for the management cluster.
+      - Empty, the management cluster.
+    type: str
+    default: ""
 attributes:
   check_mode:
     support: full
@@ -82,6 +91,15 @@ EXAMPLES = r"""
     wait: true
     definitions:
       - {apiVersion: v1, kind: ServiceAccount, metadata: {name: viewer, namespace: kof}}
+
+- name: Delete a StatefulSet on a regional cluster and keep its pods (propagationPolicy Orphan)
+  k0rdent.kof.kube_objects:
+    cluster: kcm-system/eu-storage
+    state: absent
+    propagation: Orphan
+    wait: true
+    definitions:
+      - {apiVersion: apps/v1, kind: StatefulSet, metadata: {name: kof-storage-victoria-logs-cluster-vlstorage, namespace: kof}}
 """
 
 RETURN = r"""

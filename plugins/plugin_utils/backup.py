@@ -72,9 +72,10 @@ def list_everywhere(kube, api_version: str, plural: str) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------------- helm
-def decode_release(secret: dict) -> dict | None:
+def decode_release(secret: dict, defaults: bool = False) -> dict | None:
     """A helm 3/4 release record (Secret type helm.sh/release.v1: base64 of gzip'ed JSON, base64 again as Secret
-    data) reduced to what a backup needs: chart, version and the user-supplied values."""
+    data) reduced to what a backup needs: chart, version and the user-supplied values (defaults: the chart's own
+    values too, as `defaults`)."""
     try:
         blob = base64.b64decode(base64.b64decode((secret.get("data") or {}).get("release", "")))
         if blob[:3] == b"\x1f\x8b\x08":
@@ -83,8 +84,11 @@ def decode_release(secret: dict) -> dict | None:
     except (ValueError, OSError, EOFError):
         return None
     chart = ((rel.get("chart") or {}).get("metadata") or {})
-    return {"name": rel.get("name"), "namespace": rel.get("namespace"), "revision": rel.get("version"),
-            "chart": chart.get("name"), "version": chart.get("version"), "values": rel.get("config") or {}}
+    out = {"name": rel.get("name"), "namespace": rel.get("namespace"), "revision": rel.get("version"),
+           "chart": chart.get("name"), "version": chart.get("version"), "values": rel.get("config") or {}}
+    if defaults:
+        out["defaults"] = (rel.get("chart") or {}).get("values") or {}
+    return out
 
 
 def helm_releases(kube, namespace: str) -> list[dict]:

@@ -630,6 +630,64 @@ def test_claim_template_changes_1x():
     assert kr.claim_template_changes(_cd_01({}), _cd_1x("fast")) == []
 
 
+def _named(cd, name, namespace="kcm-system"):
+    cd["metadata"].update(name=name, namespace=namespace)
+    return cd
+
+
+# the umbrella chart's kof-regional storage defaults (k0rdent/kof v1.10.0 charts/kof/values.yaml), claim part
+DEFAULTS = kr.storage_claim_values({
+    "cert-manager": {"cluster-issuer": {"provider": "letsencrypt"}},
+    "victoria-logs-cluster": {"enabled": True, "vlstorage": {"persistentVolume": {"size": "100Gi"}}},
+    "victoria-traces-cluster": {"enabled": True, "vtstorage": {"persistentVolume": {"size": "100Gi"}}}})
+
+
+def _hr(storage):
+    return {"spec": {"values": {"storage": storage}}}
+
+
+def test_storage_claim_values_keeps_only_what_reaches_the_claim_templates():
+    assert DEFAULTS == {"victoria-logs-cluster": {"enabled": True, "vlstorage": {"persistentVolume": {"size": "100Gi"}}},
+                        "victoria-traces-cluster": {"enabled": True,
+                                                    "vtstorage": {"persistentVolume": {"size": "100Gi"}}}}
+    assert kr.storage_claim_values({"global": {"storageClass": "gp3", "clusterName": "x"},
+                                    "victoria-logs-cluster": {"vlstorage": {"podManagementPolicy": "Parallel",
+                                                                            "resources": {"cpu": 1}}}}) == {
+        "global": {"storageClass": "gp3"},
+        "victoria-logs-cluster": {"vlstorage": {"podManagementPolicy": "Parallel"}}}
+    assert kr.storage_claim_values(None) == {}
+
+
+def test_storage_values_claim_changes_judges_every_regional_with_its_own_annotations():
+    live = _hr(kr.merge_values(DEFAULTS, {"cert-manager": {"enabled": True}}))
+    plain = _named(_cd_1x(), "eu-storage")
+    sized = _named(_cd_1x(storage_values={"victoria-logs-cluster": {"vlstorage": {"persistentVolume": {
+        "size": "500Gi"}}}}), "us-storage", "team-a")
+    regionals = [sized, plain]
+    change = kr.storage_values_claim_changes
+    # nothing that reaches a claim template changes: no cluster, whatever else does
+    assert change(regionals, live["spec"]["values"]["storage"], {"gateway": {"annotations": {"a": "b"}}},
+                  DEFAULTS) == []
+    # a bigger log volume: every regional whose annotation does not set its own size, sorted by namespace/name
+    bigger = {"victoria-logs-cluster": {"vlstorage": {"persistentVolume": {"size": "200Gi"}}}}
+    assert change(regionals, live["spec"]["values"]["storage"], bigger, DEFAULTS) == [
+        {"cluster": "kcm-system/eu-storage", "statefulsets": [VL]}]
+    # a default storage class reaches both claim templates of the clusters without a kof-storage-class annotation
+    classed = {"global": {"storageClass": "gp3"}}
+    annotated = _named(_cd_1x("fast"), "ap-storage")
+    assert change([plain, annotated], live["spec"]["values"]["storage"], classed, DEFAULTS) == [
+        {"cluster": "kcm-system/eu-storage", "statefulsets": [VL, VT]}]
+    # back to the defaults from a size the installed values set: the chart's default is what comes back
+    assert change([plain], kr.merge_values(DEFAULTS, bigger), {}, DEFAULTS) == [
+        {"cluster": "kcm-system/eu-storage", "statefulsets": [VL]}]
+    assert change([plain], kr.merge_values(DEFAULTS, bigger), bigger, DEFAULTS) == []
+    # a cluster being deleted is left alone; regionless mode judges the management cluster ("")
+    going = _named(_cd_1x(), "old-storage")
+    going["metadata"]["deletionTimestamp"] = "2026-12-07T00:00:00Z"
+    assert change([going], live["spec"]["values"]["storage"], bigger, DEFAULTS, management=True) == [
+        {"cluster": "", "statefulsets": [VL]}]
+
+
 def test_grafana_claim_change_0_1():
     def cd(storage_class=None, grafana=None):
         values = {"global": {"storageClass": storage_class}} if storage_class else {}

@@ -205,13 +205,17 @@ def test_8_a_value_flux_refuses_is_reported_from_the_helmrelease(fleet):
     assert "kof-mothership" in run.stdout and "bogusKey" in run.stdout, run.stdout[-3000:]
 
 
-def _on_us_storage(fleet, *args):
-    """`kubectl <args> -o json` on us-storage itself, through its kubeconfig Secret."""
-    path = fleet["inv"].parent / "us-storage.kubeconfig"
+def _on(fleet, cluster, *args):
+    """`kubectl <args> -o json` on a regional cluster itself, through its kubeconfig Secret."""
+    path = fleet["inv"].parent / f"{cluster}.kubeconfig"
     if not path.exists():
-        secret = kubectl_json(fleet, "get", "secret", "-n", NS, "us-storage-kubeconfig")
+        secret = kubectl_json(fleet, "get", "secret", "-n", NS, f"{cluster}-kubeconfig")
         path.write_bytes(base64.b64decode(secret["data"]["value"]))
     return kubectl_json(fleet, "--kubeconfig", str(path), *args)
+
+
+def _on_us_storage(fleet, *args):
+    return _on(fleet, "us-storage", *args)
 
 
 def test_9_a_new_storage_class_recreates_the_storage_statefulsets_only_when_confirmed(fleet):
@@ -260,5 +264,54 @@ def test_9_a_new_storage_class_recreates_the_storage_statefulsets_only_when_conf
     # the VictoriaMetrics operator re-creates its own vmstorage StatefulSet the same way (recreateSTSIfNeed)
     vmstorage = _on_us_storage(fleet, "get", "statefulset", "-n", "kof", "vmstorage-cluster")
     assert vmstorage["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"] == "gp3-fast"
+    again = site(fleet, inv=inv)
+    assert again.rc == 0 and again.changed == 0, again.recap
+
+
+def test_10_kof_regional_storage_values_recreate_the_storage_statefulsets_only_when_confirmed(fleet):
+    """kof-regional merges its own storage values (kof_values) into every regional's kof-storage, beneath the
+    cluster's annotations: a bigger log volume there changes the claim template of the log storage on every
+    regional (k0rdent/kof#1119). The management tier refuses before any write, naming each cluster; --check with
+    kof_storage_recreate_confirm predicts the run; with it the StatefulSets are deleted with propagationPolicy Orphan
+    before the umbrella upgrade, which re-creates them with the new template adopting the running pods and their
+    volumes; a re-run changes nothing."""
+    k = fleet["kofsim"]
+    vl = "kof-storage-victoria-logs-cluster-vlstorage"
+    hosts = json.loads(json.dumps(HOSTS))  # with test 9's storage class, which the regional tier has applied
+    hosts["all"]["children"]["kof_regional"]["hosts"]["us-storage"]["kof_regional_storage_class"] = "gp3-fast"
+    gv = dict(fleet["gv"], kof_values={"kof-regional": {"values": {"storage": {"victoria-logs-cluster": {
+        "vlstorage": {"persistentVolume": {"size": "150Gi"}}}}}}})
+    inv = write_inventory(fleet["inv"], hosts, gv)
+    before = {c: {"pods": {p["metadata"]["name"]: p["metadata"]["uid"]
+                           for p in _on(fleet, c, "get", "pods", "-n", "kof", "-l", "app=vlstorage")["items"]},
+                  "claims": {x["metadata"]["name"]: x["metadata"]["uid"]
+                             for x in _on(fleet, c, "get", "pvc", "-n", "kof")["items"]},
+                  "sts": _on(fleet, c, "get", "statefulset", "-n", "kof", vl)["metadata"]["uid"]}
+              for c in ("eu-storage", "us-storage")}
+    assert all(b["pods"] for b in before.values())
+    seq = k.last_seq()
+    refused = site(fleet, inv=inv)
+    assert refused.rc != 0 and "hub" in refused.failed_hosts, refused.recap
+    text = flat(refused.stdout)
+    assert "storage values (kof_values kof-regional.values.storage) would change the volume claim templates" in text
+    assert f"on 2 cluster(s): {NS}/eu-storage ({vl}); {NS}/us-storage ({vl})" in text, refused.stdout[-3000:]
+    assert "kof_storage_recreate_confirm=true" in text and "Nothing was changed" in text
+    assert k.writes(since=seq) == [], "the refusal wrote"
+    seq = k.last_seq()
+    check = site(fleet, "--check", "-e", "kof_storage_recreate_confirm=true", inv=inv)
+    assert check.rc == 0, check
+    assert k.writes(since=seq) == [], "check mode wrote"
+    run = site(fleet, "-e", "kof_storage_recreate_confirm=true", inv=inv)
+    assert run.rc == 0, run
+    assert check.recap["hub"]["changed"] == run.recap["hub"]["changed"], (check.recap["hub"], run.recap["hub"])
+    for c, b in before.items():
+        sts = _on(fleet, c, "get", "statefulset", "-n", "kof", vl)
+        assert sts["metadata"]["uid"] != b["sts"], f"{c}: the StatefulSet was not re-created"
+        assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "150Gi", c
+        pods = _on(fleet, c, "get", "pods", "-n", "kof", "-l", "app=vlstorage")["items"]
+        assert {p["metadata"]["name"]: p["metadata"]["uid"] for p in pods} == b["pods"], f"{c}: pods replaced"
+        assert {p["metadata"]["ownerReferences"][0]["uid"] for p in pods} == {sts["metadata"]["uid"]}
+        claims = {x["metadata"]["name"]: x["metadata"]["uid"] for x in _on(fleet, c, "get", "pvc", "-n", "kof")["items"]}
+        assert all(claims.get(n) == uid for n, uid in b["claims"].items()), f"{c}: a volume claim was replaced"
     again = site(fleet, inv=inv)
     assert again.rc == 0 and again.changed == 0, again.recap
