@@ -511,14 +511,25 @@ def _reset_prefixes(has_status: bool, subresource: str | None):
     return (("f:status",),) if has_status else ()
 
 
+def _compare_kept(lhs, rhs, root: Node, reset) -> tuple[set, set, set]:
+    """compare() without the fields the write resets (the spec of a status write, the status of a main-resource
+    write): they are filtered out of the result anyway, so their top-level keys are not walked at all (a status
+    write's spec, copied from the stored object, is most of what a fleet's controllers would compare)."""
+    skip = {p[0][2:] for p in reset if len(p) == 1}
+    if skip:
+        lhs = {k: v for k, v in lhs.items() if k not in skip} if isinstance(lhs, dict) else lhs
+        rhs = {k: v for k, v in rhs.items() if k not in skip} if isinstance(rhs, dict) else rhs
+    added, modified, removed = compare(lhs, rhs, root)
+    return _filter(added, reset), _filter(modified, reset), _filter(removed, reset)
+
+
 def record_update(old: dict | None, new: dict, manager: str, root: Node, zero: dict, rt, now: str,
                   subresource: str | None = None) -> None:
     """Update bookkeeping (create, update, patch): the writer owns what it added or changed; others lose what was
     removed or taken. Sets new.metadata.managedFields."""
     live = _strip_managed(old) if old is not None else zero
-    added, modified, removed = compare(live, _strip_managed(new), root)
     reset = _reset_prefixes(rt.status, subresource)
-    added, modified, removed = _filter(added, reset), _filter(modified, reset), _filter(removed, reset)
+    added, modified, removed = _compare_kept(live, _strip_managed(new), root, reset)
     # managedFields the writer sends (and that differ from the stored ones) are taken as they are: that is how
     # clients set them directly (kubectl's client-side to server-side apply migration); an object without them
     # keeps the stored ones
@@ -579,8 +590,7 @@ def server_side_apply(live: dict | None, cfg: dict, manager: str, force: bool, r
         drop = (merged_set & _named_fields(last, root)) - owned
         for p in sorted(drop - STRIPPED, key=len, reverse=True):
             _remove_path(merged, p)
-    added, modified, removed = compare(base, _strip_managed(merged), root)
-    added, modified, removed = _filter(added, reset), _filter(modified, reset), _filter(removed, reset)
+    added, modified, removed = _compare_kept(base, _strip_managed(merged), root, reset)
     taken = added | modified
     conflicts = []
     for x in m.entries:
