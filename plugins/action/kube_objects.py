@@ -29,13 +29,13 @@ class ActionModule(KofAction):
             if not (isinstance(meta, dict) and obj.get("apiVersion") and obj.get("kind") and meta.get("name")):
                 result.update(failed=True, msg=f"definitions[{i}] needs apiVersion, kind and metadata.name")
                 return
+        ns, sep, name = args["cluster"].partition("/")
+        if args["cluster"] and not (sep and ns and name and "/" not in name):
+            result.update(failed=True, msg=f"cluster {args['cluster']!r} must be <namespace>/<name> of a "
+                                           "ClusterDeployment (or empty: the management cluster)")
+            return
         kube = self.management(args)
         if args["cluster"]:
-            ns, sep, name = args["cluster"].partition("/")
-            if not (sep and ns and name):
-                result.update(failed=True, msg=f"cluster {args['cluster']!r} must be <namespace>/<name> of a "
-                                               "ClusterDeployment")
-                return
             # the workload cluster, through the kubeconfig Secret kcm writes for it (never returned or written)
             kube = day2.workload_kube(kube, name, ns)
         try:
