@@ -218,27 +218,9 @@ class ActionModule(KofAction):
         kube = None
         try:
             kube = day2.kube_from_secret(secret, name, ns, verify=mgmt.verify is not False)
-            upgraded = converge.wait_for(
-                kube, object_path("grafana.integreatly.org/v1beta1", "grafanas", gns), {grafana},
-                lambda o: o is not None and _claim_class(o.get("spec") or {}) == new, timeout)
-            if upgraded["pending"]:
-                raise KubeError(f"kof-storage's upgrade did not give Grafana {gns}/{grafana} storage class {new} "
-                                f"within {timeout}s")
-            path = object_path("v1", "persistentvolumeclaims", gns, claim)
-            pvc = kube.get(path)
-            if pvc is not None and (pvc.get("spec") or {}).get("storageClassName") != new:
-                kube.delete(path, propagation="Background")
-                for pod in kube.list(object_path("v1", "pods", gns), {"labelSelector": f"app={grafana}"}).get(
-                        "items") or []:
-                    kube.delete(object_path("v1", "pods", gns, pod["metadata"]["name"]), propagation="Background")
+            if day2.replace_grafana_claim(kube, gns, grafana, claim, new, timeout):
                 res["replaced_claims"] = [f"{gns}/{claim}"]
                 res["changed"] = True
-            done = converge.wait_for(
-                kube, object_path("v1", "persistentvolumeclaims", gns), {claim},
-                lambda o: o is not None and not o["metadata"].get("deletionTimestamp")
-                and (o.get("spec") or {}).get("storageClassName") == new, timeout)
-            if done["pending"]:
-                raise KubeError(f"grafana-operator did not create {claim} with storage class {new} within {timeout}s")
         except KubeError as err:
             res.update(failed=True, msg=f"{what}: the ClusterDeployment is applied, but the claim could not be "
                                         f"replaced for storage class {new}: {err}; {manual}")
@@ -339,10 +321,6 @@ def _settle_templates(objs, live, default_template, per_host) -> list[str]:
                                f"or unset the template variable (kof_cluster_template, kof_regional_template or "
                                f"kof_child_template) to keep {running}")
     return refused
-
-
-def _claim_class(grafana_spec: dict):
-    return (((grafana_spec.get("persistentVolumeClaim") or {}).get("spec")) or {}).get("storageClassName")
 
 
 def _claim_template_refusal(recreate, claims, objs) -> str:

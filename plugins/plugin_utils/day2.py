@@ -17,7 +17,7 @@ import yaml
 
 from ansible_collections.k0rdent.kof.plugins.module_utils.compare import view
 from ansible_collections.k0rdent.kof.plugins.module_utils.converge import (  # pylint: disable=unused-import
-    Converger, ref)  # ref: day2.ref for the day-2 plugins
+    Converger, ref, wait_for)  # ref: day2.ref for the day-2 plugins
 from ansible_collections.k0rdent.kof.plugins.module_utils.kube import Kube, KubeError, object_path
 
 # Server-owned or instance-specific metadata: meaningless (or harmful) when an object is re-created elsewhere.
@@ -58,6 +58,45 @@ def kube_from_secret(sec: dict, name: str, namespace: str, *, verify: bool = Tru
     if not verify:
         settings["validate_certs"] = False
     return Kube(settings, retries=2, timeout=timeout)
+
+
+GRAFANA_API = "grafana.integreatly.org/v1beta1"
+
+
+def grafana_claim_class(grafana: dict | None):
+    """The storage class a Grafana CR asks its data claim to have (spec.persistentVolumeClaim.spec)."""
+    spec = (grafana or {}).get("spec") or {}
+    return (((spec.get("persistentVolumeClaim") or {}).get("spec")) or {}).get("storageClassName")
+
+
+def replace_grafana_claim(kube: Kube, namespace: str, grafana: str, claim: str, storage_class: str,
+                          timeout: int) -> bool:
+    """Give a Grafana's data claim a new storage class, which grafana-operator cannot do (a claim's class is
+    immutable, the operator stops at its pvc stage): wait until the Grafana CR asks for `storage_class` (its chart
+    was upgraded), delete the claim and Grafana's pods (the claim goes once no pod holds it; the new pod waits
+    unscheduled), then wait until the operator has created the claim anew with that class. Grafana's own database
+    starts empty; KOF's dashboards and datasources are CRs and come back. True when the claim was replaced, False
+    when it had the class already. Raises KubeError when a wait runs out."""
+    upgraded = wait_for(kube, object_path(GRAFANA_API, "grafanas", namespace), {grafana},
+                        lambda o: o is not None and grafana_claim_class(o) == storage_class, timeout)
+    if upgraded["pending"]:
+        raise KubeError(f"Grafana {namespace}/{grafana} did not ask for storage class {storage_class} within "
+                        f"{timeout}s (its chart's upgrade did not reach it)")
+    path = object_path("v1", "persistentvolumeclaims", namespace, claim)
+    pvc = kube.get(path)
+    replaced = pvc is not None and (pvc.get("spec") or {}).get("storageClassName") != storage_class
+    if replaced:
+        kube.delete(path, propagation="Background")
+        pods = kube.list(object_path("v1", "pods", namespace), {"labelSelector": f"app={grafana}"}).get("items")
+        for pod in pods or []:
+            kube.delete(object_path("v1", "pods", namespace, pod["metadata"]["name"]), propagation="Background")
+    done = wait_for(kube, object_path("v1", "persistentvolumeclaims", namespace), {claim},
+                    lambda o: o is not None and not o["metadata"].get("deletionTimestamp")
+                    and (o.get("spec") or {}).get("storageClassName") == storage_class, timeout)
+    if done["pending"]:
+        raise KubeError(f"grafana-operator did not create {claim} with storage class {storage_class} within "
+                        f"{timeout}s")
+    return replaced
 
 
 class Resources:
