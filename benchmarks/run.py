@@ -138,9 +138,10 @@ def minimum_1x(n: int, r: int) -> dict:
     objects = n + r                        # N + R labelled ClusterDeployments: kof-operator and the
     #                                        MultiClusterServices make the rest
     state = 1                              # one list of the ClusterDeployments
-    management = 1 + 4 + 4                 # helm: the release lookup; preflight: version, Management,
+    management = 1 + 4 + 4 + 1             # helm: the release lookup; preflight: version, Management,
     #                                        StorageClasses, namespace; HelmReleases, MultiClusterServices,
-    #                                        ServiceTemplates, kof pods
+    #                                        ServiceTemplates, kof pods; the live kof-regional HelmRelease (its
+    #                                        storage values, which the storage guard compares)
     services = 4 + 3                       # one look at each tier: MultiClusterServices, ServiceSets, kof-operator's
     #                                        ConfigMaps (+ PSGs)
     verify = 6 + n + r                     # CDs, ServiceSets, MCSs, kubeconfig Secrets, PSGs, promxy config; one pod list
