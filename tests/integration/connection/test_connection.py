@@ -213,6 +213,8 @@ def tasks(c: dict, out: Path) -> dict:
         "flux_releases": {"namespace": "kof", "wait": False},
         "cluster_services": {"batch": ["conn_batch"], "role": "regional", "kof_version": "1.10.0", "wait": False},
         "kof_info": {"namespace": "kof"},
+        # run in check mode (CHECK_MODE): the claim is read (there is none here), nothing is waited for
+        "grafana_claim": {"storage_class": "conn-class", "namespace": "kof"},
         "kube_objects_info": {"server_version": True,
                               "queries": [{"api_version": "v1", "kind": "ConfigMap", "namespace": "kof"}]},
         # run in check mode (CHECK_MODE): the record and the credentials Secret are read, no storage is contacted
@@ -226,7 +228,7 @@ def tasks(c: dict, out: Path) -> dict:
     }
 
 
-CHECK_MODE = {"regional_data_migration"}
+CHECK_MODE = {"regional_data_migration", "grafana_claim"}
 
 
 def run_variant(c: dict, name: str, defaults: dict | None, env: dict | None = None):
