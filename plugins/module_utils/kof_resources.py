@@ -12,6 +12,7 @@ import re
 from urllib.parse import urlparse
 
 from ansible_collections.k0rdent.kof.plugins.module_utils.converge import condition
+from ansible_collections.k0rdent.kof.plugins.module_utils.helm_cli import merge as merge_values
 
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -769,17 +770,6 @@ def _storage_values(cd: dict) -> tuple[str, dict, object] | None:
     return "1.x", yaml.safe_load(ann.get(STORAGE_VALUES_ANNOTATION) or "") or {}, ann.get(STORAGE_CLASS_ANNOTATION)
 
 
-def merge_values(*layers) -> dict:
-    """Maps merged key by key, a later layer's value winning (sprig's mergeOverwrite, as kof-regional merges the
-    layers of kof-storage's values)."""
-    out: dict = {}
-    for layer in layers:
-        for key, val in (layer if isinstance(layer, dict) else {}).items():
-            out[key] = merge_values(out[key], val) if isinstance(val, dict) and isinstance(out.get(key), dict) else \
-                copy.deepcopy(val)
-    return out
-
-
 def _regional_storage_layers(storage_class, helm_storage) -> dict:
     """KOF 1.x: what kof-regional v1.10.0 puts under a regional cluster's kof-storage values before its own
     `storage` values (helm_storage) and the cluster's storage values annotation: the storage class - the cluster's
@@ -801,6 +791,7 @@ def storage_claim_inputs(cd: dict, helm_storage: dict | None = None) -> dict:
         return {}
     flow, values, storage_class = found
     if flow == "1.x":
+        # sprig's mergeOverwrite as kof-regional layers them: helm's merge (maps recursively, the rest replaced)
         values = merge_values(_regional_storage_layers(storage_class, helm_storage), values)
     out = {}
     for name, (chart, component) in CLAIM_TEMPLATE_STATEFULSETS[flow]:

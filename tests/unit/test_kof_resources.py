@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.k0rdent.kof.plugins.module_utils import kof_resources as kr
+from ansible_collections.k0rdent.kof.plugins.module_utils.helm_cli import merge as helm_merge
 from ansible_collections.k0rdent.kof.plugins.module_utils.kof_resources import ValidationError
 
 GUIDE = {"cluster_name": "aws-ue2-region1", "regional_domain": "aws-ue2-region1.kof.example.com"}
@@ -659,7 +660,7 @@ def test_storage_claim_values_keeps_only_what_reaches_the_claim_templates():
 
 
 def test_storage_values_claim_changes_judges_every_regional_with_its_own_annotations():
-    live = _hr(kr.merge_values(DEFAULTS, {"cert-manager": {"enabled": True}}))
+    live = _hr(helm_merge(DEFAULTS, {"cert-manager": {"enabled": True}}))
     plain = _named(_cd_1x(), "eu-storage")
     sized = _named(_cd_1x(storage_values={"victoria-logs-cluster": {"vlstorage": {"persistentVolume": {
         "size": "500Gi"}}}}), "us-storage", "team-a")
@@ -678,9 +679,9 @@ def test_storage_values_claim_changes_judges_every_regional_with_its_own_annotat
     assert change([plain, annotated], live["spec"]["values"]["storage"], classed, DEFAULTS) == [
         {"cluster": "kcm-system/eu-storage", "statefulsets": [VL, VT]}]
     # back to the defaults from a size the installed values set: the chart's default is what comes back
-    assert change([plain], kr.merge_values(DEFAULTS, bigger), {}, DEFAULTS) == [
+    assert change([plain], helm_merge(DEFAULTS, bigger), {}, DEFAULTS) == [
         {"cluster": "kcm-system/eu-storage", "statefulsets": [VL]}]
-    assert change([plain], kr.merge_values(DEFAULTS, bigger), bigger, DEFAULTS) == []
+    assert change([plain], helm_merge(DEFAULTS, bigger), bigger, DEFAULTS) == []
     # a cluster being deleted is left alone; regionless mode judges the management cluster ("")
     going = _named(_cd_1x(), "old-storage")
     going["metadata"]["deletionTimestamp"] = "2026-12-07T00:00:00Z"
