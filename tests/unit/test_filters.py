@@ -36,3 +36,23 @@ def test_linear_not_quadratic():
     # 20000 x 20000 membership tests on a list would take minutes; the set makes it instant
     assert only_in(hosts, list(reversed(hosts))) == hosts
     assert not_in(hosts, hosts) == []
+
+
+class _Lazy(dict):
+    """Stands in for ansible-core's lazy containers, whose deepcopy copies the templar with every variable."""
+
+    def __deepcopy__(self, memo):
+        raise AssertionError("a filter deep-copied its lazy input")
+
+
+def test_every_filter_works_on_plain_copies_of_its_arguments():
+    from ansible_collections.k0rdent.kof.plugins.filter.kof import FilterModule
+    filters = FilterModule().filters()
+    logs = {"victoria-logs-cluster": _Lazy(vlstorage=_Lazy(persistentVolume=_Lazy(size="150Gi")))}
+    live = _Lazy(spec=_Lazy(values=_Lazy(storage=_Lazy({"victoria-logs-cluster": _Lazy(vlstorage=_Lazy(
+        persistentVolume=_Lazy(size="100Gi")))}))))
+    regional = _Lazy(metadata=_Lazy(name="eu", namespace="kcm-system", labels=_Lazy(
+        {"k0rdent.mirantis.com/kof-cluster-role": "regional"})), spec=_Lazy(config=_Lazy(clusterAnnotations=_Lazy())))
+    changes = filters["storage_values_claim_changes"]([regional], live, _Lazy(logs), _Lazy())
+    assert changes == [{"cluster": "kcm-system/eu", "statefulsets": ["kof-storage-victoria-logs-cluster-vlstorage"]}]
+    assert filters["only_in"](["a", "b"], ["b"]) == ["b"]
