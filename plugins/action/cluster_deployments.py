@@ -17,7 +17,8 @@ from ansible_collections.k0rdent.kof.plugins.module_utils import converge
 from ansible_collections.k0rdent.kof.plugins.module_utils.compare import FIELD_MANAGER, needs_apply, view
 from ansible_collections.k0rdent.kof.plugins.module_utils.kof_resources import (STORAGE_RELEASE,
                                                                                 claim_template_changes,
-                                                                                grafana_claim_change)
+                                                                                grafana_claim_change,
+                                                                                storage_annotations_change)
 from ansible_collections.k0rdent.kof.plugins.module_utils.kube import KubeError, object_path
 from ansible_collections.k0rdent.kof.plugins.plugin_utils import day2
 from ansible_collections.k0rdent.kof.plugins.plugin_utils.action import KofAction
@@ -39,6 +40,7 @@ class ActionModule(KofAction):
         "created_templates": {"type": "list", "elements": "str", "default": []},
         "default_template": {"type": "str", "default": ""},
         "recreate_statefulsets": {"type": "bool", "default": False},
+        "regional_helmrelease": {"type": "str", "default": ""},
     }
 
     def act(self, args, result):
@@ -86,10 +88,13 @@ class ActionModule(KofAction):
         if args["state"] == "present":
             # inventory errors the cluster would refuse, for the whole batch before any write (nothing is changed)
             refused = []
+            helm_storage = self._regional_storage_values(kube, args["regional_helmrelease"], [
+                (lives[key].get(o["metadata"]["name"]), o) for key, objs in by_ns.items() for o in objs.values()])
             for key, objs in by_ns.items():
                 refused += _settle_templates(objs, lives[key], args["default_template"], per_host)
                 recreate.update({h: names for h, o in objs.items() if h not in per_host
-                                 and (names := claim_template_changes(lives[key].get(o["metadata"]["name"]), o))})
+                                 and (names := claim_template_changes(lives[key].get(o["metadata"]["name"]), o,
+                                                                      helm_storage))})
                 claims.update({h: change for h, o in objs.items() if h not in per_host
                                and (change := grafana_claim_change(lives[key].get(o["metadata"]["name"]), o))})
             if refused:
@@ -273,6 +278,16 @@ class ActionModule(KofAction):
                              f"{cond.get('reason', 'no Ready condition')}: {cond.get('message', '')}".rstrip(": "))
             else:
                 r["ready"] = True
+
+    @staticmethod
+    def _regional_storage_values(kube, helmrelease: str, pairs: list) -> dict | None:
+        """KOF 1.x: kof-regional's `storage` values from its live HelmRelease (`namespace/name`), read only when a
+        regional cluster's storage annotations change - the layer beneath them in kof-storage's values."""
+        ns, _sep, name = helmrelease.partition("/")
+        if not (ns and name) or not any(storage_annotations_change(live, new) for live, new in pairs):
+            return None
+        live = kube.get(object_path("helm.toolkit.fluxcd.io/v2", "helmreleases", ns, name))
+        return (((live or {}).get("spec") or {}).get("values") or {}).get("storage")
 
     def _render(self, result, args, desired, per_host):
         """GitOps/review mode: write each host's ClusterDeployment to render_dir, touch no cluster."""

@@ -21,6 +21,7 @@ class ActionModule(KofAction):
         "wait": {"type": "bool", "default": False},
         "wait_timeout": {"type": "int", "default": 300},
         "cluster": {"type": "str", "default": ""},
+        "in_order": {"type": "bool", "default": False},
     }
 
     def act(self, args, result):
@@ -49,6 +50,7 @@ class ActionModule(KofAction):
         resources = day2.Resources(kube)
         objects, diffs, deleted = [], [], []
         result["objects"] = objects  # also on a failure: what was done before it
+        one_by_one = args["in_order"] and args["state"] == "absent" and args["wait"] and not self.check_mode
         for obj in args["definitions"]:
             if args["state"] == "present":
                 res = day2.ensure_present(engine, resources, obj)
@@ -61,6 +63,9 @@ class ActionModule(KofAction):
                 diffs.append({"before": day2.yaml_text(res["before"]), "after": day2.yaml_text(res["after"]),
                               "before_header": day2.ref(obj) + " (live)",
                               "after_header": day2.ref(obj) + " (wanted)"})
+            if deleted and one_by_one:  # gone before the next one is deleted
+                self._wait_gone(kube, resources, deleted, args["wait_timeout"])
+                deleted = []
         if deleted and args["wait"] and not self.check_mode:
             self._wait_gone(kube, resources, deleted, args["wait_timeout"])
         result.update(changed=any(o["action"] not in ("unchanged", "absent") for o in objects),

@@ -882,10 +882,18 @@ def grafana_claim_change(live: dict | None, desired: dict) -> dict | None:
     return dict(GRAFANA_DATA_CLAIM, namespace=ns, **{"from": classes[0], "to": classes[1]})
 
 
-def claim_template_changes(live: dict | None, desired: dict) -> list[str]:
+def storage_annotations_change(live: dict | None, desired: dict) -> bool:
+    """KOF 1.x: whether a live regional ClusterDeployment's storage annotations (class, values) change - the only
+    inputs of its kof-storage claim templates that are the cluster's own."""
+    old, new = _storage_values(live) if live else None, _storage_values(desired)
+    return bool(old and new and old[0] == new[0] == "1.x" and old != new)
+
+
+def claim_template_changes(live: dict | None, desired: dict, helm_storage: dict | None = None) -> list[str]:
     """The StatefulSets of kof-storage whose claim templates (or other immutable fields) would change when `live`
-    becomes `desired`: helm cannot upgrade them in place. Nothing for a new cluster."""
+    becomes `desired`: helm cannot upgrade them in place. Nothing for a new cluster. KOF 1.x: helm_storage is
+    kof-regional's own `storage` values (the live HelmRelease's), the same on both sides."""
     if not live:
         return []
-    before, after = storage_claim_inputs(live), storage_claim_inputs(desired)
+    before, after = storage_claim_inputs(live, helm_storage), storage_claim_inputs(desired, helm_storage)
     return [name for name in sorted(before) if name in after and before[name] != after[name]]

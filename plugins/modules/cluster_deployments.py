@@ -101,6 +101,16 @@ options:
         the dashboards and datasources of KOF come back from their CRs.
     type: bool
     default: false
+  regional_helmrelease:
+    description:
+      - KOF 1.x - C(<namespace>/<name>) of the Flux HelmRelease of kof-regional, whose C(storage) values lie beneath
+        each regional cluster's storage annotations in kof-storage's values. Read once, and only when a regional
+        ClusterDeployment's storage annotations change, so that O(recreate_statefulsets) judges the claim
+        templates the cluster really gets (a class kof-regional's values pin for a StatefulSet is not changed by
+        the cluster's C(kof-storage-class) annotation).
+      - Empty (or the HelmRelease missing), the annotations are judged alone.
+    type: str
+    default: ""
 attributes:
   check_mode:
     support: full

@@ -47,9 +47,17 @@ options:
     type: bool
     default: false
   wait_timeout:
-    description: Seconds to wait.
+    description: Seconds to wait (for each object with O(in_order=true)).
     type: int
     default: 300
+  in_order:
+    description:
+      - With O(state=absent) and O(wait=true), delete the objects one at a time in the order of O(definitions), each
+        waited for until it is gone before the next is deleted - for an uninstall order in which a later object
+        must outlive an earlier one (a Flux HelmRelease whose finalizer uninstalls a release that references the
+        next one's templates). Without it, every object is deleted first and then all are waited for.
+    type: bool
+    default: false
   cluster:
     description:
       - The objects are on this workload cluster (C(<namespace>/<name>) of its ClusterDeployment) instead of the
@@ -91,6 +99,15 @@ EXAMPLES = r"""
     wait: true
     definitions:
       - {apiVersion: v1, kind: ServiceAccount, metadata: {name: viewer, namespace: kof}}
+
+- name: Delete Flux HelmReleases one after the other, each gone (its release uninstalled) before the next
+  k0rdent.kof.kube_objects:
+    state: absent
+    wait: true
+    in_order: true
+    definitions:
+      - {apiVersion: helm.toolkit.fluxcd.io/v2, kind: HelmRelease, metadata: {name: kof-regional, namespace: kof}}
+      - {apiVersion: helm.toolkit.fluxcd.io/v2, kind: HelmRelease, metadata: {name: kof-mothership, namespace: kof}}
 
 - name: Delete a StatefulSet on a regional cluster and keep its pods (propagationPolicy Orphan)
   k0rdent.kof.kube_objects:

@@ -631,6 +631,32 @@ def test_claim_template_changes_1x():
     assert kr.claim_template_changes(_cd_01({}), _cd_1x("fast")) == []
 
 
+def test_claim_template_changes_1x_beneath_kof_regionals_storage_values():
+    """The regional tier reads kof-regional's storage values (its HelmRelease) when a cluster's storage annotations
+    change: a class they pin for one StatefulSet is not changed by the cluster's kof-storage-class annotation."""
+    helm = {"victoria-logs-cluster": {"vlstorage": {"persistentVolume": {"storageClassName": "gp3"}}}}
+    assert kr.claim_template_changes(_cd_1x("fast"), _cd_1x("slow")) == [VL, VT]
+    assert kr.claim_template_changes(_cd_1x("fast"), _cd_1x("slow"), helm) == [VT]
+    # their default class reaches the clusters without an annotation: adding one with the same class changes nothing
+    default = {"global": {"storageClass": "gp3"}}
+    assert kr.claim_template_changes(_cd_1x(), _cd_1x("gp3")) == [VL, VT]
+    assert kr.claim_template_changes(_cd_1x(), _cd_1x("gp3"), default) == []
+    # an explicit class in the cluster's values removed: the cluster falls back to kof-regional's pinned one, which
+    # the annotations alone cannot see
+    own = {"victoria-logs-cluster": {"vlstorage": {"persistentVolume": {"storageClassName": "fast"}}}}
+    assert kr.claim_template_changes(_cd_1x("fast", own), _cd_1x("fast")) == []
+    assert kr.claim_template_changes(_cd_1x("fast", own), _cd_1x("fast"), helm) == [VL]
+
+
+def test_storage_annotations_change_only_for_a_live_1x_regional():
+    assert kr.storage_annotations_change(_cd_1x(), _cd_1x("fast"))
+    assert kr.storage_annotations_change(_cd_1x("fast"), _cd_1x("fast", {"external-dns": {"enabled": True}}))
+    assert not kr.storage_annotations_change(_cd_1x("fast"), _cd_1x("fast"))
+    assert not kr.storage_annotations_change(None, _cd_1x("fast"))  # a new cluster: nothing to re-create
+    assert not kr.storage_annotations_change(_cd_1x(role="child"), _cd_1x("fast", role="child"))
+    assert not kr.storage_annotations_change(_cd_01({}), _cd_01({"global": {"storageClass": "fast"}}))
+
+
 def _named(cd, name, namespace="kcm-system"):
     cd["metadata"].update(name=name, namespace=namespace)
     return cd

@@ -380,7 +380,7 @@ def test_inventory_plugin_adopts_the_fleet(fleet):
     # verifies every batch healthy
     seq = k.last_seq()
     run = fleet.play("upgrade.yml", inv=src / "fleet.management_cluster.yml")
-    assert run.rc == 0 and run.changed == 0, run.recap
+    assert run.rc == 0 and run.changed == 0, (run.recap, run.stdout[-2000:], run.stderr[-2000:])
     assert sorted(run.recap) == sorted(["mothership", *fleet.cds()])
     assert k.writes(since=seq) == []
     report = json.loads((fleet.tmp / "report" / "fleet-report.json").read_text())

@@ -189,6 +189,13 @@ def test_5_full_uninstall_in_the_documented_order(fleet):
                                                             "victoria-metrics-operator", "kof-operators")),
              deleted("/api/v1/namespaces/kof")]
     assert order == sorted(order), order
+    # each kept HelmRelease is gone (Flux's finalizer has uninstalled its release) before the next one is deleted
+    reads = k.requests(since=seq)
+    kept = ("kof-child", "kof-regional", "kof-mothership", "victoria-metrics-operator", "kof-operators")
+    for prev, nxt in zip(kept, kept[1:]):
+        gone = [r["seq"] for r in reads if r["method"] == "GET" and r["path"].endswith(f"/helmreleases/{prev}")
+                and r["status"] == 404]
+        assert gone and gone[0] < deleted(f"/helmreleases/{nxt}"), f"{nxt} was deleted before {prev} was gone"
 
     # the backup came first and holds the management tier's releases
     archives = list(fleet["backups"].glob("*.tar.gz"))
