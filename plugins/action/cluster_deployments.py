@@ -15,9 +15,10 @@ from ansible.errors import AnsibleError
 
 from ansible_collections.k0rdent.kof.plugins.module_utils import converge
 from ansible_collections.k0rdent.kof.plugins.module_utils.compare import FIELD_MANAGER, needs_apply, view
-from ansible_collections.k0rdent.kof.plugins.module_utils.kof_resources import (STORAGE_RELEASE,
+from ansible_collections.k0rdent.kof.plugins.module_utils.kof_resources import (FLUX_RELEASE_API, STORAGE_RELEASE,
                                                                                 claim_template_changes,
                                                                                 grafana_claim_change,
+                                                                                helmrelease_storage,
                                                                                 storage_annotations_change)
 from ansible_collections.k0rdent.kof.plugins.module_utils.kube import KubeError, object_path
 from ansible_collections.k0rdent.kof.plugins.plugin_utils import day2
@@ -286,8 +287,7 @@ class ActionModule(KofAction):
         ns, _sep, name = helmrelease.partition("/")
         if not (ns and name) or not any(storage_annotations_change(live, new) for live, new in pairs):
             return None
-        live = kube.get(object_path("helm.toolkit.fluxcd.io/v2", "helmreleases", ns, name))
-        return (((live or {}).get("spec") or {}).get("values") or {}).get("storage")
+        return helmrelease_storage(kube.get(object_path(FLUX_RELEASE_API, "helmreleases", ns, name)))
 
     def _render(self, result, args, desired, per_host):
         """GitOps/review mode: write each host's ClusterDeployment to render_dir, touch no cluster."""

@@ -94,8 +94,9 @@ def storage_values_claim_changes(regionals, live_helmrelease, new_storage, defau
             raise AnsibleFilterError(f"{what} must be a mapping, got {type(value).__name__}")
     if not live_helmrelease:  # kof-regional not installed yet: no kof-storage runs from it
         return []
-    live = ((live_helmrelease.get("spec") or {}).get("values") or {}).get("storage")
-    return kof_resources.storage_values_claim_changes(list(regionals or []), live, new_storage, defaults,
+    return kof_resources.storage_values_claim_changes(list(regionals or []),
+                                                      kof_resources.helmrelease_storage(live_helmrelease),
+                                                      new_storage, defaults,
                                                       management=bool(management))
 
 
@@ -122,8 +123,8 @@ def not_in(items, excluded):
 
 def _plain(value):
     """A plain copy of a filter argument. ansible-core 2.19 hands filters lazy containers, and a deepcopy of one
-    (as the manifests' and storage helpers make) copies its templar with every variable of the run: a tenth of a
-    no-op site.yml run's CPU, more with the fleet's size. Walking them renders each value once instead."""
+    (as the manifests' and storage helpers make) copies its templar with every variable of the run: a fifth of a
+    no-op KOF 1.x site.yml run's CPU (py-spy). Walking them renders each value once instead."""
     if isinstance(value, Mapping):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

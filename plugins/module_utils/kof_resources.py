@@ -806,6 +806,11 @@ def storage_claim_inputs(cd: dict, helm_storage: dict | None = None) -> dict:
     return out
 
 
+def helmrelease_storage(helmrelease: dict | None) -> dict | None:
+    """kof-regional's `storage` values as its live Flux HelmRelease carries them (None without one)."""
+    return (((helmrelease or {}).get("spec") or {}).get("values") or {}).get("storage")
+
+
 def storage_claim_values(storage: dict | None) -> dict:
     """The part of kof-regional's `storage` values that reaches the claim templates of kof-storage's StatefulSets
     (its storage class, the log and trace storage's enabled flags, persistentVolume and podManagementPolicy):
