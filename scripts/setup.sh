@@ -5,7 +5,6 @@
 #   .collections/    ansible_collections/k0rdent/kof -> this checkout, so k0rdent.kof.* resolves
 #   .tools/kube/     etcd, kube-apiserver, kube-controller-manager and upstream CRDs from Go modules (kofsim/realkube)
 #   .tools/vm/       victoria-metrics, vmalert and victoria-logs from their Go modules (kofsim/realvm)
-#   .tools/sprig/    the text/template + sprig oracle of kofsim's Go-template evaluator (kofsim/realsprig)
 # Re-running is cheap: each step is skipped when its inputs have not changed.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,26 +22,6 @@ fi
 [ -n "$PY" ] || { echo "setup: Python 3.11 is required (ansible 12 / ansible-core 2.19 pin)" >&2; exit 1; }
 
 log() { printf '[setup] %s\n' "$*"; }
-
-# The Go builds (minutes of compiling on a fresh machine) start first and run beside steps 1-3 and 5, which mostly
-# wait on downloads and unpacking; the CRD extraction, which needs the virtual env's PyYAML, runs after both.
-command -v go >/dev/null 2>&1 || { echo "setup: Go is required (the real kube-apiserver and the upstream CRDs are built from Go modules)" >&2; exit 1; }
-go_builds() {
-  # a real control plane for `kofsim up --api real`: etcd, kube-apiserver, kube-controller-manager, built from Go
-  # modules into .tools/kube (skipped while its inputs are unchanged)
-  KOFSIM_KUBE_SKIP_CRDS=1 bash "$ROOT/kofsim/realkube/build.sh"
-  # real VictoriaMetrics single-node and vmalert for the FinOps tests and demo, and VictoriaLogs single-node, from
-  # their Go modules (kofsim/realvm: go.mod/go.sum pin VictoriaMetrics v1.151.0, VictoriaLogs v1.52.2) into
-  # .tools/vm (skipped while its inputs are unchanged)
-  bash "$ROOT/kofsim/realvm/build.sh"
-  # the oracle of kofsim's Go-template evaluator: text/template with sprig v3.3.0 (kcm v1.10.0's pin), kofsim/realsprig
-  bash "$ROOT/kofsim/realsprig/build.sh"
-}
-go_builds &
-go_pid=$!
-# a failed step below must not leave the compilers running
-kill_tree() { local c; for c in $(pgrep -P "$1" 2>/dev/null); do kill_tree "$c"; done; kill "$1" 2>/dev/null || true; }
-trap 'kill_tree "$go_pid"' EXIT
 # pip on these machines warns about absent local mirrors on every package; keep real errors only.
 pipq() { "$VENV/bin/python" -m pip -q --disable-pip-version-check "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" | grep -v -i "editable" >&2); }
 
@@ -107,9 +86,23 @@ ln -sfn ../../.. .collections/ansible_collections/k0rdent/kof
 "$TOOLS/bin/helm3" version --short >/dev/null
 "$TOOLS/bin/helm4" version --short >/dev/null
 "$TOOLS/bin/kubectl" version --client >/dev/null
-log "ready: $("$VENV/bin/ansible" --version | head -1), helm3 $("$TOOLS/bin/helm3" version --short), helm4 $("$TOOLS/bin/helm4" version --short)"
+log "ready: $("$VENV/bin/ansible" --version | sed -n 1p), helm3 $("$TOOLS/bin/helm3" version --short), helm4 $("$TOOLS/bin/helm4" version --short)"
 
-# 5. headless Chromium (Debian's package) for the tests that open the HTML reports and keep a screenshot; they
+# 4. a real control plane for `kofsim up --api real`: etcd, kube-apiserver, kube-controller-manager and the
+#    upstream CRDs, built from Go modules into .tools/kube (skipped while its inputs are unchanged)
+command -v go >/dev/null 2>&1 || { echo "setup: Go is required (the real kube-apiserver and the upstream CRDs are built from Go modules)" >&2; exit 1; }
+bash "$ROOT/kofsim/realkube/build.sh"
+# the upstream grafana-operator CRDs where kofsim's emulator and stand-in charts take them from (git-ignored)
+"$VENV/bin/python" "$ROOT/kofsim/realkube/crds/stage.py" "$TOOLS/kube/crds"
+
+# 5. real VictoriaMetrics single-node and vmalert for the FinOps tests and demo, and VictoriaLogs single-node, built
+#    from their Go modules (kofsim/realvm: go.mod/go.sum pin VictoriaMetrics v1.151.0, VictoriaLogs v1.52.2) into
+#    .tools/vm (skipped while its inputs are unchanged)
+bash "$ROOT/kofsim/realvm/build.sh"
+# the oracle of kofsim's Go-template evaluator: text/template with sprig v3.3.0 (kcm v1.10.0's pin), kofsim/realsprig
+bash "$ROOT/kofsim/realsprig/build.sh"
+
+# 6. headless Chromium (Debian's package) for the tests that open the HTML reports and keep a screenshot; they
 #    skip only when it is missing, which happens only where apt-get is unavailable or not root
 if ! command -v chromium >/dev/null 2>&1; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
@@ -121,11 +114,3 @@ if ! command -v chromium >/dev/null 2>&1; then
     log "chromium is not installed and apt-get is unavailable (or not root): the HTML screenshot tests will skip"
   fi
 fi
-
-# 4./5. the Go builds started at the top; then the upstream CRDs (binaries up to date: only the extraction, with
-# the virtual env's Python) and the grafana-operator CRDs where kofsim's emulator and stand-in charts take them
-# from (git-ignored)
-wait "$go_pid"
-trap - EXIT
-bash "$ROOT/kofsim/realkube/build.sh"
-"$VENV/bin/python" "$ROOT/kofsim/realkube/crds/stage.py" "$TOOLS/kube/crds"

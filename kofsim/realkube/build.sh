@@ -18,9 +18,6 @@ mapfile -t sources < <(find cmd -name '*.go' -type f | LC_ALL=C sort)
 stamp="$(inputs_stamp build.sh go.mod go.sum "${sources[@]}")"
 crds_stamp="$(inputs_stamp build.sh crds/go.mod crds/go.sum crds/sources.tsv crds/extract.py)"
 crds() {
-  # KOFSIM_KUBE_SKIP_CRDS=1: the binaries only (setup.sh builds them before the virtual env, whose PyYAML the
-  # extraction needs, exists, and runs this script again after)
-  [ "${KOFSIM_KUBE_SKIP_CRDS:-0}" != 1 ] || return 0
   if [ "${FORCE:-0}" != 1 ] && [ -f "$OUT/crds/index.json" ] && [ "$(cat "$OUT/crds/.stamp" 2>/dev/null)" = "$crds_stamp" ]; then
     return 0
   fi
