@@ -1,4 +1,3 @@
-#!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: k0rdent.kof contributors
 # SPDX-License-Identifier: Apache-2.0
@@ -12,6 +11,8 @@ version_added: 0.1.0
 description:
   - Manages a helm release through the C(helm) binary, whichever of helm 3 and helm 4 it is (kubernetes.core.helm
     6.2 builds helm-3-only command lines, which helm 4 rejects).
+  - Runs on the controller (action plugin), which runs helm; helm and the connection settings see the controller's
+    environment with the task's C(environment) over it (C(K8S_AUTH_*) variables included).
   - Idempotent without the helm-diff plugin - it compares the deployed release (status, chart name and version,
     and the user-supplied values from C(helm get values)) with the request, and runs C(helm upgrade --install)
     only when they differ or the release is not C(deployed).
@@ -34,6 +35,7 @@ extends_documentation_fragment:
   - k0rdent.kof.kube_connection
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
+  - k0rdent.kof.action_plugin
 options:
   release_name:
     description: Release name.
@@ -134,8 +136,8 @@ attributes:
     support: full
   diff_mode:
     support: full
-  platform:
-    platforms: posix
+  action:
+    support: full
 notes:
   - Without a chart version, a newer chart in the repository is not detected; pin O(chart_version).
   - Drift of the live objects is not detected (as helm itself, without the helm-diff plugin).
@@ -191,171 +193,3 @@ command:
   returned: when a command ran
   type: str
 """
-
-import copy
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.k0rdent.kof.plugins.module_utils.core_internals import diff_mode
-from ansible_collections.k0rdent.kof.plugins.module_utils.helm_cli import (
-    GO_DURATION, Helm, HelmConnectionError, HelmError, helm_connection, local_chart, mask, merge, normalise, uninstall_args, upgrade_args)
-from ansible_collections.k0rdent.kof.plugins.module_utils.kube import AUTH_ARG_SPEC, connection_settings
-
-
-def argument_spec():
-    spec = copy.deepcopy(AUTH_ARG_SPEC)
-    spec.update(
-        release_name=dict(type="str", required=True, aliases=["name"]),
-        release_namespace=dict(type="str", required=True, aliases=["namespace"]),
-        chart_ref=dict(type="str"),
-        chart_version=dict(type="str"),
-        values=dict(type="dict", default={}),
-        values_files=dict(type="list", elements="path", default=[]),
-        hidden_values=dict(type="list", elements="str", default=[], no_log=False),
-        create_namespace=dict(type="bool", default=False),
-        state=dict(type="str", choices=["present", "absent"], default="present"),
-        wait=dict(type="bool", default=True),
-        wait_timeout=dict(type="str", default="10m"),
-        atomic=dict(type="bool", default=False),
-        take_ownership=dict(type="bool", default=False),
-        server_side=dict(type="str", choices=["true", "false", "auto"]),
-        skip_crds=dict(type="bool", default=False),
-        cascade=dict(type="str", choices=["foreground", "background", "orphan"], default="foreground"),
-        plain_http=dict(type="bool", default=False),
-        insecure_skip_tls_verify=dict(type="bool", default=False),
-        retries=dict(type="int", default=3),
-        binary_path=dict(type="path", default="helm"),
-    )
-    return spec
-
-
-def _dump(obj):
-    import yaml
-    return yaml.safe_dump(obj, sort_keys=True, default_flow_style=False) if obj else ""
-
-
-def run_module(module):
-    p = module.params
-    if not GO_DURATION.match(p["wait_timeout"]):
-        module.fail_json(msg=f"wait_timeout {p['wait_timeout']!r} is not a Go duration like 5m or 300s")
-    if p["state"] == "present" and not p["chart_ref"]:
-        module.fail_json(msg="chart_ref is required with state=present")
-    settings = connection_settings(p)
-    if settings.get("validate_certs") is False:
-        module.warn("validate_certs is false: the API server certificate is not verified")
-    if p["insecure_skip_tls_verify"]:
-        module.warn("insecure_skip_tls_verify is set: the chart repository certificate is not verified")
-    binary = module.get_bin_path(p["binary_path"]) if "/" not in p["binary_path"] else p["binary_path"]
-    if not binary:
-        module.fail_json(msg=f"helm not found ({p['binary_path']}): set binary_path or install helm 3 or helm 4")
-    if p["retries"] < 0:
-        module.fail_json(msg=f"retries {p['retries']} must be 0 or more")
-    helm = Helm(module, binary, retries=p["retries"])
-    kube, environ = helm_connection(settings, p, helm.private_file)
-    helm.environ.update(environ)
-    major = helm.detect()
-    name, ns = p["release_name"], p["release_namespace"]
-    result = dict(changed=False, helm_version=helm.version)
-    current = helm.status(name, ns, kube)
-
-    if p["state"] == "absent":
-        if current is None:
-            result["retried"] = helm.retried
-            module.exit_json(**result)
-        result["changed"] = True
-        if diff_mode(module):
-            result["diff"] = dict(before=_dump({"release": name, "chart": current.get("chart") or
-                                                (current.get("info") or {}).get("description")}), after="")
-        if not module.check_mode:
-            args = uninstall_args(name, ns, wait=p["wait"], timeout=p["wait_timeout"], cascade=p["cascade"])
-            helm.run(args + kube)
-            result["command"] = " ".join(["helm"] + args)
-        result["retried"] = helm.retried
-        module.exit_json(**result)
-
-    # desired state
-    wanted = {}
-    for f in p["values_files"]:
-        import yaml
-        try:
-            with open(f) as fh:
-                wanted = merge(wanted, yaml.safe_load(fh) or {})
-        except (OSError, yaml.YAMLError) as err:
-            module.fail_json(msg=f"cannot read values file {f}: {err}")
-    wanted = normalise(merge(wanted, p["values"]))
-    chart_meta = local_chart(p["chart_ref"])
-    version = p["chart_version"]
-    chart_name = p["chart_ref"].rstrip("/").split("/")[-1]
-    if chart_meta is not None:
-        version = str(chart_meta.get("version", "")) or version
-        chart_name = chart_meta.get("name", chart_name)
-        pass_version = None  # a local chart takes no --version
-    else:
-        pass_version = version
-
-    before = {}
-    reasons = []
-    if current is None:
-        reasons.append("not installed")
-    else:
-        deployed = normalise(helm.user_values(name, ns, kube))
-        chart = (current.get("chart") or "")
-        if not chart:
-            # helm status -o json has no chart field in helm 3; read it from helm list
-            out = helm.run(["list", "--namespace", ns, "--filter", f"^{name}$", "-o", "json"] + kube)[1]
-            import json
-            rows = [r for r in json.loads(out or "[]") if r.get("name") == name]
-            chart = rows[0].get("chart", "") if rows else ""
-        state = (current.get("info") or {}).get("status")
-        before = {"chart": chart, "status": state, "values": mask(deployed, p["hidden_values"])}
-        if state != "deployed":
-            reasons.append(f"release status is {state}")
-        if version and chart != f"{chart_name}-{version}":
-            reasons.append(f"chart {chart} -> {chart_name}-{version}")
-        if deployed != wanted:
-            reasons.append("values differ")
-    after = {"chart": f"{chart_name}-{version}" if version else chart_name, "status": "deployed",
-             "values": mask(wanted, p["hidden_values"])}
-    result["values"] = after["values"]
-    if reasons:
-        result["changed"] = True
-        result["reasons"] = reasons
-    if diff_mode(module) and result["changed"]:
-        result["diff"] = dict(before=_dump(before), after=_dump(after),
-                              before_header=f"helm release {ns}/{name} (deployed)",
-                              after_header=f"helm release {ns}/{name} (requested)")
-    if result["changed"] and not module.check_mode:
-        values_file = helm.values_file(wanted)
-        args = upgrade_args(major, name, p["chart_ref"], ns, version=pass_version, values_file=values_file,
-                            create_namespace=p["create_namespace"], wait=p["wait"], timeout=p["wait_timeout"],
-                            atomic=p["atomic"], take_ownership=p["take_ownership"], server_side=p["server_side"],
-                            skip_crds=p["skip_crds"], plain_http=p["plain_http"],
-                            insecure_skip_tls_verify=p["insecure_skip_tls_verify"])
-        helm.run(args + kube)
-        result["command"] = " ".join(["helm"] + [a if a != values_file else "<values file>" for a in args])
-        current = helm.status(name, ns, kube)
-    if current is not None:
-        current.pop("config", None)      # user values live in result.values, masked
-        current.pop("manifest", None)
-        current.pop("hooks", None)       # hook manifests may hold Secrets
-        result["status"] = current
-    result["retried"] = helm.retried
-    module.exit_json(**result)
-
-
-def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
-                           required_if=[("state", "present", ("chart_ref",))])
-    try:
-        run_module(module)
-    except HelmConnectionError as err:
-        module.fail_json(msg=str(err))
-    except HelmError as err:
-        module.fail_json(msg=f"helm failed: {err}", retried=getattr(err, "retried", 0))
-    except Exception as err:  # pragma: no cover - a bug: keep the traceback for the report
-        module.fail_json(msg=f"unexpected error: {err}", exception=traceback.format_exc())
-
-
-if __name__ == "__main__":
-    main()

@@ -17,6 +17,8 @@ The ActionBase attributes a plugin needs (check mode, diff mode, the task, the l
 """
 from __future__ import annotations
 
+import os
+
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
@@ -85,10 +87,17 @@ class KofAction(ActionBase):
     def diff_mode(self) -> bool:
         return bool(self._task.diff)
 
+    def environ(self) -> dict:
+        """The controller's environment with the task's `environment` keyword over it - what a module process would
+        have seen (its K8S_AUTH_* variables included)."""
+        task_env: dict = {}
+        self._compute_environment_string(raw_environment_out=task_env)
+        return dict(os.environ, **{str(k): str(v) for k, v in task_env.items()})
+
     def management(self, args: dict, **kw) -> Kube:
-        """The management cluster's client from the task's connection options (or their K8S_AUTH_* variables);
-        closed when the task ends."""
-        return self.client(connection_settings(args), **kw)
+        """The management cluster's client from the task's connection options (or their K8S_AUTH_* variables, the
+        task's `environment` included); closed when the task ends."""
+        return self.client(connection_settings(args, self.environ()), **kw)
 
     def client(self, settings: dict, **kw) -> Kube:
         """A client of any cluster (a workload cluster's {"kubeconfig": ...}), closed when the task ends."""

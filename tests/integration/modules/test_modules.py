@@ -49,3 +49,32 @@ def test_lifecycle(fresh, run_playbook, kofsim):
     assert fresh.get("grafana.integreatly.org", "v1beta1", "grafanadatasources", "region1-logs") is None
     foreign = fresh.get("grafana.integreatly.org", "v1beta1", "grafanadatasources", "foreign-logs")
     assert foreign["spec"]["datasource"]["secureJsonData"] == {"basicAuthPassword": "${password}"}
+
+
+def test_the_task_environment_reaches_the_controller_side_plugins(fresh, kofsim, tmp_path):
+    """K8S_AUTH_* in a task's `environment` keyword, not in the controller's: the action plugins (which run in the
+    controller process) read it as a module process would, and helm_release hands it to helm."""
+    from tests.helpers import ansible_playbook, tool_env  # pylint: disable=import-outside-toplevel
+    playbook = tmp_path / "task_environment.yml"
+    playbook.write_text(yaml.safe_dump([{
+        "name": "The task's environment", "hosts": "localhost", "gather_facts": False, "tasks": [
+            {"name": "Without a kubeconfig anywhere, a read fails",
+             "k0rdent.kof.kube_objects_info": {"server_version": True},
+             "register": "without", "ignore_errors": True},
+            {"name": "With the kubeconfig in the task's environment, it succeeds",
+             "k0rdent.kof.kube_objects_info": {"server_version": True},
+             "environment": {"K8S_AUTH_KUBECONFIG": kofsim.kubeconfig}, "register": "read"},
+            {"name": "helm gets it too (a release that is not installed: nothing to uninstall)",
+             "k0rdent.kof.helm_release": {"release_name": "not-here", "release_namespace": "kof", "state": "absent"},
+             "environment": {"K8S_AUTH_KUBECONFIG": kofsim.kubeconfig}, "register": "helm"},
+            {"name": "Check", "ansible.builtin.assert": {"that": [
+                "without is failed", "read.server_version.gitVersion is match('v1[.]')",
+                "helm is not failed and helm is not changed", "helm.helm_version is match('v[34][.]')"]}},
+        ]}]))
+    env = tool_env(home=tmp_path / "home")
+    env.pop("K8S_AUTH_KUBECONFIG", None)
+    env.pop("KUBECONFIG", None)
+    seq = kofsim.last_seq()
+    run = ansible_playbook("-i", "localhost,", "-c", "local", str(playbook), env=env, timeout=300)
+    assert run.rc == 0 and not run.failed_hosts, run.stdout[-3000:]
+    assert any(r["user_agent"].startswith("Helm/") for r in kofsim.requests(since=seq)), "helm did not reach kofsim"

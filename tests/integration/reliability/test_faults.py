@@ -160,12 +160,14 @@ def test_helm_release_retries_transient_failures(work, tmp_path):
     """helm's own requests failing: each failed attempt is retried (bounded back-off) until helm gets through."""
     with Kofsim(work["dir"] / "kofsim-helm", ready_after=0.2) as k:
         env = env_for(k, work, "helm")
-        # the first 3 of helm's requests to the cluster fail: 500, 503, a dropped connection. helm_release retries
+        # the first 3 of helm's requests to the cluster fail with 500 or 503 (kofsim picks each at random; not a
+        # dropped connection: client-go runs a dropped GET again by itself, so three drops on helm's reads failed
+        # no helm command, one run in about 27 - seen under load). helm_release retries
         # a command 3 times (its default), so even if each fault fails a different attempt the budget covers them
         # (with 4 faults, a run where each landed on its own attempt needed a 5th and failed: flaky under load).
         # Only helm's release storage (its Secrets): a fault on one of its parallel API discovery requests is
         # tolerated by helm itself, so under load all 3 could land there and no command would fail to be retried.
-        k.set_faults(rate=1, count=3, kinds=["500", "503", "drop"], user_agent_regex="^Helm/",
+        k.set_faults(rate=1, count=3, kinds=["500", "503"], user_agent_regex="^Helm/",
                      path_regex="/namespaces/[^/]+/secrets")
         run = ansible_playbook("-i", work["inv"], "playbooks/mothership.yml", "-v", env=env)
         assert run.rc == 0, run.failures or run.stdout[-3000:]
