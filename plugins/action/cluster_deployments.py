@@ -5,6 +5,7 @@
 ClusterDeployments of every host in a play batch, in the controller process. See the module file for docs."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -18,6 +19,7 @@ from ansible_collections.k0rdent.kof.plugins.module_utils.compare import FIELD_M
 from ansible_collections.k0rdent.kof.plugins.module_utils.kof_resources import (FLUX_RELEASE_API, STORAGE_RELEASE,
                                                                                 claim_template_changes,
                                                                                 grafana_claim_change,
+                                                                                grafana_claim_target,
                                                                                 helmrelease_storage,
                                                                                 storage_annotations_change)
 from ansible_collections.k0rdent.kof.plugins.module_utils.kube import KubeError, object_path
@@ -103,6 +105,13 @@ class ActionModule(KofAction):
                                 " that kcm refuses, nothing was changed: " + "; ".join(refused))
             if (recreate or claims) and not args["recreate_statefulsets"]:
                 raise KubeError(_claim_template_refusal(recreate, claims, desired))
+            if args["recreate_statefulsets"]:
+                # confirmed: a replacement an earlier run could not finish (its ClusterDeployment has the class
+                # already, so no change shows it) is finished by this one
+                for key, objs in by_ns.items():
+                    claims.update(self._unfinished_claims(kube, {
+                        h: (lives[key].get(o["metadata"]["name"]), o) for h, o in objs.items()
+                        if h not in per_host and h not in claims}, result))
         for (api_version, ns), objs in by_ns.items():
             path = object_path(api_version, "clusterdeployments", ns)
             live = lives[(api_version, ns)]
@@ -174,32 +183,53 @@ class ActionModule(KofAction):
                 f"check mode: the run would delete {what} with propagationPolicy Orphan (pods and volumes stay) so "
                 "that kof-storage's upgrade re-creates them with the new volume claim templates")
             return
-        secret = mgmt.get(object_path("v1", "secrets", ns, f"{name}-kubeconfig"))
-        if secret is None:
-            return
-        kube = None
         try:
-            kube = day2.kube_from_secret(secret, name, ns, verify=mgmt.verify is not False)
-            selector = f"app.kubernetes.io/instance={STORAGE_RELEASE}"
-            items = kube.list("/apis/apps/v1/statefulsets", {"labelSelector": selector}).get("items") or []
-            by_ns = {}
-            for sts in items:
-                if sts["metadata"]["name"] in names:
-                    by_ns.setdefault(sts["metadata"]["namespace"], set()).add(sts["metadata"]["name"])
-            for sts_ns, found in by_ns.items():
-                for sts in found:
-                    kube.delete(object_path("apps/v1", "statefulsets", sts_ns, sts), propagation="Orphan")
-                out = converge.wait_for(kube, object_path("apps/v1", "statefulsets", sts_ns), found,
-                                        lambda o: o is None, timeout, label_selector=selector)
-                if out["pending"]:
-                    raise KubeError(f"{what} still exist {timeout}s after their deletion (orphan finalizer pending)")
+            with _workload_cluster(mgmt, ns, name) as kube:
+                if kube is not None:
+                    self._orphan_statefulsets(kube, names, what, timeout)
         except KubeError as err:
             per_host[host] = {"failed": True, "changed": False,
                               "msg": f"{what}: could not re-create them for the new volume claim templates, the "
                                      f"ClusterDeployment was not changed: {err}"}
-        finally:
-            if kube is not None:
-                kube.close()
+
+    @staticmethod
+    def _orphan_statefulsets(kube, names, what, timeout):
+        """Delete those StatefulSets of kof-storage with propagationPolicy Orphan and wait until they are gone."""
+        selector = f"app.kubernetes.io/instance={STORAGE_RELEASE}"
+        items = kube.list("/apis/apps/v1/statefulsets", {"labelSelector": selector}).get("items") or []
+        by_ns = {}
+        for sts in items:
+            if sts["metadata"]["name"] in names:
+                by_ns.setdefault(sts["metadata"]["namespace"], set()).add(sts["metadata"]["name"])
+        for sts_ns, found in by_ns.items():
+            for sts in found:
+                kube.delete(object_path("apps/v1", "statefulsets", sts_ns, sts), propagation="Orphan")
+            out = converge.wait_for(kube, object_path("apps/v1", "statefulsets", sts_ns), found,
+                                    lambda o: o is None, timeout, label_selector=selector)
+            if out["pending"]:
+                raise KubeError(f"{what} still exist {timeout}s after their deletion (orphan finalizer pending)")
+
+    def _unfinished_claims(self, mgmt, pairs, result) -> dict:
+        """KOF 0.1.1: {host: claim change} of the regional clusters (live and desired ClusterDeployment in `pairs`,
+        the same storage class) whose Grafana data claim, read on the cluster, has another class than theirs."""
+        out = {}
+        for host, (live, desired) in pairs.items():
+            target = grafana_claim_target(desired)
+            if not live or target is None or grafana_claim_change(live, desired) is not None:
+                continue
+            name, ns = desired["metadata"]["name"], desired["metadata"]["namespace"]
+            try:
+                with _workload_cluster(mgmt, ns, name) as kube:
+                    claim = kube and kube.get(object_path("v1", "persistentvolumeclaims", target["namespace"],
+                                                          target["claim"]))
+            except KubeError as err:
+                result.setdefault("warnings", []).append(
+                    f"cannot read Grafana's data claim {target['namespace']}/{target['claim']} on cluster "
+                    f"{ns}/{name} ({err}): whether it still has to be replaced is not known")
+                continue
+            if claim is not None and (claim.get("spec") or {}).get("storageClassName") != target["to"]:
+                out[host] = dict(target, **{"from": claim["spec"].get("storageClassName")})
+        return out
 
     def _replace_grafana_claim(self, mgmt, host, cd, change, res, result, timeout):
         """KOF 0.1.1: once kof-storage's upgrade has given the regional Grafana its new storage class, replace its
@@ -211,28 +241,22 @@ class ActionModule(KofAction):
         gns, grafana, claim, new = change["namespace"], change["grafana"], change["claim"], change["to"]
         what = f"Grafana {gns}/{grafana}'s data claim {claim} on cluster {ns}/{name}"
         if self.check_mode:
+            res["changed"] = True  # the run will: predicted even when the ClusterDeployment itself is unchanged
             result.setdefault("warnings", []).append(
                 f"check mode: the run would replace {what} (storage class {change['from'] or 'the default'} -> "
                 f"{new}) once kof-storage is upgraded: Grafana's own database starts empty, KOF's dashboards and "
                 "datasources come back from their CRs")
             return
-        secret = mgmt.get(object_path("v1", "secrets", ns, f"{name}-kubeconfig"))
-        if secret is None:
-            return
         manual = (f"replace it by hand on that cluster (kubectl -n {gns} delete pvc {claim} --wait=false && "
                   f"kubectl -n {gns} delete pod -l app={grafana}); grafana-operator creates it anew")
-        kube = None
         try:
-            kube = day2.kube_from_secret(secret, name, ns, verify=mgmt.verify is not False)
-            if day2.replace_grafana_claim(kube, gns, grafana, claim, new, timeout):
-                res["replaced_claims"] = [f"{gns}/{claim}"]
-                res["changed"] = True
+            with _workload_cluster(mgmt, ns, name) as kube:
+                if kube is not None and day2.replace_grafana_claim(kube, gns, grafana, claim, new, timeout):
+                    res["replaced_claims"] = [f"{gns}/{claim}"]
+                    res["changed"] = True
         except KubeError as err:
             res.update(failed=True, msg=f"{what}: the ClusterDeployment is applied, but the claim could not be "
                                         f"replaced for storage class {new}: {err}; {manual}")
-        finally:
-            if kube is not None:
-                kube.close()
 
     def _predict_without_templates(self, kube, api_version, ns, objs, live, per_host, result, created):
         """Check mode before kof-mothership is installed: kcm's admission rejects even a dry run that references a
@@ -391,3 +415,18 @@ def _summary(per_host):
         key = "failed" if r.get("failed") else r.get("action", "unknown")
         out[key] = out.get(key, 0) + 1
     return out
+
+
+@contextlib.contextmanager
+def _workload_cluster(mgmt, namespace: str, name: str):
+    """The cluster of ClusterDeployment namespace/name through its kubeconfig Secret, closed afterwards; None when
+    it has no Secret yet (no kof-storage there either). Raises KubeError when the Secret is unusable."""
+    secret = mgmt.get(object_path("v1", "secrets", namespace, f"{name}-kubeconfig"))
+    if secret is None:
+        yield None
+        return
+    kube = day2.kube_from_secret(secret, name, namespace, verify=mgmt.verify is not False)
+    try:
+        yield kube
+    finally:
+        kube.close()

@@ -34,6 +34,8 @@ class ActionModule(KofAction):
                 continue
             mine = (batch.get("hosts") or {}).get(host)
             if mine is None:
+                if any(m.get("failed") for m in shares):
+                    break  # a host that failed in an earlier batch is left out of the later ones: say why
                 result.update(failed=True, msg=f"{host} was not part of the batch {name}")
                 return
             shares.append(mine)

@@ -864,27 +864,41 @@ def storage_values_claim_changes(regionals: list, live_storage: dict | None, new
 GRAFANA_DATA_CLAIM = {"grafana": "grafana-vm", "claim": "grafana-vm-pvc"}
 
 
+def _grafana_storage_class(cd: dict) -> tuple[bool, str | None]:
+    """KOF 0.1.1: (whether the regional Grafana keeps its data in a claim, the storage class kof-storage's values
+    give it) of a ClusterDeployment; (False, None) on KOF 1.x or with Grafana disabled."""
+    found = _storage_values(cd)
+    if found is None or found[0] != "0.1":
+        return False, None
+    values = found[1]
+    grafana = values.get("grafana") if isinstance(values.get("grafana"), dict) else {}
+    if grafana.get("enabled") is False:
+        return False, None
+    glob = values.get("global") if isinstance(values.get("global"), dict) else {}
+    return True, glob.get("storageClass") or None
+
+
+def grafana_claim_target(desired: dict) -> dict | None:
+    """KOF 0.1.1: {namespace, grafana, claim, to} - the regional Grafana's data claim and the storage class
+    `desired` gives it; None when it gives none (the cluster's default) or has no such Grafana."""
+    kept, storage_class = _grafana_storage_class(desired)
+    if not kept or not storage_class:
+        return None
+    ns = next((s.get("namespace") for s in desired["spec"]["serviceSpec"]["services"]
+               if s.get("name") == STORAGE_RELEASE), None) or "kof"
+    return dict(GRAFANA_DATA_CLAIM, namespace=ns, to=storage_class)
+
+
 def grafana_claim_change(live: dict | None, desired: dict) -> dict | None:
     """KOF 0.1.1: {namespace, grafana, claim, from, to} when `desired` gives the regional Grafana's data claim
     another storage class than `live` does (grafana-operator cannot update it); None otherwise."""
     if not live:
         return None
-    classes = []
-    for cd in (live, desired):
-        found = _storage_values(cd)
-        if found is None or found[0] != "0.1":
-            return None
-        values = found[1]
-        grafana = values.get("grafana") if isinstance(values.get("grafana"), dict) else {}
-        if grafana.get("enabled") is False:
-            return None
-        glob = values.get("global") if isinstance(values.get("global"), dict) else {}
-        classes.append(glob.get("storageClass") or None)
-    if not classes[1] or classes[0] == classes[1]:
+    kept, before = _grafana_storage_class(live)
+    target = grafana_claim_target(desired) if kept else None
+    if target is None or before == target["to"]:
         return None
-    ns = next((s.get("namespace") for s in desired["spec"]["serviceSpec"]["services"]
-               if s.get("name") == STORAGE_RELEASE), None) or "kof"
-    return dict(GRAFANA_DATA_CLAIM, namespace=ns, **{"from": classes[0], "to": classes[1]})
+    return dict(target, **{"from": before})
 
 
 def storage_annotations_change(live: dict | None, desired: dict) -> bool:

@@ -98,7 +98,9 @@ options:
         same way. V(true) replaces that claim once kof-storage is upgraded (the Grafana CR has the new class) -
         the claim and the Grafana pods are deleted on the cluster and the task waits until grafana-operator has
         created the claim anew. The Grafana database (users, preferences, hand-made dashboards) starts empty;
-        the dashboards and datasources of KOF come back from their CRs.
+        the dashboards and datasources of KOF come back from their CRs. With V(true), a regional cluster whose
+        ClusterDeployment already gives the class but whose claim still has another one (an earlier replacement
+        failed) has it replaced too (the claim is read on each such cluster).
     type: bool
     default: false
   regional_helmrelease:

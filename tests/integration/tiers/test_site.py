@@ -151,7 +151,8 @@ def test_7_a_new_storage_class_is_refused_unless_the_statefulset_may_be_recreate
     carries the regional storage class; Kubernetes forbids that update. Its Grafana's data claim gets the class
     too, which grafana-operator cannot update. Refused before any write; with kof_storage_recreate_confirm the
     StatefulSet is deleted with propagationPolicy Orphan and Sveltos' upgrade re-creates it over the same pod and
-    volume claim, and Grafana's claim is replaced after the upgrade; a re-run changes nothing."""
+    volume claim, and Grafana's claim is replaced after the upgrade - by a confirmed re-run when the cluster refused
+    it the first time; then a re-run changes nothing."""
     k = fleet["kofsim"]
     sts = "kof-storage-victoria-logs-single-server"
     hosts = json.loads(json.dumps(fleet["hosts"]))
@@ -175,6 +176,23 @@ def test_7_a_new_storage_class_is_refused_unless_the_statefulset_may_be_recreate
     assert f"host cloud1-region1 (ClusterDeployment kcm-system/cloud1-region1): {sts}, Grafana kof/grafana-vm's " \
            "data claim grafana-vm-pvc (storage class" in text, refused.stdout[-3000:]
     assert k.writes(since=seq) == [], "the refusal wrote"
+    # confirmed, but the regional cluster refuses to delete Grafana's claim: the host fails, saying so
+    k.set_faults(rate=1, count=1000, kinds=["500"], methods=["DELETE"], cluster="kcm-system/cloud1-region1",
+                 path_regex="/persistentvolumeclaims/grafana-vm-pvc$")
+    try:
+        failed = site(fleet, "-e", "kof_storage_recreate_confirm=true", inv=inv)
+    finally:
+        k.clear_faults()
+    assert failed.rc != 0 and failed.failed_hosts == ["cloud1-region1"], failed.recap
+    assert "the claim could not be replaced for storage class gp3-fast" in " ".join(failed.stdout.split()), \
+        failed.stdout[-3000:]
+    assert kubectl_json(fleet, "--kubeconfig", str(kc), "get", "pvc", "-n", "kof", "grafana-vm-pvc")["metadata"][
+        "uid"] == grafana_claim["metadata"]["uid"]
+    # the ClusterDeployment has the class now; a confirmed re-run (its --check predicting it) finishes the job
+    seq = k.last_seq()
+    preview = site(fleet, "--check", "-e", "kof_storage_recreate_confirm=true", inv=inv)
+    assert preview.rc == 0 and k.writes(since=seq) == [], preview
+    assert {h for h, r in preview.recap.items() if r["changed"]} == {"cloud1-region1"}, preview.recap
     run = site(fleet, "-e", "kof_storage_recreate_confirm=true", inv=inv)
     assert run.rc == 0, run
     assert {h for h, r in run.recap.items() if r["changed"]} == {"cloud1-region1"}, run.recap
