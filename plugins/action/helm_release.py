@@ -7,6 +7,7 @@ zip (about 2 s of CPU a release, a tenth of a no-op KOF 0.1.1 site.yml); the hel
 See the module file for the options."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -69,7 +70,9 @@ class ActionModule(KofAction):
     }
 
     def act(self, args, result):
-        p = args
+        # plain types: ansible-core 2.19 hands a controller-side plugin tagged strings, which yaml.safe_dump (the
+        # diff) cannot represent; a module got them through JSON
+        p = json.loads(json.dumps(args))
         if not GO_DURATION.match(p["wait_timeout"]):
             raise ActionFailure(f"wait_timeout {p['wait_timeout']!r} is not a Go duration like 5m or 300s")
         if p["state"] == "present" and not p["chart_ref"]:
@@ -149,7 +152,6 @@ class ActionModule(KofAction):
             if not chart:
                 # helm status -o json has no chart field in helm 3; read it from helm list
                 out = helm.run(["list", "--namespace", ns, "--filter", f"^{name}$", "-o", "json"] + kube)[1]
-                import json  # pylint: disable=import-outside-toplevel
                 rows = [r for r in json.loads(out or "[]") if r.get("name") == name]
                 chart = rows[0].get("chart", "") if rows else ""
             state = (current.get("info") or {}).get("status")
