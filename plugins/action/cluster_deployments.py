@@ -5,7 +5,6 @@
 ClusterDeployments of every host in a play batch, in the controller process. See the module file for docs."""
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -184,7 +183,7 @@ class ActionModule(KofAction):
                 "that kof-storage's upgrade re-creates them with the new volume claim templates")
             return
         try:
-            with _workload_cluster(mgmt, ns, name) as kube:
+            with day2.workload(mgmt, name, ns, missing_ok=True) as kube:
                 if kube is not None:
                     self._orphan_statefulsets(kube, names, what, timeout)
         except KubeError as err:
@@ -211,17 +210,20 @@ class ActionModule(KofAction):
 
     def _unfinished_claims(self, mgmt, pairs, result) -> dict:
         """KOF 0.1.1: {host: claim change} of the regional clusters (live and desired ClusterDeployment in `pairs`,
-        the same storage class) whose Grafana data claim, read on the cluster, has another class than theirs."""
+        whose storage class does not change: the caller leaves out those with a claim change) whose Grafana data
+        claim, read on the cluster, has another class than the desired one."""
         out = {}
         for host, (live, desired) in pairs.items():
             target = grafana_claim_target(desired)
-            if not live or target is None or grafana_claim_change(live, desired) is not None:
+            if not live or target is None:
                 continue
             name, ns = desired["metadata"]["name"], desired["metadata"]["namespace"]
+            claim = None
             try:
-                with _workload_cluster(mgmt, ns, name) as kube:
-                    claim = kube and kube.get(object_path("v1", "persistentvolumeclaims", target["namespace"],
-                                                          target["claim"]))
+                with day2.workload(mgmt, name, ns, missing_ok=True) as kube:
+                    if kube is not None:
+                        claim = kube.get(object_path("v1", "persistentvolumeclaims", target["namespace"],
+                                                     target["claim"]))
             except KubeError as err:
                 result.setdefault("warnings", []).append(
                     f"cannot read Grafana's data claim {target['namespace']}/{target['claim']} on cluster "
@@ -250,7 +252,7 @@ class ActionModule(KofAction):
         manual = (f"replace it by hand on that cluster (kubectl -n {gns} delete pvc {claim} --wait=false && "
                   f"kubectl -n {gns} delete pod -l app={grafana}); grafana-operator creates it anew")
         try:
-            with _workload_cluster(mgmt, ns, name) as kube:
+            with day2.workload(mgmt, name, ns, missing_ok=True) as kube:
                 if kube is not None and day2.replace_grafana_claim(kube, gns, grafana, claim, new, timeout):
                     res["replaced_claims"] = [f"{gns}/{claim}"]
                     res["changed"] = True
@@ -415,18 +417,3 @@ def _summary(per_host):
         key = "failed" if r.get("failed") else r.get("action", "unknown")
         out[key] = out.get(key, 0) + 1
     return out
-
-
-@contextlib.contextmanager
-def _workload_cluster(mgmt, namespace: str, name: str):
-    """The cluster of ClusterDeployment namespace/name through its kubeconfig Secret, closed afterwards; None when
-    it has no Secret yet (no kof-storage there either). Raises KubeError when the Secret is unusable."""
-    secret = mgmt.get(object_path("v1", "secrets", namespace, f"{name}-kubeconfig"))
-    if secret is None:
-        yield None
-        return
-    kube = day2.kube_from_secret(secret, name, namespace, verify=mgmt.verify is not False)
-    try:
-        yield kube
-    finally:
-        kube.close()

@@ -5,10 +5,7 @@
 recap stays per host (a failed cluster fails its own host; the others succeed). See the module for docs."""
 from __future__ import annotations
 
-import json
-
-import yaml
-
+from ansible_collections.k0rdent.kof.plugins.plugin_utils import day2
 from ansible_collections.k0rdent.kof.plugins.plugin_utils.action import KofAction
 
 
@@ -63,18 +60,13 @@ class ActionModule(KofAction):
         if self.diff_mode:
             diffs = []
             if first.get("changed") and ("before" in first or "after" in first):
-                diffs.append({"before": _yaml(first.get("before")), "after": _yaml(first.get("after")),
+                diffs.append({"before": day2.yaml_text(first.get("before")),
+                              "after": day2.yaml_text(first.get("after")),
                               "before_header": f"{args['what']} {host} (live)",
                               "after_header": f"{args['what']} {host} (wanted)"})
-            diffs += [{"before": _yaml(o.get("before")), "after": _yaml(o.get("after")),
+            diffs += [{"before": day2.yaml_text(o.get("before")), "after": day2.yaml_text(o.get("after")),
                        "before_header": f"{o['kind']} {o['name']} (live)",
                        "after_header": f"{o['kind']} {o['name']} (wanted)"}
                       for o in objects if o["action"] in WRITES]
             if diffs:
                 result["diff"] = diffs[0] if len(diffs) == 1 else diffs
-
-
-def _yaml(obj):
-    # through JSON: in check mode the wanted object comes from templated variables, whose ansible-core 2.19 tagged
-    # str/dict types safe_dump cannot represent
-    return yaml.safe_dump(json.loads(json.dumps(obj)), sort_keys=True, default_flow_style=False) if obj else ""

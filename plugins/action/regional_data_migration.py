@@ -194,4 +194,4 @@ class ActionModule(KofAction):
         """The record before the run and after it (a check run: the parts it would add, marked "migrated")."""
         if self.diff_mode:
             # (a JSON round trip: the task's own strings are ansible-core's tagged str types, which YAML cannot dump)
-            result["diff"] = {"before": day2.yaml_text(before), "after": day2.yaml_text(json.loads(json.dumps(after)))}
+            result["diff"] = {"before": day2.yaml_text(before), "after": day2.yaml_text(after)}

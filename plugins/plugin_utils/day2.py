@@ -9,7 +9,9 @@ private (0600) files written atomically.
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
+import json
 import os
 import tempfile
 
@@ -35,15 +37,29 @@ def cluster_namespace(name: str, namespaces: dict, kcm_namespace: str) -> str:
     return namespaces.get(name) or kcm_namespace
 
 
-def workload_kube(mgmt: Kube, name: str, namespace: str, validate_certs=None) -> Kube:
+def workload_kube(mgmt: Kube, name: str, namespace: str, validate_certs=None, *, missing_ok: bool = False):
     """A regional/child cluster through the kubeconfig Secret k0rdent writes for it (key `value`). The
     kubeconfig stays in this process: it is never returned, logged or written. TLS verification is off only when
-    it is off for the management cluster (or validate_certs is false)."""
+    it is off for the management cluster (or validate_certs is false). missing_ok: None when the Secret does not
+    exist (yet), instead of KubeError."""
     sec = mgmt.get(object_path("v1", "secrets", namespace, f"{name}-kubeconfig"))
     if sec is None:
+        if missing_ok:
+            return None
         raise KubeError(f"Secret {namespace}/{name}-kubeconfig not found: the cluster {name} is not provisioned "
                         "(or k0rdent has not written its kubeconfig yet)")
     return kube_from_secret(sec, name, namespace, verify=not (validate_certs is False or mgmt.verify is False))
+
+
+@contextlib.contextmanager
+def workload(mgmt: Kube, name: str, namespace: str, *, missing_ok: bool = False):
+    """workload_kube for a `with` block: the client is closed when it ends."""
+    kube = workload_kube(mgmt, name, namespace, missing_ok=missing_ok)
+    try:
+        yield kube
+    finally:
+        if kube is not None:
+            kube.close()
 
 
 def kube_from_secret(sec: dict, name: str, namespace: str, *, verify: bool = True, timeout: float = 30) -> Kube:
@@ -190,7 +206,9 @@ def ensure_absent(engine: Converger, resources: Resources, obj: dict, *, propaga
 
 
 def yaml_text(obj) -> str:
-    return yaml.safe_dump(obj, sort_keys=True, default_flow_style=False) if obj else ""
+    """YAML of a diff side, through JSON: what comes from templated task arguments holds ansible-core 2.19's
+    tagged str/dict types, which yaml.safe_dump cannot represent."""
+    return yaml.safe_dump(json.loads(json.dumps(obj)), sort_keys=True, default_flow_style=False) if obj else ""
 
 
 def write_private(path: str, data: bytes, mode: int = 0o600) -> None:
